@@ -1,0 +1,83 @@
+"""Typed configuration, registered in Hydra's ConfigStore and converted once at the CLI.
+
+Code below the CLI receives these dataclasses, never raw dicts (DESIGN.md §2, STYLE.md 5).
+Each field's comment states its unit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+
+@dataclass
+class CameraConfig:
+    width: int = 128  # px
+    height: int = 128  # px
+    fov_deg: float = 100.0  # horizontal field of view, degrees
+    mount_height: float = 0.16  # camera height above the ground, m
+    pitch_deg: float = -14.0  # negative looks down, degrees
+    brightness_jitter: float = 0.0  # max relative brightness change per episode (0 = off)
+    noise_std: float = 0.0  # per-pixel Gaussian noise, in 0-255 units
+
+
+@dataclass
+class SimConfig:
+    physics_hz: int = 200  # dynamics sub-steps per second (>= 100)
+    latency_ticks: int = 0  # commands take effect this many control ticks late
+    imu_accel_noise: float = 0.05  # m/s^2, std
+    imu_gyro_noise: float = 0.005  # rad/s, std
+    wheel_speed_noise: float = 0.02  # m/s, std
+    pose_noise: float = 0.02  # m, std of the estimated position
+    yaw_noise: float = 0.01  # rad, std of the estimated heading
+    camera: CameraConfig = field(default_factory=CameraConfig)
+
+
+@dataclass
+class VehicleConfig:
+    kind: str = "sim"  # sim | real | hil
+    control_hz: float = 10.0  # control ticks per second
+    speed_bias: float = 3.0  # m/s: target speed = bias + scale * a[0]
+    speed_scale: float = 3.0  # m/s per unit action
+    max_steer: float = 0.45  # rad: steering angle = a[1] * max_steer
+    sim: SimConfig = field(default_factory=SimConfig)
+
+
+@dataclass
+class ViewConfig:
+    """`fastrlap sim view`: a still and a video of a scripted lap."""
+
+    out_dir: str = "sim_view"  # folder for view.png and lap.mp4
+    seconds: float = 30.0  # length of the video, simulated seconds (a full lap stops it sooner)
+    driver: str = "oracle"  # oracle | demo: which scripted driver drives the video
+
+
+@dataclass
+class Config:
+    track: str = "oval"  # built-in track name or path to a track YAML file
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    vehicle: VehicleConfig = field(default_factory=VehicleConfig)
+    view: ViewConfig = field(default_factory=ViewConfig)
+
+
+def register_configs() -> None:
+    """Register the schema so the YAML tree under configs/ is validated against it."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    cs.store(group="vehicle", name="base_vehicle", node=VehicleConfig)
+
+
+def config_dir() -> Path:
+    """The Hydra config tree: configs/ in a checkout, shipped inside the package when installed."""
+    return Path(str(resources.files("fastrlap.configs")))
+
+
+def to_typed(cfg) -> Config:
+    """OmegaConf -> `Config` dataclass (the one conversion point)."""
+    obj = OmegaConf.to_object(cfg)
+    assert isinstance(obj, Config), type(obj)
+    return obj

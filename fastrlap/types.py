@@ -1,0 +1,88 @@
+"""Records that cross module boundaries (DESIGN.md §1, §3).
+
+Built with keywords everywhere (STYLE.md 4): no string-keyed dicts and no tuple-order coupling
+between the vehicle, the course, the supervisor and the learner. SI units, world frame x/y on the
+ground with yaw CCW from +x, body frame x forward / y left.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Pose:
+    """Planar pose in the world frame: metres and radians (yaw CCW from +x)."""
+
+    x: float
+    y: float
+    yaw: float
+
+    def as_array(self) -> np.ndarray:
+        return np.array([self.x, self.y, self.yaw], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class ImuReading:
+    """Body-frame IMU sample. `accel` includes gravity (a car at rest reads +9.81 on z)."""
+
+    accel: np.ndarray  # (3,) m/s^2, body frame
+    gyro: np.ndarray  # (3,) rad/s, body frame
+
+
+@dataclass(frozen=True)
+class Command:
+    """What the loop asks the car to do, in physical units.
+
+    The policy's action a ∈ [-1, 1]² is mapped to this by the vehicle config
+    (`speed = bias + scale·a0`, `steer = a1·max_steer`), so recovery and teleop, which are not
+    policies, command the car in the same units.
+    """
+
+    speed: float  # target wheel speed, m/s (negative reverses)
+    steer: float  # front wheel angle, rad (positive turns left)
+
+
+NEUTRAL = Command(speed=0.0, steer=0.0)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything the car senses at one control tick."""
+
+    t: float  # s, from the vehicle's Clock
+    frame: np.ndarray  # (H, W, 3) uint8 RGB, newest camera frame
+    imu: ImuReading
+    wheel_speed: float  # m/s, signed, from the wheel encoder
+    pose: Pose  # estimated pose (noisy in the simulator, the estimator's on the car)
+    velocity: np.ndarray  # (2,) estimated body-frame velocity (vx forward, vy left), m/s
+    yaw_rate: float  # rad/s
+    collision: bool = False  # a contact began or continued during the last tick
+    teleop: Command | None = None  # a human command when one is active (RC override, keyboard)
+    estop: bool = False  # an emergency stop was requested by hardware or the user
+    true_pose: Pose | None = None  # ground truth, only the simulator knows it
+    frame_t: float | None = None  # s, when the frame was captured (real cameras lag)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One step of experience as the learner stores it (DESIGN.md §1).
+
+    `action_lo/action_hi` is the per-step output range the actor sampled in (the paper's rate
+    limit), kept so the critic and the actor see the same constraint at update time.
+    """
+
+    embedding: np.ndarray  # (E,) frozen-encoder embedding of the frame stack
+    proprio: np.ndarray  # (P,) float32
+    action: np.ndarray  # (2,) in [-1, 1]
+    action_lo: np.ndarray  # (2,)
+    action_hi: np.ndarray  # (2,)
+    reward: float
+    next_embedding: np.ndarray  # (E,)
+    next_proprio: np.ndarray  # (P,)
+    next_action_lo: np.ndarray  # (2,) range the actor will sample in at the next state
+    next_action_hi: np.ndarray  # (2,)
+    done: bool  # terminal: do not bootstrap
+    mask: float = 1.0  # 0 when terminal, 1 otherwise (kept separate from `done` as in rlpd)
+    source: str = field(default="practice")  # "demo" | "practice"
