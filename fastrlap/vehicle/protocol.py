@@ -1,0 +1,377 @@
+"""The serial wire format shared with the firmware (docs/protocol.md is the spec).
+
+A frame on the wire is ``COBS(seq, type, body..., crc_lo, crc_hi) + b"\\x00"``. The CRC is
+CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor) over seq, type and
+body; every field is little-endian. ``firmware/src/protocol.h`` packs the same layouts and
+``firmware/test_vectors.txt`` holds frames both sides must produce byte for byte.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field, fields
+from enum import IntEnum, IntFlag
+from typing import ClassVar, Union
+
+PROTOCOL_VERSION = 1
+DELIMITER = 0x00
+MAX_BODY = 48  # bytes; firmware PROTO_MAX_BODY
+MAX_ENCODED = MAX_BODY + 4 + 1  # COBS of seq+type+body+crc (one overhead byte below 254)
+
+
+class FrameError(ValueError):
+    """A frame that cannot be decoded (bad COBS, too short, unknown type or wrong length)."""
+
+
+class CrcError(FrameError):
+    """A frame whose CRC does not match its contents."""
+
+
+class MsgType(IntEnum):
+    HELLO = 0x01
+    COMMAND = 0x02
+    HEARTBEAT = 0x03
+    SET_CONFIG = 0x04
+    GET_CONFIG = 0x05
+    HELLO_ACK = 0x81
+    TELEMETRY = 0x82
+    HEARTBEAT_ACK = 0x83
+    CONFIG = 0x84
+    FAULT = 0x85
+
+
+class CommandMode(IntEnum):
+    NEUTRAL = 0
+    DRIVE = 1
+
+
+class Mode(IntEnum):
+    """The firmware's safety state, reported in every telemetry frame."""
+
+    NEUTRAL = 0  # no fresh host command: throttle neutral, steering held
+    AUTO = 1  # host commands drive the car
+    TELEOP = 2  # RC passthrough (mode switch on or sticks moved): the human wins
+    FAILSAFE = 3  # RC lost while a human was driving: neutral throttle, steering centred
+
+
+class Fault(IntFlag):
+    CMD_TIMEOUT = 1 << 0
+    RC_LOST = 1 << 1
+    EEPROM_DEFAULTS = 1 << 2
+    WDT_RESET = 1 << 3
+    RX_OVERFLOW = 1 << 4
+    IMU_ERROR = 1 << 5
+
+
+class TelemetryFlag(IntFlag):
+    IMU_PRESENT = 1 << 0
+    SESSION = 1 << 1
+    RC_VALID = 1 << 2
+
+
+class Capability(IntFlag):
+    IMU = 1 << 0
+    EEPROM_CONFIG = 1 << 1
+
+
+class ConfigStatus(IntEnum):
+    OK = 0
+    INVALID = 1
+
+
+class CalFlag(IntFlag):
+    REVERSE_STEER = 1 << 0
+    REVERSE_THROTTLE = 1 << 1
+
+
+def crc16_ccitt_false(data: bytes) -> int:
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def cobs_encode(data: bytes) -> bytes:
+    out = bytearray([0])
+    code_at, code = 0, 1
+    for i, byte in enumerate(data):
+        if byte == 0:
+            out[code_at] = code
+            code_at, code = len(out), 1
+            out.append(0)
+            continue
+        out.append(byte)
+        code += 1
+        if code == 0xFF and i + 1 < len(data):
+            out[code_at] = code
+            code_at, code = len(out), 1
+            out.append(0)
+    out[code_at] = code
+    return bytes(out)
+
+
+def cobs_decode(data: bytes) -> bytes:
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        code = data[i]
+        i += 1
+        if code == 0 or i + code - 1 > len(data):
+            raise FrameError(f"malformed COBS block at byte {i - 1}")
+        block = data[i : i + code - 1]
+        if 0 in block:
+            raise FrameError("zero byte inside a COBS block")
+        out += block
+        i += code - 1
+        if code != 0xFF and i < len(data):
+            out.append(0)
+    return bytes(out)
+
+
+def pulse_for(permille: int, min_us: int, mid_us: int, max_us: int) -> int:
+    """Permille -> pulse width exactly as the firmware's ``calib_mix`` computes it (us)."""
+    p = max(-1000, min(1000, int(permille)))
+    if p >= 0:
+        return mid_us + ((max_us - mid_us) * p + 500) // 1000
+    return mid_us - ((mid_us - min_us) * -p + 500) // 1000
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Output pulse end points (us), the AUTO throttle cap (permille) and direction flags."""
+
+    steer_min_us: int = 1000
+    steer_center_us: int = 1500
+    steer_max_us: int = 2000
+    esc_min_us: int = 1000
+    esc_neutral_us: int = 1500
+    esc_max_us: int = 2000
+    throttle_limit: int = 1000  # permille of full throttle allowed in AUTO
+    flags: int = 0  # CalFlag
+
+    FORMAT: ClassVar[str] = "<HHHHHHHB"
+
+    def values(self) -> tuple[int, ...]:
+        return (self.steer_min_us, self.steer_center_us, self.steer_max_us, self.esc_min_us,
+                self.esc_neutral_us, self.esc_max_us, self.throttle_limit, self.flags)
+
+    def auto_pulses(self, throttle: int, steer: int) -> tuple[int, int]:
+        """(steer_us, esc_us) the firmware outputs in AUTO for a COMMAND's permille values."""
+        lim = self.throttle_limit
+        thr = max(-lim, min(lim, throttle))
+        if self.flags & CalFlag.REVERSE_THROTTLE:
+            thr = -thr
+        if self.flags & CalFlag.REVERSE_STEER:
+            steer = -steer
+        return (pulse_for(steer, self.steer_min_us, self.steer_center_us, self.steer_max_us),
+                pulse_for(thr, self.esc_min_us, self.esc_neutral_us, self.esc_max_us))
+
+    def teleop_pulses(self, rc_steer_us: int, rc_throttle_us: int) -> tuple[int, int]:
+        """(steer_us, esc_us) the firmware outputs in TELEOP for RC pulse widths."""
+
+        def permille(width: int) -> int:
+            return max(-1000, min(1000, (width - 1500) * 2))
+
+        return (pulse_for(permille(rc_steer_us), self.steer_min_us, self.steer_center_us,
+                          self.steer_max_us),
+                pulse_for(permille(rc_throttle_us), self.esc_min_us, self.esc_neutral_us,
+                          self.esc_max_us))
+
+
+# ---- messages: each knows its type byte and body layout ------------------------------------
+
+
+@dataclass(frozen=True)
+class Hello:
+    version: int = PROTOCOL_VERSION
+    TYPE: ClassVar[MsgType] = MsgType.HELLO
+    FORMAT: ClassVar[str] = "<B"
+
+
+@dataclass(frozen=True)
+class Command:
+    """Throttle and steering in permille of full scale (-1000..1000; positive steer = left)."""
+
+    throttle: int
+    steer: int
+    mode: int = CommandMode.DRIVE
+    TYPE: ClassVar[MsgType] = MsgType.COMMAND
+    FORMAT: ClassVar[str] = "<hhB"
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    TYPE: ClassVar[MsgType] = MsgType.HEARTBEAT
+    FORMAT: ClassVar[str] = "<"
+
+
+@dataclass(frozen=True)
+class SetConfig:
+    calibration: Calibration
+    persist: bool = True  # also store it in EEPROM
+    TYPE: ClassVar[MsgType] = MsgType.SET_CONFIG
+    FORMAT: ClassVar[str] = Calibration.FORMAT + "B"
+
+
+@dataclass(frozen=True)
+class GetConfig:
+    TYPE: ClassVar[MsgType] = MsgType.GET_CONFIG
+    FORMAT: ClassVar[str] = "<"
+
+
+@dataclass(frozen=True)
+class HelloAck:
+    version: int
+    fw_major: int
+    fw_minor: int
+    caps: int  # Capability
+    cmd_timeout_ms: int
+    telemetry_hz: int
+    reset_flags: int  # the AVR's MCUSR at boot (bit 3 = watchdog reset)
+    TYPE: ClassVar[MsgType] = MsgType.HELLO_ACK
+    FORMAT: ClassVar[str] = "<BBBBHBB"
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    uptime_ms: int
+    ack_seq: int  # seq of the last COMMAND the firmware accepted
+    mode: int  # Mode
+    faults: int  # Fault
+    flags: int  # TelemetryFlag
+    steer_us: int  # pulse widths being output
+    esc_us: int
+    rc_steer_us: int  # RC receiver pulses, 0 = no valid signal
+    rc_throttle_us: int
+    rc_mode_us: int
+    wheel_ticks: int
+    wheel_period_us: int  # between the last two encoder ticks, 0 = stopped
+    accel: tuple[int, int, int] = (0, 0, 0)  # MPU-6050 raw counts, +-4 g range (8192 / g)
+    gyro: tuple[int, int, int] = (0, 0, 0)  # raw counts, +-500 deg/s range (65.5 / deg/s)
+    rx_bad_frames: int = 0
+    TYPE: ClassVar[MsgType] = MsgType.TELEMETRY
+    FORMAT: ClassVar[str] = "<IBBHBHHHHHIIhhhhhhH"
+
+
+@dataclass(frozen=True)
+class HeartbeatAck:
+    echo_seq: int
+    TYPE: ClassVar[MsgType] = MsgType.HEARTBEAT_ACK
+    FORMAT: ClassVar[str] = "<B"
+
+
+@dataclass(frozen=True)
+class Config:
+    status: int  # ConfigStatus
+    calibration: Calibration
+    TYPE: ClassVar[MsgType] = MsgType.CONFIG
+    FORMAT: ClassVar[str] = "<B" + Calibration.FORMAT[1:]
+
+
+@dataclass(frozen=True)
+class FaultReport:
+    fault: int  # the Fault bit that just became active
+    uptime_ms: int
+    TYPE: ClassVar[MsgType] = MsgType.FAULT
+    FORMAT: ClassVar[str] = "<HI"
+
+
+Message = Union[Hello, Command, Heartbeat, SetConfig, GetConfig, HelloAck, Telemetry, HeartbeatAck,
+                Config, FaultReport]
+MESSAGES: dict[int, type] = {cls.TYPE: cls for cls in Message.__args__}
+
+
+def pack_body(msg: Message) -> bytes:
+    if isinstance(msg, SetConfig):
+        values = (*msg.calibration.values(), int(msg.persist))
+    elif isinstance(msg, Config):
+        values = (msg.status, *msg.calibration.values())
+    elif isinstance(msg, Telemetry):
+        values = (msg.uptime_ms, msg.ack_seq, msg.mode, msg.faults, msg.flags, msg.steer_us,
+                  msg.esc_us, msg.rc_steer_us, msg.rc_throttle_us, msg.rc_mode_us, msg.wheel_ticks,
+                  msg.wheel_period_us, *msg.accel, *msg.gyro, msg.rx_bad_frames)
+    else:
+        values = tuple(int(getattr(msg, f.name)) for f in fields(msg))
+    try:
+        return struct.pack(msg.FORMAT, *values)
+    except struct.error as exc:
+        raise ValueError(f"{type(msg).__name__} field out of range: {exc}") from None
+
+
+def unpack_body(msg_type: int, body: bytes) -> Message:
+    cls = MESSAGES.get(msg_type)
+    if cls is None:
+        raise FrameError(f"unknown message type 0x{msg_type:02x}")
+    if len(body) != struct.calcsize(cls.FORMAT):
+        raise FrameError(f"{cls.__name__} body is {len(body)} bytes, expected "
+                         f"{struct.calcsize(cls.FORMAT)}")
+    v = struct.unpack(cls.FORMAT, body)
+    if cls is SetConfig:
+        return SetConfig(calibration=Calibration(*v[:8]), persist=bool(v[8]))
+    if cls is Config:
+        return Config(status=v[0], calibration=Calibration(*v[1:]))
+    if cls is Telemetry:
+        return Telemetry(*v[:12], accel=tuple(v[12:15]), gyro=tuple(v[15:18]), rx_bad_frames=v[18])
+    return cls(*v)
+
+
+@dataclass(frozen=True)
+class Frame:
+    seq: int
+    msg: Message
+
+
+def encode_frame(seq: int, msg: Message) -> bytes:
+    """One complete wire frame, trailing 0x00 included."""
+    raw = bytes([seq & 0xFF, int(msg.TYPE)]) + pack_body(msg)
+    raw += struct.pack("<H", crc16_ccitt_false(raw))
+    return cobs_encode(raw) + b"\x00"
+
+
+def decode_frame(encoded: bytes) -> Frame:
+    """Decode the bytes between two delimiters (no 0x00 inside)."""
+    raw = cobs_decode(encoded)
+    if len(raw) < 4:
+        raise FrameError(f"frame too short ({len(raw)} bytes decoded)")
+    (crc,) = struct.unpack("<H", raw[-2:])
+    if crc16_ccitt_false(raw[:-2]) != crc:
+        raise CrcError(f"CRC mismatch (got 0x{crc:04x})")
+    return Frame(seq=raw[0], msg=unpack_body(raw[1], raw[2:-2]))
+
+
+@dataclass
+class FrameDecoder:
+    """Streaming receiver: feed arbitrary chunks, get whole frames; resyncs on every 0x00.
+
+    Bytes that cannot form a frame are counted, never raised, so line noise cannot stop the
+    reader (the firmware's parser behaves the same way)."""
+
+    frames_ok: int = 0
+    crc_errors: int = 0
+    framing_errors: int = 0
+    _buf: bytearray = field(default_factory=bytearray)
+    _overflow: bool = False
+
+    def feed(self, data: bytes) -> list[Frame]:
+        frames: list[Frame] = []
+        for byte in data:
+            if byte != DELIMITER:
+                if len(self._buf) >= MAX_ENCODED:
+                    self._overflow = True
+                else:
+                    self._buf.append(byte)
+                continue
+            if self._overflow:
+                self.framing_errors += 1
+            elif self._buf:
+                try:
+                    frames.append(decode_frame(bytes(self._buf)))
+                    self.frames_ok += 1
+                except CrcError:
+                    self.crc_errors += 1
+                except FrameError:
+                    self.framing_errors += 1
+            self._buf.clear()
+            self._overflow = False
+        return frames
