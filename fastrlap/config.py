@@ -26,7 +26,7 @@ class CameraConfig:
 
 @dataclass
 class SimConfig:
-    physics_hz: int = 200  # dynamics sub-steps per second (>= 100)
+    physics_hz: int = 100  # dynamics sub-steps per second (>= 100)
     latency_ticks: int = 0  # commands take effect this many control ticks late
     imu_accel_noise: float = 0.05  # m/s^2, std
     imu_gyro_noise: float = 0.005  # rad/s, std
@@ -56,12 +56,42 @@ class ViewConfig:
 
 
 @dataclass
+class AgentConfig:
+    """The learner (fastrlap.agent): SAC with a REDQ critic ensemble on a frozen encoder."""
+
+    encoder_weights: str = ""  # path to pretrained encoder weights (.pt); "" = the shipped asset
+    frame_size: int = 128  # px, camera frames are resized to frame_size x frame_size
+    frame_stack: int = 3  # newest frames stacked on the channel axis (count)
+    projection_dim: int = 50  # features of the actor's and the critic's own embedding projection
+    hidden_dim: int = 256  # units per hidden layer (actor and each critic)
+    num_layers: int = 2  # hidden layers (actor and each critic)
+    num_qs: int = 10  # critics in the ensemble (count)
+    num_min_qs: int = 2  # critics the target takes the min over, drawn at random (count)
+    gamma: float = 0.99  # discount per control tick (unitless)
+    tau: float = 0.005  # polyak rate of the target critics per critic update (unitless)
+    lr: float = 3e-4  # Adam learning rate for actor, critics and temperature
+    init_temperature: float = 0.1  # initial entropy temperature alpha (reward units per nat)
+    target_entropy: float = -3.0  # final target entropy of the policy, nats
+    # Start near the entropy of a uniform policy in the ±0.2 rate-limit box (2·log 0.4 = -1.83 nats)
+    # and anneal slowly to the final target over about 17 minutes of 10 Hz practice.
+    target_entropy_start: float = -2.0  # target entropy at the first actor update, nats
+    target_entropy_anneal_updates: int = 10_000  # actor updates to anneal start -> final (0 = none)
+    utd_ratio: int = 8  # critic updates per environment step; the actor updates once per block
+    batch_size: int = 256  # transitions per critic update
+    action_rate_limit: float = 0.2  # max change of each action component per control tick
+    replay_capacity: int = 200_000  # transitions kept in the replay buffer
+    replay_flush_every: int = 1000  # transitions between crash-safe flushes of the buffer to disk
+    compile: bool = False  # torch.compile the update step (faster steady state, slow first call)
+
+
+@dataclass
 class Config:
     track: str = "oval"  # built-in track name or path to a track YAML file
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     vehicle: VehicleConfig = field(default_factory=VehicleConfig)
     view: ViewConfig = field(default_factory=ViewConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
 
 
 def register_configs() -> None:

@@ -72,14 +72,19 @@ class TanhGaussianActor(nn.Module):
         return mean, log_std
 
     def forward(self, embedding: torch.Tensor, proprio: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
-                deterministic: bool = False, generator: torch.Generator | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample (or take the mode of) the squashed policy. Returns action (B, A), log_prob (B,)."""
+                deterministic: bool = False, generator: torch.Generator | None = None,
+                noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample (or take the mode of) the squashed policy. Returns action (B, A), log_prob (B,).
+
+        `noise` (B, A), standard normal, may be drawn by the caller (a compiled graph cannot draw
+        from a `torch.Generator`); otherwise it is drawn from `generator`.
+        """
         mean, log_std = self.distribution(embedding, proprio)
         if deterministic:
             u = mean
         else:
-            noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            if noise is None:
+                noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             u = mean + noise * log_std.exp()
         return squash(u, lo, hi), squashed_log_prob(u, mean, log_std, lo, hi)
 

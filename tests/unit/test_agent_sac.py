@@ -1,0 +1,168 @@
+"""SAC learner: target computation, UTD blocks, temperature, checkpoints, NaN handling."""
+import numpy as np
+import pytest
+import torch
+
+from fastrlap.agent.replay import Batch
+from fastrlap.agent.sac import SAC, NonFiniteError, PolicyInput, action_range, critic_loss, critic_target
+from fastrlap.config import AgentConfig
+
+E, P, A = 12, 5, 2
+
+
+def small_cfg(**kw) -> AgentConfig:
+    base = dict(hidden_dim=32, projection_dim=8, num_qs=4, num_min_qs=2, utd_ratio=4, batch_size=16)
+    base.update(kw)
+    return AgentConfig(**base)
+
+
+def random_batch(n: int, seed: int = 0) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    lo = torch.rand(n, A, generator=g) * 0.8 - 1.0
+    nlo = torch.rand(n, A, generator=g) * 0.8 - 1.0
+    return Batch(
+        embedding=torch.randn(n, E, generator=g), proprio=torch.randn(n, P, generator=g),
+        action=lo + 0.1, action_lo=lo, action_hi=lo + 0.4,
+        reward=torch.randn(n, generator=g), mask=(torch.rand(n, generator=g) > 0.1).float(),
+        next_embedding=torch.randn(n, E, generator=g), next_proprio=torch.randn(n, P, generator=g),
+        next_action_lo=nlo, next_action_hi=nlo + 0.4,
+    )
+
+
+def test_critic_target_hand_computed():
+    reward = torch.tensor([1.0, 2.0, -0.5])
+    mask = torch.tensor([1.0, 0.0, 1.0])
+    next_qs = torch.tensor([[3.0, 5.0, -1.0],
+                            [4.0, 1.0, -2.0]])  # two sampled critics
+    y = critic_target(reward, mask, next_qs, gamma=0.9)
+    # min over critics: [3, 1, -2]; the second transition is terminal and does not bootstrap.
+    assert torch.allclose(y, torch.tensor([1.0 + 0.9 * 3.0, 2.0, -0.5 + 0.9 * -2.0]))
+
+
+def test_critic_loss_uses_the_min_of_the_sampled_target_members_only():
+    agent = SAC(E, P, A, small_cfg(), seed=0)
+    with torch.no_grad():  # make target members clearly different from each other
+        for i, p in enumerate(agent.target_critic.out.bias):
+            p.fill_(10.0 * i)
+    batch = random_batch(16)
+    noise = torch.randn(16, A)
+    members = torch.tensor([3, 1])
+    _, info = critic_loss(agent.critic, agent.target_critic, agent.actor, batch, members, 0.99, noise)
+    with torch.no_grad():
+        a_next, _ = agent.actor(batch.next_embedding, batch.next_proprio, batch.next_action_lo,
+                                batch.next_action_hi, noise=noise)
+        q_all = agent.target_critic(batch.next_embedding, batch.next_proprio, a_next)
+        expected = batch.reward + 0.99 * batch.mask * torch.minimum(q_all[3], q_all[1])
+    assert float(info["target_mean"]) == pytest.approx(float(expected.mean()), abs=1e-5)
+    _, other = critic_loss(agent.critic, agent.target_critic, agent.actor, batch, torch.tensor([2, 3]), 0.99, noise)
+    assert float(other["target_mean"]) != pytest.approx(float(info["target_mean"]), abs=1e-3)
+
+
+def test_update_runs_utd_critic_steps_and_one_actor_step():
+    cfg = small_cfg()
+    agent = SAC(E, P, A, cfg, seed=0)
+    target_before = [p.clone() for p in agent.target_critic.parameters()]
+    info = agent.update(random_batch(cfg.utd_ratio * cfg.batch_size))
+    assert agent.critic_updates == cfg.utd_ratio and agent.actor_updates == 1
+    for key in ("critic_loss", "q_mean", "actor_loss", "entropy", "temperature", "target_entropy"):
+        assert np.isfinite(info[key]), key
+    # Targets moved by polyak averaging: a little, not all the way.
+    moved = [(a - b).abs().max() for a, b in zip(agent.target_critic.parameters(), target_before)]
+    assert max(float(m) for m in moved) > 0
+    with pytest.raises(ValueError, match="equal minibatches"):
+        agent.update(random_batch(cfg.utd_ratio * cfg.batch_size + 1))
+
+
+def test_critic_fits_a_fixed_batch():
+    agent = SAC(E, P, A, small_cfg(gamma=0.0, lr=1e-3), seed=0)
+    batch = random_batch(64, seed=1)
+    first = agent.update(batch)["critic_loss"]
+    for _ in range(60):
+        last = agent.update(batch)["critic_loss"]
+    assert last < 0.2 * first
+
+
+@pytest.mark.parametrize("target, direction", [(5.0, +1), (-30.0, -1)])
+def test_temperature_moves_toward_the_target_entropy(target, direction):
+    agent = SAC(E, P, A, small_cfg(target_entropy=target, target_entropy_start=target, lr=1e-2), seed=0)
+    batch = random_batch(64)
+    start = agent.update(batch)["temperature"]
+    for _ in range(20):
+        info = agent.update(batch)
+    assert (info["temperature"] - start) * direction > 0
+    # An entropy above the target lowers the temperature, one below raises it.
+    assert (target - info["entropy"]) * direction > 0
+
+
+def test_target_entropy_anneals_linearly():
+    agent = SAC(E, P, A, small_cfg(target_entropy_start=-2.0, target_entropy=-3.0, target_entropy_anneal_updates=4))
+    seen = []
+    for _ in range(6):
+        seen.append(agent.update(random_batch(64))["target_entropy"])
+    assert seen == pytest.approx([-2.0, -2.25, -2.5, -2.75, -3.0, -3.0])
+
+
+def test_state_dict_round_trip_gives_identical_actions_and_updates(tmp_path):
+    cfg = small_cfg()
+    a = SAC(E, P, A, cfg, seed=0)
+    for i in range(3):
+        a.update(random_batch(64, seed=i))
+    a.save(tmp_path / "agent.pt")
+    b = SAC(E, P, A, cfg, seed=123)
+    b.load(tmp_path / "agent.pt")
+    lo, hi = action_range(np.array([0.3, -0.95]), 0.2)
+    obs = PolicyInput(embedding=np.ones(E, np.float32), proprio=np.zeros(P, np.float32), action_lo=lo, action_hi=hi)
+    for _ in range(5):
+        np.testing.assert_array_equal(a.act(obs), b.act(obs))
+    np.testing.assert_array_equal(a.act(obs, deterministic=True), b.act(obs, deterministic=True))
+    assert a.update(random_batch(64, seed=9)) == b.update(random_batch(64, seed=9))
+    for pa, pb in zip(a.critic.parameters(), b.critic.parameters()):
+        assert torch.equal(pa, pb)
+
+
+def test_act_respects_the_rate_limited_range():
+    agent = SAC(E, P, A, small_cfg(), seed=0)
+    prev = np.array([0.95, -0.1], np.float32)
+    lo, hi = action_range(prev, 0.2)
+    np.testing.assert_allclose(lo, [0.75, -0.3], atol=1e-6)
+    np.testing.assert_allclose(hi, [1.0, 0.1], atol=1e-6)
+    for _ in range(50):
+        a = agent.act(PolicyInput(np.random.randn(E).astype(np.float32), np.random.randn(P).astype(np.float32), lo, hi))
+        assert a.shape == (A,) and np.all(a >= lo) and np.all(a <= hi)
+
+
+def _weights(agent):
+    return [p.detach().clone() for p in list(agent.critic.parameters()) + list(agent.actor.parameters())]
+
+
+def test_nan_in_batch_raises_naming_the_field_and_keeps_weights(tmp_path):
+    cfg = small_cfg()
+    agent = SAC(E, P, A, cfg, seed=0)
+    agent.update(random_batch(64))
+    before = _weights(agent)
+    bad = random_batch(64)
+    bad.reward[7] = float("nan")
+    with pytest.raises(NonFiniteError, match="reward") as err:
+        agent.update(bad)
+    assert "\n" not in str(err.value) and "weights kept" in str(err.value)
+    for p, q in zip(before, _weights(agent)):
+        assert torch.equal(p, q)
+    agent.update(random_batch(64, seed=2))  # the learner goes on with good data
+    agent.save(tmp_path / "ok.pt")
+
+
+def test_corrupt_weights_are_never_checkpointed_nor_loaded(tmp_path):
+    agent = SAC(E, P, A, small_cfg(), seed=0)
+    good = agent.state_dict()
+    with torch.no_grad():
+        agent.critic.out.bias[0, 0, 0] = float("inf")
+    with pytest.raises(NonFiniteError, match="critic.out.bias"):
+        agent.save(tmp_path / "bad.pt")
+    assert not (tmp_path / "bad.pt").exists() and not (tmp_path / "bad.pt.tmp").exists()
+    poisoned = dict(good, actor={k: v.clone() for k, v in good["actor"].items()})
+    next(iter(poisoned["actor"].values())).fill_(float("nan"))
+    fresh = SAC(E, P, A, small_cfg(), seed=1)
+    with pytest.raises(NonFiniteError, match="earlier checkpoint"):
+        fresh.load_state_dict(poisoned)
+    with pytest.raises(ValueError, match="dims"):
+        SAC(E + 1, P, A, small_cfg()).load_state_dict(good)
