@@ -235,36 +235,56 @@ class Track:
         along = (self.s[index] + dx * self.tangent[index, 0] + dy * self.tangent[index, 1]) % self.length
         return TrackRaster(origin=lo, resolution=res, index=index, lateral=lateral, along=along.astype(np.float32))
 
-    def nearest_index(self, x: float, y: float) -> int:
+    @cached_property
+    def scalar_tables(self) -> tuple[list[float], list[float], list[float], list[float], list[list[int]], float, float, float]:
+        """Python lists (x, y, normal x, normal y, raster index, origin x, origin y, resolution).
+
+        The simulator's per-sub-step queries are scalar; indexing numpy arrays one element at a
+        time costs about ten times more than indexing lists.
+        """
         r = self.raster
-        ix = int((x - r.origin[0]) / r.resolution)
-        iy = int((y - r.origin[1]) / r.resolution)
-        if 0 <= iy < r.index.shape[0] and 0 <= ix < r.index.shape[1]:
-            return int(r.index[iy, ix])
-        return int(np.argmin((self.xy[:, 0] - x) ** 2 + (self.xy[:, 1] - y) ** 2))
+        return (self.xy[:, 0].tolist(), self.xy[:, 1].tolist(), self.normal[:, 0].tolist(),
+                self.normal[:, 1].tolist(), r.index.tolist(), float(r.origin[0]), float(r.origin[1]), r.resolution)
 
     def project(self, x: float, y: float) -> Projection:
-        """Closest centerline point: raster lookup, then exact projection on adjacent segments."""
-        i = self.nearest_index(x, y)
-        n_samples = len(self.s)
-        best = None
-        for j in ((i - 1) % n_samples, i):
-            k = (j + 1) % n_samples
-            ax, ay = self.xy[j]
-            bx, by = self.xy[k]
-            ex, ey = bx - ax, by - ay
-            seg2 = ex * ex + ey * ey
-            t = min(1.0, max(0.0, ((x - ax) * ex + (y - ay) * ey) / seg2))
+        """Closest centerline point: raster lookup, then exact projection on adjacent segments.
+
+        The offset is measured along the normal interpolated between samples, so it is
+        continuous in (x, y): a wall test on it cannot be jumped over.
+        """
+        xs, ys, nxs, nys, grid, ox, oy, res = self.scalar_tables
+        ix, iy = int((x - ox) / res), int((y - oy) / res)
+        if 0 <= iy < len(grid) and 0 <= ix < len(grid[0]):
+            i = grid[iy][ix]
+        else:
+            i = int(np.argmin((self.xy[:, 0] - x) ** 2 + (self.xy[:, 1] - y) ** 2))
+        n_samples = len(xs)
+        # The raster cell's seed can be a sample or two off (more on the inside of tight
+        # curves, where samples crowd together): walk downhill to the closest sample first.
+        d_i = (x - xs[i]) ** 2 + (y - ys[i]) ** 2
+        for direction in (1, -1):
+            while True:
+                k = (i + direction) % n_samples
+                d_k = (x - xs[k]) ** 2 + (y - ys[k]) ** 2
+                if d_k >= d_i:
+                    break
+                i, d_i = k, d_k
+        j = i - 1 if i > 0 else n_samples - 1
+        best_d2 = math.inf
+        for a in (j, i):
+            b = a + 1 if a + 1 < n_samples else 0
+            ax, ay = xs[a], ys[a]
+            ex, ey = xs[b] - ax, ys[b] - ay
+            t = ((x - ax) * ex + (y - ay) * ey) / (ex * ex + ey * ey)
+            t = 0.0 if t < 0.0 else (1.0 if t > 1.0 else t)
             qx, qy = ax + t * ex, ay + t * ey
             d2 = (x - qx) ** 2 + (y - qy) ** 2
-            if best is None or d2 < best[0]:
-                # Offset measured along the interpolated normal so it is continuous in (x, y).
-                nx = self.normal[j, 0] * (1 - t) + self.normal[k, 0] * t
-                ny = self.normal[j, 1] * (1 - t) + self.normal[k, 1] * t
-                norm = math.hypot(nx, ny)
-                n = ((x - qx) * nx + (y - qy) * ny) / norm
-                best = (d2, (self.s[j] + t * self.ds) % self.length, n, j)
-        return Projection(s=best[1], n=best[2], index=best[3])
+            if d2 < best_d2:
+                best_d2, best_a, best_t, best_q, best_b = d2, a, t, (qx, qy), b
+        nx = nxs[best_a] * (1 - best_t) + nxs[best_b] * best_t
+        ny = nys[best_a] * (1 - best_t) + nys[best_b] * best_t
+        n = ((x - best_q[0]) * nx + (y - best_q[1]) * ny) / math.hypot(nx, ny)
+        return Projection(s=(best_a + best_t) * self.ds % self.length, n=n, index=best_a)
 
     def on_track(self, x: float, y: float) -> bool:
         return abs(self.project(x, y).n) <= self.width / 2
