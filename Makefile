@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.install.stamp
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean firmware-deps firmware
 
 install: $(STAMP)
 
@@ -20,8 +20,25 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/fastrlap sim view track=oval
 
-test: install
+test: install firmware-deps
 	$(VPY) -m pytest -q
+
+# AVR toolchain + simavr (Debian packages) for firmware/ and the `hil` tests. Installs only what
+# `dpkg -s` reports missing; without root it prints the command instead (those tests then skip).
+FIRMWARE_DEBS := gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1 libelf-dev
+
+firmware-deps:
+	@command -v dpkg >/dev/null || { echo "firmware-deps: not a Debian system; install: $(FIRMWARE_DEBS)"; exit 0; }; \
+	missing=""; for p in $(FIRMWARE_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	else \
+		echo "firmware-deps: missing$$missing; run: sudo apt-get update && sudo apt-get install -y$$missing"; \
+	fi
+
+firmware: firmware-deps
+	$(MAKE) -C firmware all
 
 bench: install
 	$(VPY) scripts/bench_sim.py

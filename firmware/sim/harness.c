@@ -1,0 +1,390 @@
+/* Runs the real firmware image under simavr with the car's electrical world around it.
+ *
+ *   fastrlap-fwsim FIRMWARE.elf [--link PATH] [--speed X]
+ *
+ * UART0 is bridged to a pseudo-terminal that pyserial opens like a USB serial port; with --link
+ * a symlink at PATH always points at the current one. The simulation is paced to the wall clock
+ * (--speed 1, the default), because the firmware's watchdogs are timing behaviour under test.
+ *
+ * stdin, one command per line:
+ *   rc STEER_US THROTTLE_US MODE_US   RC receiver pulse widths at 50 Hz (0 = no pulses)
+ *   wheel HZ                          wheel-encoder pulses per second (0 = stopped)
+ *   drop MS                           unplug: close the port, make a new one MS later
+ *   quit
+ * stdout, one event per line:
+ *   ready PTY                         the port exists (again, after a drop)
+ *   pulse steer|esc WIDTH_US T_US     one output pulse measured on D9 / D10, at sim time T_US
+ *   reset                             the MCU was reset (watchdog)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "avr_ioport.h"
+#include "avr_uart.h"
+#include "sim_avr.h"
+#include "sim_elf.h"
+#include "sim_io.h"
+#include "sim_irq.h"
+
+#define MCU "atmega328p"
+#define FREQ 16000000ULL
+#define CYC_PER_US (FREQ / 1000000ULL)
+#define RC_PERIOD_US 20000
+#define IO_EVERY_US 250 /* how often (sim time) the pty and stdin are polled */
+
+static avr_t *avr;
+static double speed = 1.0;
+static const char *link_path;
+
+/* ---------------------------------------------------------------- pty bridge */
+static int pty_master = -1, pty_slave = -1;
+static char pty_name[128];
+static uint8_t to_avr[4096];
+static size_t to_avr_len, to_avr_pos;
+static uint8_t from_avr[8192];
+static size_t from_avr_len;
+static int uart_xon = 1;
+static uint64_t reopen_at_us; /* nonzero while unplugged */
+
+static void fail(const char *what)
+{
+    fprintf(stderr, "fastrlap-fwsim: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+static void pty_open(void)
+{
+    struct termios tio;
+    if (openpty(&pty_master, &pty_slave, pty_name, NULL, NULL) < 0)
+        fail("openpty");
+    /* Raw bytes both ways; we keep our own slave fd open so that the master never sees a
+     * hang-up while the host has the port closed (bytes sent meanwhile are dropped). */
+    tcgetattr(pty_slave, &tio);
+    cfmakeraw(&tio);
+    tcsetattr(pty_slave, TCSANOW, &tio);
+    fcntl(pty_master, F_SETFL, fcntl(pty_master, F_GETFL) | O_NONBLOCK);
+    if (link_path) {
+        char tmp[4200];
+        snprintf(tmp, sizeof tmp, "%s.tmp", link_path);
+        unlink(tmp);
+        if (symlink(pty_name, tmp) < 0 || rename(tmp, link_path) < 0)
+            fail("symlink");
+    }
+    to_avr_len = to_avr_pos = from_avr_len = 0;
+    printf("ready %s\n", pty_name);
+}
+
+static void pty_close(void)
+{
+    if (link_path)
+        unlink(link_path);
+    close(pty_master);
+    close(pty_slave);
+    pty_master = pty_slave = -1;
+}
+
+static void uart_out_hook(struct avr_irq_t *irq, uint32_t value, void *param)
+{
+    (void)irq;
+    (void)param;
+    if (pty_master >= 0 && from_avr_len < sizeof from_avr)
+        from_avr[from_avr_len++] = (uint8_t)value;
+}
+
+static void feed_uart(void)
+{
+    avr_irq_t *in = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT);
+    while (uart_xon && to_avr_pos < to_avr_len)
+        avr_raise_irq(in, to_avr[to_avr_pos++]);
+}
+
+static void uart_xon_hook(struct avr_irq_t *irq, uint32_t value, void *param)
+{
+    (void)irq, (void)value, (void)param;
+    uart_xon = 1;
+    feed_uart();
+}
+
+static void uart_xoff_hook(struct avr_irq_t *irq, uint32_t value, void *param)
+{
+    (void)irq, (void)value, (void)param;
+    uart_xon = 0;
+}
+
+/* ---------------------------------------------------------------- RC receiver and encoder */
+typedef struct {
+    int pin;           /* port D bit */
+    int width_us;      /* 0 = silent */
+    int high;
+} rc_channel_t;
+static rc_channel_t rc[3] = {{4, 0, 0}, {5, 0, 0}, {6, 0, 0}};
+static uint32_t wheel_hz;
+static int wheel_level = 1;
+
+static void pin_d(int bit, int level)
+{
+    avr_raise_irq(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('D'), bit), level);
+}
+
+static avr_cycle_count_t rc_tick(avr_t *a, avr_cycle_count_t when, void *param)
+{
+    (void)a;
+    rc_channel_t *ch = param;
+    if (!ch->high && ch->width_us > 0) {
+        ch->high = 1;
+        pin_d(ch->pin, 1);
+        return when + (avr_cycle_count_t)ch->width_us * CYC_PER_US;
+    }
+    if (ch->high) {
+        ch->high = 0;
+        pin_d(ch->pin, 0);
+        return when + (avr_cycle_count_t)(RC_PERIOD_US - ch->width_us) * CYC_PER_US;
+    }
+    return when + (avr_cycle_count_t)RC_PERIOD_US * CYC_PER_US;
+}
+
+static avr_cycle_count_t wheel_tick(avr_t *a, avr_cycle_count_t when, void *param)
+{
+    (void)a, (void)param;
+    if (wheel_hz) {
+        wheel_level = !wheel_level;
+        pin_d(2, wheel_level);
+        return when + FREQ / (2ULL * wheel_hz);
+    }
+    return when + FREQ / 100; /* idle: look again in 10 ms */
+}
+
+/* ---------------------------------------------------------------- Timer1 model fix
+ * simavr 1.6 (Debian bookworm) maps Timer1 mode 14 (fast PWM, TOP = ICR1) onto its
+ * phase-correct model, in which a write to OCR1A/OCR1B never reaches the compare unit: the
+ * pins would keep the width set at start-up. The chip latches OCR1x at BOTTOM, so the harness
+ * does the same: after the firmware writes OCR1AL/OCR1BL, at the start of the next period it
+ * makes simavr reload its compare settings by restarting Timer1's clock through TCCR1B's own
+ * write handler (the register ends up unchanged). Firmware code is not involved. */
+#define OCR1AL_ADDR 0x88
+#define OCR1BL_ADDR 0x8A
+#define TCCR1B_ADDR 0x81
+static int ocr_dirty;
+
+static void ocr_write_hook(avr_t *a, avr_io_addr_t addr, uint8_t v, void *param)
+{
+    (void)a, (void)addr, (void)v, (void)param;
+    ocr_dirty = 1;
+}
+
+static avr_cycle_count_t reload_timer1(avr_t *a, avr_cycle_count_t when, void *param)
+{
+    (void)when, (void)param;
+    uint8_t v = a->data[TCCR1B_ADDR];
+    avr_io_addr_t io = AVR_DATA_TO_IO(TCCR1B_ADDR);
+    if (a->io[io].w.c && (v & 0x07)) {
+        a->io[io].w.c(a, TCCR1B_ADDR, (uint8_t)(v & ~0x07), a->io[io].w.param);
+        a->io[io].w.c(a, TCCR1B_ADDR, v, a->io[io].w.param);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- output pulse measurement */
+typedef struct {
+    const char *name;
+    avr_cycle_count_t rise;
+    int high;
+} out_pin_t;
+static out_pin_t outs[2] = {{"steer", 0, 0}, {"esc", 0, 0}};
+
+static void out_hook(struct avr_irq_t *irq, uint32_t value, void *param)
+{
+    (void)irq;
+    out_pin_t *o = param;
+    if (value && !o->high) {
+        o->rise = avr->cycle;
+        if (ocr_dirty) { /* a period starts: latch the new compare values (see above) */
+            ocr_dirty = 0;
+            avr_cycle_timer_register(avr, 1, reload_timer1, NULL);
+        }
+    } else if (!value && o->high) {
+        double width = (double)(avr->cycle - o->rise) / CYC_PER_US;
+        printf("pulse %s %.2f %llu\n", o->name, width, (unsigned long long)(avr->cycle / CYC_PER_US));
+    }
+    o->high = value != 0;
+}
+
+/* ---------------------------------------------------------------- control */
+static uint64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static char line[256];
+static size_t line_len;
+static int quit;
+
+static void command(char *cmd)
+{
+    int a, b, c;
+    if (sscanf(cmd, "rc %d %d %d", &a, &b, &c) == 3) {
+        rc[0].width_us = a;
+        rc[1].width_us = b;
+        rc[2].width_us = c;
+    } else if (sscanf(cmd, "wheel %d", &a) == 1 && a >= 0) {
+        wheel_hz = (uint32_t)a;
+    } else if (sscanf(cmd, "drop %d", &a) == 1 && a >= 0) {
+        if (pty_master >= 0)
+            pty_close();
+        reopen_at_us = avr->cycle / CYC_PER_US + (uint64_t)(a > 0 ? a : 1) * 1000ULL;
+    } else if (!strncmp(cmd, "quit", 4)) {
+        quit = 1;
+    } else {
+        fprintf(stderr, "fastrlap-fwsim: unknown command: %s\n", cmd);
+    }
+}
+
+static void poll_io(void)
+{
+    struct pollfd fds[2] = {{.fd = 0, .events = POLLIN}, {.fd = pty_master, .events = POLLIN}};
+    if (poll(fds, pty_master >= 0 ? 2 : 1, 0) > 0) {
+        if (fds[0].revents & (POLLIN | POLLHUP)) {
+            char buf[256];
+            ssize_t n = read(0, buf, sizeof buf);
+            if (n <= 0)
+                quit = 1; /* the test runner went away */
+            for (ssize_t i = 0; i < n; i++) {
+                if (buf[i] == '\n' || line_len == sizeof line - 1) {
+                    line[line_len] = 0;
+                    command(line);
+                    line_len = 0;
+                } else {
+                    line[line_len++] = buf[i];
+                }
+            }
+        }
+        if (pty_master >= 0 && (fds[1].revents & POLLIN) && to_avr_pos == to_avr_len) {
+            ssize_t n = read(pty_master, to_avr, sizeof to_avr);
+            if (n > 0) {
+                to_avr_len = (size_t)n;
+                to_avr_pos = 0;
+            }
+        }
+    }
+    feed_uart();
+    if (pty_master >= 0 && from_avr_len) {
+        ssize_t n = write(pty_master, from_avr, from_avr_len);
+        /* a full pty (nobody reading) drops the bytes, as a USB adapter with no host would */
+        (void)n;
+        from_avr_len = 0;
+    }
+    if (reopen_at_us && avr->cycle / CYC_PER_US >= reopen_at_us) {
+        reopen_at_us = 0;
+        pty_open();
+    }
+}
+
+static void quiet_logger(avr_t *a, const int level, const char *fmt, va_list ap)
+{
+    (void)a;
+    if (level <= LOG_WARNING)
+        vfprintf(stderr, fmt, ap);
+}
+
+static void no_sleep(avr_t *a, avr_cycle_count_t how_long) { (void)a, (void)how_long; }
+
+int main(int argc, char **argv)
+{
+    const char *elf = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--link") && i + 1 < argc)
+            link_path = argv[++i];
+        else if (!strcmp(argv[i], "--speed") && i + 1 < argc)
+            speed = atof(argv[++i]);
+        else
+            elf = argv[i];
+    }
+    if (!elf || speed <= 0) {
+        fprintf(stderr, "usage: %s FIRMWARE.elf [--link PATH] [--speed X]\n", argv[0]);
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    avr_global_logger_set(quiet_logger);
+
+    elf_firmware_t fw;
+    memset(&fw, 0, sizeof fw);
+    if (elf_read_firmware(elf, &fw) != 0) {
+        fprintf(stderr, "fastrlap-fwsim: cannot read %s\n", elf);
+        return 1;
+    }
+    strcpy(fw.mmcu, MCU);
+    fw.frequency = FREQ;
+    avr = avr_make_mcu_by_name(MCU);
+    if (!avr || avr_init(avr) != 0) {
+        fprintf(stderr, "fastrlap-fwsim: simavr has no %s\n", MCU);
+        return 1;
+    }
+    avr_load_firmware(avr, &fw);
+    avr->frequency = FREQ;
+    avr->log = LOG_WARNING;
+    avr->sleep = no_sleep; /* pacing below keeps time; simavr's own sleep would double it */
+
+    uint32_t flags = 0;
+    avr_ioctl(avr, AVR_IOCTL_UART_GET_FLAGS('0'), &flags);
+    flags &= ~(uint32_t)(AVR_UART_FLAG_STDIO | AVR_UART_FLAG_POLL_SLEEP);
+    avr_ioctl(avr, AVR_IOCTL_UART_SET_FLAGS('0'), &flags);
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUTPUT), uart_out_hook, NULL);
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XON), uart_xon_hook, NULL);
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XOFF), uart_xoff_hook, NULL);
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('B'), 1), out_hook, &outs[0]);
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('B'), 2), out_hook, &outs[1]);
+
+    avr_register_io_write(avr, OCR1AL_ADDR, ocr_write_hook, NULL);
+    avr_register_io_write(avr, OCR1BL_ADDR, ocr_write_hook, NULL);
+
+    pin_d(2, 1); /* encoder idle high (pull-up) */
+    for (int i = 0; i < 3; i++) {
+        pin_d(rc[i].pin, 0);
+        /* receivers send channels one after another */
+        avr_cycle_timer_register(avr, (avr_cycle_count_t)(1000 + 2500 * i) * CYC_PER_US, rc_tick, &rc[i]);
+    }
+    avr_cycle_timer_register(avr, FREQ / 100, wheel_tick, NULL);
+    pty_open();
+
+    uint64_t start = wall_us(), next_io = 0;
+    int resets_seen = 0;
+    while (!quit) {
+        int state = avr_run(avr);
+        if (state == cpu_Done || state == cpu_Crashed) {
+            fprintf(stderr, "fastrlap-fwsim: firmware stopped (state %d)\n", state);
+            break;
+        }
+        uint64_t sim_us = avr->cycle / CYC_PER_US;
+        if (avr->pc == 0 && avr->cycle > 16) {
+            if (!resets_seen++)
+                printf("reset\n");
+        } else {
+            resets_seen = 0;
+        }
+        if (sim_us < next_io)
+            continue;
+        next_io = sim_us + IO_EVERY_US;
+        poll_io();
+        uint64_t target = start + (uint64_t)((double)sim_us / speed);
+        uint64_t now = wall_us();
+        if (target > now + 200)
+            usleep((useconds_t)(target - now));
+    }
+    if (link_path)
+        unlink(link_path);
+    return 0;
+}

@@ -1,0 +1,203 @@
+"""The real firmware under simavr, driven through the real SerialLink over a pseudo-terminal.
+
+Pulse widths are measured on the MCU's output pins by the harness, so every assertion here is
+about what a servo and an ESC would see. Run just these with `pytest -m hil`.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+import serial
+
+from fastrlap.vehicle import protocol as p
+from fastrlap.vehicle.serial_link import LinkDown, SerialLink
+
+pytestmark = pytest.mark.hil
+
+TOL_US = 10.0
+CAL = p.Calibration()
+
+
+@pytest.fixture
+def link(fw_sim):
+    with SerialLink(fw_sim.link, reply_timeout=1.0) as lk:
+        yield lk
+
+
+class CommandStream:
+    """Sends the same COMMAND at `hz` from a thread, as a control loop would."""
+
+    def __init__(self, link: SerialLink, throttle: int, steer: int, hz: float = 20.0) -> None:
+        self.link, self.throttle, self.steer, self.period = link, throttle, steer, 1.0 / hz
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.link.command(self.throttle, self.steer)
+            except LinkDown:
+                pass
+            self._stop.wait(self.period)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_handshake_reports_version_and_telemetry_rate(link, fw_sim):
+    ack = link.hello_ack
+    assert ack.version == p.PROTOCOL_VERSION and (ack.fw_major, ack.fw_minor) == (1, 0)
+    assert ack.cmd_timeout_ms == 250 and ack.telemetry_hz == 50
+    assert not ack.caps & p.Capability.IMU  # no MPU-6050 on the simulated bus: reported, not fatal
+    # 50 Hz telemetry, counted against the firmware's own clock
+    first = link.wait_telemetry(timeout=0.5)
+    n0 = link.stats().telemetry_frames
+    time.sleep(1.0)
+    last = link.wait_telemetry(timeout=0.5)
+    n1 = link.stats().telemetry_frames
+    rate = (n1 - n0) / ((last.uptime_ms - first.uptime_ms) / 1000.0)
+    assert 48 <= rate <= 52, rate
+    assert last.flags & p.TelemetryFlag.SESSION and not last.flags & p.TelemetryFlag.IMU_PRESENT
+    assert last.faults & p.Fault.EEPROM_DEFAULTS  # blank simulated EEPROM -> defaults in use
+    assert last.mode == p.Mode.NEUTRAL and last.esc_us == 1500 and last.steer_us == 1500
+
+
+@pytest.mark.parametrize("throttle,steer", [(0, 0), (1000, -1000), (-1000, 1000), (333, -667), (-50, 250)])
+def test_command_sets_measured_pulse_widths(link, fw_sim, throttle, steer):
+    reply = link.command_and_wait(throttle, steer)
+    want_steer, want_esc = CAL.auto_pulses(throttle, steer)
+    assert (reply.steer_us, reply.esc_us) == (want_steer, want_esc)
+    assert reply.mode == (p.Mode.AUTO)
+    assert abs(fw_sim.settled("steer") - want_steer) <= TOL_US
+    assert abs(fw_sim.settled("esc") - want_esc) <= TOL_US
+
+
+def test_silence_returns_throttle_to_neutral_within_300ms(link, fw_sim):
+    reply = link.command_and_wait(600, 400)
+    want_steer, want_esc = CAL.auto_pulses(600, 400)
+    assert abs(fw_sim.settled("esc") - want_esc) <= TOL_US
+    last_cmd_ms = reply.uptime_ms  # firmware clock when it took the last command
+    neutral = fw_sim.wait_pulse("esc", lambda w: abs(w - 1500) <= TOL_US, timeout=2.0)
+    delay_ms = neutral.t_us / 1000.0 - last_cmd_ms
+    assert 230 <= delay_ms <= 300, delay_ms
+    # steering is held where the last command put it, and the host hears why
+    assert abs(fw_sim.settled("steer") - want_steer) <= TOL_US
+    tel = link.wait_telemetry(timeout=0.5)
+    assert tel.mode == p.Mode.NEUTRAL and tel.faults & p.Fault.CMD_TIMEOUT
+    assert any(f.fault == p.Fault.CMD_TIMEOUT for f in link.faults)
+    # and stays neutral while the host only sends heartbeats
+    time.sleep(0.5)
+    assert all(abs(x.width_us - 1500) <= TOL_US for x in fw_sim.pulses_after("esc", -20))
+
+
+def test_garbage_and_corrupted_frames_do_not_move_outputs(link, fw_sim):
+    want_steer, want_esc = CAL.auto_pulses(300, -200)
+    stream = CommandStream(link, 300, -200)
+    try:
+        assert abs(fw_sim.settled("esc", 3) - want_esc) <= TOL_US
+        bad_before = link.wait_telemetry(timeout=0.5).rx_bad_frames
+        start_steer, start_esc = fw_sim.count("steer"), fw_sim.count("esc")
+        rng = random.Random(11)
+        # A second writer on the same port: line noise plus full-throttle commands with one
+        # flipped bit each (CRC must reject them).
+        with serial.Serial(fw_sim.link, 115200, timeout=0.1) as noise:
+            for i in range(40):
+                evil = bytearray(p.encode_frame(i, p.Command(throttle=1000, steer=1000)))
+                evil[rng.randrange(0, len(evil) - 1)] ^= 1 << rng.randrange(8)
+                junk = bytes(rng.randrange(256) for _ in range(rng.randint(1, 60)))
+                noise.write(junk + b"\x00" + bytes(evil) + b"\x00")
+                time.sleep(0.02)
+        time.sleep(0.1)
+        steer_seen = [x.width_us for x in fw_sim.pulses_after("steer", start_steer)]
+        esc_seen = [x.width_us for x in fw_sim.pulses_after("esc", start_esc)]
+        assert len(esc_seen) >= 40
+        assert max(abs(w - want_esc) for w in esc_seen) <= TOL_US
+        assert max(abs(w - want_steer) for w in steer_seen) <= TOL_US
+        tel = link.wait_telemetry(timeout=0.5)
+        assert tel.rx_bad_frames >= bad_before + 40 and tel.mode == p.Mode.AUTO
+    finally:
+        stream.stop()
+
+
+def test_rc_override_wins_and_rc_loss_goes_neutral(link, fw_sim):
+    stream = CommandStream(link, -500, -500)
+    try:
+        fw_sim.rc(1500, 1500, 1000)  # transmitter on, switch off, sticks centred
+        want = CAL.auto_pulses(-500, -500)
+        link.wait_telemetry(lambda t: t.mode == p.Mode.AUTO and t.flags & p.TelemetryFlag.RC_VALID, timeout=1.0)
+        assert abs(fw_sim.settled("esc") - want[1]) <= TOL_US
+
+        fw_sim.rc(1800, 1650, 2000)  # the human flips the mode switch and drives
+        # channels arrive one after another within a frame: wait for all three
+        tel = link.wait_telemetry(lambda t: t.mode == p.Mode.TELEOP and t.rc_steer_us > 1700, timeout=1.0)
+        assert abs(tel.rc_steer_us - 1800) <= 2 and abs(tel.rc_throttle_us - 1650) <= 2
+        assert abs(tel.rc_mode_us - 2000) <= 2
+        steer_us, esc_us = CAL.teleop_pulses(1800, 1650)
+        assert abs(fw_sim.settled("steer", 3) - steer_us) <= TOL_US
+        assert abs(fw_sim.settled("esc") - esc_us) <= TOL_US
+
+        fw_sim.rc(0, 0, 0)  # the radio link is lost while the human drives
+        tel = link.wait_telemetry(lambda t: t.mode == p.Mode.FAILSAFE, timeout=1.0)
+        assert tel.faults & p.Fault.RC_LOST
+        assert abs(fw_sim.settled("esc", 3) - 1500) <= TOL_US
+        assert abs(fw_sim.settled("steer") - 1500) <= TOL_US
+        time.sleep(0.3)  # host commands keep coming, yet the car stays stopped
+        assert link.latest_telemetry().telemetry.mode == p.Mode.FAILSAFE
+
+        fw_sim.rc(1500, 1500, 1000)  # radio back, switch off: the host drives again
+        link.wait_telemetry(lambda t: t.mode == p.Mode.AUTO, timeout=1.5)
+        assert abs(fw_sim.settled("esc", 3) - want[1]) <= TOL_US
+    finally:
+        stream.stop()
+
+
+def test_wheel_encoder_ticks_and_period(link, fw_sim):
+    fw_sim.wheel(200)
+    time.sleep(0.3)
+    a = link.wait_telemetry(timeout=0.5)
+    time.sleep(0.5)
+    b = link.wait_telemetry(timeout=0.5)
+    rate = (b.wheel_ticks - a.wheel_ticks) / ((b.uptime_ms - a.uptime_ms) / 1000.0)
+    assert abs(rate - 200) <= 10, rate
+    assert abs(b.wheel_period_us - 5000) <= 5, b.wheel_period_us
+    fw_sim.wheel(0)
+    link.wait_telemetry(lambda t: t.wheel_period_us == 0, timeout=1.5)
+
+
+def test_calibration_applies_and_invalid_is_rejected(link, fw_sim):
+    cal = p.Calibration(steer_min_us=1200, steer_center_us=1480, steer_max_us=1750, esc_min_us=1300,
+                        esc_neutral_us=1510, esc_max_us=1700, throttle_limit=500,
+                        flags=p.CalFlag.REVERSE_STEER)
+    reply = link.set_config(cal, persist=True)
+    assert reply.status == p.ConfigStatus.OK and reply.calibration == cal
+    tel = link.command_and_wait(1000, 1000)
+    assert (tel.steer_us, tel.esc_us) == cal.auto_pulses(1000, 1000) == (1200, 1605)
+    assert abs(fw_sim.settled("steer") - 1200) <= TOL_US and abs(fw_sim.settled("esc") - 1605) <= TOL_US
+    assert not link.wait_telemetry(timeout=0.5).faults & p.Fault.EEPROM_DEFAULTS  # stored
+    bad = p.Calibration(steer_min_us=900)
+    reply = link.set_config(bad)
+    assert reply.status == p.ConfigStatus.INVALID and reply.calibration == cal
+    assert link.get_config().calibration == cal
+
+
+def test_reconnect_after_port_drop(link, fw_sim):
+    link.command_and_wait(400, 0)
+    fw_sim.drop(400)  # USB unplugged for 0.4 s
+    with pytest.raises(LinkDown):
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:  # the control loop keeps trying to drive
+            link.command(400, 0)
+            time.sleep(0.02)
+    # meanwhile the firmware watchdog has stopped the car
+    assert abs(fw_sim.wait_pulse("esc", lambda w: abs(w - 1500) <= TOL_US, timeout=1.0).width_us - 1500) <= TOL_US
+    ack = link.wait_reconnected(timeout=5.0)
+    assert ack.version == p.PROTOCOL_VERSION and fw_sim.ready_count == 2
+    tel = link.command_and_wait(-300, 500)
+    assert tel.mode == p.Mode.AUTO
+    assert abs(fw_sim.settled("esc") - CAL.auto_pulses(-300, 500)[1]) <= TOL_US
+    assert link.stats().reconnects >= 1

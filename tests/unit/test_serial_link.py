@@ -1,0 +1,76 @@
+"""SerialLink failure paths that need no firmware: one-line errors that name the port and the
+fix, timeouts, and refusing a firmware with another protocol version. Everything the link does
+against the real firmware is in tests/hil/."""
+from __future__ import annotations
+
+import os
+import threading
+import tty
+
+import pytest
+
+from fastrlap.vehicle import protocol as p
+from fastrlap.vehicle.serial_link import (PortUnavailable, ProtocolVersionError, SerialLink,
+                                          SerialTimeout, describe_open_error)
+
+
+def test_missing_port_is_one_line_naming_port_and_fix(tmp_path):
+    port = str(tmp_path / "ttyUSB9")
+    with pytest.raises(PortUnavailable) as err:
+        SerialLink(port).open()
+    msg = str(err.value)
+    assert "\n" not in msg and port in msg and "plug in" in msg
+
+
+def test_permission_and_busy_messages():
+    assert "dialout" in describe_open_error("/dev/ttyACM0", PermissionError(13, "Permission denied"))
+    assert "busy" in describe_open_error("/dev/ttyACM0", OSError(16, "Device or resource busy"))
+
+
+@pytest.fixture
+def pty_pair():
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    yield master, os.ttyname(slave)
+    os.close(master)
+    os.close(slave)
+
+
+def test_silent_device_times_out_with_flash_hint(pty_pair):
+    _, port = pty_pair
+    link = SerialLink(port, open_timeout=0.3)
+    with pytest.raises(SerialTimeout) as err:
+        link.open()
+    assert port in str(err.value) and "make -C firmware flash" in str(err.value)
+    assert not link.connected
+
+
+def _answer_hello(master: int, version: int, stop: threading.Event) -> None:
+    """A stand-in for a firmware of another protocol version: answers every HELLO."""
+    dec = p.FrameDecoder()
+    while not stop.is_set():
+        try:
+            data = os.read(master, 256)
+        except OSError:
+            return
+        for frame in dec.feed(data):
+            if isinstance(frame.msg, p.Hello):
+                ack = p.HelloAck(version=version, fw_major=9, fw_minor=1, caps=0, cmd_timeout_ms=250,
+                                 telemetry_hz=50, reset_flags=1)
+                os.write(master, p.encode_frame(0, ack))
+
+
+def test_other_protocol_version_is_refused(pty_pair):
+    master, port = pty_pair
+    stop = threading.Event()
+    responder = threading.Thread(target=_answer_hello, args=(master, p.PROTOCOL_VERSION + 1, stop), daemon=True)
+    responder.start()
+    try:
+        with pytest.raises(ProtocolVersionError) as err:
+            SerialLink(port, open_timeout=2.0).open()
+        assert f"v{p.PROTOCOL_VERSION + 1}" in str(err.value) and "reflash" in str(err.value)
+    finally:
+        stop.set()
+        fd = os.open(port, os.O_WRONLY | os.O_NOCTTY)
+        os.write(fd, b"\x00")  # wake the responder so it sees `stop`
+        os.close(fd)
