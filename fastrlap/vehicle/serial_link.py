@@ -70,6 +70,7 @@ class LinkStats:
     framing_errors: int
     lost_frames: int  # gaps in the firmware's sequence numbers
     reconnects: int
+    firmware_resets: int  # the firmware's uptime went backwards (watchdog, brown-out, reflash)
     connected: bool
     latency_median_s: float | None  # COMMAND sent -> TELEMETRY acknowledging it
     latency_p99_s: float | None
@@ -130,6 +131,9 @@ class SerialLink:
         self._frames_tx = 0
         self._lost = 0
         self._reconnects = 0
+        self._fw_resets = 0
+        self._last_uptime: int | None = None
+        self._last_hello = 0.0
         self._down_reason = ""
         self._handshaken = False  # a HELLO_ACK with our version arrived on this connection
         self._version_error = ""
@@ -275,7 +279,8 @@ class SerialLink:
         p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else None
         return LinkStats(frames_rx=self._decoder.frames_ok, frames_tx=self._frames_tx,
                          telemetry_frames=self._telemetry_count, crc_errors=self._decoder.crc_errors, framing_errors=self._decoder.framing_errors,
-                         lost_frames=self._lost, reconnects=self._reconnects, connected=self._connected,
+                         lost_frames=self._lost, reconnects=self._reconnects,
+                         firmware_resets=self._fw_resets, connected=self._connected,
                          latency_median_s=statistics.median(lat) if lat else None, latency_p99_s=p99,
                          latency_samples=len(lat))
 
@@ -289,6 +294,8 @@ class SerialLink:
         with self._write_lock:
             self._ser = ser
         self._handshaken = False
+        self._last_uptime = None
+        self._last_hello = time.monotonic()
         self._decoder.feed(b"\x00")  # resync: drop any partial frame from the last connection
         self._rx_seq = None
         self._connected = True
@@ -350,11 +357,16 @@ class SerialLink:
                 continue
             if data:
                 self._dispatch(self._decoder.feed(data))
-            if self._connected and time.monotonic() - self._last_tx > self.heartbeat_period:
-                try:
-                    self.send(p.Heartbeat() if self._handshaken else p.Hello())
-                except LinkDown:
-                    self._handshaken = False
+            now = time.monotonic()
+            try:
+                if not self._handshaken and not self._version_error and now - self._last_hello > self.heartbeat_period:
+                    # no session (board still booting, or it reset): ask again, whatever else is sent
+                    self._last_hello = now
+                    self.send(p.Hello())
+                elif self._handshaken and now - self._last_tx > self.heartbeat_period:
+                    self.send(p.Heartbeat())
+            except LinkDown:
+                self._handshaken = False
 
     def _dispatch(self, frames: list[p.Frame]) -> None:
         if not frames:
@@ -367,6 +379,13 @@ class SerialLink:
                 self._rx_seq = frame.seq
                 msg = frame.msg
                 if isinstance(msg, p.Telemetry):
+                    if self._last_uptime is not None and msg.uptime_ms < self._last_uptime:
+                        self._fw_resets += 1
+                    self._last_uptime = msg.uptime_ms
+                    if self._handshaken and not msg.flags & p.TelemetryFlag.SESSION:
+                        # the firmware reset or timed our session out: it ignores commands
+                        # until a new HELLO, which the reader sends next
+                        self._handshaken = False
                     self._telemetry = TimedTelemetry(telemetry=msg, t=now)
                     self._telemetry_count += 1
                     sent = self._pending_cmds.pop(msg.ack_seq, None)

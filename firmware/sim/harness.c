@@ -10,11 +10,15 @@
  *   rc STEER_US THROTTLE_US MODE_US   RC receiver pulse widths at 50 Hz (0 = no pulses)
  *   wheel HZ                          wheel-encoder pulses per second (0 = stopped)
  *   drop MS                           unplug: close the port, make a new one MS later
+ *   hang                              make the firmware hang: interrupts off, spinning in a
+ *                                     `rjmp .` (avr-libc's __stop_program), so only the
+ *                                     hardware watchdog can bring it back
  *   quit
  * stdout, one event per line:
  *   ready PTY                         the port exists (again, after a drop)
  *   pulse steer|esc WIDTH_US T_US     one output pulse measured on D9 / D10, at sim time T_US
- *   reset                             the MCU was reset (watchdog)
+ *   hung T_US                         the `hang` command took effect at sim time T_US
+ *   reset T_US                        the MCU restarted from address 0 (watchdog)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -228,6 +232,22 @@ static uint64_t wall_us(void)
     return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
 }
 
+static void hang(void)
+{
+    /* find an `rjmp .` (opcode 0xCFFF, little-endian FF CF) in the image */
+    for (uint32_t a = 0; a + 1 < avr->flashend; a += 2) {
+        if (avr->flash[a] == 0xFF && avr->flash[a + 1] == 0xCF) {
+            avr->sreg[S_I] = 0;
+            avr->data[R_SREG] &= (uint8_t)~(1u << S_I);
+            avr->pc = a;
+            avr->state = cpu_Running;
+            printf("hung %llu\n", (unsigned long long)(avr->cycle / CYC_PER_US));
+            return;
+        }
+    }
+    fprintf(stderr, "fastrlap-fwsim: no `rjmp .` in the firmware image to hang in\n");
+}
+
 static char line[256];
 static size_t line_len;
 static int quit;
@@ -245,6 +265,8 @@ static void command(char *cmd)
         if (pty_master >= 0)
             pty_close();
         reopen_at_us = avr->cycle / CYC_PER_US + (uint64_t)(a > 0 ? a : 1) * 1000ULL;
+    } else if (!strncmp(cmd, "hang", 4)) {
+        hang();
     } else if (!strncmp(cmd, "quit", 4)) {
         quit = 1;
     } else {
@@ -378,7 +400,7 @@ int main(int argc, char **argv)
         uint64_t sim_us = avr->cycle / CYC_PER_US;
         if (avr->pc == 0 && avr->cycle > 16) {
             if (!resets_seen++)
-                printf("reset\n");
+                printf("reset %llu\n", (unsigned long long)sim_us);
         } else {
             resets_seen = 0;
         }

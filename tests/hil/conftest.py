@@ -56,7 +56,8 @@ class FirmwareSim:
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
         self.pulses: dict[str, list[Pulse]] = {"steer": [], "esc": []}
         self.ready_count = 0
-        self.resets = 0
+        self.resets: list[int] = []  # sim time (us) of each MCU restart
+        self.hung_at: int | None = None  # sim time (us) the `hang` command took effect
         self._cond = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -74,7 +75,9 @@ class FirmwareSim:
                 elif parts[:1] == ["ready"]:
                     self.ready_count += 1
                 elif parts[:1] == ["reset"]:
-                    self.resets += 1
+                    self.resets.append(int(parts[1]))
+                elif parts[:1] == ["hung"]:
+                    self.hung_at = int(parts[1])
                 self._cond.notify_all()
 
     def send(self, line: str) -> None:
@@ -92,6 +95,14 @@ class FirmwareSim:
     def drop(self, ms: int) -> None:
         """Unplug the serial port for `ms` (the port path disappears, then a new pty appears)."""
         self.send(f"drop {ms}")
+
+    def hang(self) -> int:
+        """Freeze the firmware (interrupts off, spinning); returns the sim time it happened."""
+        self.send("hang")
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.hung_at is not None, timeout=2.0):
+                raise TimeoutError("harness did not report the hang")
+            return self.hung_at
 
     def count(self, channel: str) -> int:
         with self._cond:

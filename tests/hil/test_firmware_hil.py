@@ -201,3 +201,25 @@ def test_reconnect_after_port_drop(link, fw_sim):
     assert tel.mode == p.Mode.AUTO
     assert abs(fw_sim.settled("esc") - CAL.auto_pulses(-300, 500)[1]) <= TOL_US
     assert link.stats().reconnects >= 1
+
+
+def test_hung_firmware_is_reset_by_the_watchdog_into_neutral(link, fw_sim):
+    want_steer, want_esc = CAL.auto_pulses(800, 300)
+    stream = CommandStream(link, 800, 300)
+    try:
+        link.wait_telemetry(lambda t: t.uptime_ms > 300, timeout=2.0)  # driving for a while
+        assert abs(fw_sim.settled("esc", 3) - want_esc) <= TOL_US
+        start = fw_sim.count("esc")
+        hung_at = fw_sim.hang()  # the CPU stops; Timer1 alone would keep the throttle open
+        neutral = fw_sim.wait_pulse("esc", lambda w: abs(w - 1500) <= TOL_US, timeout=2.0)
+        assert fw_sim.resets and 240_000 <= fw_sim.resets[0] - hung_at <= 300_000  # 250 ms watchdog
+        assert neutral.t_us - hung_at <= 330_000
+        before_reset = [x for x in fw_sim.pulses_after("esc", start) if x.t_us < fw_sim.resets[0]]
+        assert before_reset and all(abs(x.width_us - want_esc) <= TOL_US for x in before_reset)
+        # the link notices the restart, shakes hands again, and the host drives again
+        tel = link.wait_telemetry(lambda t: t.mode == p.Mode.AUTO and t.faults & p.Fault.WDT_RESET, timeout=3.0)
+        assert abs(tel.esc_us - want_esc) <= 1
+        assert link.hello_ack.reset_flags & 0x08  # WDRF
+        assert link.stats().firmware_resets == 1
+    finally:
+        stream.stop()
