@@ -265,10 +265,11 @@ static void outputs_init(uint16_t steer_us, uint16_t esc_us)
     ICR1 = SERVO_PERIOD_TICKS - 1;
     OCR1A = steer_us * 2;
     OCR1B = esc_us * 2;
-    TCCR1B |= _BV(CS11); /* start the clock last, with every register in place */
     TIMSK1 = _BV(TOIE1);
+    /* Pins low until the first period: the first pulse an ESC sees is a full neutral one. */
     DDRB |= _BV(PB1) | _BV(PB2);
     DDRC |= _BV(PC0);
+    TCCR1B |= _BV(CS11); /* start the clock last, with every register in place */
 }
 
 static void inputs_init(void)
