@@ -1,15 +1,17 @@
 /* Runs the real firmware image under simavr with the car's electrical world around it.
  *
- *   fastrlap-fwsim FIRMWARE.elf [--link PATH] [--speed X]
+ *   fastrlap-fwsim FIRMWARE.elf [--link PATH] [--speed X] [--imu]
  *
  * UART0 is bridged to a pseudo-terminal that pyserial opens like a USB serial port; with --link
  * a symlink at PATH always points at the current one. The simulation is paced to the wall clock
  * (--speed 1, the default), because the firmware's watchdogs are timing behaviour under test.
+ * --imu puts an MPU-6050 (I2C address 0x68) on the TWI bus; without it the bus is empty.
  *
  * stdin, one command per line:
  *   rc STEER_US THROTTLE_US MODE_US   RC receiver pulse widths at 50 Hz (0 = no pulses)
  *   wheel HZ                          wheel-encoder pulses per second (0 = stopped)
  *   drop MS                           unplug: close the port, make a new one MS later
+ *   imu AX AY AZ GX GY GZ             raw readings the simulated MPU-6050 reports (--imu)
  *   hang                              make the firmware hang: interrupts off, spinning in a
  *                                     `rjmp .` (avr-libc's __stop_program), so only the
  *                                     hardware watchdog can bring it back
@@ -35,6 +37,7 @@
 #include <unistd.h>
 
 #include "avr_ioport.h"
+#include "avr_twi.h"
 #include "avr_uart.h"
 #include "sim_avr.h"
 #include "sim_elf.h"
@@ -169,6 +172,90 @@ static avr_cycle_count_t wheel_tick(avr_t *a, avr_cycle_count_t when, void *para
     return when + FREQ / 100; /* idle: look again in 10 ms */
 }
 
+/* ---------------------------------------------------------------- MPU-6050 on the I2C bus
+ * A register file behind address 0x68: the first byte written after START selects the
+ * register, further writes store, reads return successive registers. Enough for the
+ * firmware's WHO_AM_I probe, configuration writes and 14-byte burst reads from 0x3B. */
+#define MPU_ADDR 0x68
+static int imu_enabled;
+static uint8_t mpu_regs[128];
+static uint8_t mpu_selected, mpu_reg, mpu_index;
+
+static void mpu_set_reading(const int v[6])
+{
+    static const uint8_t reg[6] = {0x3B, 0x3D, 0x3F, 0x43, 0x45, 0x47}; /* big-endian pairs */
+    for (int i = 0; i < 6; i++) {
+        mpu_regs[reg[i]] = (uint8_t)((uint16_t)v[i] >> 8);
+        mpu_regs[reg[i] + 1] = (uint8_t)v[i];
+    }
+}
+
+static void mpu_hook(struct avr_irq_t *irq, uint32_t value, void *param)
+{
+    (void)irq, (void)param;
+    avr_twi_msg_irq_t v;
+    avr_irq_t *to_avr = avr_io_getirq(avr, AVR_IOCTL_TWI_GETIRQ(0), TWI_IRQ_INPUT);
+    v.u.v = value;
+    if (v.u.twi.msg & TWI_COND_STOP)
+        mpu_selected = 0;
+    if (v.u.twi.msg & TWI_COND_START) {
+        mpu_selected = (v.u.twi.addr >> 1) == MPU_ADDR;
+        mpu_index = 0;
+        if (mpu_selected)
+            avr_raise_irq(to_avr, avr_twi_irq_msg(TWI_COND_ACK, v.u.twi.addr, 1));
+    }
+    if (!mpu_selected)
+        return;
+    if (v.u.twi.msg & TWI_COND_WRITE) {
+        avr_raise_irq(to_avr, avr_twi_irq_msg(TWI_COND_ACK, v.u.twi.addr, 1));
+        if (mpu_index++ == 0)
+            mpu_reg = v.u.twi.data & 0x7F;
+        else
+            mpu_regs[mpu_reg++ & 0x7F] = v.u.twi.data;
+    }
+    if (v.u.twi.msg & TWI_COND_READ)
+        avr_raise_irq(to_avr, avr_twi_irq_msg(TWI_COND_READ, v.u.twi.addr, mpu_regs[mpu_reg++ & 0x7F]));
+}
+
+/* TWINT model fix: on the chip, writing TWCR with TWINT set clears TWINT and starts the next
+ * bus operation; the firmware then polls TWINT until the operation is done. simavr 1.6 marks the
+ * TWI vector "sticky" and never clears the bit on such a write, so polling would return at
+ * once. Clear it after simavr's own TWCR handler has started the operation; its delayed status
+ * update sets TWINT again when the operation completes, as the hardware does. */
+#define TWCR_ADDR 0xBC
+#define TWINT_BIT 7
+
+static void twcr_write_hook(avr_t *a, avr_io_addr_t addr, uint8_t v, void *param)
+{
+    (void)addr, (void)param;
+    if (v & (1u << TWINT_BIT))
+        a->data[TWCR_ADDR] &= (uint8_t)~(1u << TWINT_BIT);
+}
+
+/* SLA+W status model fix: after the master sends SLA+W, the chip reports 0x18 (ACK) or 0x20
+ * (NACK); simavr 1.6 reports the data-byte codes 0x28 / 0x30 instead, because the address byte
+ * sits in TWDR too. The harness watches the bus and corrects the status of that one step. */
+#define TWSR_ADDR 0xB9
+static int twi_sla_w_pending;
+
+static void twi_bus_hook(struct avr_irq_t *irq, uint32_t value, void *param)
+{
+    (void)irq, (void)param;
+    avr_twi_msg_irq_t v;
+    v.u.v = value;
+    twi_sla_w_pending = (v.u.twi.msg & TWI_COND_START) && !(v.u.twi.addr & 1);
+}
+
+static void twi_status_hook(struct avr_irq_t *irq, uint32_t value, void *param)
+{
+    (void)irq, (void)param;
+    if (!twi_sla_w_pending)
+        return;
+    twi_sla_w_pending = 0;
+    uint8_t fixed = value == 0x28 ? 0x18 : value == 0x30 ? 0x20 : (uint8_t)value;
+    avr->data[TWSR_ADDR] = (uint8_t)((avr->data[TWSR_ADDR] & 0x07) | fixed);
+}
+
 /* ---------------------------------------------------------------- Timer1 model fix
  * simavr 1.6 (Debian bookworm) maps Timer1 mode 14 (fast PWM, TOP = ICR1) onto its
  * phase-correct model, in which a write to OCR1A/OCR1B never reaches the compare unit: the
@@ -265,6 +352,10 @@ static void command(char *cmd)
         if (pty_master >= 0)
             pty_close();
         reopen_at_us = avr->cycle / CYC_PER_US + (uint64_t)(a > 0 ? a : 1) * 1000ULL;
+    } else if (!strncmp(cmd, "imu ", 4)) {
+        int v[6];
+        if (sscanf(cmd, "imu %d %d %d %d %d %d", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) == 6)
+            mpu_set_reading(v);
     } else if (!strncmp(cmd, "hang", 4)) {
         hang();
     } else if (!strncmp(cmd, "quit", 4)) {
@@ -336,13 +427,15 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--link") && i + 1 < argc)
             link_path = argv[++i];
+        else if (!strcmp(argv[i], "--imu"))
+            imu_enabled = 1;
         else if (!strcmp(argv[i], "--speed") && i + 1 < argc)
             speed = atof(argv[++i]);
         else
             elf = argv[i];
     }
     if (!elf || speed <= 0) {
-        fprintf(stderr, "usage: %s FIRMWARE.elf [--link PATH] [--speed X]\n", argv[0]);
+        fprintf(stderr, "usage: %s FIRMWARE.elf [--link PATH] [--speed X] [--imu]\n", argv[0]);
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -377,6 +470,15 @@ int main(int argc, char **argv)
     avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('B'), 1), out_hook, &outs[0]);
     avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('B'), 2), out_hook, &outs[1]);
 
+    if (imu_enabled) {
+        const int at_rest[6] = {0, 0, 8192, 0, 0, 0}; /* level and still: +1 g on z at +-4 g */
+        mpu_regs[0x75] = MPU_ADDR;                   /* WHO_AM_I */
+        mpu_set_reading(at_rest);
+        avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_TWI_GETIRQ(0), TWI_IRQ_OUTPUT), mpu_hook, NULL);
+    }
+    avr_register_io_write(avr, TWCR_ADDR, twcr_write_hook, NULL);
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_TWI_GETIRQ(0), TWI_IRQ_OUTPUT), twi_bus_hook, NULL);
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_TWI_GETIRQ(0), TWI_IRQ_STATUS), twi_status_hook, NULL);
     avr_register_io_write(avr, OCR1AL_ADDR, ocr_write_hook, NULL);
     avr_register_io_write(avr, OCR1BL_ADDR, ocr_write_hook, NULL);
 

@@ -50,9 +50,10 @@ class Pulse:
 class FirmwareSim:
     """One running firmware under simavr; `link` is the serial port path for SerialLink."""
 
-    def __init__(self, elf: Path, workdir: Path) -> None:
+    def __init__(self, elf: Path, workdir: Path, imu: bool = False) -> None:
         self.link = str(workdir / "ttyFW")
-        self.proc = subprocess.Popen([str(HARNESS), str(elf), "--link", self.link], stdin=subprocess.PIPE,
+        extra = ["--imu"] if imu else []
+        self.proc = subprocess.Popen([str(HARNESS), str(elf), "--link", self.link, *extra], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
         self.pulses: dict[str, list[Pulse]] = {"steer": [], "esc": []}
         self.ready_count = 0
@@ -91,6 +92,10 @@ class FirmwareSim:
 
     def wheel(self, hz: int) -> None:
         self.send(f"wheel {hz}")
+
+    def imu(self, accel: tuple[int, int, int], gyro: tuple[int, int, int]) -> None:
+        """Raw counts the simulated MPU-6050 reports (only with imu=True)."""
+        self.send("imu " + " ".join(str(v) for v in (*accel, *gyro)))
 
     def drop(self, ms: int) -> None:
         """Unplug the serial port for `ms` (the port path disappears, then a new pty appears)."""
@@ -152,5 +157,13 @@ class FirmwareSim:
 @pytest.fixture
 def fw_sim(firmware_build, tmp_path):
     sim = FirmwareSim(firmware_build, tmp_path)
+    yield sim
+    sim.close()
+
+
+@pytest.fixture
+def fw_sim_imu(firmware_build, tmp_path):
+    """The same, with an MPU-6050 on the I2C bus."""
+    sim = FirmwareSim(firmware_build, tmp_path, imu=True)
     yield sim
     sim.close()

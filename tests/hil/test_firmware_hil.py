@@ -169,6 +169,16 @@ def test_wheel_encoder_ticks_and_period(link, fw_sim):
     link.wait_telemetry(lambda t: t.wheel_period_us == 0, timeout=1.5)
 
 
+def test_imu_is_detected_at_boot_and_read_each_tick(fw_sim_imu):
+    with SerialLink(fw_sim_imu.link) as link:
+        assert link.hello_ack.caps & p.Capability.IMU
+        tel = link.wait_telemetry(lambda t: t.accel == (0, 0, 8192), timeout=1.0)
+        assert tel.flags & p.TelemetryFlag.IMU_PRESENT and not tel.faults & p.Fault.IMU_ERROR
+        fw_sim_imu.imu(accel=(-1200, 300, 8000), gyro=(655, -131, 32767))
+        tel = link.wait_telemetry(lambda t: t.gyro == (655, -131, 32767), timeout=1.0)
+        assert tel.accel == (-1200, 300, 8000)
+
+
 def test_calibration_applies_and_invalid_is_rejected(link, fw_sim):
     cal = p.Calibration(steer_min_us=1200, steer_center_us=1480, steer_max_us=1750, esc_min_us=1300,
                         esc_neutral_us=1510, esc_max_us=1700, throttle_limit=500,
