@@ -12,6 +12,7 @@
  *   wheel HZ                          wheel-encoder pulses per second (0 = stopped)
  *   drop MS                           unplug: close the port, make a new one MS later
  *   imu AX AY AZ GX GY GZ             raw readings the simulated MPU-6050 reports (--imu)
+ *   imu off                           the MPU-6050 stops answering (a loose wire)
  *   hang                              make the firmware hang: interrupts off, spinning in a
  *                                     `rjmp .` (avr-libc's __stop_program), so only the
  *                                     hardware watchdog can bring it back
@@ -196,6 +197,10 @@ static void mpu_hook(struct avr_irq_t *irq, uint32_t value, void *param)
     avr_twi_msg_irq_t v;
     avr_irq_t *to_avr = avr_io_getirq(avr, AVR_IOCTL_TWI_GETIRQ(0), TWI_IRQ_INPUT);
     v.u.v = value;
+    if (!imu_enabled) {
+        mpu_selected = 0;
+        return; /* unplugged: nobody acknowledges */
+    }
     if (v.u.twi.msg & TWI_COND_STOP)
         mpu_selected = 0;
     if (v.u.twi.msg & TWI_COND_START) {
@@ -352,6 +357,8 @@ static void command(char *cmd)
         if (pty_master >= 0)
             pty_close();
         reopen_at_us = avr->cycle / CYC_PER_US + (uint64_t)(a > 0 ? a : 1) * 1000ULL;
+    } else if (!strncmp(cmd, "imu off", 7)) {
+        imu_enabled = 0;
     } else if (!strncmp(cmd, "imu ", 4)) {
         int v[6];
         if (sscanf(cmd, "imu %d %d %d %d %d %d", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) == 6)

@@ -97,6 +97,9 @@ class FirmwareSim:
         """Raw counts the simulated MPU-6050 reports (only with imu=True)."""
         self.send("imu " + " ".join(str(v) for v in (*accel, *gyro)))
 
+    def imu_unplug(self) -> None:
+        self.send("imu off")
+
     def drop(self, ms: int) -> None:
         """Unplug the serial port for `ms` (the port path disappears, then a new pty appears)."""
         self.send(f"drop {ms}")

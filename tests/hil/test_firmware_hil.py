@@ -177,6 +177,10 @@ def test_imu_is_detected_at_boot_and_read_each_tick(fw_sim_imu):
         fw_sim_imu.imu(accel=(-1200, 300, 8000), gyro=(655, -131, 32767))
         tel = link.wait_telemetry(lambda t: t.gyro == (655, -131, 32767), timeout=1.0)
         assert tel.accel == (-1200, 300, 8000)
+        fw_sim_imu.imu_unplug()  # a loose wire: reported, and the car keeps working
+        tel = link.wait_telemetry(lambda t: t.faults & p.Fault.IMU_ERROR, timeout=1.0)
+        assert any(f.fault == p.Fault.IMU_ERROR for f in link.faults)
+        assert link.command_and_wait(200, 0).mode == p.Mode.AUTO
 
 
 def test_calibration_applies_and_invalid_is_rejected(link, fw_sim):
@@ -193,6 +197,12 @@ def test_calibration_applies_and_invalid_is_rejected(link, fw_sim):
     reply = link.set_config(bad)
     assert reply.status == p.ConfigStatus.INVALID and reply.calibration == cal
     assert link.get_config().calibration == cal
+    # the stored calibration survives a restart (the watchdog resets the hung MCU)
+    fw_sim.hang()
+    link.wait_telemetry(lambda t: t.faults & p.Fault.WDT_RESET and t.flags & p.TelemetryFlag.SESSION, timeout=3.0)
+    assert link.hello_ack.caps & p.Capability.EEPROM_CONFIG
+    assert link.get_config().calibration == cal
+    assert not link.latest_telemetry().telemetry.faults & p.Fault.EEPROM_DEFAULTS
 
 
 def test_reconnect_after_port_drop(link, fw_sim):
