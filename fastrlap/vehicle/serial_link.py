@@ -180,7 +180,7 @@ class SerialLink:
         """Write one frame; returns its seq. Raises `LinkDown` while the port is gone."""
         with self._write_lock:
             ser = self._ser
-            if ser is None or not self._connected and not isinstance(msg, p.Hello):
+            if ser is None or (not self._connected and not isinstance(msg, p.Hello)):
                 raise LinkDown(f"serial link {self.port} is down ({self._down_reason or 'not open'}); "
                                f"reconnecting — the firmware holds the throttle at neutral")
             seq = self._tx_seq
@@ -278,8 +278,9 @@ class SerialLink:
             lat = sorted(self._latencies)
         p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else None
         return LinkStats(frames_rx=self._decoder.frames_ok, frames_tx=self._frames_tx,
-                         telemetry_frames=self._telemetry_count, crc_errors=self._decoder.crc_errors, framing_errors=self._decoder.framing_errors,
-                         lost_frames=self._lost, reconnects=self._reconnects,
+                         telemetry_frames=self._telemetry_count, crc_errors=self._decoder.crc_errors,
+                         framing_errors=self._decoder.framing_errors, lost_frames=self._lost,
+                         reconnects=self._reconnects,
                          firmware_resets=self._fw_resets, connected=self._connected,
                          latency_median_s=statistics.median(lat) if lat else None, latency_p99_s=p99,
                          latency_samples=len(lat))
@@ -359,8 +360,9 @@ class SerialLink:
                 self._dispatch(self._decoder.feed(data))
             now = time.monotonic()
             try:
-                if not self._handshaken and not self._version_error and now - self._last_hello > self.heartbeat_period:
-                    # no session (board still booting, or it reset): ask again, whatever else is sent
+                no_session = not self._handshaken and not self._version_error
+                if no_session and now - self._last_hello > self.heartbeat_period:
+                    # board still booting, or it reset: ask again, whatever else is being sent
                     self._last_hello = now
                     self.send(p.Hello())
                 elif self._handshaken and now - self._last_tx > self.heartbeat_period:

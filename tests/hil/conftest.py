@@ -64,7 +64,8 @@ class FirmwareSim:
         self._reader.start()
         with self._cond:
             if not self._cond.wait_for(lambda: self.ready_count > 0, timeout=10):
-                raise RuntimeError(f"harness did not start: {self.proc.stderr.read() if self.proc.poll() is not None else ''}")
+                err = self.proc.stderr.read() if self.proc.poll() is not None else ""
+                raise RuntimeError(f"harness did not start: {err}")
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
