@@ -77,6 +77,18 @@ def test_command_sets_measured_pulse_widths(link, fw_sim, throttle, steer):
     assert abs(fw_sim.settled("esc") - want_esc) <= TOL_US
 
 
+def test_link_statistics_count_round_trips(link, fw_sim):
+    before = link.stats()
+    for i in range(20):
+        link.command_and_wait(10 * i, -10 * i)
+    stats = link.stats()
+    assert stats.latency_samples - before.latency_samples == 20
+    assert 0.001 < stats.latency_median_s < 0.05 and stats.latency_p99_s >= stats.latency_median_s
+    assert stats.lost_frames == 0 and stats.crc_errors == 0 and stats.framing_errors == 0
+    assert stats.frames_tx >= 21 and stats.telemetry_frames >= 20 and stats.connected
+    assert 0.0005 < link.heartbeat() < 0.05
+
+
 def test_silence_returns_throttle_to_neutral_within_300ms(link, fw_sim):
     reply = link.command_and_wait(600, 400)
     want_steer, want_esc = CAL.auto_pulses(600, 400)
