@@ -1,0 +1,174 @@
+"""First-person camera: geometry (walls left/right, sky on top, ground ahead), shapes, determinism,
+noise and brightness, the top-down map."""
+import dataclasses
+
+import numpy as np
+import pytest
+import yaml
+
+from fastrlap.config import CameraConfig
+from fastrlap.sim.render import Renderer, top_down
+from fastrlap.sim.textures import Grid, Painter, paint_surface
+from fastrlap.sim.track import load_track, parse_track, resolve_track_path
+
+CAM = CameraConfig()
+
+
+def oval_with(walls, surface=None):
+    """The built-in oval with other walls (and surfaces): geometry we know, one thing changed."""
+    data = yaml.safe_load(resolve_track_path("oval").read_text())
+    data["walls"] = walls
+    if surface:
+        data["surface"] = surface
+    return parse_track(data, source=f"oval-walls-{walls}")
+
+
+def straight_pose(track, s=-4.0, n=0.0):
+    """A pose on the oval's bottom straight (x from -8 to 8 at y=-4.5), looking along it."""
+    p = track.point_at(s % track.length, n)
+    return float(p[0]), float(p[1]), track.heading_at(s % track.length)
+
+
+@pytest.fixture(scope="module")
+def bare():
+    return Renderer(oval_with("none"), CAM)
+
+
+@pytest.fixture(scope="module")
+def oval():
+    return Renderer(load_track("oval"), CAM)
+
+
+def wall_pixels(walled: Renderer, bare: Renderer, pose) -> np.ndarray:
+    """(H, W) bool: pixels that change when barriers are added to the same track."""
+    return np.any(walled.render(*pose) != bare.render(*pose), axis=-1)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_a_wall_appears_on_its_own_side_of_the_image(bare, side):
+    walled = Renderer(oval_with([{"side": side}]), CAM)
+    pose = straight_pose(walled.track, s=-2.0)
+    wall = wall_pixels(walled, bare, pose)
+    half = CAM.width // 2
+    left_count, right_count = wall[:, :half].sum(), wall[:, half:].sum()
+    assert wall.sum() > 150  # a barrier 1 m to the side is plainly visible
+    own, other = (left_count, right_count) if side == "left" else (right_count, left_count)
+    # The far end of the straight curves away, so a little of the barrier there may cross over.
+    assert own > 5 * max(other, 1)
+
+
+def test_walls_are_drawn_between_ground_and_their_top(oval, bare):
+    # Beside a wall at 1 m the barrier (0.25 m) rises above the horizon: the camera is at 0.16 m.
+    pose = straight_pose(oval.track, s=-2.0)
+    wall = wall_pixels(oval, bare, pose)
+    horizon = int(np.ceil(CAM.height / 2 - (CAM.width / 2) / np.tan(np.radians(CAM.fov_deg / 2))
+                          * np.tan(np.radians(-CAM.pitch_deg))))
+    rows = np.flatnonzero(wall.any(axis=1))
+    assert rows.min() < horizon - 1 < horizon + 1 < rows.max()
+    assert not wall[: horizon - 20].any()  # nothing in the upper sky
+
+
+def test_sky_is_at_the_top_and_does_not_move(oval):
+    a = oval.render(*straight_pose(oval.track, s=-4.0))
+    b = oval.render(*straight_pose(oval.track, s=20.0))
+    top = a[:20].reshape(-1, 3).astype(int)
+    assert np.all(top[:, 2] > top[:, 0] + 40)  # outdoor sky: blue
+    np.testing.assert_array_equal(a[:20], b[:20])
+    bottom = a[-20:].reshape(-1, 3).astype(int)
+    assert np.mean(bottom[:, 2] > bottom[:, 0] + 40) < 0.05  # the ground is not sky
+
+
+def test_the_image_changes_with_pose(oval):
+    x, y, yaw = straight_pose(oval.track, s=-4.0)
+    base = oval.render(x, y, yaw).astype(int)
+    for pose in [(x + 0.3, y, yaw), (x, y + 0.3, yaw), (x, y, yaw + 0.2)]:
+        diff = np.abs(oval.render(*pose).astype(int) - base).sum(axis=-1) > 0
+        assert diff.mean() > 0.3, pose
+
+
+def mean_colour(track, name):
+    grid = Grid(-5.0, -5.0, 0.025, (400, 400))
+    return paint_surface(Painter(track.name), name, grid, 0.025).reshape(-1, 3).mean(axis=0)
+
+
+@pytest.mark.parametrize("lateral,expect", [(0.0, "track"), (4.0, "offtrack")])
+def test_ground_straight_ahead_shows_the_surface_under_it(lateral, expect):
+    track = load_track("sweeper")  # asphalt on grass, no walls
+    r = Renderer(track, CAM)
+    p = track.point_at(2.0, lateral)
+    frame = r.render(float(p[0]), float(p[1]), track.heading_at(2.0))
+    patch = frame[-30:, CAM.width // 2 - 15: CAM.width // 2 + 15].reshape(-1, 3).mean(axis=0)
+    want = mean_colour(track, track.surface[expect])
+    other = mean_colour(track, track.surface["offtrack" if expect == "track" else "track"])
+    assert np.linalg.norm(patch - want) < 0.5 * np.linalg.norm(patch - other)
+
+
+@pytest.mark.parametrize("height,width", [(128, 128), (64, 96)])
+def test_shape_and_dtype_follow_the_camera_config(height, width):
+    cam = dataclasses.replace(CAM, height=height, width=width)
+    r = Renderer(load_track("chicane"), cam)
+    frame = r.render(*straight_pose(r.track))
+    assert frame.shape == (height, width, 3) and frame.dtype == np.uint8
+    assert frame.flags.c_contiguous
+
+
+def test_frames_are_deterministic_and_fresh_arrays(oval):
+    pose = straight_pose(oval.track, s=3.0, n=0.4)
+    a = oval.render(*pose)
+    again = Renderer(load_track("oval"), CAM).render(*pose)
+    np.testing.assert_array_equal(a, again)
+    b = oval.render(*pose)
+    assert a is not b and not np.shares_memory(a, b)
+
+
+def test_sensor_noise_only_with_noise_std_and_reproducible():
+    track = load_track("technical")
+    quiet = Renderer(track, CAM)
+    pose = straight_pose(track, s=1.0)
+    clean = quiet.render(*pose)
+    np.testing.assert_array_equal(quiet.render(*pose, rng=np.random.default_rng(0)), clean)
+    noisy = Renderer(track, dataclasses.replace(CAM, noise_std=6.0))
+    a = noisy.render(*pose, rng=np.random.default_rng(1))
+    b = noisy.render(*pose, rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(a, b)
+    assert np.mean(a != clean) > 0.5
+    assert abs(a.astype(float).mean() - clean.astype(float).mean()) < 1.0
+    np.testing.assert_array_equal(noisy.render(*pose), clean)  # no rng, no noise
+
+
+def test_brightness_scales_the_frame(oval):
+    pose = straight_pose(oval.track)
+    base = oval.render(*pose).astype(float)
+    dim = oval.render(*pose, brightness=0.5).astype(float)
+    assert abs(dim.mean() - 0.5 * base.mean()) < 1.0
+
+
+def test_prior_environments_look_different_from_race_tracks(oval):
+    warehouse = Renderer(load_track("warehouse"), CAM)
+    a = oval.render(*straight_pose(oval.track))
+    t = warehouse.track
+    p = t.point_at(1.0, 0.0)
+    b = warehouse.render(float(p[0]), float(p[1]), t.heading_at(1.0))
+    # Different sky (indoor hall) and floor: the mean colours differ plainly.
+    assert np.linalg.norm(a[:30].reshape(-1, 3).mean(0) - b[:30].reshape(-1, 3).mean(0)) > 40
+    assert np.linalg.norm(a[-40:].reshape(-1, 3).mean(0) - b[-40:].reshape(-1, 3).mean(0)) > 40
+
+
+def test_far_off_the_map_still_renders(oval):
+    frame = oval.render(200.0, -150.0, 1.0)
+    assert frame.shape == (CAM.height, CAM.width, 3)
+
+
+def test_top_down_shows_track_obstacles_and_maps_points():
+    track = load_track("chicane")
+    img, to_px = top_down(track, px_per_m=20.0)
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+    px = to_px(track.xy)
+    assert px.shape == track.xy.shape
+    assert px[:, 0].min() > 0 and px[:, 0].max() < img.shape[1]
+    assert px[:, 1].min() > 0 and px[:, 1].max() < img.shape[0]
+    # North up: a point with larger y is higher in the image (smaller row).
+    a, b = to_px(np.array([[0.0, -4.0], [0.0, 4.0]]))
+    assert b[1] < a[1]
+    c = np.round(to_px(np.array([track.obstacles[0].center]))[0]).astype(int)
+    assert tuple(img[c[1], c[0]]) == (255, 110, 0)  # the obstacle's colour
