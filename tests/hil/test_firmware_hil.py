@@ -168,6 +168,23 @@ def test_rc_override_wins_and_rc_loss_goes_neutral(link, fw_sim):
         stream.stop()
 
 
+def test_stick_activity_takes_over_without_the_switch(link, fw_sim):
+    stream = CommandStream(link, 400, 0)
+    try:
+        fw_sim.rc(1500, 1500, 1000)
+        link.wait_telemetry(lambda t: t.mode == p.Mode.AUTO and t.flags & p.TelemetryFlag.RC_VALID, timeout=1.0)
+        fw_sim.rc(1500, 1300, 1000)  # the human brakes with the stick, switch still on auto
+        link.wait_telemetry(lambda t: t.mode == p.Mode.TELEOP, timeout=1.0)
+        assert abs(fw_sim.settled("esc", 3) - 1300) <= TOL_US
+        fw_sim.rc(1500, 1500, 1000)  # stick released: TELEOP holds for 1 s, then the host drives
+        released = link.wait_telemetry(lambda t: t.rc_throttle_us == 1500, timeout=1.0).uptime_ms
+        back = link.wait_telemetry(lambda t: t.mode == p.Mode.AUTO, timeout=2.0).uptime_ms
+        assert 900 <= back - released <= 1100, back - released
+        assert abs(fw_sim.settled("esc", 3) - CAL.auto_pulses(400, 0)[1]) <= TOL_US
+    finally:
+        stream.stop()
+
+
 def test_wheel_encoder_ticks_and_period(link, fw_sim):
     fw_sim.wheel(200)
     time.sleep(0.3)
