@@ -11,10 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastrlap.config import Config, config_dir, register_configs, to_typed
-
-
-class UserError(Exception):
-    """A problem the user can fix; printed as one line, without a traceback."""
+from fastrlap.errors import FastrlapError
 
 
 @dataclass(frozen=True)
@@ -33,10 +30,92 @@ def _sim_view(cfg: Config) -> int:
     return 0
 
 
+def _record_demo(cfg: Config) -> int:
+    import os
+
+    from fastrlap.course.checkpoints import extract_checkpoints, save_checkpoints
+    from fastrlap.course.demo import DemoInterrupted, record_demo, save_demo
+    from fastrlap.practice.run import new_run_dir, open_run_dir, save_config
+
+    if cfg.vehicle.kind != "sim":
+        raise FastrlapError(f"vehicle={cfg.vehicle.kind} is not available yet (the real car comes in a later "
+                            f"release); record the demo in the simulator with vehicle=sim")
+    if cfg.teleop not in ("script", "keyboard"):
+        raise FastrlapError(f"teleop={cfg.teleop!r}: use script (the simulator's demo driver) or keyboard")
+    if cfg.teleop == "keyboard" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise FastrlapError("teleop=keyboard needs a display for its window, and DISPLAY is not set; run it in a "
+                            "desktop session or use teleop=script")
+    from fastrlap.sim.drivers import DemoDriver
+    from fastrlap.sim.track import load_track
+    from fastrlap.vehicle.sim import SimVehicle
+
+    track = load_track(cfg.track)
+    run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", track.name)
+    if run.demo.exists():
+        raise FastrlapError(f"{run.demo} already exists; leave run_dir unset for a new run, or delete it")
+    save_config(run, cfg)
+    vehicle = SimVehicle(track, cfg.vehicle, seed=cfg.seed)
+    if cfg.teleop == "keyboard":
+        from fastrlap.course.keyboard import KeyboardDriver
+
+        driver = KeyboardDriver(cfg.vehicle, cfg.course.demo_speed)
+    else:
+        scripted = DemoDriver(track, vehicle.params, speed=cfg.course.demo_speed, seed=cfg.seed)
+        driver = lambda obs: scripted(obs.true_pose or obs.pose, obs.wheel_speed)  # noqa: E731
+    print(f"recording a demo lap of {track.name} ({track.length:.1f} m) with the {cfg.teleop} driver; "
+          f"Ctrl-C stops and keeps the partial demo")
+    try:
+        demo = record_demo(vehicle, driver, cfg.vehicle, cfg.course, run.demo_partial, track=cfg.track,
+                           driver_name=cfg.teleop)
+    except DemoInterrupted as e:
+        print(f"fastrlap record-demo: {e}", file=sys.stderr)
+        return 130
+    finally:
+        vehicle.close()
+        if hasattr(driver, "close"):
+            driver.close()
+    save_demo(demo, run.demo)
+    c = cfg.course
+    spec = extract_checkpoints(demo.lap_path(), c.checkpoint_spacing, c.goal_radius, c.gate_half_width,
+                               demo_lap_time=demo.lap_time, track=cfg.track)
+    save_checkpoints(spec, run.checkpoints)
+    print(f"demo lap time: {demo.lap_time:.2f} s ({spec.course_length:.1f} m in {len(demo)} ticks)")
+    print(f"{len(spec.checkpoints)} checkpoints every {spec.spacing:.2f} m -> {run.checkpoints}")
+    print(f"run directory: {run.path}")
+    return 0
+
+
+def _checkpoints_show(cfg: Config) -> int:
+    from fastrlap.course.checkpoints import load_checkpoints
+    from fastrlap.course.demo import load_demo
+    from fastrlap.course.plot import plot_checkpoints
+    from fastrlap.practice.run import open_run_dir
+    from fastrlap.sim.track import TrackError, load_track
+
+    if not cfg.run_dir:
+        raise FastrlapError("which run? pass run_dir=runs/<date>-<time>-<track> (the folder record-demo printed)")
+    run = open_run_dir(cfg.run_dir)
+    spec = load_checkpoints(run.checkpoints)
+    path = load_demo(run.demo).pose[:, :2] if run.demo.exists() else None
+    edges = None
+    if spec.track:
+        try:
+            track = load_track(spec.track)
+            edges = (track.left_edge, track.right_edge)
+        except TrackError:
+            print(f"note: track {spec.track!r} not found; drawing without track edges", file=sys.stderr)
+    out = plot_checkpoints(spec, run.checkpoints_png, demo_path=path, edges=edges)
+    print(f"wrote {out}")
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     c.name: c
     for c in [
         Command("sim view", "Write a first-person PNG and an MP4 of a scripted lap of a track.", _sim_view),
+        Command("record-demo", "Record one slow demo lap into a new run directory and extract its checkpoints.",
+                _record_demo),
+        Command("checkpoints show", "Draw a run's demo path and checkpoints to checkpoints.png.", _checkpoints_show),
     ]
 }
 
@@ -87,10 +166,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fastrlap {command.name}: {command.summary}")
         print(f"config tree: {Path(config_dir())} (any key can be overridden as key=value)")
         return 0
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
     try:
         cfg = compose(overrides)
+    except (HydraException, OmegaConfBaseException) as e:
+        if "vehicle=real" in overrides:
+            print(f"fastrlap {command.name}: vehicle=real is not available yet (the real car comes in a later "
+                  f"release); use vehicle=sim", file=sys.stderr)
+            return 2
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"fastrlap {command.name}: bad override ({first}); see `fastrlap {command.name} --help`", file=sys.stderr)
+        return 2
+    try:
         return int(command.run(cfg) or 0)
-    except UserError as e:
+    except FastrlapError as e:
         print(f"fastrlap {command.name}: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

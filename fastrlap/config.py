@@ -12,6 +12,8 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from fastrlap.types import Command
+
 
 @dataclass
 class CameraConfig:
@@ -44,6 +46,12 @@ class VehicleConfig:
     speed_scale: float = 3.0  # m/s per unit action
     max_steer: float = 0.45  # rad: steering angle = a[1] * max_steer
     sim: SimConfig = field(default_factory=SimConfig)
+
+    def to_command(self, action) -> Command:
+        """Policy action a ∈ [-1, 1]² -> physical command (DESIGN.md §3, "Action")."""
+        a0 = min(1.0, max(-1.0, float(action[0])))
+        a1 = min(1.0, max(-1.0, float(action[1])))
+        return Command(speed=self.speed_bias + self.speed_scale * a0, steer=a1 * self.max_steer)
 
 
 @dataclass
@@ -85,6 +93,22 @@ class AgentConfig:
 
 
 @dataclass
+class CourseConfig:
+    """The demo lap, its checkpoints, lap detection and the reward (fastrlap.course)."""
+
+    checkpoint_spacing: float = 3.0  # m of demo path between checkpoints (rounded so they divide the lap)
+    goal_radius: float = 1.0  # m: a checkpoint is reached inside this distance
+    gate_half_width: float = 1.5  # m: crossing a checkpoint's gate line this close to it also reaches it
+    collision_penalty: float = 1.0  # reward units subtracted when a crash or stuck condition begins
+    collision_penalty_per_mps: float = 1.0  # reward units added to the penalty per m/s of impact
+    collision_penalty_max: float = 5.0  # reward units: cap of the collision penalty
+    min_demo_length: float = 10.0  # m: a demo path shorter than this is rejected
+    max_demo_seconds: float = 300.0  # s: a demo that has not closed the lap by then is rejected
+    lap_close_radius: float = 1.5  # m: the demo lap closes on crossing the start line this close to the start
+    demo_speed: float = 1.5  # m/s, speed of the scripted demo driver (simulator)
+
+
+@dataclass
 class Config:
     track: str = "oval"  # built-in track name or path to a track YAML file
     seed: int = 0
@@ -92,6 +116,9 @@ class Config:
     vehicle: VehicleConfig = field(default_factory=VehicleConfig)
     view: ViewConfig = field(default_factory=ViewConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
+    course: CourseConfig = field(default_factory=CourseConfig)
+    run_dir: str | None = None  # run directory; None = a new runs/<date>-<time>-<track>/
+    teleop: str = "script"  # who drives the demo: script (simulator's demo driver) | keyboard
 
 
 def register_configs() -> None:

@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from fastrlap.config import VehicleConfig
+
 G = 9.81  # m/s^2
 
 
@@ -61,6 +63,11 @@ class CarParams:
         return self.mass * G * self.cg_to_front / self.wheelbase
 
 
+def car_params(cfg: VehicleConfig) -> CarParams:
+    """Physical limits that follow the vehicle config's action mapping (top speed, steering lock)."""
+    return CarParams(max_steer=cfg.max_steer, max_speed=cfg.speed_bias + cfg.speed_scale)
+
+
 class CarState(NamedTuple):
     x: float  # m, world
     y: float  # m, world
@@ -96,15 +103,16 @@ def esc(wheel_speed: float, target: float, p: CarParams, dt: float) -> float:
     return wheel_speed + max(-rate, min(rate, diff))
 
 
-def tire_force(slip: float, mu_load: float, b: float, c: float) -> float:
-    """Simplified Pacejka force (N) for a slip angle (rad) or slip ratio; saturates near mu·Fz."""
-    return mu_load * math.sin(c * math.atan(b * slip))
+def tire(slip: float, mu_load: float, b: float, c: float) -> tuple[float, float]:
+    """Simplified Pacejka force (N) for a slip angle (rad) or slip ratio, and its slope.
 
-
-def tire_slope(slip: float, mu_load: float, b: float, c: float) -> float:
-    """dF/dα of `lateral_tire` (N/rad), floored at 0 past the peak (used only for stability)."""
-    ba = b * slip
-    return max(0.0, mu_load * math.cos(c * math.atan(ba)) * c * b / (1.0 + ba * ba))
+    The force saturates near mu·Fz. The slope dF/d(slip) is floored at 0 past the peak; it is
+    used only to make the integration implicit (stable), never as a force.
+    """
+    bs = b * slip
+    angle = c * math.atan(bs)
+    slope = mu_load * math.cos(angle) * c * b / (1.0 + bs * bs)
+    return mu_load * math.sin(angle), (slope if slope > 0.0 else 0.0)
 
 
 def _friction_circle(fx: float, fy: float, limit: float) -> tuple[float, float, float]:
@@ -160,8 +168,12 @@ def step(
     den_r = max(abs(wheel), abs(vrl), 0.5)
     kappa_f, kappa_r = (wheel - vfl) / den_f, (wheel - vrl) / den_r
     mf, mr = surface.mu_front * fzf, surface.mu_rear * fzr
-    flf, ftf, kf = _friction_circle(tire_force(kappa_f, mf, bl, c), tire_force(alpha_f, mf, bf, c), mf)
-    flr, ftr, kr = _friction_circle(tire_force(kappa_r, mr, bl, c), tire_force(alpha_r, mr, br, c), mr)
+    flf, slope_lf = tire(kappa_f, mf, bl, c)
+    ftf, slope_tf = tire(alpha_f, mf, bf, c)
+    flr, slope_lr = tire(kappa_r, mr, bl, c)
+    ftr, slope_tr = tire(alpha_r, mr, br, c)
+    flf, ftf, kf = _friction_circle(flf, ftf, mf)
+    flr, ftr, kr = _friction_circle(flr, ftr, mr)
     fxf, fyf = flf * cos_d - ftf * sin_d, flf * sin_d + ftf * cos_d
 
     resist = surface.rolling * p.mass * G * math.tanh(vx / 0.05) + p.drag * vx * abs(vx)
@@ -171,14 +183,13 @@ def step(
     ar = (lf * fyf - lr * ftr) / p.yaw_inertia
 
     # Longitudinal slip is stiff too: implicit in vx (d ax / d vx through the slip ratios).
-    jxx = -(kf * tire_slope(kappa_f, mf, bl, c) * cos_d * cos_d / den_f
-            + kr * tire_slope(kappa_r, mr, bl, c) / den_r) / p.mass
+    jxx = -(kf * slope_lf * cos_d * cos_d / den_f + kr * slope_lr / den_r) / p.mass
     dvx = dt * ax / (1.0 - dt * jxx)
     # Jacobian of (ay, ar) with respect to (vy, r) through the slip angles.
     gf = roll_f / (roll_f * roll_f + vft * vft)
     gr = roll_r / (roll_r * roll_r + vrt * vrt)
-    cf = kf * tire_slope(alpha_f, mf, bf, c) * gf * cos_d * cos_d
-    cr = kr * tire_slope(alpha_r, mr, br, c) * gr
+    cf = kf * slope_tf * gf * cos_d * cos_d
+    cr = kr * slope_tr * gr
     j11 = -(cf + cr) / p.mass
     j12 = (-cf * lf + cr * lr) / p.mass
     j21 = (-lf * cf + lr * cr) / p.yaw_inertia

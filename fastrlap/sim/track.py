@@ -20,6 +20,8 @@ import numpy as np
 import yaml
 from scipy.interpolate import CubicSpline
 
+from fastrlap.errors import FastrlapError
+
 TRACK_KEYS = {"name", "width", "centerline", "walls", "obstacles", "start", "surface"}
 OBSTACLE_KEYS = {"center", "size", "yaw"}
 WALL_SECTION_KEYS = {"side", "from", "to"}
@@ -31,7 +33,7 @@ RASTER_RESOLUTION = 0.05  # m per cell of the projection raster
 RASTER_MARGIN = 6.0  # m of raster beyond the track's bounding box
 
 
-class TrackError(ValueError):
+class TrackError(FastrlapError, ValueError):
     """A track file that cannot be used; the message names the file and the field."""
 
 
