@@ -1,0 +1,37 @@
+"""`fastrlap sim view` writes a still and a playable video."""
+import subprocess
+import sys
+
+import cv2
+
+
+def test_sim_view_writes_png_and_mp4(tmp_path):
+    out = tmp_path / "view"
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastrlap.cli", "sim", "view", "track=technical", f"view.out_dir={out}", "view.seconds=3"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    img = cv2.imread(str(out / "view.png"))
+    assert img is not None and img.shape[0] >= 128 and img.std() > 10
+    cap = cv2.VideoCapture(str(out / "lap.mp4"))
+    frames = 0
+    while cap.read()[0]:
+        frames += 1
+    assert frames == 30
+
+
+def test_sim_view_unknown_track_is_one_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastrlap.cli", "sim", "view", "track=atlantis", f"view.out_dir={tmp_path}"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "atlantis" in lines[0] and "built-in tracks" in lines[0]
+
+
+def test_bad_override_is_one_line():
+    proc = subprocess.run([sys.executable, "-m", "fastrlap.cli", "sim", "view", "no_such_key=1"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "override" in proc.stderr
