@@ -166,3 +166,11 @@ def test_corrupt_weights_are_never_checkpointed_nor_loaded(tmp_path):
         fresh.load_state_dict(poisoned)
     with pytest.raises(ValueError, match="dims"):
         SAC(E + 1, P, A, small_cfg()).load_state_dict(good)
+
+
+def test_agent_config_is_in_the_typed_config_and_overridable():
+    from fastrlap.cli import compose
+
+    cfg = compose(["agent.utd_ratio=4", "agent.num_qs=5"])
+    assert isinstance(cfg.agent, AgentConfig)
+    assert cfg.agent.utd_ratio == 4 and cfg.agent.num_qs == 5 and cfg.agent.batch_size == 256
