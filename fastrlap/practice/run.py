@@ -1,0 +1,90 @@
+"""The run directory (DESIGN.md §3): `runs/<date>-<time>-<name>/` and the files in it.
+
+Every command of one practice session reads and writes the same folder, so the paths are named
+once here. `config.yaml` holds the resolved config the run was started with.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from fastrlap.config import Config
+from fastrlap.errors import FastrlapError
+
+
+class RunDirError(FastrlapError):
+    """A run directory that cannot be created or does not hold what a command needs."""
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def demo(self) -> Path:
+        return self.path / "demo.npz"
+
+    @property
+    def demo_partial(self) -> Path:
+        """Where an interrupted or rejected demo is kept (never read as a demo by mistake)."""
+        return self.path / "demo.partial.npz"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints.json"
+
+    @property
+    def checkpoints_png(self) -> Path:
+        return self.path / "checkpoints.png"
+
+
+def _slug(name: str) -> str:
+    """A file-name-safe run name: a track given as a path becomes its stem."""
+    stem = Path(name).stem if ("/" in name or name.endswith((".yaml", ".yml"))) else name
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-.") or "run"
+
+
+def new_run_dir(root: str | Path, name: str, now: datetime | None = None) -> RunDir:
+    """Create `root/<YYYYmmdd>-<HHMMSS>-<name>/`; a second run in the same second gets a suffix."""
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{stamp}-{_slug(name)}"
+    path, n = base, 1
+    while True:
+        try:
+            path.mkdir(parents=True, exist_ok=False)
+            return RunDir(path)
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+        except OSError as e:
+            raise RunDirError(f"{path}: cannot create the run directory ({e.strerror}); choose another with "
+                              f"run_dir=PATH") from None
+
+
+def open_run_dir(path: str | Path, create: bool = False) -> RunDir:
+    """An existing run directory (or a new one at an explicit `path` when `create`)."""
+    p = Path(path)
+    if create:
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RunDirError(f"{p}: cannot create the run directory ({e.strerror}); choose another with "
+                              f"run_dir=PATH") from None
+    elif not p.is_dir():
+        raise RunDirError(f"{p}: no such run directory; pass the folder `fastrlap record-demo` created, "
+                          f"e.g. run_dir=runs/<date>-<time>-<track>")
+    return RunDir(p)
+
+
+def save_config(run: RunDir, cfg: Config) -> Path:
+    """Write the resolved config as YAML (what the run was started with, overrides included)."""
+    run.config.write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg), resolve=True))
+    return run.config

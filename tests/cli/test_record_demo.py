@@ -1,0 +1,108 @@
+"""`fastrlap record-demo` and `fastrlap checkpoints show` end to end on the simulator."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fastrlap.cli import main
+from fastrlap.course.checkpoints import load_checkpoints
+from fastrlap.course.demo import load_demo
+from fastrlap.sim.track import builtin_tracks, load_track
+
+
+def checkpoints_in_track_order(run_dir, track_name):
+    spec = load_checkpoints(run_dir / "checkpoints.json")
+    track = load_track(track_name)
+    s = np.array([(track.project(c.x, c.y).s - track.start) % track.length for c in spec.checkpoints])
+    s[0] = s[0] if s[0] < track.length / 2 else s[0] - track.length  # checkpoint 0 sits on the line
+    assert abs(s[0]) < 0.5
+    assert np.all(np.diff(s) > 0), s  # every checkpoint further along the track than the one before
+    gaps = np.diff(np.append(s, track.length + s[0]))
+    assert gaps == pytest.approx(spec.spacing, rel=0.25)  # evenly spaced, the last leg included
+    assert spec.course_length == pytest.approx(track.length, rel=0.05)
+    return spec
+
+
+def test_record_demo_and_show_as_subprocesses(tmp_path):
+    run = tmp_path / "run"
+    out = subprocess.run([sys.executable, "-m", "fastrlap.cli", "record-demo", "vehicle=sim", "track=technical",
+                          f"run_dir={run}"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "demo lap time:" in out.stdout
+    for name in ("config.yaml", "demo.npz", "checkpoints.json"):
+        assert (run / name).is_file()
+    assert "track: technical" in (run / "config.yaml").read_text()
+    spec = checkpoints_in_track_order(run, "technical")
+    demo = load_demo(run / "demo.npz")
+    assert demo.closed and demo.track == "technical" and demo.frames.shape[1:] == (128, 128, 3)
+    assert spec.demo_lap_time == pytest.approx(demo.lap_time)
+    assert f"{demo.lap_time:.2f} s" in out.stdout
+    show = subprocess.run([sys.executable, "-m", "fastrlap.cli", "checkpoints", "show", f"run_dir={run}"],
+                          capture_output=True, text=True, timeout=120)
+    assert show.returncode == 0, show.stderr
+    png = run / "checkpoints.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("track", [t for t in builtin_tracks() if t != "technical"])
+def test_record_demo_on_every_race_track(tmp_path, capsys, track):
+    assert main(["record-demo", "vehicle=sim", f"track={track}", f"run_dir={tmp_path}"]) == 0
+    out = capsys.readouterr().out
+    assert "demo lap time:" in out
+    checkpoints_in_track_order(tmp_path, track)
+
+
+def test_second_demo_into_the_same_run_is_refused(tmp_path, capsys):
+    (tmp_path / "demo.npz").write_bytes(b"x")
+    assert main(["record-demo", f"run_dir={tmp_path}"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already exists" in err[0]
+
+
+def test_real_vehicle_is_not_available_yet(capsys):
+    assert main(["record-demo", "vehicle=real"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "vehicle=real is not available yet" in err[0]
+    assert main(["record-demo", "vehicle.kind=real"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not available yet" in err[0]
+
+
+def test_keyboard_without_a_display_is_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["record-demo", "teleop=keyboard", f"run_dir={tmp_path}"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "display" in err[0] and "teleop=script" in err[0]
+    assert not (tmp_path / "config.yaml").exists()  # nothing started
+
+
+def test_ctrl_c_in_record_demo_keeps_the_partial(monkeypatch, tmp_path, capsys):
+    import fastrlap.sim.drivers as drivers
+
+    calls = {"n": 0}
+    real = drivers.DemoDriver.__call__
+
+    def interrupting(self, pose, speed):
+        calls["n"] += 1
+        if calls["n"] == 30:
+            raise KeyboardInterrupt
+        return real(self, pose, speed)
+
+    monkeypatch.setattr(drivers.DemoDriver, "__call__", interrupting)
+    assert main(["record-demo", "track=technical", f"run_dir={tmp_path}"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "demo.partial.npz" in err[0]
+    assert len(load_demo(tmp_path / "demo.partial.npz")) == 29
+    assert not (tmp_path / "demo.npz").exists()
+
+
+def test_show_errors_are_one_line(tmp_path, capsys):
+    assert main(["checkpoints", "show"]) == 1
+    assert "run_dir=" in capsys.readouterr().err
+    (tmp_path / "checkpoints.json").write_text(json.dumps({"format_version": 99}))
+    assert main(["checkpoints", "show", f"run_dir={tmp_path}"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "version 99" in err[0]
