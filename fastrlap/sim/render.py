@@ -51,6 +51,10 @@ MARCH_START = 0.02  # m, first march sample
 MARCH_SAMPLES = 48  # samples per ray: steps grow ~13 % each, thin walls stay found (solid volume)
 RAY_SPACING_COLUMNS = 1.25  # rays are this many image columns apart at the horizon
 LIGHT = np.array([0.55, 0.8])  # horizontal direction the light comes from (world), for wall shading
+SHADE_MIN = 0.44  # darkest shade of a wall face turned away from the light
+SHADE_LEVELS = 16  # palette quantisation of wall shading
+FOG_LEVELS = 32  # palette quantisation of fog on walls
+WORLD_OFFSET = 1000.0  # m added to world coordinates so ground texel coordinates stay positive
 
 
 class _TrackField:
@@ -212,22 +216,20 @@ class Renderer:
         a_coef = np.empty(n_ground, np.float32)  # car-frame forward of the ground point, texels
         b_coef = np.empty(n_ground, np.float32)  # car-frame left, texels
         inv_res = np.empty(n_ground, np.float32)
-        off_u = np.empty(n_ground, np.float32)
-        off_v = np.empty(n_ground, np.float32)
         stride = np.empty(n_ground, np.int32)
         start = np.empty(n_ground, np.int32)
-        u_max = np.empty(n_ground, np.int32)
-        v_max = np.empty(n_ground, np.int32)
+        bounds = {k: np.empty(n_ground, np.int32) for k in ("u_lo", "u_hi", "v_lo", "v_hi")}
         painted: dict[tuple[float, float], tuple[Grid, np.ndarray]] = {}
         for b in bands:
             px = slice(b.rows.start * W, b.rows.stop * W)
             reach = float(np.max(np.hypot(gx[px], gy[px]))) + 2 * b.res
-            lo = self._box_lo - self._margin - reach
-            hi = self._box_hi + self._margin + reach
-            cols, rows_ = (np.ceil((hi - lo) / b.res)).astype(int)
+            # Raster cells are aligned to a global texel lattice with origin (-WORLD_OFFSET,)*2,
+            # whose indices (i0, j0) of the raster's first cell fold into the atlas start.
+            i0, j0 = np.floor((self._box_lo - self._margin - reach + WORLD_OFFSET) / b.res).astype(int)
+            i1, j1 = np.ceil((self._box_hi + self._margin + reach + WORLD_OFFSET) / b.res).astype(int)
             key = (b.res, b.detail)
             if key not in painted:
-                grid = Grid(float(lo[0]), float(lo[1]), b.res, (int(rows_), int(cols)))
+                grid = Grid(i0 * b.res - WORLD_OFFSET, j0 * b.res - WORLD_OFFSET, b.res, (int(j1 - j0), int(i1 - i0)))
                 painted[key] = (grid, self._paint(grid, b.detail))
             grid, rgb = painted[key]
             # Bands sharing a raster but not its fog get their own fogged copy.
@@ -237,17 +239,15 @@ class Renderer:
             a_coef[sl] = gx[px] / b.res
             b_coef[sl] = gy[px] / b.res
             inv_res[sl] = 1.0 / b.res
-            off_u[sl] = -grid.x0 / b.res
-            off_v[sl] = -grid.y0 / b.res
-            stride[sl] = grid.shape[1]
-            start[sl] = base
-            u_max[sl] = grid.shape[1] - 1
-            v_max[sl] = grid.shape[0] - 1
+            rows_, cols = grid.shape
+            stride[sl] = cols
+            start[sl] = base - cols * j0 - i0
+            bounds["u_lo"][sl], bounds["u_hi"][sl] = i0, i0 + cols - 1
+            bounds["v_lo"][sl], bounds["v_hi"][sl] = j0, j0 + rows_ - 1
             atlas.append(level.reshape(-1, 3))
-            base += grid.shape[0] * grid.shape[1]
+            base += rows_ * cols
         self._atlas = np.ascontiguousarray(np.concatenate(atlas)).view("V3").reshape(-1)
-        self._gnd = dict(a=a_coef, b=b_coef, inv_res=inv_res, off_u=off_u, off_v=off_v, stride=stride,
-                         start=start, u_max=u_max, v_max=v_max)
+        self._gnd = dict(a=a_coef, b=b_coef, inv_res=inv_res, stride=stride, start=start, **bounds)
         self._u = np.empty(n_ground, np.float32)
         self._v = np.empty(n_ground, np.float32)
         self._tmp = np.empty(n_ground, np.float32)
@@ -278,24 +278,33 @@ class Renderer:
         tan_az = rays.left / rays.forward
         spacing = RAY_SPACING_COLUMNS * math.cos(math.radians(cam.pitch_deg)) / f
         lo = float(tan_az.min())
-        k = np.rint((tan_az - lo) / spacing).astype(np.intp)
+        k = np.rint((tan_az - lo) / spacing).astype(np.int32)
         n_rays = int(k.max()) + 1
         az = np.arctan(lo + spacing * np.arange(n_rays))
-        self._ray_cos, self._ray_sin = np.cos(az), np.sin(az)
-        self._ray_angle = az
-        self._pix_ray = k
+        self._ray_dir = np.exp(1j * az)  # car-frame unit directions as complex numbers x + iy
+        self._pix_ray = k  # (H·W,) ray of each pixel
+        self._pix_ray2 = 2 * k  # index into the per-frame (body, cap) colour pairs
         self._pix_tan = rays.tan_elevation.astype(np.float32)
         t = MARCH_START * (WALL_RANGE / MARCH_START) ** (np.arange(MARCH_SAMPLES) / (MARCH_SAMPLES - 1))
         self._march_t = t
+        self._march_t_prev = np.concatenate([t[:1], t[:-1]])
+        self._ray_first = np.arange(n_rays) * MARCH_SAMPLES  # flat index of each ray's first sample
         fr = self._field.res
-        self._march_a = (np.outer(self._ray_cos, t) / fr).astype(np.float32).reshape(-1)
-        self._march_b = (np.outer(self._ray_sin, t) / fr).astype(np.float32).reshape(-1)
+        self._march_a = (np.outer(self._ray_dir.real, t) / fr).astype(np.float32).reshape(-1)
+        self._march_b = (np.outer(self._ray_dir.imag, t) / fr).astype(np.float32).reshape(-1)
         n = n_rays * MARCH_SAMPLES
         self._mu = np.empty(n, np.float32)
         self._mv = np.empty(n, np.float32)
         self._mtmp = np.empty(n, np.float32)
         self._mui = np.empty(n, np.int32)
         self._mvi = np.empty(n, np.int32)
+        # Centerline samples as complex numbers: w = (p - xy)·conj(normal) gives the lateral
+        # offset n = Re w and the arc-length offset -Im w of a point p in one multiply.
+        self._xy_c = tr.xy[:, 0] + 1j * tr.xy[:, 1]
+        self._normal_conj = tr.normal[:, 0] - 1j * tr.normal[:, 1]
+        light = LIGHT / np.linalg.norm(LIGHT)
+        self._light_c = complex(light[0], light[1])
+        self._normal_light = tr.normal @ light  # (N,) cos between the left normal and the light
         # The farthest a wall can be and still reach into a row: above the horizon the top of the
         # tallest box must rise to the row's lowest ray, below it the row's flattest ray must
         # reach the wall's foot. Rows are candidates for wall pixels when the nearest hit is nearer.
@@ -307,19 +316,39 @@ class Renderer:
         self._row_reach = reach
         self._h = h
         obs = tr.obstacles
-        self._obs_c = np.array([o.center for o in obs], float).reshape(-1, 2)
+        self._obs_c = np.array([complex(*o.center) for o in obs], complex)
+        self._obs_rot = np.exp(1j * np.array([o.yaw for o in obs], float))
         self._obs_half = np.array([o.size for o in obs], float).reshape(-1, 2) / 2
-        self._obs_yaw = np.array([o.yaw for o in obs], float)
-        lk = self.look
-        self._wall_a = np.asarray(lk.wall_a, np.float32)
-        self._wall_b = np.asarray(lk.wall_b, np.float32)
-        self._wall_cap = np.asarray(lk.wall_cap, np.float32)
-        self._obstacle = np.asarray(lk.obstacle, np.float32)
-        self._horizon = np.asarray(lk.sky_horizon, np.float32)
-        self._light = LIGHT / np.linalg.norm(LIGHT)
+        self._obs_reach = WALL_RANGE + np.hypot(self._obs_half[:, 0], self._obs_half[:, 1])
+        self._build_palette()
         self._lut = np.arange(256, dtype=np.float32)
         self._safe_lo = self._box_lo - self._margin
         self._safe_hi = self._box_hi + self._margin
+
+    def _build_palette(self) -> None:
+        """Every colour a wall or box pixel can take: (surface, shade level, fog level) -> V3.
+
+        Quantising shade (16 levels) and fog (32 levels) lets a frame pick colours with integer
+        arithmetic on ~150 rays instead of blending RGB floats.
+        """
+        lk = self.look
+        bases = np.array([lk.wall_a, lk.wall_b, lk.wall_cap, lk.obstacle,
+                          tuple(int(0.75 * c) for c in lk.obstacle)], np.float32)
+        shade = np.linspace(SHADE_MIN, 1.0, SHADE_LEVELS, dtype=np.float32)
+        fog_max = 1.0 - math.exp(-max(WALL_RANGE - FOG_START, 0.0) / FOG_DISTANCE)
+        fogs = np.linspace(0.0, fog_max, FOG_LEVELS, dtype=np.float32)
+        rgb = bases[:, None, None, :] * shade[None, :, None, None]
+        rgb = rgb + (np.asarray(lk.sky_horizon, np.float32) - rgb) * fogs[None, None, :, None]
+        rgb = np.broadcast_to(rgb, (len(bases), SHADE_LEVELS, FOG_LEVELS, 3))
+        self._palette = np.ascontiguousarray(np.clip(rgb, 0, 255).astype(np.uint8)).view("V3").reshape(-1)
+        # Fog level of a hit at distance t: searchsorted into the distances of level midpoints.
+        mid = (fogs[1:] + fogs[:-1]) / 2
+        self._fog_edges = FOG_START - FOG_DISTANCE * np.log1p(-mid.astype(np.float64))
+
+    def _colour_index(self, surface: np.ndarray | int, shade: np.ndarray, dist: np.ndarray) -> np.ndarray:
+        """Palette index of (surface id, shade in [SHADE_MIN, 1], hit distance m) per ray."""
+        sq = ((shade - SHADE_MIN) * ((SHADE_LEVELS - 1) / (1.0 - SHADE_MIN)) + 0.5).astype(np.intp)
+        return (surface * SHADE_LEVELS + sq) * FOG_LEVELS + np.searchsorted(self._fog_edges, dist)
 
     # ------------------------------------------------------------------ per frame
     def render(self, x: float, y: float, yaw: float, rng: np.random.Generator | None = None,
@@ -338,7 +367,7 @@ class Renderer:
         flat[: g0 * W] = self._sky
         self._ground(flat[g0 * W:], x, y, c, s, inside)
         if self._walls or len(self._obs_c):
-            self._walls_and_boxes(flat, x, y, yaw, c, s, inside)
+            self._walls_and_boxes(flat, x, y, c, s, inside)
         if brightness != 1.0:
             lut = np.clip(self._lut * brightness, 0, 255).astype(np.uint8)
             out = lut[out]
@@ -351,70 +380,69 @@ class Renderer:
         """Gather ground colours into dst (ground pixels, V3) for the car at (x, y) heading (c, s)."""
         g = self._gnd
         u, v, tmp, ui, vi = self._u, self._v, self._tmp, self._ui, self._vi
-        # u = (x_world - x0)/res = (a·c - b·s) + x/res - x0/res, likewise v with (a·s + b·c).
+        # Texel column u = (a·c - b·s) + (x + OFFSET)/res: the rotated car-frame ground point plus
+        # the car position, measured from a world origin far enough away that u > 0, so the cast
+        # to int floors. The raster's own origin and place in the atlas are integers in "start".
         np.multiply(g["a"], c, out=u)
         np.multiply(g["b"], s, out=tmp)
         u -= tmp
-        np.multiply(g["inv_res"], x, out=tmp)
+        np.multiply(g["inv_res"], x + WORLD_OFFSET, out=tmp)
         u += tmp
-        u += g["off_u"]
         np.multiply(g["a"], s, out=v)
         np.multiply(g["b"], c, out=tmp)
         v += tmp
-        np.multiply(g["inv_res"], y, out=tmp)
+        np.multiply(g["inv_res"], y + WORLD_OFFSET, out=tmp)
         v += tmp
-        v += g["off_v"]
         np.copyto(ui, u, casting="unsafe")
         np.copyto(vi, v, casting="unsafe")
         if not inside:  # off the painted area: repeat the border texels
-            np.clip(ui, 0, g["u_max"], out=ui)
-            np.clip(vi, 0, g["v_max"], out=vi)
+            np.clip(ui, g["u_lo"], g["u_hi"], out=ui)
+            np.clip(vi, g["v_lo"], g["v_hi"], out=vi)
         vi *= g["stride"]
         vi += ui
         vi += g["start"]
         np.take(self._atlas, vi, out=dst)
 
-    def _walls_and_boxes(self, flat: np.ndarray, x: float, y: float, yaw: float, c: float, s: float,
-                         inside: bool) -> None:
-        n_rays = len(self._ray_cos)
-        dist = np.full(n_rays, np.inf)
-        top = np.full(n_rays, -1.0)
-        colour = np.zeros((n_rays, 3), np.float32)
-        cap = np.zeros((n_rays, 3), np.float32)
-        dir_x = self._ray_cos * c - self._ray_sin * s  # world ray directions
-        dir_y = self._ray_cos * s + self._ray_sin * c
+    def _walls_and_boxes(self, flat: np.ndarray, x: float, y: float, c: float, s: float, inside: bool) -> None:
+        """Draw barrier and box pixels over the sky and ground already in `flat`."""
+        rot = complex(c, s)
+        cam = complex(x, y)
+        dirs = self._ray_dir * rot  # world ray directions
+        dist = top = colour = None
         if self._walls:
-            self._march(x, y, c, s, inside, dir_x, dir_y, dist, top, colour, cap)
+            dist, top, colour = self._march(x, y, c, s, cam, dirs, inside)
         if len(self._obs_c):
-            self._boxes(x, y, yaw, dir_x, dir_y, dist, top, colour, cap)
-        hit = np.isfinite(dist)
-        if not hit.any():
+            dist, top, colour = self._boxes(cam, rot, dirs, dist, top, colour)
+        if dist is None:
             return
-        nearest = float(dist[hit].min())
+        nearest = dist.min()
+        if not nearest < WALL_RANGE + 1.0:
+            return
         rows = np.flatnonzero(self._row_reach >= nearest)
         if not len(rows):
             return
         W = self._shape[1]
         px = slice(int(rows[0]) * W, (int(rows[-1]) + 1) * W)
-        # Aerial perspective on the walls, continuous in distance.
-        fogged = (1.0 - np.exp(-np.maximum(np.where(hit, dist, 0.0) - FOG_START, 0.0) / FOG_DISTANCE))[:, None]
-        colour += (self._horizon - colour) * fogged
-        cap += (self._horizon - cap) * fogged
-        col = np.ascontiguousarray(np.clip(colour, 0, 255).astype(np.uint8)).view("V3").reshape(-1)
-        capc = np.ascontiguousarray(np.clip(cap, 0, 255).astype(np.uint8)).view("V3").reshape(-1)
+        # Height at which each pixel's ray reaches its azimuth's wall; inf/nan where none.
         k = self._pix_ray[px]
-        z = dist.astype(np.float32).take(k)
-        z *= self._pix_tan[px]
-        z += np.float32(self._h)  # height where the pixel's ray meets the ray's wall, m
-        t = top.astype(np.float32).take(k)
-        wall = (z >= 0) & (z <= t)
-        np.copyto(flat[px], col.take(k), where=wall)
-        t -= np.float32(WALL_CAP)
-        wall &= z > t
-        np.copyto(flat[px], capc.take(k), where=wall)
+        with np.errstate(invalid="ignore"):
+            z = dist.take(k)
+            z *= self._pix_tan[px]
+            z += np.float32(self._h)
+            t = top.take(k)
+            wall = z >= 0
+            wall &= z <= t
+            t -= np.float32(WALL_CAP)
+            cap = z > t
+        idx = self._pix_ray2[px] + cap
+        np.copyto(flat[px], self._palette.take(colour).take(idx), where=wall)
 
-    def _march(self, x, y, c, s, inside, dir_x, dir_y, dist, top, colour, cap) -> None:
-        """Walls: first solid sample along each ray, refined on the wall face's signed distance."""
+    def _march(self, x, y, c, s, cam, dirs, inside):
+        """Walls: first solid sample along each ray, refined on the wall face's signed distance.
+
+        Returns per ray: distance (m, float32, inf for no hit), top height (m, float32) and
+        palette indices interleaved (body, cap) (2K,).
+        """
         fld = self._field
         u, v, tmp, ui, vi = self._mu, self._mv, self._mtmp, self._mui, self._mvi
         np.multiply(self._march_a, c, out=u)
@@ -432,76 +460,78 @@ class Renderer:
             np.clip(vi, 0, fld.rows - 1, out=vi)
         vi *= fld.cols
         vi += ui
-        solid = fld.solid.take(vi).reshape(-1, MARCH_SAMPLES)
-        j = solid.argmax(axis=1)
-        rays = np.arange(len(j))
-        hit = solid[rays, j].astype(bool)
-        if not hit.any():
-            return
-        k = rays[hit]
-        jh = j[hit]
-        jp = np.maximum(jh - 1, 0)
-        cells = vi.reshape(-1, MARCH_SAMPLES)
-        tr = self.track
-        half = tr.width / 2
-        t_h, t_p = self._march_t[jh], self._march_t[jp]
-        dx, dy = dir_x[k], dir_y[k]
-        i_h, i_p = fld.index[cells[k, jh]], fld.index[cells[k, jp]]
-        n_h = (x + t_h * dx - tr.xy[i_h, 0]) * tr.normal[i_h, 0] + (y + t_h * dy - tr.xy[i_h, 1]) * tr.normal[i_h, 1]
-        side = np.where(n_h >= 0, 1.0, -1.0)  # which edge's wall: left (+1) or right (-1)
-        n_p = (x + t_p * dx - tr.xy[i_p, 0]) * tr.normal[i_p, 0] + (y + t_p * dy - tr.xy[i_p, 1]) * tr.normal[i_p, 1]
-        sd_h, sd_p = half - side * n_h, half - side * n_p  # signed distance to the wall face
+        solid = fld.solid.take(vi)
+        j = solid.reshape(-1, MARCH_SAMPLES).argmax(axis=1)  # first solid sample (0 if none)
+        at = self._ray_first + j
+        hit = solid.take(at).view(bool)
+        i_h = fld.index.take(vi.take(at))
+        i_p = fld.index.take(vi.take(at - (j > 0)))
+        t_h, t_p = self._march_t.take(j), self._march_t_prev.take(j)
+        xy, cn = self._xy_c, self._normal_conj
+        n_h = ((cam + t_h * dirs - xy.take(i_h)) * cn.take(i_h)).real
+        n_p = ((cam + t_p * dirs - xy.take(i_p)) * cn.take(i_p)).real
+        side = np.copysign(1.0, n_h)  # +1: the left edge's barrier, -1: the right one's
+        half = self.track.width / 2
+        sd_h = half - side * n_h  # signed distance to the wall face: <= 0 inside, >= 0 before
+        sd_p = half - side * n_p
         den = sd_p - sd_h
-        frac = np.where(den > 1e-6, np.clip(sd_p / np.where(den > 1e-6, den, 1.0), 0.0, 1.0), 1.0)
-        t = np.where(jh > 0, t_p + frac * (t_h - t_p), t_h)
-        hx, hy = x + t * dx, y + t * dy
-        along = tr.s[i_h] + (hx - tr.xy[i_h, 0]) * tr.tangent[i_h, 0] + (hy - tr.xy[i_h, 1]) * tr.tangent[i_h, 1]
-        stripe = (np.floor(along / self.look.stripe_length) % 2)[:, None]
-        face_x, face_y = -side * tr.normal[i_h, 0], -side * tr.normal[i_h, 1]  # faces the track
-        shade = (0.72 + 0.28 * (face_x * self._light[0] + face_y * self._light[1]))[:, None]
-        dist[k] = t
-        top[k] = WALL_HEIGHT
-        colour[k] = (self._wall_a * stripe + self._wall_b * (1 - stripe)) * shade
-        cap[k] = self._wall_cap * shade
-
-    def _boxes(self, x, y, yaw, dir_x, dir_y, dist, top, colour, cap) -> None:
-        """Obstacles: ray-box slab test in each box's frame, all rays and boxes at once."""
-        cb, sb = np.cos(self._obs_yaw), np.sin(self._obs_yaw)  # (B,)
-        rx, ry = x - self._obs_c[:, 0], y - self._obs_c[:, 1]
-        ox, oy = rx * cb + ry * sb, -rx * sb + ry * cb  # camera in box frames (B,)
-        near = np.hypot(rx, ry) < WALL_RANGE + self._obs_half.max(axis=1) * 2
-        if not near.any():
-            return
-        dx = dir_x[:, None] * cb + dir_y[:, None] * sb  # (K, B)
-        dy = -dir_x[:, None] * sb + dir_y[:, None] * cb
         with np.errstate(divide="ignore", invalid="ignore"):
-            ix = 1.0 / np.where(np.abs(dx) < 1e-12, 1e-12, dx)
-            iy = 1.0 / np.where(np.abs(dy) < 1e-12, 1e-12, dy)
-            hx, hy = self._obs_half[:, 0], self._obs_half[:, 1]
-            ax, bx = (-hx - ox) * ix, (hx - ox) * ix
-            ay, by = (-hy - oy) * iy, (hy - oy) * iy
-        nx, ny = np.minimum(ax, bx), np.minimum(ay, by)
-        t_near = np.maximum(nx, ny)
-        t_far = np.minimum(np.maximum(ax, bx), np.maximum(ay, by))
-        ok = (t_near <= t_far) & (t_far > 0) & near
-        t_box = np.where(ok, np.maximum(t_near, 0.0), np.inf)
+            frac = np.clip(sd_p / den, 0.0, 1.0)
+        frac[~(den > 1e-6)] = 1.0
+        t = t_p + frac * (t_h - t_p)  # exact for a straight wall face
+        w = (cam + t * dirs - xy.take(i_h)) * cn.take(i_h)
+        along = self.track.s.take(i_h) - w.imag
+        stripe = (along * (1.0 / self.look.stripe_length)).astype(np.intp) & 1
+        shade = 0.72 - 0.28 * side * self._normal_light.take(i_h)  # the face looks along -side·normal
+        body = self._colour_index(stripe, shade, t)
+        colour = np.empty(2 * len(t), np.intp)
+        colour[0::2] = body
+        colour[1::2] = body + 2 * SHADE_LEVELS * FOG_LEVELS - stripe * SHADE_LEVELS * FOG_LEVELS
+        dist = np.where(hit, t, np.inf).astype(np.float32)
+        top = np.full(len(t), WALL_HEIGHT, np.float32)
+        return dist, top, colour
+
+    def _boxes(self, cam, rot, dirs, dist, top, colour):
+        """Obstacles: ray-box slab test in each nearby box's frame, all rays at once."""
+        n_rays = len(dirs)
+        if dist is None:
+            dist = np.full(n_rays, np.inf, np.float32)
+            top = np.full(n_rays, OBSTACLE_HEIGHT, np.float32)
+            colour = np.zeros(2 * n_rays, np.intp)
+        rel = cam - self._obs_c
+        near = np.abs(rel) < self._obs_reach
+        if not near.any():
+            return dist, top, colour
+        brot = self._obs_rot[near].conj()
+        o = rel[near] * brot  # camera in each box's frame (B,)
+        d = dirs[:, None] * brot[None, :]  # ray directions in the box frames (K, B)
+        hx, hy = self._obs_half[near, 0], self._obs_half[near, 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ix, iy = 1.0 / d.real, 1.0 / d.imag
+            ax, bx = (-hx - o.real) * ix, (hx - o.real) * ix
+            ay, by = (-hy - o.imag) * iy, (hy - o.imag) * iy
+            nx, ny = np.minimum(ax, bx), np.minimum(ay, by)
+            t_near = np.maximum(nx, ny)
+            t_far = np.minimum(np.maximum(ax, bx), np.maximum(ay, by))
+            t_box = np.where((t_near <= t_far) & (t_far > 0), np.maximum(t_near, 0.0), np.inf)
         b = t_box.argmin(axis=1)
-        rays = np.arange(len(b))
+        rays = np.arange(n_rays)
         tb = t_box[rays, b]
-        closer = tb < dist
-        if not closer.any():
-            return
-        k, b = rays[closer], b[closer]
+        k = np.flatnonzero(tb < dist)
+        if not len(k):
+            return dist, top, colour
+        b = b[k]
+        db = d[k, b]
         x_face = nx[k, b] > ny[k, b]
-        # Face normal in the box frame faces the ray: -sign(d) on the face's axis.
-        lnx = np.where(x_face, -np.sign(dx[k, b]), 0.0)
-        lny = np.where(x_face, 0.0, -np.sign(dy[k, b]))
-        wnx, wny = lnx * cb[b] - lny * sb[b], lnx * sb[b] + lny * cb[b]
-        shade = (0.7 + 0.3 * (wnx * self._light[0] + wny * self._light[1]))[:, None]
-        dist[k] = tb[closer]
+        # The face seen faces the ray: -sign of the ray on the face's axis, back to world.
+        normal = np.where(x_face, -np.sign(db.real), -1j * np.sign(db.imag)) * self._obs_rot[near][b]
+        shade = 0.72 + 0.28 * (normal * np.conj(self._light_c)).real
+        body = self._colour_index(3, shade, tb[k])
+        dist[k] = tb[k]
         top[k] = OBSTACLE_HEIGHT
-        colour[k] = self._obstacle * shade
-        cap[k] = self._obstacle * shade * 0.6
+        colour[2 * k] = body
+        colour[2 * k + 1] = body + SHADE_LEVELS * FOG_LEVELS
+        return dist, top, colour
 
 
 def top_down(track: Track, px_per_m: float = 20.0) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
