@@ -22,6 +22,8 @@
  *   pulse steer|esc WIDTH_US T_US     one output pulse measured on D9 / D10, at sim time T_US
  *   hung T_US                         the `hang` command took effect at sim time T_US
  *   reset T_US                        the MCU restarted from address 0 (watchdog)
+ *   lag MS T_US                       the harness was descheduled for MS; simulated time
+ *                                     paused rather than racing to catch up
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -50,6 +52,7 @@
 #define CYC_PER_US (FREQ / 1000000ULL)
 #define RC_PERIOD_US 20000
 #define IO_EVERY_US 250 /* how often (sim time) the pty and stdin are polled */
+#define MAX_LAG_US 5000 /* behind the wall clock by more than this: stop trying to catch up */
 
 static avr_t *avr;
 static double speed = 1.0;
@@ -519,8 +522,17 @@ int main(int argc, char **argv)
         poll_io();
         uint64_t target = start + (uint64_t)((double)sim_us / speed);
         uint64_t now = wall_us();
-        if (target > now + 200)
+        if (target > now + 200) {
             usleep((useconds_t)(target - now));
+        } else if (now > target + MAX_LAG_US) {
+            /* The harness was descheduled. Racing to catch up would squeeze the host's bytes,
+             * which arrived spread over that wall time, into a moment of simulated time (and
+             * trip the firmware's command watchdog for nothing). Pause the world instead. */
+            start += now - target - MAX_LAG_US;
+            if (now - target > 20000)
+                printf("lag %llu %llu\n", (unsigned long long)((now - target) / 1000),
+                       (unsigned long long)sim_us);
+        }
     }
     if (link_path)
         unlink(link_path);

@@ -30,7 +30,7 @@ def link(fw_sim):
 class CommandStream:
     """Sends the same COMMAND at `hz` from a thread, as a control loop would."""
 
-    def __init__(self, link: SerialLink, throttle: int, steer: int, hz: float = 20.0) -> None:
+    def __init__(self, link: SerialLink, throttle: int, steer: int, hz: float = 50.0) -> None:
         self.link, self.throttle, self.steer, self.period = link, throttle, steer, 1.0 / hz
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
