@@ -40,8 +40,8 @@ WALL_CAP = 0.03  # m, the darker top rail of barriers
 WALL_THICKNESS = 2.5  # m of solid volume behind a wall face in the march raster (see _TrackField)
 WALL_RANGE = 20.0  # m, rays stop here; a 0.25 m wall this far is a quarter pixel tall at 128 px
 FAR_DEPTH = 30.0  # m, ground farther ahead is drawn as fog
-FOG_START = 2.0  # m, no aerial perspective nearer than this (keeps the big near rasters unfogged)
-FOG_DISTANCE = 15.0  # m, e-folding distance of the fog beyond FOG_START
+FOG_START = 3.0  # m, no aerial perspective nearer than this (keeps the big near rasters unfogged)
+FOG_DISTANCE = 25.0  # m, e-folding distance of the fog beyond FOG_START
 FOG_STEP = 0.04  # fog quantisation between ground bands (a 4 % step is invisible in 8 bits)
 BASE_RES = 0.025  # m, finest ground raster cell
 FIELD_RES = 0.05  # m, cell of the wall march raster and the nearest-centerline raster
@@ -82,31 +82,35 @@ class _TrackField:
         label_to_index = np.zeros(labels.max() + 1, np.int32)
         label_to_index[labels[px[:, 1], px[:, 0]]] = np.arange(len(track.xy), dtype=np.int32)
         self.index = label_to_index[labels].reshape(-1)  # (rows·cols,) int32
-        grid = Grid(float(lo[0]), float(lo[1]), self.res, (self.rows, self.cols))
-        x, y = grid.centres()
-        lateral, _ = self.track_coords(x.reshape(-1), y.reshape(-1))
+        self._x, self._y = track.xy[:, 0].astype(np.float32), track.xy[:, 1].astype(np.float32)
+        self._nx, self._ny = track.normal[:, 0].astype(np.float32), track.normal[:, 1].astype(np.float32)
+        self._s = track.s.astype(np.float32)
+        lateral, _ = self.track_coords(Grid(float(lo[0]), float(lo[1]), self.res, (self.rows, self.cols)))
+        lateral = lateral.reshape(-1)
         half = track.width / 2
         i = self.index
         left = track.wall_left[i] & (lateral >= half) & (lateral <= half + WALL_THICKNESS)
         right = track.wall_right[i] & (lateral <= -half) & (lateral >= -half - WALL_THICKNESS)
         self.solid = (left | right).astype(np.uint8)
 
-    def cell(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Flat cell index of world points and whether they lie inside the raster."""
-        i = np.floor((x - self.origin[0]) / self.res).astype(np.int64)
-        j = np.floor((y - self.origin[1]) / self.res).astype(np.int64)
-        inside = (i >= 0) & (i < self.cols) & (j >= 0) & (j < self.rows)
-        return np.where(inside, j * self.cols + i, 0), inside
-
-    def track_coords(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(lateral n, arc length s) in m of world points (any shape); n = inf off the raster."""
-        flat, inside = self.cell(x, y)
-        t = self.track
-        i = self.index[flat]
-        dx, dy = x - t.xy[i, 0], y - t.xy[i, 1]
-        n = dx * t.normal[i, 0] + dy * t.normal[i, 1]
-        s = (t.s[i] + dx * t.tangent[i, 0] + dy * t.tangent[i, 1]) % t.length
-        return np.where(inside, n, np.inf), s
+    def track_coords(self, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+        """Lateral offset n and arc length s (m, float32, `grid.shape`) of the grid's cell
+        centres, from their nearest centerline sample; n = inf outside this raster."""
+        x, y = grid.centres()
+        x1, y1 = x[0], y[:, 0]
+        ii = np.floor((x1 - self.origin[0]) / self.res).astype(np.int64)
+        jj = np.floor((y1 - self.origin[1]) / self.res).astype(np.int64)
+        ok_i, ok_j = (ii >= 0) & (ii < self.cols), (jj >= 0) & (jj < self.rows)
+        flat = np.clip(jj, 0, self.rows - 1)[:, None] * self.cols + np.clip(ii, 0, self.cols - 1)[None, :]
+        i = self.index.take(flat)
+        dx = x - self._x.take(i)
+        dy = y - self._y.take(i)
+        nx, ny = self._nx.take(i), self._ny.take(i)
+        n = dx * nx + dy * ny
+        s = self._s.take(i) + dx * ny - dy * nx  # tangent = (ny, -nx): the normal points left
+        s %= np.float32(self.track.length)
+        n[~(ok_j[:, None] & ok_i[None, :])] = np.inf
+        return n, s
 
 
 @dataclass(frozen=True)
@@ -200,7 +204,10 @@ class Renderer:
             m = max(0, int(math.floor(math.log2(lateral_px / BASE_RES))))
             detail = lateral_px ** 0.6 * depth_px ** 0.4
             md = max(m, int(math.ceil(math.log2(detail / BASE_RES))))
-            m = max(m, md - 1)  # a raster per detail level is only affordable at half its cell
+            # A raster per detail level is only affordable at half its cell, and not at all for
+            # the biggest (finest) ones.
+            m = max(m, md - 1)
+            md = 0 if m == 0 else md
             fogged = 1.0 - math.exp(-max(d - FOG_START, 0.0) / FOG_DISTANCE)
             key = (m, md, int(round(fogged / FOG_STEP)))
             if keys and keys[-1] == key:
@@ -256,13 +263,11 @@ class Renderer:
 
     def _paint(self, grid: Grid, detail: float) -> np.ndarray:
         """Ground RGB (float32) of a raster, track coordinates taken from the field raster."""
-        x, y = grid.centres()
-        lateral, along = self._field.track_coords(x.reshape(-1), y.reshape(-1))
-        lateral, along = lateral.astype(np.float32), along.astype(np.float32)
+        lateral, along = self._field.track_coords(grid)
         L = self.track.length
         from_start = (along - self.track.start + L / 2) % L - L / 2
-        return paint_ground(self._painter, self.look, self.track.surface, grid, detail,
-                            lateral.reshape(grid.shape), from_start.reshape(grid.shape), self.track.width)
+        return paint_ground(self._painter, self.look, self.track.surface, grid, detail, lateral, from_start,
+                            self.track.width)
 
     def _build_sky(self, rays: _Rays) -> None:
         H, W = self._shape
@@ -546,13 +551,10 @@ def top_down(track: Track, px_per_m: float = 20.0) -> tuple[np.ndarray, Callable
     res = 1.0 / px_per_m
     cols, rows = (np.ceil((hi - lo) / res)).astype(int)
     grid = Grid(float(lo[0]), float(lo[1]), res, (int(rows), int(cols)))
-    field = _TrackField(track, margin + 1.0)
-    x, y = grid.centres()
-    lateral, along = field.track_coords(x.reshape(-1), y.reshape(-1))
+    lateral, along = _TrackField(track, margin + 1.0).track_coords(grid)
     L = track.length
     from_start = (along - track.start + L / 2) % L - L / 2
-    rgb = paint_ground(Painter(track.name), look, track.surface, grid, res, lateral.reshape(grid.shape),
-                       from_start.reshape(grid.shape), track.width)
+    rgb = paint_ground(Painter(track.name), look, track.surface, grid, res, lateral, from_start, track.width)
     img = np.ascontiguousarray(np.clip(rgb, 0, 255).astype(np.uint8)[::-1])  # row 0 = north
 
     def to_px(points: np.ndarray) -> np.ndarray:

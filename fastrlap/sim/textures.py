@@ -170,6 +170,7 @@ def paint_surface(p: Painter, name: str, grid: Grid, detail_res: float) -> np.nd
     a larger value than the sampling cell far away, where one pixel covers metres in depth.
     """
     x, y = grid.centres()
+    x1, y1 = x[:1], y[:, :1]  # patterns along one axis are computed on a row or column only
     d = detail_res
 
     def n(key, wavelength, **kw):
@@ -181,7 +182,7 @@ def paint_surface(p: Painter, name: str, grid: Grid, detail_res: float) -> np.nd
     if name == "concrete":
         v = 40 * n("c1", 2.5) + 30 * n("c2", 0.4) + 45 * n("c3", 0.05)
         rgb = _grey((160, 158, 152), v)
-        seams = np.maximum(stripes(x, 1.5, 0.03, d), stripes(y, 1.5, 0.03, d)) * _fade(0.03 * 6, detail_res)
+        seams = np.maximum(stripes(x1, 1.5, 0.03, d), stripes(y1, 1.5, 0.03, d)) * _fade(0.03 * 6, detail_res)
         return _mix(rgb, (100, 100, 98), seams)
     if name == "carpet":
         tone = 30 * n("k0", 0.5, nearest=True)
@@ -190,13 +191,13 @@ def paint_surface(p: Painter, name: str, grid: Grid, detail_res: float) -> np.nd
     if name == "tile":
         tone = 30 * n("t0", 0.4, nearest=True)
         rgb = _grey((206, 204, 196), tone + 20 * n("t1", 0.05))
-        grout = np.maximum(stripes(x, 0.4, 0.02, d), stripes(y, 0.4, 0.02, d)) * _fade(0.02 * 8, detail_res)
+        grout = np.maximum(stripes(x1, 0.4, 0.02, d), stripes(y1, 0.4, 0.02, d)) * _fade(0.02 * 8, detail_res)
         return _mix(rgb, (140, 140, 136), grout)
     if name == "dirt":
         v = 60 * n("d1", 1.6) + 45 * n("d2", 0.4) + 55 * n("d3", 0.06)
         return _grey((128, 94, 64), v, (1.0, 0.85, 0.7))
     if name == "grass":
-        mow = (stripes(x, 3.0, 1.5, d) - 0.5) * 30 * _fade(1.5, detail_res)
+        mow = (stripes(x1, 3.0, 1.5, d) - 0.5) * 30 * _fade(1.5, detail_res)
         v = mow + 50 * n("g1", 0.6) + 70 * n("g2", 0.05)
         return _grey((62, 124, 50), v, (0.6, 1.0, 0.5))
     if name == "gravel":
@@ -207,13 +208,13 @@ def paint_surface(p: Painter, name: str, grid: Grid, detail_res: float) -> np.nd
         return _grey((206, 186, 138), v, (1.0, 0.95, 0.8))
     if name == "wood":
         plank_w, plank_l = 0.18, 1.2
-        row = np.floor(y / plank_w)
+        row = np.floor(y1 / plank_w)
         shift = np.mod(row * 0.37, 1.0) * plank_l  # staggered plank ends
         col = np.floor((x + shift) / plank_l)
         tone = 40 * p.cell_value("w0", row, col) * _fade(plank_w, d)
         grain = 50 * n("w1", 0.03, stretch=20.0) + 25 * n("w2", 0.5)
         rgb = _grey((164, 114, 72), tone + grain, (1.0, 0.8, 0.6))
-        seams = np.maximum(stripes(y, plank_w, 0.01, d), stripes(x + shift, plank_l, 0.01, d))
+        seams = np.maximum(stripes(y1, plank_w, 0.01, d), stripes(x + shift, plank_l, 0.01, d))
         return _mix(rgb, (90, 60, 40), seams * _fade(0.01 * 12, detail_res))
     raise ValueError(f"unknown surface texture {name!r}")
 
@@ -231,16 +232,24 @@ def paint_ground(p: Painter, look: Look, surface: dict[str, str], grid: Grid, de
     on = band(a, -1.0, half, grid.res)[..., None]  # track boundaries stay sharp: sampling cell
     rgb = paint_surface(p, surface["track"], grid, detail_res) * on
     rgb += paint_surface(p, surface["offtrack"], grid, detail_res) * (1.0 - on)
-    line = band(a, half - look.edge_line_width, half, grid.res)
+    # Far away (coarse rasters) the line is widened to most of a cell, so the course of the track
+    # stays readable near the horizon instead of averaging away into the surface colour.
+    line_width = min(max(look.edge_line_width, 0.8 * grid.res), 0.2 * width)
+    line = band(a, half - line_width, half, grid.res)
     _mix(rgb, look.edge_line, line)
     # Start/finish: a band of 0.1 m chequers three squares deep across the track.
     sq = 0.1
-    chequer_a = stripes(along_from_start + 1.5 * sq, 2 * sq, sq, grid.res)
-    chequer_b = stripes(lateral + half, 2 * sq, sq, grid.res)
-    black = chequer_a + chequer_b - 2 * chequer_a * chequer_b
-    inside = band(along_from_start, -1.5 * sq, 1.5 * sq, grid.res) * band(a, -1.0, half - look.edge_line_width, grid.res)
-    _mix(rgb, (245, 245, 245), inside * (1 - black))
-    _mix(rgb, (20, 20, 20), inside * black)
+    near = np.abs(along_from_start) < 2 * sq + grid.res
+    if near.any():
+        f, n = along_from_start[near], lateral[near]
+        chequer_a = stripes(f + 1.5 * sq, 2 * sq, sq, grid.res)
+        chequer_b = stripes(n + half, 2 * sq, sq, grid.res)
+        black = chequer_a + chequer_b - 2 * chequer_a * chequer_b
+        inside = band(f, -1.5 * sq, 1.5 * sq, grid.res) * band(np.abs(n), -1.0, half - look.edge_line_width, grid.res)
+        sub = rgb[near]
+        _mix(sub, (245, 245, 245), inside * (1 - black))
+        _mix(sub, (20, 20, 20), inside * black)
+        rgb[near] = sub
     return rgb
 
 
