@@ -3,7 +3,8 @@
 The user drives one slow lap (FastRLAP, arXiv 2304.09831 §IV); everything the car later
 optimises comes from it: the checkpoints, what counts as a lap, the demo lap time to beat.
 One sample per control tick: the observation, then the command the driver gave in response.
-The last sample is the observation after the lap closed; its command is neutral (the car stops).
+Recording runs on about a metre past the closing line (`lap_end` marks the interpolated close);
+the last sample's command is neutral (the car stops).
 
 File format (`demo.npz`, savez_compressed, version `DEMO_FORMAT_VERSION`): arrays with a leading
 axis N (below) plus `format_version` (int) and `meta` (a JSON string: track, vehicle, control_hz,
@@ -30,6 +31,8 @@ from fastrlap.types import NEUTRAL, Command, Observation
 from fastrlap.vehicle.base import Vehicle
 
 DEMO_FORMAT_VERSION = 1
+_TAIL_METRES = 1.0  # the recording runs on this far past the closing line (or _TAIL_SECONDS), so
+_TAIL_SECONDS = 2.0  # the checkpoint-0 gate, extracted from the path, is crossed in the data too
 
 # name -> (trailing shape, dtype kind) of every per-tick array in demo.npz.
 _ARRAYS: dict[str, tuple[tuple[int, ...] | None, str]] = {
@@ -153,8 +156,9 @@ def record_demo(vehicle: Vehicle, driver: Driver, vehicle_cfg: VehicleConfig, cf
     """Drive one lap with `driver`, recording every control tick; returns the closed `Demo`.
 
     The lap closes when the car crosses the start line (the starting pose's heading, within
-    `cfg.lap_close_radius` of the start) after covering at least `cfg.min_demo_length` m. The lap
-    time runs from the standing start to that crossing, interpolated (one `LapTimer`).
+    `cfg.lap_close_radius` of the start) after covering at least `cfg.min_demo_length` m; the
+    recording then runs on for ~1 m. The lap time runs from the standing start to that crossing,
+    interpolated (one `LapTimer`).
     Anything else — Ctrl-C, an emergency stop, no closed lap within `cfg.max_demo_seconds`, an
     error in the driver or the vehicle — saves what was recorded to `partial_path` (never to the
     demo's own name) and raises. `on_tick(obs, metres)` is for progress display.
@@ -169,6 +173,14 @@ def record_demo(vehicle: Vehicle, driver: Driver, vehicle_cfg: VehicleConfig, cf
         save_demo(rec.demo(closed=False, **meta), partial)
         return f"the partial demo ({len(rec)} ticks) is kept in {partial}"
 
+    closing: tuple[float, float, float] | None = None  # lap time, lap end, travelled at the close
+    obs: Observation | None = None
+
+    def closed_demo() -> Demo:
+        if obs is not None and rec.rows["t"][-1] != obs.t:
+            rec.add(obs, NEUTRAL)  # the newest observation, the car about to stop
+        return rec.demo(closed=True, lap_time=closing[0], lap_end=closing[1], **meta)
+
     try:
         obs = vehicle.observe()
         t0, start = obs.t, obs.pose
@@ -177,7 +189,12 @@ def record_demo(vehicle: Vehicle, driver: Driver, vehicle_cfg: VehicleConfig, cf
         timer.restart(t0)
         travelled, farthest = 0.0, 0.0
         while True:
+            if closing is not None and (travelled - closing[2] >= _TAIL_METRES
+                                        or obs.t - t0 - closing[0] >= _TAIL_SECONDS):
+                return closed_demo()
             if obs.estop:
+                if closing is not None:
+                    return closed_demo()
                 raise DemoRejected(f"emergency stop after {obs.t - t0:.1f} s; {keep_partial()}; "
                                    f"record the demo again")
             cmd = driver(obs)
@@ -189,17 +206,13 @@ def record_demo(vehicle: Vehicle, driver: Driver, vehicle_cfg: VehicleConfig, cf
             farthest = max(farthest, math.hypot(p1[0] - start.x, p1[1] - start.y))
             if on_tick is not None:
                 on_tick(nxt, travelled)
-            crossed = None
-            if travelled >= cfg.min_demo_length and farthest > 2 * cfg.lap_close_radius:
+            if closing is None and travelled >= cfg.min_demo_length and farthest > 2 * cfg.lap_close_radius:
                 crossed = gate.crossing(obs.t, p0, nxt.t, p1)
+                if crossed is not None:
+                    k = len(rec) - 1  # the crossing lies between sample k (obs) and k + 1 (nxt)
+                    closing = (float(timer.complete(crossed)), k + (crossed - obs.t) / (nxt.t - obs.t), travelled)
             obs = nxt
-            if crossed is not None:
-                rec.add(obs, NEUTRAL)
-                lap_time = timer.complete(crossed)
-                k = len(rec) - 2
-                lap_end = k + (crossed - rec.rows["t"][k]) / (rec.rows["t"][k + 1] - rec.rows["t"][k])
-                return rec.demo(closed=True, lap_time=float(lap_time), lap_end=float(lap_end), **meta)
-            if obs.t - t0 > cfg.max_demo_seconds:
+            if closing is None and obs.t - t0 > cfg.max_demo_seconds:
                 far = math.hypot(obs.pose.x - start.x, obs.pose.y - start.y)
                 need = (f"it covered {travelled:.1f} m of the required {cfg.min_demo_length:.0f} m"
                         if travelled < cfg.min_demo_length else
@@ -208,6 +221,8 @@ def record_demo(vehicle: Vehicle, driver: Driver, vehicle_cfg: VehicleConfig, cf
                 raise DemoRejected(f"no closed lap within course.max_demo_seconds={cfg.max_demo_seconds:.0f} s "
                                    f"({need}); {keep_partial()}")
     except KeyboardInterrupt:
+        if closing is not None:  # Ctrl-C after the lap closed: the demo is complete
+            return closed_demo()
         raise DemoInterrupted(f"interrupted (Ctrl-C) before the lap closed; {keep_partial()}; "
                               f"run record-demo again to record a full lap") from None
     except DemoRejected:

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from fastrlap.cli import main
-from fastrlap.course.checkpoints import load_checkpoints
+from fastrlap.course.checkpoints import Course, load_checkpoints
 from fastrlap.course.demo import load_demo
 from fastrlap.sim.track import builtin_tracks, load_track
+from fastrlap.types import Pose
 
 
 def checkpoints_in_track_order(run_dir, track_name):
@@ -51,7 +52,14 @@ def test_record_demo_on_every_race_track(tmp_path, capsys, track):
     assert main(["record-demo", "vehicle=sim", f"track={track}", f"run_dir={tmp_path}"]) == 0
     out = capsys.readouterr().out
     assert "demo lap time:" in out
-    checkpoints_in_track_order(tmp_path, track)
+    spec = checkpoints_in_track_order(tmp_path, track)
+    # Replaying the demo through a Course finds the lap record-demo timed (same LapTimer, same gate).
+    demo = load_demo(tmp_path / "demo.npz")
+    course = Course(spec)
+    course.reset(demo.t[0], Pose(*demo.pose[0]), standing_start=True)
+    for t, pose in zip(demo.t[1:], demo.pose[1:]):
+        course.update(t, Pose(*pose))
+    assert len(course.laps) == 1 and course.laps[0].time == pytest.approx(demo.lap_time, abs=0.1)
 
 
 def test_second_demo_into_the_same_run_is_refused(tmp_path, capsys):

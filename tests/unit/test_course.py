@@ -29,7 +29,8 @@ def run(course, t, poses, collisions=None, standing_start=False):
     steps = []
     course.reset(t[0], Pose(*poses[0]), standing_start=standing_start)
     for i in range(1, len(t)):
-        steps.append(course.update(t[i], Pose(*poses[i]), collision=bool(collisions[i]) if collisions is not None else False))
+        hit = bool(collisions[i]) if collisions is not None else False
+        steps.append(course.update(t[i], Pose(*poses[i]), collision=hit))
     return steps
 
 

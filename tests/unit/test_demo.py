@@ -64,6 +64,7 @@ def test_records_one_lap_and_times_it(tmp_path):
     # The command is stored as the policy action too: speed = bias + scale·a0, steer = a1·max_steer.
     assert demo.action[0] == pytest.approx([(1.5 - VCFG.speed_bias) / VCFG.speed_scale, 0.1 / VCFG.max_steer])
     assert tuple(demo.command[-1]) == (NEUTRAL.speed, NEUTRAL.steer)
+    assert 0.9 <= demo.path_length - demo.lap_time * 1.5 <= 1.2  # ~1 m recorded past the close
     assert not (tmp_path / "demo.partial.npz").exists()
 
 
@@ -193,3 +194,17 @@ def test_keyboard_keys_map_to_commands():
     assert cmd.speed == 0.0 and 0.0 <= s < 1.0
     cmd, s = keys_to_command({"Down", "Right"}, 0.0, 1.5, 0.45)
     assert cmd.speed < 0 and cmd.steer < 0
+
+
+def test_ctrl_c_after_the_lap_closed_keeps_the_demo(tmp_path):
+    period = 2 * math.pi * 5.0 / 1.5
+
+    def driver(obs):
+        if obs.t > period + 0.05:  # in the ~1 m recorded past the line
+            raise KeyboardInterrupt
+        return Command(speed=1.5, steer=0.0)
+
+    demo = record_demo(CircleCar(radius=5.0), driver, VCFG, CCFG, tmp_path / "p.npz")
+    assert demo.closed and demo.lap_time == pytest.approx(period, rel=0.01)
+    assert demo.lap_end <= len(demo) - 1 and demo.t[-1] > period
+    assert not (tmp_path / "p.npz").exists()

@@ -32,7 +32,8 @@ def test_collision_penalty_grows_with_impact_and_is_capped():
     assert collision_penalty(10.0, CFG) == pytest.approx(3.0)
     assert collision_penalty(float("nan"), CFG) == pytest.approx(1.0)
     # 1 m/s toward the goal, crash at 2 m/s impact: 1 - (1 + 0.5*2) = -1
-    assert reward(np.array([1.0, 0.0]), np.array([1.0, 0.0]), CFG, crash_started=True, impact=2.0) == pytest.approx(-1.0)
+    r = reward(np.array([1.0, 0.0]), np.array([1.0, 0.0]), CFG, crash_started=True, impact=2.0)
+    assert r == pytest.approx(-1.0)
 
 
 def test_stuck_is_penalised_once_without_impact():
