@@ -5,7 +5,7 @@ into `utd_ratio` minibatches, each gives one critic update (and one polyak step 
 then the actor and the temperature update once on the last minibatch. Metrics are returned,
 never logged (STYLE.md 8).
 
-Read top to bottom: `critic_target`, `critic_loss`, `actor_loss`, `temperature_loss`, then the
+Read top to bottom: `critic_target`, `next_actions`, `critic_loss`, `actor_loss`, `temperature_loss`, then the
 `SAC` object that owns the networks, optimisers and random streams.
 """
 from __future__ import annotations
@@ -59,13 +59,22 @@ def critic_target(reward: torch.Tensor, mask: torch.Tensor, next_qs: torch.Tenso
     return reward + gamma * mask * next_qs.min(dim=0).values
 
 
-def critic_loss(critic: CriticEnsemble, target_critic: CriticEnsemble, actor: TanhGaussianActor, batch: Batch,
-                members: torch.Tensor, gamma: float, noise: torch.Tensor
-                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Mean squared TD error of every critic against one shared target; `noise` (B, A) samples a'."""
+def next_actions(actor: TanhGaussianActor, batch: Batch, noise: torch.Tensor) -> torch.Tensor:
+    """a' ~ π(·|s') inside each sample's next range (B, A); `noise` (B, A) is standard normal.
+
+    The actor only changes at the end of a UTD block, so the learner draws a' for the whole block
+    in one batched pass (the same distribution as drawing them step by step, in fewer calls).
+    """
     with torch.no_grad():
-        next_action, _ = actor(batch.next_embedding, batch.next_proprio, batch.next_action_lo,
-                               batch.next_action_hi, noise=noise)
+        action, _ = actor(batch.next_embedding, batch.next_proprio, batch.next_action_lo, batch.next_action_hi,
+                          noise=noise)
+    return action
+
+
+def critic_loss(critic: CriticEnsemble, target_critic: CriticEnsemble, batch: Batch, next_action: torch.Tensor,
+                members: torch.Tensor, gamma: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Mean squared TD error of every critic against one shared target built from a' (B, A)."""
+    with torch.no_grad():
         next_qs = target_critic(batch.next_embedding, batch.next_proprio, next_action, members=members)
         target = critic_target(batch.reward, batch.mask, next_qs, gamma)
     qs = critic(batch.embedding, batch.proprio, batch.action)  # (N, B)
@@ -140,6 +149,7 @@ class SAC:
         # Compiling fuses the LayerNorm/ReLU/loss element-wise work into few kernels (forward and
         # backward); the first update pays the compile time.
         self._critic_loss = torch.compile(critic_loss) if cfg.compile else critic_loss
+        self._next_actions = torch.compile(next_actions) if cfg.compile else next_actions
         self._actor_loss = torch.compile(actor_loss) if cfg.compile else actor_loss
 
     # ---- acting --------------------------------------------------------------------------
@@ -168,19 +178,19 @@ class SAC:
         """One UTD block on `utd_ratio · B` transitions; returns the block's last metrics."""
         batch = batch.to(self.device)
         minibatches = batch.split(self.cfg.utd_ratio)
+        next_action = self._next_actions(self.actor, batch, self._noise(batch)).chunk(self.cfg.utd_ratio)
         info: dict[str, torch.Tensor] = {}
-        for minibatch in minibatches:
-            info.update(self._critic_step(minibatch))
+        for minibatch, a_next in zip(minibatches, next_action):
+            info.update(self._critic_step(minibatch, a_next))
         info.update(self._actor_step(minibatches[-1]))
         return {k: float(v) for k, v in info.items()}
 
     def _noise(self, batch: Batch) -> torch.Tensor:
         return torch.randn(batch.action.shape, generator=self.update_generator, device=self.device)
 
-    def _critic_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def _critic_step(self, batch: Batch, next_action: torch.Tensor) -> dict[str, torch.Tensor]:
         members = subsample_ensemble(self.cfg.num_qs, self.cfg.num_min_qs, self.subset_generator, self.device)
-        loss, info = self._critic_loss(self.critic, self.target_critic, self.actor, batch, members, self.cfg.gamma,
-                                       self._noise(batch))
+        loss, info = self._critic_loss(self.critic, self.target_critic, batch, next_action, members, self.cfg.gamma)
         self.critic_opt.zero_grad(set_to_none=True)
         loss.backward()
         info["critic_grad_norm"] = _grad_norm(self._critic_params)

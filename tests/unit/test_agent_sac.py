@@ -4,7 +4,15 @@ import pytest
 import torch
 
 from fastrlap.agent.replay import Batch
-from fastrlap.agent.sac import SAC, NonFiniteError, PolicyInput, action_range, critic_loss, critic_target
+from fastrlap.agent.sac import (
+    SAC,
+    NonFiniteError,
+    PolicyInput,
+    action_range,
+    critic_loss,
+    critic_target,
+    next_actions,
+)
 from fastrlap.config import AgentConfig
 
 E, P, A = 12, 5, 2
@@ -47,14 +55,14 @@ def test_critic_loss_uses_the_min_of_the_sampled_target_members_only():
     batch = random_batch(16)
     noise = torch.randn(16, A)
     members = torch.tensor([3, 1])
-    _, info = critic_loss(agent.critic, agent.target_critic, agent.actor, batch, members, 0.99, noise)
+    a_next = next_actions(agent.actor, batch, noise)
+    assert bool(((a_next >= batch.next_action_lo) & (a_next <= batch.next_action_hi)).all())
+    _, info = critic_loss(agent.critic, agent.target_critic, batch, a_next, members, 0.99)
     with torch.no_grad():
-        a_next, _ = agent.actor(batch.next_embedding, batch.next_proprio, batch.next_action_lo,
-                                batch.next_action_hi, noise=noise)
         q_all = agent.target_critic(batch.next_embedding, batch.next_proprio, a_next)
         expected = batch.reward + 0.99 * batch.mask * torch.minimum(q_all[3], q_all[1])
     assert float(info["target_mean"]) == pytest.approx(float(expected.mean()), abs=1e-5)
-    _, other = critic_loss(agent.critic, agent.target_critic, agent.actor, batch, torch.tensor([2, 3]), 0.99, noise)
+    _, other = critic_loss(agent.critic, agent.target_critic, batch, a_next, torch.tensor([2, 3]), 0.99)
     assert float(other["target_mean"]) != pytest.approx(float(info["target_mean"]), abs=1e-3)
 
 
