@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from fastrlap.config import CameraConfig
-from fastrlap.sim.textures import Grid, Look, Painter, fog, look_for, paint_ground, sky
+from fastrlap.sim.textures import Grid, Look, Painter, fog, look_for, paint_ground, scenery, sky
 from fastrlap.sim.track import Track
 
 WALL_HEIGHT = 0.25  # m, barriers along the track edges
@@ -54,6 +54,8 @@ LIGHT = np.array([0.55, 0.8])  # horizontal direction the light comes from (worl
 SHADE_MIN = 0.44  # darkest shade of a wall face turned away from the light
 SHADE_LEVELS = 16  # palette quantisation of wall shading
 FOG_LEVELS = 32  # palette quantisation of fog on walls
+SCENERY_TOP_DEG = 10.5  # highest distant scenery (hills, trees, hall walls) above the horizon
+PANORAMA_COLUMNS = 1024  # azimuth steps of the scenery panorama (a power of two: index & (P-1))
 WORLD_OFFSET = 1000.0  # m added to world coordinates so ground texel coordinates stay positive
 
 
@@ -270,9 +272,30 @@ class Renderer:
                             self.track.width)
 
     def _build_sky(self, rays: _Rays) -> None:
+        """The fixed sky gradient, and the scenery band around the horizon as a panorama over
+        world azimuth × elevation that a frame indexes with its heading."""
         H, W = self._shape
-        rgb = sky(self.look, rays.tan_elevation.reshape(H, W)[: self._g0])
+        g0 = self._g0
+        rgb = sky(self.look, rays.tan_elevation.reshape(H, W)[:g0])
         self._sky = np.ascontiguousarray(np.clip(rgb, 0, 255).astype(np.uint8)).view("V3").reshape(-1)
+        el = np.degrees(np.arctan(rays.tan_elevation))
+        rows = np.flatnonzero(el.reshape(H, W)[:g0].min(axis=1) <= SCENERY_TOP_DEG)
+        self._scenery_px = slice(int(rows[0]) * W, g0 * W) if len(rows) else slice(0, 0)
+        px = self._scenery_px
+        if px.stop <= px.start:
+            return
+        step = 0.5 * self.camera.fov_deg / W  # half a pixel, degrees
+        e_lo, e_hi = float(el[px].min()), float(el[px].max())
+        n_el = int(math.ceil((e_hi - e_lo) / step)) + 1
+        elevation = e_lo + step * np.arange(n_el)
+        azimuth = np.arange(PANORAMA_COLUMNS) * (2 * math.pi / PANORAMA_COLUMNS)
+        pano = scenery(self._painter, self.look, self.track.surface, azimuth, elevation)
+        self._panorama = np.ascontiguousarray(np.clip(pano, 0, 255).astype(np.uint8)).view("V3").reshape(-1)
+        row = np.rint((el[px] - e_lo) / step).astype(np.int32)
+        az = np.arctan2(rays.left[px], rays.forward[px])  # car-frame azimuth, left positive
+        self._pano_az = np.rint(az * (PANORAMA_COLUMNS / (2 * math.pi))).astype(np.int32)
+        self._pano_row = row * PANORAMA_COLUMNS
+        self._pano_idx = np.empty_like(self._pano_row)
 
     def _build_rays(self, rays: _Rays, h: float) -> None:
         H, W = self._shape
@@ -370,6 +393,13 @@ class Renderer:
         inside = (self._safe_lo[0] <= x <= self._safe_hi[0]) and (self._safe_lo[1] <= y <= self._safe_hi[1])
         g0 = self._g0
         flat[: g0 * W] = self._sky
+        sc = self._scenery_px
+        if sc.stop > sc.start:  # scenery turns with the heading: shift the panorama columns
+            idx = self._pano_idx
+            np.add(self._pano_az, int(round(yaw * (PANORAMA_COLUMNS / (2 * math.pi)))), out=idx)
+            idx &= PANORAMA_COLUMNS - 1
+            idx += self._pano_row
+            np.take(self._panorama, idx, out=flat[sc])
         self._ground(flat[g0 * W:], x, y, c, s, inside)
         if self._walls or len(self._obs_c):
             self._walls_and_boxes(flat, x, y, c, s, inside)

@@ -259,9 +259,51 @@ def sky(look: Look, tan_elevation: np.ndarray) -> np.ndarray:
     t = np.clip(np.arctan(np.maximum(tan_elevation, 0.0)) / (math.pi / 4), 0.0, 1.0) ** 0.7
     horizon, top = np.asarray(look.sky_horizon, np.float32), np.asarray(look.sky_top, np.float32)
     rgb = horizon + (top - horizon) * t[..., None].astype(np.float32)
-    if look.indoor:  # a darker band where the hall's walls meet its roof
-        rgb *= (1.0 - 0.25 * np.exp(-((t - 0.35) / 0.08) ** 2))[..., None].astype(np.float32)
     return rgb
+
+
+def scenery(p: Painter, look: Look, surface: dict[str, str], azimuth: np.ndarray,
+            elevation_deg: np.ndarray) -> np.ndarray:
+    """RGB float32 (R, P, 3), 0-255: the distant surroundings at world azimuth (P,) rad and
+    elevation (R,) degrees, treated as infinitely far. They turn with the car's heading, so a
+    turn shows in the image even where the ground is uniform. Outdoors: hazy hills and a ragged
+    treeline; indoors: the hall's panelled walls with doors, under the roof. Below the horizon:
+    far ground dissolving into haze."""
+    el = elevation_deg[:, None].astype(np.float32)
+    rgb = sky(look, np.tan(np.radians(np.maximum(el, 0.0)))) * np.ones((1, len(azimuth), 1), np.float32)
+    horizon = np.asarray(look.sky_horizon, np.float32)
+    floor = paint_surface(p, surface["offtrack"], Grid(0.0, 0.0, 0.1, (32, 32)), 0.1).reshape(-1, 3).mean(0)
+    below = np.broadcast_to(el < 0, rgb.shape[:2])
+    rgb[below] = floor + (horizon - floor) * 0.75
+    if look.indoor:
+        panels = 24
+        k = np.floor(azimuth / (2 * math.pi) * panels)
+        frac = azimuth / (2 * math.pi) * panels - k
+        tone = 0.88 + 0.12 * (np.mod(k, 2) == 0) - 0.1 * (frac < 0.06)  # alternating panels, pillars
+        wall = np.asarray((196, 192, 184), np.float32) * tone[None, :, None].astype(np.float32)
+        door = (p.cell_value("doors", np.zeros_like(k), k) > 0.15) & (frac > 0.3) & (frac < 0.6)
+        top = 9.0
+        on_wall = (el >= 0) & (el < top)
+        wall = np.where((door[None, :] & (el < 5.0))[..., None], np.asarray((70, 60, 55), np.float32), wall)
+        rgb = np.where(on_wall[..., None], wall, rgb)
+        rgb = np.where(((el >= top) & (el < top + 0.8))[..., None], np.asarray((60, 60, 66), np.float32), rgb)
+        return rgb
+    hills = 2.0 + 5.0 * _ridge(p, "hills", azimuth, 8)
+    trees = (0.8 + 3.2 * _ridge(p, "trees", azimuth, 48)) * (_ridge(p, "gaps", azimuth, 6) > 0.3)
+    hill_rgb = horizon + (np.asarray((95, 125, 115), np.float32) - horizon) * 0.45
+    tree_rgb = horizon + (np.asarray((40, 78, 46), np.float32) - horizon) * 0.8
+    rgb = np.where(((el >= 0) & (el < hills[None, :]))[..., None], hill_rgb, rgb)
+    rgb = np.where(((el >= 0) & (el < trees[None, :]))[..., None], tree_rgb, rgb)
+    return rgb
+
+
+def _ridge(p: Painter, key: str, azimuth: np.ndarray, harmonics: int) -> np.ndarray:
+    """A smooth periodic profile in [0, 1] over azimuth (rad): random harmonics 1..`harmonics`
+    with amplitudes falling as 1/k."""
+    k = np.arange(1, harmonics + 1)
+    phase = (p.cell_value(key, np.zeros(harmonics), k) + 0.5) * 2 * math.pi
+    v = (np.sin(np.outer(azimuth, k) + phase) / k).sum(axis=1)
+    return ((v - v.min()) / (v.max() - v.min() + 1e-9)).astype(np.float32)
 
 
 def fog(rgb: np.ndarray, look: Look, amount: float | np.ndarray) -> np.ndarray:
