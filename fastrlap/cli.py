@@ -64,9 +64,16 @@ def _record_demo(cfg: Config) -> int:
         driver = lambda obs: scripted(obs.true_pose or obs.pose, obs.wheel_speed)  # noqa: E731
     print(f"recording a demo lap of {track.name} ({track.length:.1f} m) with the {cfg.teleop} driver; "
           f"Ctrl-C stops and keeps the partial demo")
+    shown = [0.0]
+
+    def progress(obs, metres: float) -> None:
+        if obs.t - shown[0] >= 10.0:
+            shown[0] = obs.t
+            print(f"  {obs.t:5.1f} s  {metres:6.1f} m", flush=True)
+
     try:
         demo = record_demo(vehicle, driver, cfg.vehicle, cfg.course, run.demo_partial, track=cfg.track,
-                           driver_name=cfg.teleop)
+                           driver_name=cfg.teleop, on_tick=progress)
     except DemoInterrupted as e:
         print(f"fastrlap record-demo: {e}", file=sys.stderr)
         return 130

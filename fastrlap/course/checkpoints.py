@@ -325,7 +325,7 @@ class Course:
             if self._armed:
                 time = self.timer.complete(crossed_start)
                 if time is not None:
-                    lap = LapRecord(lap=len(self.laps) + 1, time=time, t_end=crossed_start,
+                    lap = LapRecord(lap=len(self.laps) + 1, time=float(time), t_end=float(crossed_start),
                                     collisions=self._collisions, recoveries=self._recoveries)
                     self.laps.append(lap)
                 self._collisions = self._recoveries = 0
