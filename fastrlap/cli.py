@@ -42,7 +42,7 @@ def _record_demo(cfg: Config) -> int:
                             f"release); record the demo in the simulator with vehicle=sim")
     if cfg.teleop not in ("script", "keyboard"):
         raise FastrlapError(f"teleop={cfg.teleop!r}: use script (the simulator's demo driver) or keyboard")
-    if cfg.teleop == "keyboard" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    if cfg.teleop == "keyboard" and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         raise FastrlapError("teleop=keyboard needs a display for its window, and DISPLAY is not set; run it in a "
                             "desktop session or use teleop=script")
     from fastrlap.sim.drivers import DemoDriver

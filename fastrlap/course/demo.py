@@ -63,7 +63,7 @@ class DemoInterrupted(FastrlapError):
     """Ctrl-C during recording; the partial demo is kept."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: compare fields explicitly
 class Demo:
     t: np.ndarray  # (N,)
     pose: np.ndarray  # (N, 3)
