@@ -23,7 +23,9 @@ strided copy to RGB costs more than the rest of the frame).
 """
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
@@ -50,6 +52,7 @@ WALLED_MARGIN = 0.5  # m, the same where barriers line both edges all round (the
 MARCH_START = 0.02  # m, first march sample
 MARCH_SAMPLES = 48  # samples per ray: steps grow ~13 % each, thin walls stay found (solid volume)
 RAY_SPACING_COLUMNS = 1.25  # rays are this many image columns apart at the horizon
+TABLE_CACHE_SIZE = 6  # tracks × camera geometries whose precomputed tables are kept
 LIGHT = np.array([0.55, 0.8])  # horizontal direction the light comes from (world), for wall shading
 SHADE_MIN = 0.44  # darkest shade of a wall face turned away from the light
 SHADE_LEVELS = 16  # palette quantisation of wall shading
@@ -153,15 +156,53 @@ class _Band:
     fog: float  # 0..1 fog baked into the raster
 
 
+def _track_key(track: Track) -> str:
+    """A digest of everything about a track that the precomputed tables depend on."""
+    h = hashlib.sha1()
+    for a in (track.xy, track.normal, track.wall_left, track.wall_right):
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update(repr((track.name, track.width, track.start, sorted(track.surface.items()),
+                   [(o.center, o.size, o.yaw) for o in track.obstacles])).encode())
+    return h.hexdigest()
+
+
+# Precomputed tables by (track digest, camera geometry): vectorised environments and tests build
+# many renderers of the same track, and painting costs about a second and a few MB each.
+_TABLES: OrderedDict[tuple, dict] = OrderedDict()
+
+
 class Renderer:
     """Renders (camera.height, camera.width, 3) uint8 RGB frames of `track` from a car pose.
 
-    Construction paints the track's rasters (about a second); `render` then costs a fraction of
-    a millisecond at 128x128 (see the module docstring for how).
+    The first renderer of a track and camera geometry paints its rasters (about a second);
+    later ones share those read-only tables. `render` then costs a fraction of a millisecond at
+    128x128 (see the module docstring for how).
     """
 
     def __init__(self, track: Track, camera: CameraConfig) -> None:
         self.track, self.camera = track, camera
+        key = (_track_key(track), camera.width, camera.height, camera.fov_deg, camera.mount_height,
+               camera.pitch_deg)
+        tables = _TABLES.get(key)
+        if tables is None:
+            self._precompute(track, camera)
+            tables = {k: v for k, v in self.__dict__.items() if k not in ("track", "camera")}
+            _TABLES[key] = tables
+            while len(_TABLES) > TABLE_CACHE_SIZE:
+                _TABLES.popitem(last=False)
+        else:
+            _TABLES.move_to_end(key)
+            self.__dict__.update(tables)
+        # Per-renderer scratch buffers; everything above is read-only once built.
+        n_ground = len(self._gnd["a"])
+        self._u, self._v, self._tmp = (np.empty(n_ground, np.float32) for _ in range(3))
+        self._ui, self._vi = np.empty(n_ground, np.int32), np.empty(n_ground, np.int32)
+        n_march = len(self._march_a)
+        self._mu, self._mv, self._mtmp = (np.empty(n_march, np.float32) for _ in range(3))
+        self._mui, self._mvi = np.empty(n_march, np.int32), np.empty(n_march, np.int32)
+        self._pano_idx = np.empty(len(getattr(self, "_pano_row", ())), np.int32)
+
+    def _precompute(self, track: Track, camera: CameraConfig) -> None:
         self.look: Look = look_for(track.surface)
         self._painter = Painter(track.name)
         H, W = camera.height, camera.width
@@ -257,11 +298,6 @@ class Renderer:
             base += rows_ * cols
         self._atlas = np.ascontiguousarray(np.concatenate(atlas)).view("V3").reshape(-1)
         self._gnd = dict(a=a_coef, b=b_coef, inv_res=inv_res, stride=stride, start=start, **bounds)
-        self._u = np.empty(n_ground, np.float32)
-        self._v = np.empty(n_ground, np.float32)
-        self._tmp = np.empty(n_ground, np.float32)
-        self._ui = np.empty(n_ground, np.int32)
-        self._vi = np.empty(n_ground, np.int32)
 
     def _paint(self, grid: Grid, detail: float) -> np.ndarray:
         """Ground RGB (float32) of a raster, track coordinates taken from the field raster."""
@@ -295,7 +331,6 @@ class Renderer:
         az = np.arctan2(rays.left[px], rays.forward[px])  # car-frame azimuth, left positive
         self._pano_az = np.rint(az * (PANORAMA_COLUMNS / (2 * math.pi))).astype(np.int32)
         self._pano_row = row * PANORAMA_COLUMNS
-        self._pano_idx = np.empty_like(self._pano_row)
 
     def _build_rays(self, rays: _Rays, h: float) -> None:
         H, W = self._shape
@@ -320,12 +355,6 @@ class Renderer:
         fr = self._field.res
         self._march_a = (np.outer(self._ray_dir.real, t) / fr).astype(np.float32).reshape(-1)
         self._march_b = (np.outer(self._ray_dir.imag, t) / fr).astype(np.float32).reshape(-1)
-        n = n_rays * MARCH_SAMPLES
-        self._mu = np.empty(n, np.float32)
-        self._mv = np.empty(n, np.float32)
-        self._mtmp = np.empty(n, np.float32)
-        self._mui = np.empty(n, np.int32)
-        self._mvi = np.empty(n, np.int32)
         # Centerline samples as complex numbers: w = (p - xy)·conj(normal) gives the lateral
         # offset n = Re w and the arc-length offset -Im w of a point p in one multiply.
         self._xy_c = tr.xy[:, 0] + 1j * tr.xy[:, 1]

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from fastrlap.config import CameraConfig
+from fastrlap.sim import render
 from fastrlap.sim.render import Renderer, top_down
 from fastrlap.sim.textures import Grid, Painter, paint_surface
 from fastrlap.sim.track import load_track, parse_track, resolve_track_path
@@ -115,10 +116,35 @@ def test_shape_and_dtype_follow_the_camera_config(height, width):
 def test_frames_are_deterministic_and_fresh_arrays(oval):
     pose = straight_pose(oval.track, s=3.0, n=0.4)
     a = oval.render(*pose)
-    again = Renderer(load_track("oval"), CAM).render(*pose)
-    np.testing.assert_array_equal(a, again)
+    render._TABLES.clear()  # paint everything again from scratch
+    rebuilt = Renderer(load_track("oval"), CAM)
+    np.testing.assert_array_equal(rebuilt.render(*pose), a)
     b = oval.render(*pose)
     assert a is not b and not np.shares_memory(a, b)
+
+
+def test_renderers_sharing_tables_do_not_disturb_each_other():
+    oval, twin = Renderer(load_track("oval"), CAM), Renderer(load_track("oval"), CAM)
+    assert twin._atlas is oval._atlas and twin._u is not oval._u
+    p, q = straight_pose(oval.track, s=3.0), straight_pose(oval.track, s=30.0)
+    alone_p, alone_q = oval.render(*p), oval.render(*q)
+    for _ in range(2):  # interleaved
+        np.testing.assert_array_equal(oval.render(*p), alone_p)
+        np.testing.assert_array_equal(twin.render(*q), alone_q)
+
+
+def test_turning_moves_the_distant_scenery_sideways():
+    track = load_track("sweeper")  # no walls: above the horizon only sky and scenery
+    r = Renderer(track, CAM)
+    x, y, yaw = straight_pose(track, s=5.0)
+    band = slice(38, 51)  # rows just above the horizon, where hills and trees stand
+    a = r.render(x, y, yaw)[band].astype(int)
+    b = r.render(x, y, yaw + np.radians(8.0))[band].astype(int)
+    np.testing.assert_array_equal(r.render(x, y, yaw + 2 * np.pi)[band], a)
+    # Turning left moves what lies ahead to the right: b shifted left by ~10 columns matches a.
+    err = {d: np.abs(b[:, 30 + d: 98 + d] - a[:, 30:98]).mean() for d in range(-16, 17)}
+    best = min(err, key=err.get)
+    assert 6 <= best <= 14 and err[best] < 0.5 * err[0]
 
 
 def test_sensor_noise_only_with_noise_std_and_reproducible():
