@@ -50,6 +50,9 @@ def _record_demo(cfg: Config) -> int:
     from fastrlap.vehicle.sim import SimVehicle
 
     track = load_track(cfg.track)
+    # A track file is recorded by absolute path, so `checkpoints show` finds it from any folder.
+    path = Path(cfg.track).expanduser()
+    track_ref = str(path.resolve()) if path.suffix in (".yaml", ".yml") or path.exists() else cfg.track
     run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", track.name)
     if run.demo.exists():
         raise FastrlapError(f"{run.demo} already exists; leave run_dir unset for a new run, or delete it")
@@ -72,7 +75,7 @@ def _record_demo(cfg: Config) -> int:
             print(f"  {obs.t:5.1f} s  {metres:6.1f} m", flush=True)
 
     try:
-        demo = record_demo(vehicle, driver, cfg.vehicle, cfg.course, run.demo_partial, track=cfg.track,
+        demo = record_demo(vehicle, driver, cfg.vehicle, cfg.course, run.demo_partial, track=track_ref,
                            driver_name=cfg.teleop, on_tick=progress)
     except DemoInterrupted as e:
         print(f"fastrlap record-demo: {e}", file=sys.stderr)
@@ -84,7 +87,7 @@ def _record_demo(cfg: Config) -> int:
     save_demo(demo, run.demo)
     c = cfg.course
     spec = extract_checkpoints(demo.lap_path(), c.checkpoint_spacing, c.goal_radius, c.gate_half_width,
-                               demo_lap_time=demo.lap_time, track=cfg.track)
+                               demo_lap_time=demo.lap_time, track=track_ref)
     save_checkpoints(spec, run.checkpoints)
     print(f"demo lap time: {demo.lap_time:.2f} s ({spec.course_length:.1f} m in {len(demo)} ticks)")
     print(f"{len(spec.checkpoints)} checkpoints every {spec.spacing:.2f} m -> {run.checkpoints}")

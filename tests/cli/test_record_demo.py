@@ -9,7 +9,7 @@ import pytest
 from fastrlap.cli import main
 from fastrlap.course.checkpoints import Course, load_checkpoints
 from fastrlap.course.demo import load_demo
-from fastrlap.sim.track import builtin_tracks, load_track
+from fastrlap.sim.track import builtin_tracks, load_track, resolve_track_path
 from fastrlap.types import Pose
 
 
@@ -27,9 +27,11 @@ def checkpoints_in_track_order(run_dir, track_name):
 
 
 def test_record_demo_and_show_as_subprocesses(tmp_path):
+    # The built-in "technical" track given as a YAML path relative to the working folder.
+    (tmp_path / "technical.yaml").write_text(resolve_track_path("technical").read_text())
     run = tmp_path / "run"
-    out = subprocess.run([sys.executable, "-m", "fastrlap.cli", "record-demo", "vehicle=sim", "track=technical",
-                          f"run_dir={run}"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-m", "fastrlap.cli", "record-demo", "vehicle=sim", "track=technical.yaml",
+                          f"run_dir={run}"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "demo lap time:" in out.stdout
     for name in ("config.yaml", "demo.npz", "checkpoints.json"):
@@ -37,12 +39,15 @@ def test_record_demo_and_show_as_subprocesses(tmp_path):
     assert "track: technical" in (run / "config.yaml").read_text()
     spec = checkpoints_in_track_order(run, "technical")
     demo = load_demo(run / "demo.npz")
-    assert demo.closed and demo.track == "technical" and demo.frames.shape[1:] == (128, 128, 3)
+    assert demo.closed and demo.track == str(tmp_path / "technical.yaml") and demo.frames.shape[1:] == (128, 128, 3)
     assert spec.demo_lap_time == pytest.approx(demo.lap_time)
     assert f"{demo.lap_time:.2f} s" in out.stdout
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     show = subprocess.run([sys.executable, "-m", "fastrlap.cli", "checkpoints", "show", f"run_dir={run}"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, cwd=elsewhere)
     assert show.returncode == 0, show.stderr
+    assert "not found" not in show.stderr  # the track file was found again: its edges are drawn
     png = run / "checkpoints.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
