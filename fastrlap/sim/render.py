@@ -296,7 +296,7 @@ class Renderer:
             bounds["v_lo"][sl], bounds["v_hi"][sl] = j0, j0 + rows_ - 1
             atlas.append(level.reshape(-1, 3))
             base += rows_ * cols
-        self._atlas = np.ascontiguousarray(np.concatenate(atlas)).view("V3").reshape(-1)
+        self._atlas = np.ascontiguousarray(np.concatenate(atlas or [np.zeros((1, 3), np.uint8)])).view("V3").reshape(-1)
         self._gnd = dict(a=a_coef, b=b_coef, inv_res=inv_res, stride=stride, start=start, **bounds)
 
     def _paint(self, grid: Grid, detail: float) -> np.ndarray:
@@ -429,7 +429,8 @@ class Renderer:
             idx &= PANORAMA_COLUMNS - 1
             idx += self._pano_row
             np.take(self._panorama, idx, out=flat[sc])
-        self._ground(flat[g0 * W:], x, y, c, s, inside)
+        if g0 < H:
+            self._ground(flat[g0 * W:], x, y, c, s, inside)
         if self._walls or len(self._obs_c):
             self._walls_and_boxes(flat, x, y, c, s, inside)
         if brightness != 1.0:

@@ -239,7 +239,7 @@ def paint_ground(p: Painter, look: Look, surface: dict[str, str], grid: Grid, de
     _mix(rgb, look.edge_line, line)
     # Start/finish: a band of 0.1 m chequers three squares deep across the track.
     sq = 0.1
-    near = np.abs(along_from_start) < 2 * sq + grid.res
+    near = (np.abs(along_from_start) < 2 * sq + grid.res) & np.isfinite(lateral)
     if near.any():
         f, n = along_from_start[near], lateral[near]
         chequer_a = stripes(f + 1.5 * sq, 2 * sq, sq, grid.res)
