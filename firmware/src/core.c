@@ -175,6 +175,7 @@ void core_handle_frame(core_t *c, uint32_t now, uint8_t seq, uint8_t type,
         c->session = h.version == PROTO_VERSION;
         c->last_frame_ms = now;
         c->have_cmd = 0;
+        c->faults &= (uint16_t)~FAULT_RX_OVERFLOW; /* a new session starts with a clean stream */
         if (c->session && c->mode == MODE_FAILSAFE)
             c->mode = MODE_NEUTRAL; /* an explicit re-arm by the host */
         msg_hello_ack_t a = {.version = PROTO_VERSION, .fw_major = FW_MAJOR, .fw_minor = FW_MINOR,

@@ -491,6 +491,10 @@ static void test_garbage(uint32_t t0)
     core_feed_byte(&core, t0 + 2, 0);
     command(t0 + 3, 2, -200, 0, CMD_MODE_DRIVE);
     CHECK(core.cmd.throttle == -200 && core.esc_us == 1400, "resynchronised after garbage");
+    core_raise_fault(&core, t0 + 4, FAULT_RX_OVERFLOW);
+    CHECK(io.last_fault.fault == FAULT_RX_OVERFLOW && (core.faults & FAULT_RX_OVERFLOW), "overflow reported");
+    hello(t0 + 5, PROTO_VERSION);
+    CHECK(!(core.faults & FAULT_RX_OVERFLOW), "a new session clears RX_OVERFLOW");
 }
 
 int main(int argc, char **argv)
