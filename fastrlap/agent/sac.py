@@ -127,11 +127,12 @@ class SAC:
         self.cfg = cfg
         self.device = torch.device(device)
         self.dims = (embedding_dim, proprio_dim, action_dim)
-        torch.manual_seed(seed)  # network initialisation
-        self.actor = TanhGaussianActor(embedding_dim, proprio_dim, action_dim, cfg.projection_dim,
-                                       cfg.hidden_dim, cfg.num_layers).to(self.device)
-        self.critic = CriticEnsemble(embedding_dim, proprio_dim, action_dim, cfg.num_qs, cfg.projection_dim,
-                                     cfg.hidden_dim, cfg.num_layers).to(self.device)
+        with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the global stream
+            torch.manual_seed(seed)
+            self.actor = TanhGaussianActor(embedding_dim, proprio_dim, action_dim, cfg.projection_dim,
+                                           cfg.hidden_dim, cfg.num_layers).to(self.device)
+            self.critic = CriticEnsemble(embedding_dim, proprio_dim, action_dim, cfg.num_qs, cfg.projection_dim,
+                                         cfg.hidden_dim, cfg.num_layers).to(self.device)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_temperature = torch.tensor(math.log(cfg.init_temperature), device=self.device, requires_grad=True)
         fused = self.device.type in ("cpu", "cuda")

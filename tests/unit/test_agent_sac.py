@@ -182,3 +182,15 @@ def test_agent_config_is_in_the_typed_config_and_overridable():
     cfg = compose(["agent.utd_ratio=4", "agent.num_qs=5"])
     assert isinstance(cfg.agent, AgentConfig)
     assert cfg.agent.utd_ratio == 4 and cfg.agent.num_qs == 5 and cfg.agent.batch_size == 256
+
+
+def test_same_seed_same_networks_without_touching_the_global_rng():
+    torch.manual_seed(77)
+    expected = torch.rand(3)
+    torch.manual_seed(77)
+    a = SAC(E, P, A, small_cfg(), seed=5)
+    assert torch.equal(torch.rand(3), expected)
+    b = SAC(E, P, A, small_cfg(), seed=5)
+    c = SAC(E, P, A, small_cfg(), seed=6)
+    assert all(torch.equal(x, y) for x, y in zip(a.critic.parameters(), b.critic.parameters()))
+    assert not torch.equal(a.actor.head.weight, c.actor.head.weight)
