@@ -361,7 +361,11 @@ class Renderer:
         self._normal_conj = tr.normal[:, 0] - 1j * tr.normal[:, 1]
         light = LIGHT / np.linalg.norm(LIGHT)
         self._light_c = complex(light[0], light[1])
-        self._normal_light = tr.normal @ light  # (N,) cos between the left normal and the light
+        # Palette offset (shade level × fog levels) of the barrier face at each centerline
+        # sample, interleaved (left barrier, right barrier): faces look along -side·normal.
+        facing = np.stack([-(tr.normal @ light), tr.normal @ light], axis=1).reshape(-1)
+        sq = np.rint((0.72 + 0.28 * facing - SHADE_MIN) * ((SHADE_LEVELS - 1) / (1.0 - SHADE_MIN)))
+        self._wall_shade = (sq.astype(np.intp) * FOG_LEVELS)
         # The farthest a wall can be and still reach into a row: above the horizon the top of the
         # tallest box must rise to the row's lowest ray, below it the row's flattest ray must
         # reach the wall's foot. Rows are candidates for wall pixels when the nearest hit is nearer.
@@ -503,10 +507,12 @@ class Renderer:
         np.copyto(flat[px], self._palette.take(colour).take(idx), where=wall)
 
     def _march(self, x, y, c, s, cam, dirs, inside):
-        """Walls: first solid sample along each ray, refined on the wall face's signed distance.
+        """Walls: first solid sample along each ray, then the exact crossing of the wall face.
 
-        Returns per ray: distance (m, float32, inf for no hit), top height (m, float32) and
-        palette indices interleaved (body, cap) (2K,).
+        The face is taken as the edge's tangent line at the centerline sample nearest to the
+        first solid sample (exact on straights; on a curve the error is the sagitta over one
+        march step, under a pixel). Returns per ray: distance (m, float32, inf for no hit), top
+        height (m, float32) and palette indices interleaved (body, cap) (2K,).
         """
         fld = self._field
         u, v, tmp, ui, vi = self._mu, self._mv, self._mtmp, self._mui, self._mvi
@@ -525,36 +531,53 @@ class Renderer:
             np.clip(vi, 0, fld.rows - 1, out=vi)
         vi *= fld.cols
         vi += ui
-        solid = fld.solid.take(vi)
-        j = solid.reshape(-1, MARCH_SAMPLES).argmax(axis=1)  # first solid sample (0 if none)
-        at = self._ray_first + j
-        hit = solid.take(at).view(bool)
-        i_h = fld.index.take(vi.take(at))
-        i_p = fld.index.take(vi.take(at - (j > 0)))
-        t_h, t_p = self._march_t.take(j), self._march_t_prev.take(j)
-        xy, cn = self._xy_c, self._normal_conj
-        n_h = ((cam + t_h * dirs - xy.take(i_h)) * cn.take(i_h)).real
-        n_p = ((cam + t_p * dirs - xy.take(i_p)) * cn.take(i_p)).real
-        side = np.copysign(1.0, n_h)  # +1: the left edge's barrier, -1: the right one's
+        solid = fld.solid.take(vi).reshape(-1, MARCH_SAMPLES)
+        j = solid.argmax(axis=1)  # first solid sample (0 if none)
+        hit = solid.take(self._ray_first + j).astype(bool)
+        i, w0, wd, t_h = self._face(vi, j, cam, dirs)
+        n0, dn = w0.real, wd.real
         half = self.track.width / 2
-        sd_h = half - side * n_h  # signed distance to the wall face: <= 0 inside, >= 0 before
-        sd_p = half - side * n_p
-        den = sd_p - sd_h
+        n_h = n0 + t_h * dn  # lateral offset of the sample point itself
+        # A solid cell whose centre lies behind the face can hold a sample point just in front
+        # of it (a ray grazing the face): drop that sample and take the ray's next solid one.
+        grazing = hit & (np.abs(n_h) < half)
+        for _ in range(4):
+            if not grazing.any():
+                break
+            g = np.flatnonzero(grazing)
+            solid[g, j[g]] = 0
+            j[g] = solid[g].argmax(axis=1)
+            hit[g] = solid[g, j[g]].astype(bool)
+            i[g], w0[g], wd[g], t_h[g] = self._face(vi, j[g], cam, dirs[g], g)
+            n0, dn = w0.real, wd.real
+            n_h[g] = n0[g] + t_h[g] * dn[g]
+            grazing[g] = hit[g] & (np.abs(n_h[g]) < half)
+        side = np.copysign(1.0, n_h)  # +1: the left barrier, -1: the right one
         with np.errstate(divide="ignore", invalid="ignore"):
-            frac = np.clip(sd_p / den, 0.0, 1.0)
-        frac[~(den > 1e-6)] = 1.0
-        t = t_p + frac * (t_h - t_p)  # exact for a straight wall face
-        w = (cam + t * dirs - xy.take(i_h)) * cn.take(i_h)
-        along = self.track.s.take(i_h) - w.imag
+            t = (side * half - n0) / dn
+        # Stay near the bracketing samples (also catches rays parallel to the face); one more
+        # step back is allowed because a cell's centre may lie behind the face before the ray is.
+        t = np.fmax(np.fmin(t, t_h), self._march_t_prev.take(np.maximum(j - 1, 0)))
+        along = self.track.s.take(i) - w0.imag - t * wd.imag
         stripe = (along * (1.0 / self.look.stripe_length)).astype(np.intp) & 1
-        shade = 0.72 - 0.28 * side * self._normal_light.take(i_h)  # the face looks along -side·normal
-        body = self._colour_index(stripe, shade, t)
+        body = (self._wall_shade.take(2 * i + (side < 0)) + stripe * (SHADE_LEVELS * FOG_LEVELS)
+                + np.searchsorted(self._fog_edges, t))
         colour = np.empty(2 * len(t), np.intp)
         colour[0::2] = body
-        colour[1::2] = body + 2 * SHADE_LEVELS * FOG_LEVELS - stripe * SHADE_LEVELS * FOG_LEVELS
+        colour[1::2] = body + (2 - stripe) * (SHADE_LEVELS * FOG_LEVELS)  # the cap's palette row
         dist = np.where(hit, t, np.inf).astype(np.float32)
         top = np.full(len(t), WALL_HEIGHT, np.float32)
         return dist, top, colour
+
+    def _face(self, cells, j, cam, dirs, rays=None):
+        """Nearest centerline sample i of each ray's march sample j, and the camera and ray
+        direction in that sample's frame as complex numbers w0, wd (Re: lateral offset / rate,
+        -Im: along-track offset / rate), plus the sample's distance t (m). `rays` selects a
+        subset of rays (all when None)."""
+        first = self._ray_first if rays is None else self._ray_first[rays]
+        i = self._field.index.take(cells.take(first + j))
+        cn = self._normal_conj.take(i)
+        return i, (cam - self._xy_c.take(i)) * cn, dirs * cn, self._march_t.take(j)
 
     def _boxes(self, cam, rot, dirs, dist, top, colour):
         """Obstacles: ray-box slab test in each nearby box's frame, all rays at once."""
