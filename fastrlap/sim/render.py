@@ -13,13 +13,24 @@ camera is computed once:
   shading without per-pixel arithmetic.
 * **Walls and obstacles.** Vertical lines converge in a pitched camera, so each pixel looks along
   a fixed azimuth; azimuths are binned into ~1.25-column-wide rays. Each ray marches a raster of
-  solid wall volume at geometrically growing steps, then the exact hit is interpolated from the
-  signed distance to the wall face (exact for straight walls). Boxes are hit analytically. A
-  pixel shows the ray's wall if its own elevation meets the wall between ground and wall top.
-* **Sky.** A fixed gradient above the horizon; ground beyond `FAR_DEPTH` is the fog colour.
+  solid wall volume at geometrically growing steps; the first solid sample names the nearest
+  centerline sample, and the ray is intersected with that barrier face's line (exact on
+  straights). Boxes are hit analytically. A pixel shows its ray's wall or box if its own
+  elevation meets it between the ground and the top. Only the nearest hit per ray is kept,
+  which is exact while the camera is lower than walls and boxes (a camera above them would
+  not see a farther wall over a nearer one).
+* **Sky and scenery.** A fixed gradient above the horizon, and around the horizon a panorama of
+  distant hills and trees (indoors: the hall's walls) indexed by world azimuth, so it turns with
+  the heading. Ground beyond `FAR_DEPTH` dissolves into haze.
 
-Colours are gathered as 3-byte items straight into the output array (a 4-byte RGBA gather plus a
-strided copy to RGB costs more than the rest of the frame).
+Colours of walls and boxes come from a palette quantised in shade and fog, so a frame picks them
+with integer arithmetic on ~150 rays. All colours are gathered as 3-byte items straight into the
+output array (a 4-byte RGBA gather plus a strided copy to RGB costs more than the rest of the
+frame). Tables are shared between renderers of the same track and camera geometry.
+
+Measured on the 2-core development machine (median over 1000 poses, 128x128): ~0.08 ms on tracks
+without walls, ~0.25-0.3 ms with walls and boxes.
+
 """
 from __future__ import annotations
 
@@ -86,7 +97,8 @@ class _TrackField:
         _, labels = cv2.distanceTransformWithLabels(seeds, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
         label_to_index = np.zeros(labels.max() + 1, np.int32)
         label_to_index[labels[px[:, 1], px[:, 0]]] = np.arange(len(track.xy), dtype=np.int32)
-        self.index = label_to_index[labels].reshape(-1)  # (rows·cols,) int32
+        small = np.uint16 if len(track.xy) <= np.iinfo(np.uint16).max else np.int32
+        self.index = label_to_index[labels].reshape(-1).astype(small)  # (rows·cols,) sample index
         self._x, self._y = track.xy[:, 0].astype(np.float32), track.xy[:, 1].astype(np.float32)
         self._nx, self._ny = track.normal[:, 0].astype(np.float32), track.normal[:, 1].astype(np.float32)
         self._s = track.s.astype(np.float32)
@@ -126,10 +138,10 @@ class _Rays:
     left: np.ndarray
     up: np.ndarray  # vertical component (same scale as forward/left)
     tan_elevation: np.ndarray  # rise per metre of horizontal travel (negative looks down)
-    horizon_row: int  # first row whose rays point below the horizon
 
 
 def _pixel_rays(cam: CameraConfig) -> _Rays:
+    """Rays through pixel centres of a pinhole camera with square pixels, no roll."""
     h, w = cam.height, cam.width
     f = (w / 2) / math.tan(math.radians(cam.fov_deg) / 2)  # focal length, px
     cols = (np.arange(w) + 0.5 - w / 2) / f
@@ -140,10 +152,7 @@ def _pixel_rays(cam: CameraConfig) -> _Rays:
     fwd_p = math.cos(p) - up * math.sin(p)  # pitch rotates (forward, up) about the left axis
     up_p = math.sin(p) + up * math.cos(p)
     rho = np.hypot(fwd_p, left)
-    tan_el = up_p / rho
-    below = np.flatnonzero(tan_el.reshape(h, w)[:, 0] < 0)
-    return _Rays(forward=fwd_p, left=left, up=up_p, tan_elevation=tan_el,
-                 horizon_row=int(below[0]) if len(below) else h)
+    return _Rays(forward=fwd_p, left=left, up=up_p, tan_elevation=up_p / rho)
 
 
 @dataclass
@@ -371,7 +380,7 @@ class Renderer:
         # reach the wall's foot. Rows are candidates for wall pixels when the nearest hit is nearer.
         tan_rows = rays.tan_elevation.reshape(H, W)
         flattest = np.abs(tan_rows).min(axis=1)
-        top = OBSTACLE_HEIGHT - h
+        top = (OBSTACLE_HEIGHT if tr.obstacles else WALL_HEIGHT) - h
         with np.errstate(divide="ignore"):
             reach = np.where(tan_rows[:, 0] > 0, np.where(top > 0, top / flattest, 0.0), h / flattest)
         self._row_reach = reach
@@ -416,8 +425,9 @@ class Renderer:
                brightness: float = 1.0) -> np.ndarray:
         """(camera.height, camera.width, 3) uint8 RGB seen from a car at world pose (x, y, yaw).
 
-        `brightness` scales all colours (per-episode jitter); Gaussian noise of std
-        `camera.noise_std` (0-255 units) is drawn from `rng` when both are given.
+        The camera sits above (x, y) (m), looking along yaw (rad, CCW from +x). `brightness`
+        scales all colours (per-episode jitter); Gaussian noise of std `camera.noise_std`
+        (0-255 units) is drawn from `rng` when both are given. Returns a new array each call.
         """
         H, W = self._shape
         out = np.empty((H, W, 3), np.uint8)

@@ -203,13 +203,12 @@ def test_top_down_shows_track_obstacles_and_maps_points():
 def test_wall_distances_along_a_straight_are_exact(oval):
     # Ray casting against the barriers of the oval's bottom straight (y = -4.5 ± 1): the marched
     # and refined hit distance of every ray that meets them within 6 m matches the geometry.
-    import math
-    x, y, yaw = -5.0, -4.5 + 0.3, 0.0
+    x, y = -5.0, -4.5 + 0.3  # heading +x (yaw 0): cos 1, sin 0, world rays = car-frame rays
     dist, _, _ = oval._march(x, y, 1.0, 0.0, complex(x, y), oval._ray_dir, True)
     sin = oval._ray_dir.imag
     lateral = np.where(sin > 0, 1.0 - 0.3, 1.0 + 0.3)  # to the left / right barrier
     with np.errstate(divide="ignore"):
         expect = lateral / np.abs(sin)
     near = expect < 6.0
-    assert near.sum() > 60 and math.isclose(yaw, 0.0)
+    assert near.sum() > 60
     np.testing.assert_allclose(dist[near], expect[near], atol=0.02)
