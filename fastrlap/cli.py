@@ -30,33 +30,40 @@ def _sim_view(cfg: Config) -> int:
     return 0
 
 
-def _record_demo(cfg: Config) -> int:
-    import os
-
-    from fastrlap.course.checkpoints import extract_checkpoints, save_checkpoints
-    from fastrlap.course.demo import DemoInterrupted, record_demo, save_demo
-    from fastrlap.practice.run import new_run_dir, open_run_dir, save_config
-
+def _check_sim(cfg: Config) -> None:
     if cfg.vehicle.kind != "sim":
         raise FastrlapError(f"vehicle={cfg.vehicle.kind} is not available yet (the real car comes in a later "
-                            f"release); record the demo in the simulator with vehicle=sim")
-    if cfg.teleop not in ("script", "keyboard"):
-        raise FastrlapError(f"teleop={cfg.teleop!r}: use script (the simulator's demo driver) or keyboard")
-    if cfg.teleop == "keyboard" and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
-        raise FastrlapError("teleop=keyboard needs a display for its window, and DISPLAY is not set; run it in a "
-                            "desktop session or use teleop=script")
-    from fastrlap.sim.drivers import DemoDriver
-    from fastrlap.sim.track import load_track
-    from fastrlap.vehicle.sim import SimVehicle
+                            f"release); use the simulator with vehicle=sim")
 
+
+def _record_demo(cfg: Config) -> int:
+    from fastrlap.practice.run import new_run_dir, open_run_dir, save_config
+    from fastrlap.sim.track import load_track
+
+    _check_sim(cfg)
     track = load_track(cfg.track)
-    # A track file is recorded by absolute path, so `checkpoints show` finds it from any folder.
-    path = Path(cfg.track).expanduser()
-    track_ref = str(path.resolve()) if path.suffix in (".yaml", ".yml") or path.exists() else cfg.track
     run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", track.name)
     if run.demo.exists():
         raise FastrlapError(f"{run.demo} already exists; leave run_dir unset for a new run, or delete it")
     save_config(run, cfg)
+    return _record_demo_into(cfg, run, track)
+
+
+def _record_demo_into(cfg: Config, run, track) -> int:
+    """Drive the demo lap in the simulator and write demo.npz and checkpoints.json into `run`."""
+    import os
+
+    from fastrlap.course.checkpoints import extract_checkpoints, save_checkpoints
+    from fastrlap.course.demo import DemoInterrupted, record_demo, save_demo
+    from fastrlap.sim.drivers import DemoDriver
+    from fastrlap.vehicle.sim import SimVehicle
+
+    if cfg.teleop not in ("script", "keyboard"):
+        raise FastrlapError(f"teleop={cfg.teleop!r}: use script (the simulator's demo driver) or keyboard")
+    if cfg.teleop == "keyboard" and sys.platform.startswith("linux") and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise FastrlapError("teleop=keyboard needs a display for its window, and DISPLAY is not set; run it in a "
+                            "desktop session or use teleop=script")
     vehicle = SimVehicle(track, cfg.vehicle, seed=cfg.seed)
     if cfg.teleop == "keyboard":
         from fastrlap.course.keyboard import KeyboardDriver
@@ -67,16 +74,9 @@ def _record_demo(cfg: Config) -> int:
         driver = lambda obs: scripted(obs.true_pose or obs.pose, obs.wheel_speed)  # noqa: E731
     print(f"recording a demo lap of {track.name} ({track.length:.1f} m) with the {cfg.teleop} driver; "
           f"Ctrl-C stops and keeps the partial demo")
-    shown = [0.0]
-
-    def progress(obs, metres: float) -> None:
-        if obs.t - shown[0] >= 10.0:
-            shown[0] = obs.t
-            print(f"  {obs.t:5.1f} s  {metres:6.1f} m", flush=True)
-
     try:
-        demo = record_demo(vehicle, driver, cfg.vehicle, cfg.course, run.demo_partial, track=track_ref,
-                           driver_name=cfg.teleop, on_tick=progress)
+        demo = record_demo(vehicle, driver, cfg.vehicle, cfg.course, run.demo_partial, track=cfg.track,
+                           driver_name=cfg.teleop)
     except DemoInterrupted as e:
         print(f"fastrlap record-demo: {e}", file=sys.stderr)
         return 130
@@ -87,12 +87,80 @@ def _record_demo(cfg: Config) -> int:
     save_demo(demo, run.demo)
     c = cfg.course
     spec = extract_checkpoints(demo.lap_path(), c.checkpoint_spacing, c.goal_radius, c.gate_half_width,
-                               demo_lap_time=demo.lap_time, track=track_ref)
+                               demo_lap_time=demo.lap_time, track=cfg.track)
     save_checkpoints(spec, run.checkpoints)
     print(f"demo lap time: {demo.lap_time:.2f} s ({spec.course_length:.1f} m in {len(demo)} ticks)")
     print(f"{len(spec.checkpoints)} checkpoints every {spec.spacing:.2f} m -> {run.checkpoints}")
     print(f"run directory: {run.path}")
     return 0
+
+
+def _practice_run(cfg: Config):
+    """The run directory practice works in: resume=, run_dir=, or a new one (demo recorded first)."""
+    from fastrlap.practice.run import new_run_dir, open_run_dir, save_config
+    from fastrlap.sim.track import load_track
+
+    track = load_track(cfg.track)
+    if cfg.resume:
+        return open_run_dir(cfg.resume), track
+    run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", track.name)
+    if not run.config.exists():
+        save_config(run, cfg)
+    if not run.demo.exists():
+        code = _record_demo_into(cfg, run, track)
+        if code:
+            raise FastrlapError(f"no demo lap was recorded in {run.path}; practice needs one")
+    return run, track
+
+
+def _practice(cfg: Config) -> int:
+    from fastrlap.practice.session import practice
+    from fastrlap.sim.drivers import speed_profile
+    from fastrlap.vehicle.sim import SimVehicle
+
+    _check_sim(cfg)
+    run, track = _practice_run(cfg)
+    vehicle = SimVehicle(track, cfg.vehicle, seed=cfg.seed)
+    oracle = speed_profile(track, vehicle.params).lap_time
+    print(f"practising {track.name} for {cfg.practice.minutes:g} simulated minutes in {run.path} "
+          f"(oracle lap {oracle:.2f} s); Ctrl-C stops, `fastrlap practice resume={run.path}` continues")
+    try:
+        summary = practice(run, vehicle, cfg, resume=bool(cfg.resume), oracle_lap=oracle)
+    finally:
+        vehicle.close()
+    _print_summary(summary, run)
+    return 0
+
+
+def _print_summary(summary: dict, run) -> None:
+    def fmt(v, unit=""):
+        return "-" if v is None else f"{v:.2f}{unit}"
+
+    print(f"demo lap {fmt(summary['demo_lap_s'], ' s')} | first lap at {fmt(summary['first_lap_practice_min'], ' min')}"
+          f" | best lap {fmt(summary['best_lap_s'], ' s')} | oracle {fmt(summary.get('oracle_lap_s'), ' s')}"
+          f" | laps {summary['laps']} | collisions {summary['collisions']}")
+    print(f"run directory: {run.path} (laps.csv, events.jsonl, summary.json)")
+
+
+def _evaluate(cfg: Config) -> int:
+    from fastrlap.practice.run import open_run_dir
+    from fastrlap.practice.session import evaluate
+    from fastrlap.sim.track import load_track
+    from fastrlap.vehicle.sim import SimVehicle
+
+    _check_sim(cfg)
+    if not cfg.run_dir:
+        raise FastrlapError("which run? pass run_dir=runs/<date>-<time>-<track> (a run that has practised)")
+    run = open_run_dir(cfg.run_dir)
+    vehicle = SimVehicle(load_track(cfg.track), cfg.vehicle, seed=cfg.seed)
+    try:
+        times = evaluate(run, vehicle, cfg, cfg.laps)
+    finally:
+        vehicle.close()
+    if times:
+        print(f"{len(times)} laps: best {min(times):.2f} s, mean {sum(times) / len(times):.2f} s -> "
+              f"{run.path / 'evaluation.csv'}")
+    return 0 if len(times) == cfg.laps else 1
 
 
 def _checkpoints_show(cfg: Config) -> int:
@@ -126,6 +194,9 @@ COMMANDS: dict[str, Command] = {
         Command("record-demo", "Record one slow demo lap into a new run directory and extract its checkpoints.",
                 _record_demo),
         Command("checkpoints show", "Draw a run's demo path and checkpoints to checkpoints.png.", _checkpoints_show),
+        Command("practice", "Practise autonomously after the demo lap (records the demo first if the run has none).",
+                _practice),
+        Command("evaluate", "Drive timed laps with the learned policy, no learning; writes evaluation.csv.", _evaluate),
     ]
 }
 
@@ -140,6 +211,17 @@ def compose(overrides: list[str]) -> Config:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base=None):
         cfg = hydra_compose(config_name="config", overrides=overrides)
+    resume = cfg.get("resume")
+    if resume:
+        # Continue with the configuration the run was started with; command-line values win.
+        saved = Path(resume) / "config.yaml"
+        if not saved.is_file():
+            raise FastrlapError(f"{saved} not found: {resume} is not a run directory to resume; "
+                                f"pass the folder practice printed")
+        from omegaconf import OmegaConf
+
+        dotlist = [o for o in overrides if "=" in o and not o.startswith(("vehicle=", "+", "~"))]
+        cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(saved), OmegaConf.from_dotlist(dotlist))
     return to_typed(cfg)
 
 
@@ -181,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = compose(overrides)
+    except FastrlapError as e:
+        print(f"fastrlap {command.name}: {e}", file=sys.stderr)
+        return 1
     except (HydraException, OmegaConfBaseException) as e:
         if "vehicle=real" in overrides:
             print(f"fastrlap {command.name}: vehicle=real is not available yet (the real car comes in a later "

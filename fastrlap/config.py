@@ -109,6 +109,52 @@ class CourseConfig:
 
 
 @dataclass
+class SupervisorConfig:
+    """When the practice loop hands the car to recovery, a human, or a stop (fastrlap.practice)."""
+
+    crash_accel: float = 15.0  # m/s²: horizontal IMU acceleration above this is a crash
+    stuck_distance: float = 0.3  # m: moving less than this ...
+    stuck_seconds: float = 3.0  # s: ... over this long while LEARNING means stuck
+    recovery_seconds: float = 1.0  # s of reversing in a pseudo-reset
+    recovery_speed: float = 1.0  # m/s, reverse speed during recovery
+    recovery_steer: float = 0.45  # rad: recovery steering is uniform in ±this
+    teleop_release: float = 0.5  # s without human input before the policy takes over again
+    geofence: float = 3.0  # m from the demo path beyond which the car is stopped
+    stale_after: float = 0.5  # s: a camera frame older than this stops the car
+
+
+@dataclass
+class SafetyConfig:
+    """Limits applied to every command before it reaches the car, whoever produced it."""
+
+    speed_cap: float = 6.0  # m/s, forward
+    reverse_cap: float = 1.2  # m/s, backward
+    steer_cap: float = 0.45  # rad
+    steer_rate: float = 4.0  # rad/s, largest steering change the filter passes
+
+
+@dataclass
+class WandbConfig:
+    mode: str = "offline"  # offline | online | disabled
+    project: str = "fastrlap"
+
+
+@dataclass
+class PracticeConfig:
+    """`fastrlap practice`: autonomous practice after the demo lap (fastrlap.practice)."""
+
+    minutes: float = 20.0  # driving time: simulated minutes in the simulator, wall minutes on the car
+    start_training: int = 500  # transitions in the buffer (demo ones count) before learning starts
+    checkpoint_every: int = 1000  # control ticks between learner checkpoints (and replay flushes)
+    actor_sync_seconds: float = 1.0  # s between weight hand-offs to the actor (car: threaded learner)
+    summary_every: int = 100  # control ticks between summary.json rewrites
+    max_ticks: int = 0  # stop after this many control ticks (0 = only `minutes` limits; for tests)
+    dashboard: bool = True  # live terminal view (plain log lines when stdout is not a terminal)
+    supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+
+
+@dataclass
 class Config:
     track: str = "oval"  # built-in track name or path to a track YAML file
     seed: int = 0
@@ -119,6 +165,10 @@ class Config:
     course: CourseConfig = field(default_factory=CourseConfig)
     run_dir: str | None = None  # run directory; None = a new runs/<date>-<time>-<track>/
     teleop: str = "script"  # who drives the demo: script (simulator's demo driver) | keyboard
+    practice: PracticeConfig = field(default_factory=PracticeConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    resume: str | None = None  # practice: continue the run in this directory
+    laps: int = 5  # evaluate: laps to drive with the deterministic policy
 
 
 def register_configs() -> None:

@@ -5,6 +5,9 @@ once here. `config.yaml` holds the resolved config the run was started with.
 """
 from __future__ import annotations
 
+import csv
+import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -88,3 +91,89 @@ def save_config(run: RunDir, cfg: Config) -> Path:
     """Write the resolved config as YAML (what the run was started with, overrides included)."""
     run.config.write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg), resolve=True))
     return run.config
+
+
+# ---------------------------------------------------------------------------------------------
+# Practice logs: laps.csv, events.jsonl, summary.json, learner checkpoints (DESIGN.md §3)
+
+LAP_FIELDS = ("lap", "practice_time_s", "lap_time_s", "collisions", "recoveries", "mean_speed_mps", "max_speed_mps")
+
+
+def laps_path(run: RunDir) -> Path:
+    return run.path / "laps.csv"
+
+
+def events_path(run: RunDir) -> Path:
+    return run.path / "events.jsonl"
+
+
+def summary_path(run: RunDir) -> Path:
+    return run.path / "summary.json"
+
+
+def agent_dir(run: RunDir) -> Path:
+    return run.path / "agent"
+
+
+def replay_dir(run: RunDir) -> Path:
+    return run.path / "replay"
+
+
+def trajectories_path(run: RunDir) -> Path:
+    """Per-tick poses and speeds of practice, for plots (appended as compressed chunks)."""
+    return run.path / "trajectories"
+
+
+class RunLog:
+    """Appends laps and events as they happen (fsync'd: a kill -9 loses nothing already logged)
+    and rewrites summary.json atomically."""
+
+    def __init__(self, run: RunDir) -> None:
+        self.run = run
+        self._laps = open(laps_path(run), "a", newline="")
+        if self._laps.tell() == 0:
+            self._laps.write(",".join(LAP_FIELDS) + "\n")
+            self._flush(self._laps)
+        self._events = open(events_path(run), "a")
+
+    @staticmethod
+    def _flush(f) -> None:
+        f.flush()
+        os.fsync(f.fileno())
+
+    def lap(self, row: dict) -> None:
+        values = []
+        for k in LAP_FIELDS:
+            v = row[k]
+            values.append(f"{v:.4f}" if isinstance(v, float) else str(v))
+        self._laps.write(",".join(values) + "\n")
+        self._flush(self._laps)
+
+    def event(self, t: float, kind: str, **data) -> None:
+        self._events.write(json.dumps({"t": round(float(t), 4), "event": kind, **data}) + "\n")
+        self._flush(self._events)
+
+    def summary(self, data: dict) -> None:
+        path = summary_path(self.run)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, path)
+
+    def close(self) -> None:
+        self._laps.close()
+        self._events.close()
+
+
+def read_laps(run: RunDir) -> list[dict]:
+    """Rows of laps.csv (numbers parsed); a torn last line from a crash is ignored."""
+    path = laps_path(run)
+    if not path.exists():
+        return []
+    rows = []
+    with open(path, newline="") as f:
+        for rec in csv.DictReader(f):
+            try:
+                rows.append({"lap": int(rec["lap"]), **{k: float(rec[k]) for k in LAP_FIELDS[1:]}})
+            except (TypeError, ValueError, KeyError):
+                continue
+    return rows

@@ -1,0 +1,244 @@
+"""The control loop of DESIGN.md §1: observe, decide who drives, act, store, learn.
+
+One `PracticeLoop.tick()` is one control period. The same loop drives the simulator and the
+real car; only the `Vehicle` (and its `Clock`) differ. In the simulator the clock never sleeps;
+on the car `wait_until` holds the period and the overrun is logged.
+
+Episode semantics (DESIGN.md §3): entering RECOVERY truncates the episode — the transition on
+which the crash began carries the collision penalty and still bootstraps (mask 1); leaving the
+geofence is a state the car cannot drive out of, so it terminates (mask 0).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fastrlap.agent.encoder import Encoder, FrameStack
+from fastrlap.agent.sac import PolicyInput, action_range
+from fastrlap.config import Config
+from fastrlap.course.checkpoints import Course, goal_features
+from fastrlap.course.reward import reward as course_reward
+from fastrlap.practice.features import proprio
+from fastrlap.practice.safety import SafetyFilter
+from fastrlap.practice.supervisor import Event, Mode, Supervisor
+from fastrlap.types import NEUTRAL, Command, Observation, Transition
+from fastrlap.vehicle.base import Vehicle
+
+
+@dataclass
+class _Pending:
+    """The LEARNING step whose outcome (reward, next state) arrives on the next tick."""
+
+    embedding: np.ndarray
+    proprio: np.ndarray
+    action: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    target: int  # checkpoint the reward is measured toward
+
+
+@dataclass
+class LapSpeeds:
+    """Speeds seen during the current lap (m/s), for laps.csv."""
+
+    total: float = 0.0
+    count: int = 0
+    peak: float = 0.0
+
+    def add(self, v: float) -> None:
+        self.total += v
+        self.count += 1
+        self.peak = max(self.peak, v)
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+
+@dataclass
+class LoopState:
+    """Counters that survive a resume (saved beside the learner checkpoint)."""
+
+    ticks: int = 0
+    practice_time: float = 0.0  # s of driving since practice began (all sessions)
+    laps: int = 0
+    collisions: int = 0
+    recoveries: int = 0
+    transitions: int = 0
+    first_lap_time: float | None = None  # practice time at which the first lap completed (T2F)
+    best_lap: float | None = None
+    lap_times: list[float] = field(default_factory=list)
+
+
+class Learner:
+    """What the loop needs from a learner (SyncLearner in the simulator, ThreadedLearner on a car)."""
+
+    updates: int
+    last_metrics: dict[str, float]
+
+    def act(self, obs: PolicyInput, deterministic: bool) -> np.ndarray: ...
+    def insert(self, transition: Transition) -> None: ...
+    def on_transition(self) -> None: ...
+
+
+class PracticeLoop:
+    def __init__(self, vehicle: Vehicle, course: Course, encoder: Encoder, learner: Learner, cfg: Config,
+                 distance_to_path: Callable[[float, float], float], state: LoopState | None = None,
+                 on_lap: Callable[[dict], None] | None = None, on_event: Callable[[float, str, dict], None] | None = None,
+                 learn: bool = True, deterministic: bool = False) -> None:
+        self.vehicle = vehicle
+        self.course = course
+        self.encoder = encoder
+        self.learner = learner
+        self.cfg = cfg
+        self.learn = learn
+        self.deterministic = deterministic
+        self.state = state or LoopState()
+        self.on_lap = on_lap
+        self.on_event = on_event
+        self.safety = SafetyFilter(cfg.practice.safety, vehicle.control_hz)
+        self.supervisor = Supervisor(cfg.practice.supervisor, distance_to_path, vehicle.control_hz,
+                                     on_event=self._mode_event, seed=cfg.seed)
+        self.frames = FrameStack(encoder.spec)
+        vcfg = cfg.vehicle
+        self.rest_action = np.array([np.clip(-vcfg.speed_bias / vcfg.speed_scale, -1.0, 1.0), 0.0], dtype=np.float32)
+        self.prev_action = self.rest_action.copy()
+        self.pending: _Pending | None = None
+        self.lap_speeds = LapSpeeds()
+        self.last_obs: Observation | None = None
+        self.last_command: Command = NEUTRAL
+        self._t_start: float | None = None
+        self._practice_offset = self.state.practice_time
+
+    # ------------------------------------------------------------------ events
+    def _emit(self, t: float, kind: str, **data) -> None:
+        if self.on_event is not None:
+            self.on_event(t, kind, data)
+
+    def _mode_event(self, ev: Event) -> None:
+        self._emit(ev.t, "mode", old=ev.old.value, new=ev.new.value, reason=ev.reason)
+
+    @property
+    def mode(self) -> Mode:
+        return self.supervisor.mode
+
+    # ------------------------------------------------------------------ one control tick
+    def tick(self) -> Mode:
+        obs = self.vehicle.observe()
+        if self._t_start is None:
+            self._t_start = obs.t
+            self.course.reset(obs.t, obs.pose, standing_start=True)
+            self.frames.reset(obs.frame)
+        self.last_obs = obs
+        decision = self.supervisor.tick(obs)
+        mode = decision.mode
+        step = self.course.update(obs.t, obs.pose, collision=decision.crash_started, recovering=mode == Mode.RECOVERY)
+        st = self.state
+        st.practice_time = self._practice_offset + (obs.t - self._t_start)
+        st.collisions += int(decision.crash_started)
+        st.recoveries += int(mode == Mode.RECOVERY and (decision.crash_started or decision.stuck_started))
+        speed = float(math.hypot(*obs.velocity))
+        self.lap_speeds.add(speed)
+        if step.lap is not None:
+            self._record_lap(step.lap)
+        stack = self.frames.push(obs.frame)
+
+        needs_features = mode == Mode.LEARNING or self.pending is not None
+        if needs_features:
+            emb = self.encoder.embed(stack)
+            p = proprio(obs.velocity, obs.yaw_rate, obs.imu.accel, step.goal.direction, step.goal.distance,
+                        self.prev_action)
+            lo, hi = action_range(self.prev_action, self.cfg.agent.action_rate_limit)
+        if self.pending is not None:
+            pen = self.pending
+            toward = goal_features(obs.pose, self.course.spec.checkpoints[pen.target])
+            r = course_reward(obs.velocity, toward.direction, self.cfg.course, crash_started=decision.crash_started,
+                              impact=decision.impact, stuck_started=decision.stuck_started)
+            terminal = mode == Mode.STOPPED and self.supervisor.stop_reason.startswith("geofence")
+            if self.learn:
+                self.learner.insert(Transition(
+                    embedding=pen.embedding, proprio=pen.proprio, action=pen.action, action_lo=pen.lo,
+                    action_hi=pen.hi, reward=float(r), next_embedding=emb, next_proprio=p, next_action_lo=lo,
+                    next_action_hi=hi, done=terminal, mask=0.0 if terminal else 1.0, source="practice"))
+                st.transitions += 1
+                self.learner.on_transition()
+            self.pending = None
+
+        if mode == Mode.LEARNING:
+            action = self.learner.act(PolicyInput(embedding=emb, proprio=p, action_lo=lo, action_hi=hi),
+                                      self.deterministic)
+            if not np.all(np.isfinite(action)):
+                self.supervisor.error(obs.t, f"non-finite action from the policy: {action.tolist()}")
+                self._emit(obs.t, "fault", what="policy", detail="non-finite action; neutral sent")
+                command = NEUTRAL
+            else:
+                # The actor samples inside [lo, hi] already; clipping makes the rate limit a
+                # guarantee of the loop rather than a property of one policy class.
+                action = np.clip(np.asarray(action, dtype=np.float32), lo, hi)
+                command = self.cfg.vehicle.to_command(action)
+                self.pending = _Pending(emb, p, action, lo, hi, step.target)
+                self.prev_action = action
+        else:
+            command = decision.override or NEUTRAL
+            self.prev_action = self.rest_action.copy()
+
+        command, fault = self.safety(command)
+        if fault:
+            self.supervisor.error(obs.t, fault)
+            self._emit(obs.t, "fault", what="safety", detail=fault)
+        self.vehicle.act(command)
+        self.last_command = command
+        st.ticks += 1
+        return self.supervisor.mode
+
+    def _record_lap(self, lap) -> None:
+        st = self.state
+        st.laps += 1
+        st.lap_times.append(lap.time)
+        if st.first_lap_time is None:
+            st.first_lap_time = st.practice_time
+        st.best_lap = lap.time if st.best_lap is None else min(st.best_lap, lap.time)
+        row = {"lap": st.laps, "practice_time_s": float(st.practice_time), "lap_time_s": float(lap.time),
+               "collisions": lap.collisions, "recoveries": lap.recoveries,
+               "mean_speed_mps": float(self.lap_speeds.mean), "max_speed_mps": float(self.lap_speeds.peak)}
+        self.lap_speeds = LapSpeeds()
+        if self.on_lap is not None:
+            self.on_lap(row)
+
+    # ------------------------------------------------------------------ running
+    def run(self, seconds: float, max_ticks: int = 0, should_stop: Callable[[], bool] | None = None,
+            on_tick: Callable[[PracticeLoop], None] | None = None) -> LoopState:
+        """Tick until `seconds` more of driving time (or `max_ticks` ticks) have passed.
+
+        Always leaves the car commanded to neutral (`finally`), whatever ends the run.
+        """
+        clock = self.vehicle.clock
+        period = 1.0 / self.vehicle.control_hz
+        begin = self.state.practice_time
+        ticks = 0
+        next_t = clock.now()
+        try:
+            while True:
+                if self.state.practice_time - begin >= seconds - 1e-9 and ticks > 0:
+                    break
+                if max_ticks and ticks >= max_ticks:
+                    break
+                if should_stop is not None and should_stop():
+                    break
+                mode = self.tick()
+                ticks += 1
+                if on_tick is not None:
+                    on_tick(self)
+                if mode == Mode.ERRORED:
+                    break
+                next_t += period
+                late = clock.wait_until(next_t)
+                if late > period:
+                    self._emit(clock.now(), "overrun", late_s=round(late, 4))
+                    next_t = clock.now()
+        finally:
+            self.vehicle.stop()
+        return self.state

@@ -1,0 +1,269 @@
+"""A practice or evaluation session over one run directory: wiring, resume, logs and summary.
+
+The CLI builds the `Vehicle` (simulator or car) and hands it here; this module connects the run
+directory's demo and checkpoints, the encoder, the learner, the replay buffer and the loop, and
+writes laps.csv / events.jsonl / summary.json as the run goes (DESIGN.md §3).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fastrlap.agent.encoder import Encoder, EncoderSpec, FrameStack, load_encoder, resolve_device
+from fastrlap.agent.replay import ReplayBuffer
+from fastrlap.agent.sac import SAC, action_range
+from fastrlap.config import Config
+from fastrlap.course.checkpoints import Course, CourseSpec, goal_features, load_checkpoints
+from fastrlap.course.demo import Demo, load_demo
+from fastrlap.course.reward import reward as course_reward
+from fastrlap.errors import FastrlapError
+from fastrlap.practice.features import PROPRIO_DIM, proprio
+from fastrlap.practice.learner import SyncLearner, ThreadedLearner
+from fastrlap.practice.loop import LoopState, PracticeLoop
+from fastrlap.practice.run import RunDir, RunLog, agent_dir, read_laps, replay_dir
+from fastrlap.types import Transition
+from fastrlap.vehicle.base import SimClock, Vehicle
+
+ACTION_DIM = 2
+LEARNER_FILE = "learner.pt"
+STATE_FILE = "loop_state.json"
+
+
+def build_encoder(cfg: Config, device: torch.device) -> Encoder:
+    """The frozen encoder: `agent.encoder_weights=random` is a seeded random init (ablation)."""
+    spec = EncoderSpec(frame_size=cfg.agent.frame_size, frame_stack=cfg.agent.frame_stack)
+    if cfg.agent.encoder_weights == "random":
+        torch.manual_seed(cfg.seed)
+        return Encoder(spec).to(device).freeze()
+    try:
+        return load_encoder(cfg.agent.encoder_weights or None, spec, device=device)
+    except RuntimeError as e:  # EncoderWeightsError: already one line naming file and fix
+        raise FastrlapError(str(e)) from None
+
+
+def distance_to_polyline(path: np.ndarray) -> Callable[[float, float], float]:
+    """Distance (m) from a point to the demo path: the geofence's measure."""
+    a, b = path, np.roll(path, -1, axis=0)
+    ab = b - a
+    ab2 = np.maximum(np.sum(ab * ab, axis=1), 1e-12)
+
+    def dist(x: float, y: float) -> float:
+        p = np.array([x, y])
+        t = np.clip(np.sum((p - a) * ab, axis=1) / ab2, 0.0, 1.0)
+        q = a + t[:, None] * ab
+        return float(np.sqrt(np.min(np.sum((q - p) ** 2, axis=1))))
+
+    return dist
+
+
+def demo_transitions(demo: Demo, spec: CourseSpec, encoder: Encoder, cfg: Config) -> list[Transition]:
+    """The demo lap as transitions tagged `demo`, built exactly like practice transitions.
+
+    Human actions are not rate limited, so each is clipped into the range the actor would have
+    had there (the critic and actor then see the same constraint as for practice data).
+    """
+    n = len(demo)
+    if n < 2:
+        return []
+    frames = FrameStack(encoder.spec)
+    stacks = np.stack([frames.push(demo.frames[k]) for k in range(n)])
+    emb = np.concatenate([encoder.embed(stacks[i:i + 256]) for i in range(0, n, 256)])
+    course = Course(spec)
+    course.reset(float(demo.t[0]), _pose(demo, 0), standing_start=True)
+    vcfg = cfg.vehicle
+    prev = np.array([np.clip(-vcfg.speed_bias / vcfg.speed_scale, -1, 1), 0.0], dtype=np.float32)
+    targets, goals, props, ranges, actions = [], [], [], [], []
+    for k in range(n):
+        step = course.update(float(demo.t[k]), _pose(demo, k), collision=bool(demo.collision[k]))
+        lo, hi = action_range(prev, cfg.agent.action_rate_limit)
+        props.append(proprio(demo.velocity[k], float(demo.yaw_rate[k]), demo.accel[k], step.goal.direction,
+                             step.goal.distance, prev))
+        targets.append(step.target)
+        ranges.append((lo, hi))
+        a = np.clip(np.asarray(demo.action[k], dtype=np.float32), lo, hi)
+        actions.append(a)
+        prev = a
+    out = []
+    for k in range(n - 1):
+        toward = goal_features(_pose(demo, k + 1), spec.checkpoints[targets[k]])
+        crash = bool(demo.collision[k + 1]) and not bool(demo.collision[k])
+        r = course_reward(demo.velocity[k + 1], toward.direction, cfg.course, crash_started=crash)
+        out.append(Transition(
+            embedding=emb[k], proprio=props[k], action=actions[k], action_lo=ranges[k][0], action_hi=ranges[k][1],
+            reward=float(r), next_embedding=emb[k + 1], next_proprio=props[k + 1], next_action_lo=ranges[k + 1][0],
+            next_action_hi=ranges[k + 1][1], done=False, mask=1.0, source="demo"))
+    return out
+
+
+def _pose(demo: Demo, k: int):
+    from fastrlap.types import Pose
+
+    x, y, yaw = demo.pose[k]
+    return Pose(float(x), float(y), float(yaw))
+
+
+def _load_run_inputs(run: RunDir) -> tuple[Demo, CourseSpec]:
+    if not run.demo.exists():
+        raise FastrlapError(f"{run.demo} not found; record the demo lap first with `fastrlap record-demo "
+                            f"run_dir={run.path}`")
+    if not run.checkpoints.exists():
+        raise FastrlapError(f"{run.checkpoints} not found; re-run `fastrlap record-demo` for this run directory")
+    return load_demo(run.demo), load_checkpoints(run.checkpoints)
+
+
+def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
+             oracle_lap: float | None = None, status: Callable[[str], None] = print) -> dict:
+    """Practice on `vehicle` for `cfg.practice.minutes` of driving time; returns the summary."""
+    demo, spec = _load_run_inputs(run)
+    device = resolve_device(cfg.device)
+    encoder = build_encoder(cfg, device)
+    agent = SAC(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent, device=device, seed=cfg.seed)
+    replay = ReplayBuffer(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent.replay_capacity,
+                          directory=replay_dir(run), flush_every=cfg.agent.replay_flush_every, seed=cfg.seed)
+    log = RunLog(run)
+    state = LoopState()
+    adir = agent_dir(run)
+    adir.mkdir(exist_ok=True)
+    t_wall = time.monotonic()
+    if resume:
+        state = _resume(run, agent, replay, log, status)
+    else:
+        if (adir / LEARNER_FILE).exists() or read_laps(run):
+            raise FastrlapError(f"{run.path} already holds a practice session; continue it with "
+                                f"`fastrlap practice resume={run.path}` or start a new run directory")
+        for tr in demo_transitions(demo, spec, encoder, cfg):
+            replay.insert(tr)
+        replay.flush()
+        log.event(0.0, "start", demo_transitions=len(replay), encoder=cfg.agent.encoder_weights or "pretrained")
+    synchronous = isinstance(vehicle.clock, SimClock)
+    learner = (SyncLearner(agent, replay, cfg.practice.start_training) if synchronous else
+               ThreadedLearner(agent, replay, cfg.practice.start_training, cfg.practice.actor_sync_seconds))
+
+    def on_lap(row: dict) -> None:
+        log.lap(row)
+        status(f"lap {row['lap']:3d}  {row['lap_time_s']:6.2f} s  at {row['practice_time_s'] / 60:5.2f} min  "
+               f"collisions {row['collisions']}  mean {row['mean_speed_mps']:.2f} m/s")
+
+    loop = PracticeLoop(vehicle, Course(spec), encoder, learner, cfg, distance_to_polyline(demo.lap_path()),
+                        state=state, on_lap=on_lap, on_event=lambda t, kind, d: log.event(t, kind, **d))
+
+    def summary() -> dict:
+        return _summary(loop.state, demo, learner.updates, len(replay), oracle_lap, time.monotonic() - t_wall)
+
+    def periodic(lp: PracticeLoop) -> None:
+        st = lp.state
+        if st.ticks % cfg.practice.checkpoint_every == 0:
+            _checkpoint(run, agent, replay, st)
+        if st.ticks % cfg.practice.summary_every == 0:
+            log.summary(summary())
+
+    remaining = cfg.practice.minutes * 60.0 - state.practice_time
+    try:
+        loop.run(max(0.0, remaining), max_ticks=cfg.practice.max_ticks, on_tick=periodic)
+    except KeyboardInterrupt:
+        log.event(loop.state.practice_time, "interrupted", detail="Ctrl-C")
+        status(f"interrupted; continue with `fastrlap practice resume={run.path}`")
+    finally:
+        learner.close()
+        _checkpoint(run, agent, replay, loop.state)
+        final = summary()
+        log.summary(final)
+        log.event(loop.state.practice_time, "end", ticks=loop.state.ticks, laps=loop.state.laps)
+        log.close()
+    return final
+
+
+def _checkpoint(run: RunDir, agent: SAC, replay: ReplayBuffer, state: LoopState) -> None:
+    """Learner weights, then the replay flush, then the counters — each written atomically."""
+    agent.save(agent_dir(run) / LEARNER_FILE)
+    replay.flush()
+    path = agent_dir(run) / STATE_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(asdict(state)))
+    tmp.replace(path)
+
+
+def _resume(run: RunDir, agent: SAC, replay: ReplayBuffer, log: RunLog, status: Callable[[str], None]) -> LoopState:
+    learner_path = agent_dir(run) / LEARNER_FILE
+    if not learner_path.exists():
+        raise FastrlapError(f"{learner_path} not found: nothing to resume in {run.path}; start practice without resume=")
+    agent.load(learner_path)
+    report = replay.load()
+    state_path = agent_dir(run) / STATE_FILE
+    state = LoopState(**json.loads(state_path.read_text())) if state_path.exists() else LoopState()
+    # laps.csv is appended (and fsync'd) lap by lap, so it is ahead of the last checkpoint after
+    # a kill -9: continue numbering and the practice clock from it.
+    laps = read_laps(run)
+    if laps:
+        state.laps = max(state.laps, laps[-1]["lap"])
+        state.practice_time = max(state.practice_time, laps[-1]["practice_time_s"])
+        state.lap_times = [r["lap_time_s"] for r in laps]
+        state.best_lap = min(state.lap_times)
+        state.first_lap_time = laps[0]["practice_time_s"]
+    msg = report.summary()
+    log.event(state.practice_time, "resume", replay=msg, laps=state.laps, critic_updates=agent.critic_updates)
+    status(f"resumed {run.path}: {msg}; {state.laps} laps so far, {state.practice_time / 60:.2f} min practised")
+    return state
+
+
+def _summary(state: LoopState, demo: Demo, updates: int, buffer: int, oracle_lap: float | None, wall: float) -> dict:
+    out = {
+        "demo_lap_s": float(demo.lap_time),
+        "first_lap_practice_min": None if state.first_lap_time is None else state.first_lap_time / 60.0,
+        "best_lap_s": state.best_lap,
+        "laps": state.laps,
+        "collisions": state.collisions,
+        "recoveries": state.recoveries,
+        "practice_min": state.practice_time / 60.0,
+        "ticks": state.ticks,
+        "critic_updates": updates,
+        "replay_size": buffer,
+        "wall_s_this_session": wall,
+    }
+    if oracle_lap is not None:
+        out["oracle_lap_s"] = oracle_lap
+        out["best_over_oracle"] = None if state.best_lap is None else state.best_lap / oracle_lap
+    return out
+
+
+def evaluate(run: RunDir, vehicle: Vehicle, cfg: Config, laps: int, status: Callable[[str], None] = print) -> list[float]:
+    """Drive `laps` timed laps with the deterministic policy, no learning; writes evaluation.csv."""
+    demo, spec = _load_run_inputs(run)
+    learner_path = agent_dir(run) / LEARNER_FILE
+    if not learner_path.exists():
+        raise FastrlapError(f"{learner_path} not found; practise first with `fastrlap practice run_dir={run.path}`")
+    device = resolve_device(cfg.device)
+    encoder = build_encoder(cfg, device)
+    agent = SAC(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent, device=device, seed=cfg.seed)
+    agent.load(learner_path)
+    times: list[float] = []
+    rows: list[dict] = []
+
+    def on_lap(row: dict) -> None:
+        times.append(row["lap_time_s"])
+        rows.append(row)
+        status(f"evaluation lap {len(times)}: {row['lap_time_s']:.2f} s, collisions {row['collisions']}")
+
+    replay = ReplayBuffer(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, 1)
+    learner = SyncLearner(agent, replay, start_training=math.inf)
+    loop = PracticeLoop(vehicle, Course(spec), encoder, learner, cfg, distance_to_polyline(demo.lap_path()),
+                        on_lap=on_lap, learn=False, deterministic=True)
+    # One lap to reach the start line plus the timed laps, with a generous time limit.
+    budget = (laps + 1) * max(60.0, 3.0 * float(demo.lap_time))
+    loop.run(budget, should_stop=lambda: len(times) >= laps)
+    out = Path(run.path) / "evaluation.csv"
+    with open(out, "w") as f:
+        f.write("lap,lap_time_s,collisions,recoveries,mean_speed_mps,max_speed_mps\n")
+        for i, r in enumerate(rows, 1):
+            f.write(f"{i},{r['lap_time_s']:.4f},{r['collisions']},{r['recoveries']},{r['mean_speed_mps']:.4f},"
+                    f"{r['max_speed_mps']:.4f}\n")
+    if len(times) < laps:
+        status(f"only {len(times)} of {laps} laps completed within {budget:.0f} s of driving")
+    return times

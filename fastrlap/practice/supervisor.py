@@ -1,0 +1,182 @@
+"""The practice state machine: who drives the car right now, and why (DESIGN.md §1, STYLE.md 10).
+
+An `Enum` of modes, an explicit transition table, and an error on an illegal transition. Every
+transition is reported to a callback (the loop writes it to events.jsonl). The supervisor only
+decides; it never touches the car.
+
+- LEARNING: the policy drives.
+- RECOVERY: the paper's pseudo-reset. A crash (IMU acceleration spike) or being stuck (moved less
+  than `stuck_distance` over `stuck_seconds`) starts it: reverse at a set speed with random
+  steering for `recovery_seconds`, then LEARNING again. No human resets the car.
+- TELEOP: a human input is active (RC transmitter, keyboard, gamepad); back to LEARNING after
+  `teleop_release` seconds without input.
+- STOPPED: e-stop, geofence (too far from the demo path) or stale sensors; neutral, and wait.
+  Only a human (TELEOP) or fresh sensors (STARTING) get the car out of it.
+- ERRORED: something broke (e.g. a non-finite action); neutral, terminal.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from fastrlap.config import SupervisorConfig
+from fastrlap.types import Command, Observation
+
+
+class Mode(Enum):
+    STARTING = "STARTING"
+    LEARNING = "LEARNING"
+    RECOVERY = "RECOVERY"
+    TELEOP = "TELEOP"
+    STOPPED = "STOPPED"
+    ERRORED = "ERRORED"
+
+
+TRANSITIONS: dict[Mode, frozenset[Mode]] = {
+    Mode.STARTING: frozenset({Mode.LEARNING, Mode.TELEOP, Mode.STOPPED, Mode.ERRORED}),
+    Mode.LEARNING: frozenset({Mode.RECOVERY, Mode.TELEOP, Mode.STOPPED, Mode.ERRORED}),
+    Mode.RECOVERY: frozenset({Mode.LEARNING, Mode.TELEOP, Mode.STOPPED, Mode.ERRORED}),
+    Mode.TELEOP: frozenset({Mode.LEARNING, Mode.STOPPED, Mode.ERRORED}),
+    Mode.STOPPED: frozenset({Mode.STARTING, Mode.TELEOP, Mode.ERRORED}),
+    Mode.ERRORED: frozenset(),
+}
+
+
+class IllegalTransition(RuntimeError):
+    """A transition the table does not allow: a bug in the caller, never a runtime condition."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """A mode change, with the time and reason (one line of events.jsonl)."""
+
+    t: float
+    old: Mode
+    new: Mode
+    reason: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    """The supervisor's decision for one control tick."""
+
+    mode: Mode
+    crash_started: bool  # a crash began this tick (the collision penalty lands here)
+    stuck_started: bool  # being stuck was detected this tick
+    impact: float  # m/s, velocity change of a crash (tick-average acceleration × tick), 0 otherwise
+    override: Command | None  # the command to send instead of the policy's (recovery, teleop, neutral)
+
+
+class Supervisor:
+    def __init__(self, cfg: SupervisorConfig, distance_to_path: Callable[[float, float], float],
+                 control_hz: float, on_event: Callable[[Event], None] | None = None, seed: int = 0) -> None:
+        self.cfg = cfg
+        self.distance_to_path = distance_to_path
+        self.control_hz = control_hz
+        self.on_event = on_event
+        self.rng = np.random.default_rng(seed)
+        self.mode = Mode.STARTING
+        self._mode_since = -math.inf
+        self._positions: deque[tuple[float, float, float]] = deque()
+        self._recovery_steer = 0.0
+        self._last_human = -math.inf
+        self._stop_reason = ""
+
+    @property
+    def stop_reason(self) -> str:
+        """Why the car was last stopped ("" if it never was)."""
+        return self._stop_reason
+
+    def transition(self, t: float, new: Mode, reason: str) -> None:
+        if new == self.mode:
+            return
+        if new not in TRANSITIONS[self.mode]:
+            raise IllegalTransition(f"{self.mode.value} -> {new.value} is not in the transition table ({reason})")
+        event = Event(t=t, old=self.mode, new=new, reason=reason)
+        self.mode = new
+        self._mode_since = t
+        if new == Mode.LEARNING:
+            self._positions.clear()  # the stuck window starts afresh
+        if self.on_event:
+            self.on_event(event)
+
+    def error(self, t: float, reason: str) -> None:
+        """Any mode -> ERRORED (e.g. NaN in the policy); the loop then sends neutral and stops."""
+        if self.mode != Mode.ERRORED:
+            self.transition(t, Mode.ERRORED, reason)
+
+    def tick(self, obs: Observation) -> Tick:
+        """Decide this tick's mode from the newest observation."""
+        cfg, t = self.cfg, obs.t
+        accel = float(math.hypot(obs.imu.accel[0], obs.imu.accel[1]))
+        crash = accel > cfg.crash_accel
+        if self.mode == Mode.ERRORED:
+            return Tick(Mode.ERRORED, False, False, 0.0, Command(0.0, 0.0))
+
+        # Safety stops come first, from every mode.
+        reason = self._stop_condition(obs)
+        if reason:
+            if self.mode == Mode.TELEOP and obs.teleop is not None and not obs.estop:
+                pass  # a human driving back inside the geofence / past stale data is allowed
+            elif self.mode != Mode.STOPPED:
+                self._stop_reason = reason
+                self.transition(t, Mode.STOPPED, reason)
+                return Tick(Mode.STOPPED, False, False, 0.0, Command(0.0, 0.0))
+
+        if obs.teleop is not None:
+            self._last_human = t
+            if self.mode != Mode.TELEOP:
+                self.transition(t, Mode.TELEOP, "human input")
+            return Tick(Mode.TELEOP, False, False, 0.0, obs.teleop)
+
+        if self.mode == Mode.STOPPED:
+            if reason:
+                return Tick(Mode.STOPPED, False, False, 0.0, Command(0.0, 0.0))
+            self.transition(t, Mode.STARTING, f"cleared: {self._stop_reason}")
+
+        if self.mode == Mode.TELEOP:
+            if t - self._last_human < cfg.teleop_release:
+                return Tick(Mode.TELEOP, False, False, 0.0, Command(0.0, 0.0))
+            self.transition(t, Mode.LEARNING, "human input released")
+        if self.mode == Mode.STARTING:
+            self.transition(t, Mode.LEARNING, "sensors fresh, inside the geofence")
+
+        if self.mode == Mode.RECOVERY:
+            if t - self._mode_since < cfg.recovery_seconds - 1e-9:
+                return Tick(Mode.RECOVERY, False, False, 0.0, Command(-cfg.recovery_speed, self._recovery_steer))
+            self.transition(t, Mode.LEARNING, "recovery done")
+
+        # LEARNING: watch for crashes and for being stuck.
+        pose = obs.pose
+        self._positions.append((t, pose.x, pose.y))
+        while self._positions and t - self._positions[0][0] > cfg.stuck_seconds + 1e-9:
+            self._positions.popleft()
+        stuck = False
+        if t - self._mode_since >= cfg.stuck_seconds - 1e-9 and self._positions:
+            t0, x0, y0 = self._positions[0]
+            if t - t0 >= cfg.stuck_seconds - 0.5 / self.control_hz:
+                stuck = max(math.hypot(x - x0, y - y0) for _, x, y in self._positions) < cfg.stuck_distance
+        if crash or stuck:
+            self._recovery_steer = float(self.rng.uniform(-cfg.recovery_steer, cfg.recovery_steer))
+            self.transition(t, Mode.RECOVERY, f"crash ({accel:.1f} m/s²)" if crash else
+                            f"stuck (< {cfg.stuck_distance} m in {cfg.stuck_seconds:.0f} s)")
+            return Tick(Mode.RECOVERY, crash, stuck and not crash, accel / self.control_hz if crash else 0.0,
+                        Command(-cfg.recovery_speed, self._recovery_steer))
+        return Tick(Mode.LEARNING, False, False, 0.0, None)
+
+    def _stop_condition(self, obs: Observation) -> str:
+        cfg = self.cfg
+        if obs.estop:
+            return "e-stop"
+        frame_t = obs.frame_t if obs.frame_t is not None else obs.t
+        if obs.t - frame_t > cfg.stale_after:
+            return f"stale camera ({obs.t - frame_t:.2f} s old)"
+        d = self.distance_to_path(obs.pose.x, obs.pose.y)
+        if d > cfg.geofence:
+            return f"geofence ({d:.1f} m from the demo path)"
+        return ""

@@ -1,0 +1,31 @@
+"""Shared pieces for loop tests: a recorded demo run directory and tiny learner settings."""
+import pytest
+
+from fastrlap.cli import _record_demo_into, compose
+from fastrlap.practice.run import open_run_dir, save_config
+from fastrlap.sim.track import load_track
+
+TINY = [
+    "agent.encoder_weights=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16",
+    "agent.utd_ratio=2", "agent.replay_flush_every=50", "practice.start_training=50",
+    "practice.checkpoint_every=50", "practice.summary_every=25", "wandb.mode=disabled",
+]
+
+
+def tiny_cfg(track="oval", *extra):
+    return compose([f"track={track}", *TINY, *extra])
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    return tiny_cfg
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """A run directory with a recorded demo lap on the oval (recorded once per test session)."""
+    cfg = tiny_cfg()
+    run = open_run_dir(tmp_path_factory.mktemp("demo") / "run", create=True)
+    save_config(run, cfg)
+    assert _record_demo_into(cfg, run, load_track("oval")) == 0
+    return run

@@ -1,0 +1,165 @@
+"""The practice loop against the simulator: state machine, episodes, safety, learner wiring."""
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+from fastrlap.agent.encoder import Encoder, EncoderSpec
+from fastrlap.course.checkpoints import Course, load_checkpoints
+from fastrlap.course.demo import load_demo
+from fastrlap.practice.loop import PracticeLoop
+from fastrlap.practice.run import open_run_dir, read_laps
+from fastrlap.practice.session import distance_to_polyline, practice
+from fastrlap.practice.supervisor import Mode
+from fastrlap.sim.drivers import OracleDriver
+from fastrlap.sim.track import load_track
+from fastrlap.types import Pose
+from fastrlap.vehicle.sim import SimVehicle
+
+
+
+class ScriptedLearner:
+    """Stands in for the learner: returns a fixed or scripted action, stores what it is given."""
+
+    def __init__(self, action_fn):
+        self.action_fn = action_fn
+        self.transitions = []
+        self.updates = 0
+        self.last_metrics = {}
+
+    def act(self, obs, deterministic):
+        return np.asarray(self.action_fn(obs), dtype=np.float32)
+
+    def insert(self, tr):
+        self.transitions.append(tr)
+
+    def on_transition(self):
+        self.updates += 1
+
+
+def make_loop(demo_run, action_fn, cfg, s=None, heading=0.0, track="oval"):
+    car = SimVehicle(load_track(track), cfg.vehicle, seed=0)
+    if s is not None:
+        car.reset(s=s, heading=heading)
+    spec = load_checkpoints(demo_run.checkpoints)
+    demo = load_demo(demo_run.demo)
+    learner = ScriptedLearner(action_fn)
+    events = []
+    loop = PracticeLoop(car, Course(spec), Encoder(EncoderSpec()).freeze(), learner, cfg,
+                        distance_to_polyline(demo.lap_path()), on_event=lambda t, k, d: events.append((t, k, d)))
+    return loop, learner, events, car
+
+
+def modes(events):
+    return [d["new"] for _, k, d in events if k == "mode"]
+
+
+def test_driving_into_a_wall_triggers_recovery_and_the_car_backs_out(demo_run, tiny):
+    def crash_run(*extra):
+        loop, learner, events, car = make_loop(demo_run, lambda obs: [1.0, 0.0], tiny("oval", *extra), s=5.0,
+                                               heading=math.pi / 2)
+        for _ in range(12):
+            if loop.tick() == Mode.RECOVERY:
+                break
+        return loop, learner, events, car
+
+    free = crash_run("course.collision_penalty=0", "course.collision_penalty_per_mps=0")[1]
+    loop, learner, events, car = crash_run()
+    assert modes(events) == ["LEARNING", "RECOVERY"] and "crash" in events[-1][2]["reason"]
+    # The same drive without a penalty differs only on the transition where the crash began.
+    diff = [a.reward - b.reward for a, b in zip(learner.transitions, free.transitions)]
+    assert len(diff) == len(learner.transitions) >= 2
+    assert all(d == 0.0 for d in diff[:-1]) and diff[-1] <= -1.0
+    assert learner.transitions[-1].mask == 1.0 and not learner.transitions[-1].done  # truncation: bootstrap
+    # During recovery the car reverses away from the wall.
+    track = load_track("oval")
+    n_hit = abs(track.project(car.last_reading.state.x, car.last_reading.state.y).n)
+    for _ in range(8):
+        loop.tick()
+    n_after = abs(track.project(car.last_reading.state.x, car.last_reading.state.y).n)
+    assert n_after < n_hit - 0.1 or loop.mode == Mode.LEARNING
+
+
+def test_a_car_held_still_triggers_stuck_recovery(demo_run, tiny):
+    loop, learner, events, _ = make_loop(demo_run, lambda obs: [-1.0, 0.0], tiny())  # target speed 0
+    for _ in range(29):
+        loop.tick()
+    assert "RECOVERY" not in modes(events)
+    for _ in range(3):
+        loop.tick()
+    assert modes(events)[-1] == "RECOVERY"
+    assert any("stuck" in d["reason"] for _, k, d in events if k == "mode")
+
+
+def test_leaving_the_geofence_stops_the_car_and_terminates(demo_run, tiny):
+    cfg = tiny("oval", "practice.supervisor.geofence=0.3")
+    loop, learner, events, car = make_loop(demo_run, lambda obs: [-0.5, 0.4], cfg=cfg)  # curve off the path
+    for _ in range(60):
+        loop.tick()
+        if loop.mode == Mode.STOPPED:
+            break
+    assert loop.mode == Mode.STOPPED
+    assert learner.transitions[-1].done and learner.transitions[-1].mask == 0.0
+    speed_before = car.last_reading.state.vx
+    for _ in range(20):
+        loop.tick()
+    assert loop.mode == Mode.STOPPED and abs(car.last_reading.state.vx) < max(0.05, abs(speed_before))
+    assert loop.last_command.speed == 0.0
+
+
+def test_nan_action_sends_neutral_and_errors(demo_run, tiny):
+    loop, learner, events, _ = make_loop(demo_run, lambda obs: [float("nan"), 0.0], tiny())
+    loop.tick()
+    assert loop.mode == Mode.ERRORED
+    assert loop.last_command.speed == 0.0 and loop.last_command.steer == 0.0
+    assert any(k == "fault" for _, k, _ in events) and modes(events)[-1] == "ERRORED"
+
+
+def test_oracle_driven_loop_completes_laps_and_logs_speeds(demo_run, tiny):
+    track = load_track("oval")
+    cfg = tiny()
+    holder = {}
+
+    def oracle_action(obs):
+        car = holder["car"]
+        st = car.last_reading.state
+        cmd = holder["driver"](Pose(st.x, st.y, st.yaw), st.vx)
+        return [(cmd.speed - cfg.vehicle.speed_bias) / cfg.vehicle.speed_scale, cmd.steer / cfg.vehicle.max_steer]
+
+    loop, learner, events, car = make_loop(demo_run, oracle_action, cfg=cfg)
+    holder.update(car=car, driver=OracleDriver(track, car.params))
+    laps = []
+    loop.on_lap = laps.append
+    loop.run(seconds=60.0)
+    assert len(laps) >= 2
+    assert laps[-1]["lap_time_s"] < 0.5 * load_demo(demo_run.demo).lap_time
+    assert laps[-1]["max_speed_mps"] > laps[-1]["mean_speed_mps"] > 2.0
+    # Policy actions respect the per-step range (rate limit) they were sampled in.
+    for tr in learner.transitions:
+        assert np.all(tr.action >= tr.action_lo - 1e-6) and np.all(tr.action <= tr.action_hi + 1e-6)
+
+
+def test_practice_session_same_seed_same_run_and_resume(tmp_path, demo_run, tiny):
+    runs = []
+    for name in ("a", "b"):
+        path = tmp_path / name
+        shutil.copytree(demo_run.path, path)
+        run = open_run_dir(path)
+        cfg = tiny("oval", "practice.max_ticks=120")
+        car = SimVehicle(load_track("oval"), cfg.vehicle, seed=0)
+        summary = practice(run, car, cfg, status=lambda s: None)
+        runs.append((run, summary))
+    (ra, sa), (rb, sb) = runs
+    assert (ra.path / "events.jsonl").read_text() == (rb.path / "events.jsonl").read_text()
+    assert (ra.path / "laps.csv").read_text() == (rb.path / "laps.csv").read_text()
+    assert sa["critic_updates"] == sb["critic_updates"] > 0 and sa["ticks"] == 120
+    # Resume continues the clock, the counters and the replay buffer.
+    cfg = tiny("oval", "practice.max_ticks=30")
+    car = SimVehicle(load_track("oval"), cfg.vehicle, seed=0)
+    messages = []
+    again = practice(ra, car, cfg, resume=True, status=messages.append)
+    assert again["ticks"] == 150 and again["practice_min"] > sa["practice_min"]
+    assert again["replay_size"] > sa["replay_size"]
+    assert any("resumed" in m for m in messages)
+    assert len(read_laps(ra)) == again["laps"] >= sa["laps"]
