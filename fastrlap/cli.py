@@ -41,6 +41,7 @@ def _record_demo(cfg: Config) -> int:
     from fastrlap.sim.track import load_track
 
     _check_sim(cfg)
+    _check_teleop(cfg)
     track = load_track(cfg.track)
     run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", track.name)
     if run.demo.exists():
@@ -49,21 +50,27 @@ def _record_demo(cfg: Config) -> int:
     return _record_demo_into(cfg, run, track)
 
 
-def _record_demo_into(cfg: Config, run, track) -> int:
-    """Drive the demo lap in the simulator and write demo.npz and checkpoints.json into `run`."""
+def _check_teleop(cfg: Config) -> None:
     import os
 
+    if cfg.teleop not in ("script", "keyboard"):
+        raise FastrlapError(f"teleop={cfg.teleop!r}: use script (the simulator's demo driver) or keyboard")
+    if cfg.teleop == "keyboard" and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        raise FastrlapError("teleop=keyboard needs a display for its window, and DISPLAY is not set; run it in a "
+                            "desktop session or use teleop=script")
+
+
+def _record_demo_into(cfg: Config, run, track) -> int:
+    """Drive the demo lap in the simulator and write demo.npz and checkpoints.json into `run`."""
     from fastrlap.course.checkpoints import extract_checkpoints, save_checkpoints
     from fastrlap.course.demo import DemoInterrupted, record_demo, save_demo
     from fastrlap.sim.drivers import DemoDriver
     from fastrlap.vehicle.sim import SimVehicle
 
-    if cfg.teleop not in ("script", "keyboard"):
-        raise FastrlapError(f"teleop={cfg.teleop!r}: use script (the simulator's demo driver) or keyboard")
-    if cfg.teleop == "keyboard" and sys.platform.startswith("linux") and not (
-            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise FastrlapError("teleop=keyboard needs a display for its window, and DISPLAY is not set; run it in a "
-                            "desktop session or use teleop=script")
+    _check_teleop(cfg)
+    # A track file is recorded by absolute path, so `checkpoints show` finds it from any folder.
+    path = Path(cfg.track).expanduser()
+    track_ref = str(path.resolve()) if path.suffix in (".yaml", ".yml") or path.exists() else cfg.track
     vehicle = SimVehicle(track, cfg.vehicle, seed=cfg.seed)
     if cfg.teleop == "keyboard":
         from fastrlap.course.keyboard import KeyboardDriver
@@ -74,9 +81,16 @@ def _record_demo_into(cfg: Config, run, track) -> int:
         driver = lambda obs: scripted(obs.true_pose or obs.pose, obs.wheel_speed)  # noqa: E731
     print(f"recording a demo lap of {track.name} ({track.length:.1f} m) with the {cfg.teleop} driver; "
           f"Ctrl-C stops and keeps the partial demo")
+    shown = [0.0]
+
+    def progress(obs, metres: float) -> None:
+        if obs.t - shown[0] >= 10.0:
+            shown[0] = obs.t
+            print(f"  {obs.t:5.1f} s  {metres:6.1f} m", flush=True)
+
     try:
-        demo = record_demo(vehicle, driver, cfg.vehicle, cfg.course, run.demo_partial, track=cfg.track,
-                           driver_name=cfg.teleop)
+        demo = record_demo(vehicle, driver, cfg.vehicle, cfg.course, run.demo_partial, track=track_ref,
+                           driver_name=cfg.teleop, on_tick=progress)
     except DemoInterrupted as e:
         print(f"fastrlap record-demo: {e}", file=sys.stderr)
         return 130
@@ -87,7 +101,7 @@ def _record_demo_into(cfg: Config, run, track) -> int:
     save_demo(demo, run.demo)
     c = cfg.course
     spec = extract_checkpoints(demo.lap_path(), c.checkpoint_spacing, c.goal_radius, c.gate_half_width,
-                               demo_lap_time=demo.lap_time, track=cfg.track)
+                               demo_lap_time=demo.lap_time, track=track_ref)
     save_checkpoints(spec, run.checkpoints)
     print(f"demo lap time: {demo.lap_time:.2f} s ({spec.course_length:.1f} m in {len(demo)} ticks)")
     print(f"{len(spec.checkpoints)} checkpoints every {spec.spacing:.2f} m -> {run.checkpoints}")
