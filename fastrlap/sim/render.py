@@ -34,6 +34,7 @@ without walls, ~0.25-0.3 ms with walls and boxes.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 from collections import OrderedDict
@@ -392,10 +393,10 @@ class Renderer:
         self._row_reach = reach
         self._h = h
         obs = tr.obstacles
-        self._obs_c = np.array([complex(*o.center) for o in obs], complex)
-        self._obs_rot = np.exp(1j * np.array([o.yaw for o in obs], float))
-        self._obs_half = np.array([o.size for o in obs], float).reshape(-1, 2) / 2
-        self._obs_reach = WALL_RANGE + np.hypot(self._obs_half[:, 0], self._obs_half[:, 1])
+        # Per box: centre and heading as complex numbers, half sizes (m), bounding radius (m).
+        self._obstacles = [(complex(*o.center), complex(math.cos(o.yaw), math.sin(o.yaw)),
+                            (o.size[0] / 2, o.size[1] / 2), o.radius) for o in obs]
+        self._ray_angles = np.angle(self._ray_dir).tolist()  # ascending, for bisect
         self._build_palette()
         self._lut = np.arange(256, dtype=np.float32)
         self._safe_lo = self._box_lo - self._margin
@@ -451,7 +452,7 @@ class Renderer:
             np.take(self._panorama, idx, out=flat[sc])
         if g0 < H:
             self._ground(flat[g0 * W:], x, y, c, s, inside)
-        if self._walls or len(self._obs_c):
+        if self._walls or self._obstacles:
             self._walls_and_boxes(flat, x, y, c, s, inside)
         if brightness != 1.0:
             lut = np.clip(self._lut * brightness + 0.5, 0, 255).astype(np.uint8)
@@ -502,7 +503,7 @@ class Renderer:
         dist = top = colour = None
         if self._walls:
             dist, top, colour = self._march(x, y, c, s, cam, dirs, inside)
-        if len(self._obs_c):
+        if self._obstacles:
             dist, top, colour = self._boxes(cam, rot, dirs, dist, top, colour)
         if dist is None:
             return
@@ -602,45 +603,51 @@ class Renderer:
         return i, (cam - self._xy_c.take(i)) * cn, dirs * cn, self._march_t.take(j)
 
     def _boxes(self, cam, rot, dirs, dist, top, colour):
-        """Obstacles: ray-box slab test in each nearby box's frame, all rays at once."""
+        """Obstacles: for each box in range and in view, a ray-box slab test in the box's frame
+        over the few rays that its bounding circle spans."""
         n_rays = len(dirs)
         if dist is None:
             dist = np.full(n_rays, np.inf, np.float32)
             top = np.full(n_rays, OBSTACLE_HEIGHT, np.float32)
             colour = np.zeros(2 * n_rays, np.intp)
-        rel = cam - self._obs_c
-        near = np.abs(rel) < self._obs_reach
-        if not near.any():
-            return dist, top, colour
-        brot = self._obs_rot[near].conj()
-        o = rel[near] * brot  # camera in each box's frame (B,)
-        d = dirs[:, None] * brot[None, :]  # ray directions in the box frames (K, B)
-        hx, hy = self._obs_half[near, 0], self._obs_half[near, 1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ix, iy = 1.0 / d.real, 1.0 / d.imag
-            ax, bx = (-hx - o.real) * ix, (hx - o.real) * ix
-            ay, by = (-hy - o.imag) * iy, (hy - o.imag) * iy
-            nx, ny = np.minimum(ax, bx), np.minimum(ay, by)
-            t_near = np.maximum(nx, ny)
-            t_far = np.minimum(np.maximum(ax, bx), np.maximum(ay, by))
-            t_box = np.where((t_near <= t_far) & (t_far > 0), np.maximum(t_near, 0.0), np.inf)
-        b = t_box.argmin(axis=1)
-        rays = np.arange(n_rays)
-        tb = t_box[rays, b]
-        k = np.flatnonzero(tb < dist)
-        if not len(k):
-            return dist, top, colour
-        b = b[k]
-        db = d[k, b]
-        x_face = nx[k, b] > ny[k, b]
-        # The face seen faces the ray: -sign of the ray on the face's axis, back to world.
-        normal = np.where(x_face, -np.sign(db.real), -1j * np.sign(db.imag)) * self._obs_rot[near][b]
-        shade = 0.72 + 0.28 * (normal * np.conj(self._light_c)).real
-        body = self._colour_index(3, shade, tb[k])
-        dist[k] = tb[k]
-        top[k] = OBSTACLE_HEIGHT
-        colour[2 * k] = body
-        colour[2 * k + 1] = body + SHADE_LEVELS * FOG_LEVELS
+        angles = self._ray_angles
+        for centre, box_rot, (hx, hy), radius in self._obstacles:
+            local = (centre - cam) * rot.conjugate()  # box centre in the car frame
+            d = abs(local)
+            if d - radius > WALL_RANGE or local.real < -radius:
+                continue
+            if d <= radius:  # the camera is at the box: every ray may meet it
+                k0, k1 = 0, n_rays
+            else:
+                ang, spread = math.atan2(local.imag, local.real), math.asin(radius / d)
+                k0 = max(bisect.bisect_left(angles, ang - spread) - 1, 0)
+                k1 = min(bisect.bisect_right(angles, ang + spread) + 1, n_rays)
+                if k1 <= k0:
+                    continue
+            brot = box_rot.conjugate()
+            o = (cam - centre) * brot  # camera in the box frame
+            dr = dirs[k0:k1] * brot  # ray directions in the box frame
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ix, iy = 1.0 / dr.real, 1.0 / dr.imag
+                ax, bx = (-hx - o.real) * ix, (hx - o.real) * ix
+                ay, by = (-hy - o.imag) * iy, (hy - o.imag) * iy
+                nx, ny = np.minimum(ax, bx), np.minimum(ay, by)
+                t_near = np.maximum(nx, ny)
+                t_far = np.minimum(np.maximum(ax, bx), np.maximum(ay, by))
+                t = np.where((t_near <= t_far) & (t_far > 0), np.maximum(t_near, 0.0), np.inf)
+            k = np.flatnonzero(t < dist[k0:k1])
+            if not len(k):
+                continue
+            # The face seen faces the ray: -sign of the ray on the face's axis, back to world.
+            dk = dr[k]
+            normal = np.where(nx[k] > ny[k], -np.sign(dk.real), -1j * np.sign(dk.imag)) * box_rot
+            shade = 0.72 + 0.28 * (normal * self._light_c.conjugate()).real
+            body = self._colour_index(3, shade, t[k])
+            k_all = k + k0
+            dist[k_all] = t[k]
+            top[k_all] = OBSTACLE_HEIGHT
+            colour[2 * k_all] = body
+            colour[2 * k_all + 1] = body + SHADE_LEVELS * FOG_LEVELS
         return dist, top, colour
 
 

@@ -212,3 +212,21 @@ def test_wall_distances_along_a_straight_are_exact(oval):
     near = expect < 6.0
     assert near.sum() > 60
     np.testing.assert_allclose(dist[near], expect[near], atol=0.02)
+
+
+def test_an_obstacle_ahead_is_drawn_where_it_stands():
+    track = load_track("chicane")
+    renderer = Renderer(track, CAM)
+    box = np.array(track.obstacles[0].center)
+    for bearing in (0.0, 0.5):  # straight ahead, then turned so that it lies off to the right
+        cam = box - 2.5 * np.array([1.0, 0.0])
+        frame = renderer.render(float(cam[0]), float(cam[1]), bearing).astype(int)
+        r, g, b = frame[..., 0], frame[..., 1], frame[..., 2]
+        orange = (r > 100) & (r > 1.8 * g) & (g > 1.5 * b + 10)  # the boxes' hue, lit or shaded
+        cols = np.flatnonzero(orange.any(axis=0))
+        assert orange.sum() > 20
+        centre = cols.mean() - CAM.width / 2
+        # Its bearing from the camera is -bearing (right of the view axis for bearing > 0).
+        f = (CAM.width / 2) / np.tan(np.radians(CAM.fov_deg / 2))
+        expect = f * np.tan(bearing) * np.cos(np.radians(CAM.pitch_deg))
+        assert abs(centre - expect) < 4, (bearing, centre, expect)
