@@ -182,6 +182,8 @@ def paint_surface(p: Painter, name: str, grid: Grid, detail_res: float) -> np.nd
     if name == "concrete":
         v = 40 * n("c1", 2.5) + 30 * n("c2", 0.4) + 45 * n("c3", 0.05)
         rgb = _grey((160, 158, 152), v)
+        # Thin lines are box-filtered, and faded out before a cell is six times their width:
+        # sampled once per cell, what remains of them would flicker.
         seams = np.maximum(stripes(x1, 1.5, 0.03, d), stripes(y1, 1.5, 0.03, d)) * _fade(0.03 * 6, detail_res)
         return _mix(rgb, (100, 100, 98), seams)
     if name == "carpet":

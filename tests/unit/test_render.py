@@ -10,7 +10,7 @@ from fastrlap.config import CameraConfig
 from fastrlap.sim import render
 from fastrlap.sim.render import Renderer, top_down
 from fastrlap.sim.textures import Grid, Painter, paint_surface
-from fastrlap.sim.track import load_track, parse_track, resolve_track_path
+from fastrlap.sim.track import SURFACES, load_track, parse_track, resolve_track_path
 
 CAM = CameraConfig()
 
@@ -230,3 +230,25 @@ def test_an_obstacle_ahead_is_drawn_where_it_stands():
         f = (CAM.width / 2) / np.tan(np.radians(CAM.fov_deg / 2))
         expect = f * np.tan(bearing) * np.cos(np.radians(CAM.pitch_deg))
         assert abs(centre - expect) < 4, (bearing, centre, expect)
+
+
+@pytest.mark.parametrize("name", SURFACES)
+def test_surfaces_keep_their_average_colour_at_every_level_of_detail(name):
+    # Far rasters are painted pre-filtered: coarse cells hold the local average of the fine
+    # texture, not a sample of it, so distant ground has the same colour as near ground.
+    painter = Painter("levels")
+    fine = paint_surface(painter, name, Grid(-4.0, -4.0, 0.025, (320, 320)), 0.025)
+    coarse = paint_surface(painter, name, Grid(-4.0, -4.0, 0.4, (20, 20)), 0.8)
+    assert np.isfinite(fine).all() and np.isfinite(coarse).all()
+    assert np.abs(fine.reshape(-1, 3).mean(0) - coarse.reshape(-1, 3).mean(0)).max() < 8
+    assert fine.reshape(-1, 3).std(0).max() > 6  # near texture has visible detail (motion cue)
+    assert coarse.reshape(-1, 3).std(0).max() < fine.reshape(-1, 3).std(0).max()
+
+
+def test_environments_have_distinct_ground_colours():
+    means = {n: paint_surface(Painter("x"), n, Grid(0.0, 0.0, 0.1, (64, 64)), 0.1).reshape(-1, 3).mean(0)
+             for n in SURFACES}
+    names = list(means)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert np.linalg.norm(means[a] - means[b]) > 12, (a, b)
