@@ -88,7 +88,9 @@ class ReplayBuffer:
     """Ring buffer of transitions with O(1) insert and uniform sampling into preallocated tensors.
 
     `sample(n)` returns a `Batch` whose tensors are reused by the next `sample(n)` of the same size:
-    consume it (or `.clone()`) before sampling again.
+    consume it (or `.clone()`) before sampling again. Not thread-safe: a learner thread and the
+    control loop share it under one lock. `insert` writes a chunk to disk every `flush_every`
+    transitions, synchronously.
     """
 
     def __init__(self, embedding_dim: int, proprio_dim: int, action_dim: int, capacity: int,

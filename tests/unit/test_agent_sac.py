@@ -194,3 +194,16 @@ def test_same_seed_same_networks_without_touching_the_global_rng():
     c = SAC(E, P, A, small_cfg(), seed=6)
     assert all(torch.equal(x, y) for x, y in zip(a.critic.parameters(), b.critic.parameters()))
     assert not torch.equal(a.actor.head.weight, c.actor.head.weight)
+
+
+def test_compiled_update_matches_eager():
+    """agent.compile=true is a speed setting only: the same seeds give the same learning step."""
+    eager = SAC(E, P, A, small_cfg(), seed=0)
+    compiled = SAC(E, P, A, small_cfg(compile=True), seed=0)
+    for i in range(2):
+        batch = random_batch(64, seed=i)
+        m_eager, m_compiled = eager.update(batch), compiled.update(batch)
+        for key in ("critic_loss", "actor_loss", "temperature", "entropy"):
+            assert m_compiled[key] == pytest.approx(m_eager[key], rel=1e-4, abs=1e-5), key
+    for pe, pc in zip(eager.critic.parameters(), compiled.critic.parameters()):
+        assert torch.allclose(pe, pc, atol=1e-5)
