@@ -285,16 +285,21 @@ class Renderer:
         stride = np.empty(n_ground, np.int32)
         start = np.empty(n_ground, np.int32)
         bounds = {k: np.empty(n_ground, np.int32) for k in ("u_lo", "u_hi", "v_lo", "v_hi")}
+        # Bands of one (res, detail) share a raster, painted over the reach of the farthest.
+        reach: dict[tuple[float, float], float] = {}
+        for b in bands:
+            px = slice(b.rows.start * W, b.rows.stop * W)
+            far = float(np.max(np.hypot(gx[px], gy[px]))) + 2 * b.res
+            reach[(b.res, b.detail)] = max(far, reach.get((b.res, b.detail), 0.0))
         painted: dict[tuple[float, float], tuple[Grid, np.ndarray]] = {}
         for b in bands:
             px = slice(b.rows.start * W, b.rows.stop * W)
-            reach = float(np.max(np.hypot(gx[px], gy[px]))) + 2 * b.res
-            # Raster cells are aligned to a global texel lattice with origin (-WORLD_OFFSET,)*2,
-            # whose indices (i0, j0) of the raster's first cell fold into the atlas start.
-            i0, j0 = np.floor((self._box_lo - self._margin - reach + WORLD_OFFSET) / b.res).astype(int)
-            i1, j1 = np.ceil((self._box_hi + self._margin + reach + WORLD_OFFSET) / b.res).astype(int)
             key = (b.res, b.detail)
+            # Raster cells are aligned to a global texel lattice with origin (-WORLD_OFFSET,)*2;
+            # the indices (i0, j0) of a raster's first cell fold into the atlas start.
+            i0, j0 = np.floor((self._box_lo - self._margin - reach[key] + WORLD_OFFSET) / b.res).astype(int)
             if key not in painted:
+                i1, j1 = np.ceil((self._box_hi + self._margin + reach[key] + WORLD_OFFSET) / b.res).astype(int)
                 grid = Grid(i0 * b.res - WORLD_OFFSET, j0 * b.res - WORLD_OFFSET, b.res, (int(j1 - j0), int(i1 - i0)))
                 painted[key] = (grid, self._paint(grid, b.detail))
             grid, rgb = painted[key]

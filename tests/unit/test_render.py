@@ -252,3 +252,35 @@ def test_environments_have_distinct_ground_colours():
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             assert np.linalg.norm(means[a] - means[b]) > 12, (a, b)
+
+
+def ground_points(cam: CameraConfig):
+    """Car-frame ground point (forward, left) of every pixel centre, from the pinhole model
+    written out independently of the renderer; nan above the horizon."""
+    f = (cam.width / 2) / np.tan(np.radians(cam.fov_deg / 2))
+    u = (np.arange(cam.width) + 0.5 - cam.width / 2) / f
+    v = (np.arange(cam.height) + 0.5 - cam.height / 2) / f
+    uu, vv = np.meshgrid(u, v)
+    p = np.radians(cam.pitch_deg)
+    # Camera axes in the car frame: optical axis (cos p, 0, sin p), right (0, -1, 0), down.
+    d = np.stack([np.cos(p) + vv * np.sin(p), -uu, np.sin(p) - vv * np.cos(p)], axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(d[..., 2] < 0, cam.mount_height / -d[..., 2], np.nan)
+    return d[..., 0] * scale, d[..., 1] * scale
+
+
+def test_edge_lines_land_where_the_pinhole_model_puts_them():
+    # Campus: a concrete path with yellow edge lines through grass; a straight at y = -9.5.
+    track = load_track("campus")
+    frame = Renderer(track, CAM).render(-4.0, -9.5, 0.0).astype(int)
+    fwd, left = ground_points(CAM)
+    half = track.width / 2
+    near = (fwd > 0.5) & (fwd < 3.0)
+    r, g, b = frame[..., 0], frame[..., 1], frame[..., 2]
+    yellow = (r > 150) & (g > 130) & (b < 110)
+    on_line = near & (np.abs(np.abs(left) - (half - 0.035)) < 0.015)
+    on_path = near & (np.abs(left) < half - 0.3)
+    on_grass = near & (np.abs(left) > half + 0.3)
+    assert on_line.sum() > 10 and yellow[on_line].mean() > 0.8
+    assert yellow[on_path].mean() < 0.02 and yellow[on_grass].mean() < 0.02
+    assert (g[on_grass] > r[on_grass] + 20).mean() > 0.9  # grass is green
