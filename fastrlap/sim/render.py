@@ -234,6 +234,7 @@ class Renderer:
         self._build_ground(rays, h)
         self._build_sky(rays)
         self._build_rays(rays, h)
+        del self._painter  # its noise tiles are only needed while painting
 
     # ------------------------------------------------------------------ precomputation
     def _build_ground(self, rays: _Rays, h: float) -> None:
