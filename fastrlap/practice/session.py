@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 from fastrlap.agent.encoder import Encoder, EncoderSpec, FrameStack, load_encoder, resolve_device
 from fastrlap.agent.replay import ReplayBuffer
@@ -24,6 +25,7 @@ from fastrlap.course.checkpoints import Course, CourseSpec, goal_features, load_
 from fastrlap.course.demo import Demo, load_demo
 from fastrlap.course.reward import reward as course_reward
 from fastrlap.errors import FastrlapError
+from fastrlap.practice.dashboard import Dashboard, WandbLogger
 from fastrlap.practice.features import PROPRIO_DIM, proprio
 from fastrlap.practice.learner import SyncLearner, ThreadedLearner
 from fastrlap.practice.loop import LoopState, PracticeLoop
@@ -146,8 +148,12 @@ def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
     learner = (SyncLearner(agent, replay, cfg.practice.start_training) if synchronous else
                ThreadedLearner(agent, replay, cfg.practice.start_training, cfg.practice.actor_sync_seconds))
 
+    wandb = WandbLogger(cfg.wandb, run.path, OmegaConf.to_container(OmegaConf.structured(cfg)), run.path.name)
+    dashboard = Dashboard(cfg.practice.minutes * 60.0) if cfg.practice.dashboard else None
+
     def on_lap(row: dict) -> None:
         log.lap(row)
+        wandb.lap(row)
         status(f"lap {row['lap']:3d}  {row['lap_time_s']:6.2f} s  at {row['practice_time_s'] / 60:5.2f} min  "
                f"collisions {row['collisions']}  mean {row['mean_speed_mps']:.2f} m/s")
 
@@ -159,10 +165,13 @@ def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
 
     def periodic(lp: PracticeLoop) -> None:
         st = lp.state
+        if dashboard is not None:
+            dashboard.update(lp)
         if st.ticks % cfg.practice.checkpoint_every == 0:
             _checkpoint(run, agent, replay, st)
         if st.ticks % cfg.practice.summary_every == 0:
             log.summary(summary())
+            wandb.metrics(learner.last_metrics, st.practice_time)
 
     remaining = cfg.practice.minutes * 60.0 - state.practice_time
     try:
@@ -172,6 +181,9 @@ def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
         status(f"interrupted; continue with `fastrlap practice resume={run.path}`")
     finally:
         learner.close()
+        if dashboard is not None:
+            dashboard.close()
+        wandb.close()
         _checkpoint(run, agent, replay, loop.state)
         final = summary()
         log.summary(final)

@@ -8,7 +8,7 @@ from fastrlap.sim.track import load_track
 TINY = [
     "agent.encoder_weights=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16",
     "agent.utd_ratio=2", "agent.replay_flush_every=50", "practice.start_training=50",
-    "practice.checkpoint_every=50", "practice.summary_every=25", "wandb.mode=disabled",
+    "practice.checkpoint_every=50", "practice.summary_every=25", "wandb.mode=disabled", "practice.dashboard=false",
 ]
 
 

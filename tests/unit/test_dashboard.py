@@ -1,0 +1,49 @@
+"""Dashboard lines and wandb logging (offline files in the run directory)."""
+import pytest
+
+from fastrlap.config import WandbConfig
+from fastrlap.errors import FastrlapError
+from fastrlap.practice.dashboard import Dashboard, WandbLogger
+from fastrlap.practice.loop import LoopState
+from fastrlap.practice.supervisor import Mode
+
+
+class FakeLoop:
+    def __init__(self):
+        self.state = LoopState(ticks=50, practice_time=90.0, laps=2, collisions=3, transitions=40,
+                               best_lap=12.5, lap_times=[14.0, 12.5])
+        self.mode = Mode.LEARNING
+        self.last_obs = None
+
+        class L:
+            updates = 400
+
+        self.learner = L()
+
+
+def test_plain_dashboard_line_has_the_fields(capsys):
+    dash = Dashboard(total_seconds=600.0, live=False, every_s=0.0)
+    dash.update(FakeLoop())
+    line = capsys.readouterr().out.strip()
+    for part in ("mode LEARNING", "laps 2", "last lap 12.50 s", "best lap 12.50 s", "collisions 3",
+                 "buffer 40", "practice 1.50 / 10.0 min", "updates/s"):
+        assert part in line
+    dash.update(FakeLoop())  # throttled: at most one line per every_s
+    dash.close()
+
+
+def test_wandb_disabled_is_a_no_op_and_bad_mode_is_one_line(tmp_path):
+    off = WandbLogger(WandbConfig(mode="disabled"), tmp_path, {}, "x")
+    off.lap({"lap": 1})
+    off.close()
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(FastrlapError, match="wandb.mode"):
+        WandbLogger(WandbConfig(mode="sometimes"), tmp_path, {}, "x")
+
+
+def test_wandb_offline_writes_into_the_run_directory(tmp_path):
+    log = WandbLogger(WandbConfig(mode="offline"), tmp_path, {"track": "oval"}, "run-1")
+    log.lap({"lap": 1, "lap_time_s": 12.0})
+    log.metrics({"critic_loss": 0.5}, practice_time=60.0)
+    log.close()
+    assert list((tmp_path / "wandb").glob("offline-run-*"))
