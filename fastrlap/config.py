@@ -20,8 +20,8 @@ class CameraConfig:
     width: int = 128  # px
     height: int = 128  # px
     fov_deg: float = 100.0  # horizontal field of view, degrees
-    mount_height: float = 0.16  # camera height above the ground, m
-    pitch_deg: float = -14.0  # negative looks down, degrees
+    mount_height: float = 0.22  # camera height above the ground, m (below the 0.25 m barriers the renderer assumes)
+    pitch_deg: float = -20.0  # negative looks down, degrees
     brightness_jitter: float = 0.0  # max relative brightness change per episode (0 = off)
     noise_std: float = 0.0  # per-pixel Gaussian noise, in 0-255 units
 
