@@ -1,0 +1,76 @@
+"""Camera: newest-frame capture thread, resize, stale detection (a video file and the fake)."""
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from fastrlap.vehicle.camera import (Camera, CameraStalled, CameraUnavailable, FakeCamera, parse_source)
+
+
+def _write_video(path, frames: int = 30, fps: float = 30.0, size=(160, 120)) -> None:
+    """Each frame i is a flat grey of level 8*i (so the frame number can be read back)."""
+    w, h = size
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    assert out.isOpened()
+    for i in range(frames):
+        out.write(np.full((h, w, 3), 8 * i, np.uint8))
+    out.release()
+
+
+def test_video_file_is_played_at_its_rate_resized_and_stalls_when_it_ends(tmp_path):
+    video = tmp_path / "clip.mp4"
+    _write_video(video, frames=30, fps=30.0)
+    with Camera(str(video), width=64, height=48, stale_after=0.3) as cam:
+        first = cam.latest()
+        assert first.image.shape == (48, 64, 3) and first.image.dtype == np.uint8
+        time.sleep(0.5)
+        mid = cam.latest()
+        # paced like a camera: about 15 frames after 0.5 s, not the whole file at once
+        assert 8 <= mid.index - first.index <= 22, (first.index, mid.index)
+        level = float(mid.image.mean())
+        assert abs(level - 8 * (mid.index - 1)) < 12  # the newest frame, not an old one from a queue
+        assert time.monotonic() - mid.t < 0.1
+        assert 20 <= cam.stats().fps <= 40
+        time.sleep(1.2)  # the file has ended: the newest frame ages past stale_after
+        with pytest.raises(CameraStalled, match="stalled.*stream ended"):
+            cam.latest()
+        assert cam.latest(max_age=10.0).index == 30
+
+
+def test_fake_camera_keeps_only_the_newest_frame_and_detects_a_freeze():
+    with FakeCamera(width=32, height=32, fps=50.0, stale_after=0.2) as cam:
+        time.sleep(0.3)
+        a = cam.latest()
+        assert a.index >= 8 and a.image[0, 0, 0] == a.index % 256
+        cam.freeze()
+        time.sleep(0.35)
+        with pytest.raises(CameraStalled, match="fake camera stalled"):
+            cam.latest()
+        cam.unfreeze()
+        b = cam.wait_frame(a.index, timeout=1.0)
+        assert b.index > a.index
+        assert cam.latest().t >= b.t
+
+
+def test_bad_sources_are_one_line_errors(tmp_path):
+    with pytest.raises(CameraUnavailable, match="not a device index, an existing file"):
+        Camera(str(tmp_path / "missing.mp4")).open()
+    with pytest.raises(CameraUnavailable, match="empty"):
+        parse_source("  ")
+    assert parse_source("2") == 2 and parse_source("a ! appsink") == "a ! appsink"
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video")
+    with pytest.raises(CameraUnavailable) as err:
+        Camera(str(junk), open_timeout=1.0).open()
+    assert "\n" not in str(err.value)
+
+
+def test_wrong_frame_format_is_reported_not_passed_on():
+    from fastrlap.vehicle.camera import CallbackSource
+
+    src = CallbackSource(lambda: np.zeros((8, 8), np.float32), fps=50.0, description="float camera")
+    with pytest.raises(CameraUnavailable, match="float camera"):
+        Camera(src, open_timeout=0.3).open()
