@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install -q -e ".[test,bench]"
 	touch $(STAMP)
 
+# The whole job on the simulator: one slow demo lap, then a few simulated minutes of practice.
 demo: install
-	$(VENV)/bin/fastrlap sim view track=oval
+	$(VENV)/bin/fastrlap practice track=oval practice.minutes=4 wandb.mode=disabled
 
 test: install firmware-deps
 	$(VPY) -m pytest -q

@@ -181,7 +181,7 @@ def test_agent_config_is_in_the_typed_config_and_overridable():
 
     cfg = compose(["agent.utd_ratio=4", "agent.num_qs=5"])
     assert isinstance(cfg.agent, AgentConfig)
-    assert cfg.agent.utd_ratio == 4 and cfg.agent.num_qs == 5 and cfg.agent.batch_size == 256
+    assert cfg.agent.utd_ratio == 4 and cfg.agent.num_qs == 5 and cfg.agent.batch_size == AgentConfig().batch_size
 
 
 def test_same_seed_same_networks_without_touching_the_global_rng():
