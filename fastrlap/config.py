@@ -39,6 +39,60 @@ class SimConfig:
 
 
 @dataclass
+class RealCameraConfig:
+    """The car's camera (fastrlap.vehicle.camera); frames are resized to the policy resolution."""
+
+    source: str = "0"  # device index ("0"), video file / URL, or GStreamer pipeline (contains "!")
+    fps: float = 30.0  # requested capture rate, frames/s (files: playback rate; 0 = the source's own)
+    stale_after: float = 0.5  # s without a new frame before the camera counts as stalled
+    dead_after: float = 2.0  # s: a camera stalled this long ends the run (CameraStalled)
+
+
+@dataclass
+class PoseSourceConfig:
+    """Where absolute pose comes from (fastrlap.vehicle.estimator); odometry + IMU always run."""
+
+    source: str = "odometry"  # odometry | gps | external
+    gps_port: str = "/dev/ttyACM1"  # NMEA 0183 GPS serial port (source=gps)
+    gps_baud: int = 9600  # bit/s
+    gps_uere: float = 2.5  # m of position std per unit of HDOP
+    gps_origin: list[float] = field(default_factory=list)  # [lat, lon] deg of the local frame; [] = first fix
+    udp_host: str = "0.0.0.0"  # address to listen on for external pose JSON (source=external)
+    udp_port: int = 5600  # UDP port for external pose JSON
+    fix_timeout: float = 1.0  # s without an accepted fix before the pose source counts as silent
+
+
+@dataclass
+class RealConfig:
+    """The physical car: serial link, camera, calibration, speed loop, pose source (vehicle=real)."""
+
+    port: str = "/dev/ttyUSB0"  # motor-controller serial port
+    baud: int = 115200  # bit/s, must match the firmware
+    send_calibration: bool = False  # True: send the pulse calibration below at open (not stored in EEPROM)
+    steer_min_us: int = 1000  # us, pulse at full right lock (steer permille -1000)
+    steer_center_us: int = 1500  # us
+    steer_max_us: int = 2000  # us, pulse at full left lock
+    esc_min_us: int = 1000  # us, full brake/reverse
+    esc_neutral_us: int = 1500  # us
+    esc_max_us: int = 2000  # us, full forward
+    throttle_limit: int = 350  # permille cap on host throttle, enforced by the firmware
+    reverse_steer: bool = False  # positive host steer turns the wheels right: flip it
+    reverse_throttle: bool = False  # positive host throttle drives backwards: flip it
+    steer_full_lock: float = 0.45  # rad, front wheel angle at full lock (steer permille ±1000)
+    wheel_diameter: float = 0.11  # m
+    ticks_per_rev: float = 1.0  # encoder ticks per wheel revolution (magnets x gear ratio)
+    imu_axes: list[str] = field(default_factory=lambda: ["x", "y", "z"])  # sensor axis for body x, y, z ("-y" flips)
+    ff_gain: float = 60.0  # permille of throttle per m/s at steady state (speed loop feed-forward)
+    ff_offset: float = 40.0  # permille needed to start rolling (ESC deadband)
+    kp: float = 40.0  # permille per m/s of speed error
+    ki: float = 60.0  # permille per m of accumulated speed error (m/s · s)
+    i_limit: float = 300.0  # permille, bound of the integral term
+    telemetry_stale: float = 0.2  # s: telemetry older than this reports an e-stop (link down)
+    camera: RealCameraConfig = field(default_factory=RealCameraConfig)
+    pose: PoseSourceConfig = field(default_factory=PoseSourceConfig)
+
+
+@dataclass
 class VehicleConfig:
     kind: str = "sim"  # sim | real | hil
     control_hz: float = 10.0  # control ticks per second
@@ -46,6 +100,7 @@ class VehicleConfig:
     speed_scale: float = 3.0  # m/s per unit action
     max_steer: float = 0.45  # rad: steering angle = a[1] * max_steer
     sim: SimConfig = field(default_factory=SimConfig)
+    real: RealConfig = field(default_factory=RealConfig)  # vehicle=real and vehicle=hil
 
     def to_command(self, action) -> Command:
         """Policy action a ∈ [-1, 1]² -> physical command (DESIGN.md §3, "Action")."""
