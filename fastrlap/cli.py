@@ -150,6 +150,16 @@ def _print_summary(summary: dict, run) -> None:
     def fmt(v, unit=""):
         return "-" if v is None else f"{v:.2f}{unit}"
 
+    from fastrlap.practice.run import read_laps
+
+    laps = read_laps(run)
+    if laps:
+        best = min(r["lap_time_s"] for r in laps)
+        print(f"{'lap':>4} {'at (min)':>9} {'time (s)':>9} {'collisions':>10} {'mean m/s':>9} {'max m/s':>8}")
+        for r in laps:
+            mark = "  <- best" if r["lap_time_s"] == best else ""
+            print(f"{r['lap']:>4} {r['practice_time_s'] / 60:>9.2f} {r['lap_time_s']:>9.2f} {int(r['collisions']):>10} "
+                  f"{r['mean_speed_mps']:>9.2f} {r['max_speed_mps']:>8.2f}{mark}")
     print(f"demo lap {fmt(summary['demo_lap_s'], ' s')} | first lap at {fmt(summary['first_lap_practice_min'], ' min')}"
           f" | best lap {fmt(summary['best_lap_s'], ' s')} | oracle {fmt(summary.get('oracle_lap_s'), ' s')}"
           f" | laps {summary['laps']} | collisions {summary['collisions']}")
@@ -175,6 +185,16 @@ def _evaluate(cfg: Config) -> int:
         print(f"{len(times)} laps: best {min(times):.2f} s, mean {sum(times) / len(times):.2f} s -> "
               f"{run.path / 'evaluation.csv'}")
     return 0 if len(times) == cfg.laps else 1
+
+
+def _report(cfg: Config) -> int:
+    from fastrlap.practice.report import write_report
+
+    if not cfg.run_dir:
+        raise FastrlapError("which run? pass run_dir=runs/<date>-<time>-<track> (a run that has practised)")
+    for path in write_report(cfg.run_dir, cfg.compare):
+        print(f"wrote {path}")
+    return 0
 
 
 def _checkpoints_show(cfg: Config) -> int:
@@ -211,6 +231,8 @@ COMMANDS: dict[str, Command] = {
         Command("practice", "Practise autonomously after the demo lap (records the demo first if the run has none).",
                 _practice),
         Command("evaluate", "Drive timed laps with the learned policy, no learning; writes evaluation.csv.", _evaluate),
+        Command("report", "Write lap-time figures (PNG) and report.md into a run directory; compare=[dirs] adds "
+                "other runs.", _report),
     ]
 }
 
