@@ -29,7 +29,8 @@ from fastrlap.practice.dashboard import Dashboard, WandbLogger
 from fastrlap.practice.features import PROPRIO_DIM, proprio
 from fastrlap.practice.learner import SyncLearner, ThreadedLearner
 from fastrlap.practice.loop import LoopState, PracticeLoop
-from fastrlap.practice.run import RunDir, RunLog, agent_dir, read_laps, replay_dir
+from fastrlap.practice.run import RunDir, RunLog, agent_dir, read_laps, replay_dir, trajectories_path
+from fastrlap.practice.trajectory import TrajectoryRecorder
 from fastrlap.types import Transition
 from fastrlap.vehicle.base import SimClock, Vehicle
 
@@ -130,6 +131,7 @@ def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
     replay = ReplayBuffer(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent.replay_capacity,
                           directory=replay_dir(run), flush_every=cfg.agent.replay_flush_every, seed=cfg.seed)
     log = RunLog(run)
+    trajectory = TrajectoryRecorder(trajectories_path(run))
     state = LoopState()
     adir = agent_dir(run)
     adir.mkdir(exist_ok=True)
@@ -167,8 +169,11 @@ def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
         st = lp.state
         if dashboard is not None:
             dashboard.update(lp)
+        obs = lp.last_obs
+        trajectory.add(st.practice_time, obs.pose.x, obs.pose.y, math.hypot(*obs.velocity), lp.mode, st.laps + 1)
         if st.ticks % cfg.practice.checkpoint_every == 0:
             _checkpoint(run, agent, replay, st)
+            trajectory.flush()
         if st.ticks % cfg.practice.summary_every == 0:
             log.summary(summary())
             wandb.metrics(learner.last_metrics, st.practice_time)
@@ -185,6 +190,7 @@ def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
             dashboard.close()
         wandb.close()
         _checkpoint(run, agent, replay, loop.state)
+        trajectory.flush()
         final = summary()
         log.summary(final)
         log.event(loop.state.practice_time, "end", ticks=loop.state.ticks, laps=loop.state.laps)
