@@ -1,0 +1,145 @@
+"""The lap-time report on a synthetic run directory: reading, figures, Markdown, errors."""
+import math
+import os
+
+import numpy as np
+import pytest
+from matplotlib.collections import LineCollection
+
+from fastrlap.practice import report
+from fastrlap.practice.run import RunDirError, RunLog, open_run_dir, trajectories_path
+from fastrlap.practice.supervisor import Mode
+from fastrlap.practice.trajectory import TrajectoryRecorder
+
+LAPS = [  # (lap time s, collisions): lap 3 is the best
+    (20.0, 3), (15.0, 1), (11.0, 0), (12.5, 2),
+]
+
+
+def make_run(path, oracle=8.0, laps=LAPS, demo_lap=40.0):
+    """laps.csv, summary.json and trajectories of a car circling a 5 m circle, one lap per row."""
+    run = open_run_dir(path, create=True)
+    log = RunLog(run)
+    rec = TrajectoryRecorder(trajectories_path(run))
+    t = 0.0
+    for k, (lap_time, collisions) in enumerate(laps, 1):
+        n = int(round(lap_time * 10))
+        for i in range(n):
+            a = 2 * math.pi * i / n
+            mode = Mode.RECOVERY if i < collisions else Mode.LEARNING
+            rec.add(t, 5 * math.cos(a), 5 * math.sin(a), 2 * math.pi * 5 / lap_time + 0.01 * i, mode, k)
+            t += 0.1
+        log.lap({"lap": k, "practice_time_s": t, "lap_time_s": lap_time, "collisions": collisions,
+                 "recoveries": collisions, "mean_speed_mps": 31.4 / lap_time, "max_speed_mps": 40.0 / lap_time})
+    rec.flush()
+    summary = {"demo_lap_s": demo_lap, "first_lap_practice_min": laps[0][0] / 60 if laps else None,
+               "best_lap_s": min(lt for lt, _ in laps) if laps else None, "laps": len(laps),
+               "collisions": sum(c for _, c in laps), "practice_min": t / 60}
+    if oracle is not None:
+        summary["oracle_lap_s"] = oracle
+    log.summary(summary)
+    log.close()
+    return run
+
+
+def test_missing_or_empty_run_directory_is_one_line_naming_it_and_the_fix(tmp_path):
+    with pytest.raises(RunDirError) as e:
+        report.load_run(tmp_path / "nope")
+    assert str(tmp_path / "nope") in str(e.value) and "\n" not in str(e.value) and "run_dir=" in str(e.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunDirError) as e:
+        report.load_run(tmp_path / "empty")
+    assert str(tmp_path / "empty") in str(e.value) and "fastrlap practice" in str(e.value)
+    with pytest.raises(RunDirError, match="no practice runs"):
+        report.resolve_runs("", tmp_path / "runs")
+
+
+def test_resolve_runs_newest_by_default_lists_and_paths_beside_runs(tmp_path):
+    old = make_run(tmp_path / "runs" / "20260101-000000-oval")
+    new = make_run(tmp_path / "runs" / "20260102-000000-oval")
+    os.utime(old.path / "laps.csv", (1e9, 1e9))
+    os.utime(old.path / "summary.json", (1e9, 1e9))
+    (tmp_path / "runs" / "only-a-demo").mkdir()  # a run without practice logs is not "newest"
+    assert report.resolve_runs("", tmp_path / "runs") == [new.path]
+    assert report.resolve_runs(f"{old.path}, {new.path}", tmp_path / "runs") == [old.path, new.path]
+    rel = report.resolve_runs("runs/20260101-000000-oval", tmp_path / "runs")
+    assert rel == [tmp_path / "runs" / "20260101-000000-oval"]
+
+
+def test_summary_and_lap_table_mark_the_best_lap(tmp_path):
+    data = report.load_run(make_run(tmp_path / "run").path)
+    assert data.best["lap"] == 3 and data.oracle_lap_s == 8.0 and data.demo_lap_s == 40.0
+    table = report.lap_table_markdown(data).splitlines()
+    marked = [line for line in table if "★" in line]
+    assert len(marked) == 1 and marked[0].startswith("| **3 ★** |") and "**11.00**" in marked[0]
+    summary = report.summary_markdown(data)
+    assert "11.00 s (lap 3)" in summary and "| best / oracle | 1.38 |" in summary
+    fig = report.lap_table_figure(data)
+    cells = fig.axes[0].tables[0].get_celld()
+    assert cells[3, 0].get_text().get_text() == "* 3" and cells[3, 2].get_text().get_text() == "11.00"
+    assert cells[3, 0].get_text().get_fontweight() == "bold" and cells[1, 0].get_text().get_fontweight() != "bold"
+
+
+def test_lap_time_figure_draws_demo_and_oracle_lines_only_when_known(tmp_path):
+    def hlines(data):
+        ax = report.lap_time_figure(data).axes[0]
+        return sorted(float(line.get_ydata()[0]) for line in ax.lines
+                      if len(set(np.asarray(line.get_ydata(), float))) == 1 and len(line.get_ydata()) == 2)
+
+    with_oracle = report.load_run(make_run(tmp_path / "a").path)
+    assert hlines(with_oracle) == [8.0, 40.0]
+    ax = report.lap_time_figure(with_oracle).axes[0]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [lt for lt, _ in LAPS])
+    car = report.load_run(make_run(tmp_path / "b", oracle=None).path)
+    assert hlines(car) == [40.0]
+
+
+def test_collisions_figure_has_one_bar_per_lap(tmp_path):
+    data = report.load_run(make_run(tmp_path / "run").path)
+    ax = report.collisions_figure(data).axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert heights[:4] == [c for _, c in LAPS]
+
+
+def test_trajectory_figure_colours_the_first_and_best_lap_by_speed_and_marks_recoveries(tmp_path):
+    data = report.load_run(make_run(tmp_path / "run").path)
+    fig = report.trajectory_figure(data)
+    demo_ax, first_ax, best_ax, all_ax = fig.axes[:4]
+    assert not demo_ax.collections and "demo" in demo_ax.get_title()  # no demo.npz in this run
+    first = [c for c in first_ax.collections if isinstance(c, LineCollection)]
+    best = [c for c in best_ax.collections if isinstance(c, LineCollection)]
+    assert len(first) == 1 and len(best) == 1
+    assert len(first[0].get_segments()) == 200 - 1 and len(best[0].get_segments()) == 110 - 1
+    speeds = best[0].get_array()
+    assert abs(float(np.min(speeds)) - 2 * math.pi * 5 / 11.0) < 0.02  # m/s of lap 3
+    assert "lap 3" in best_ax.get_title() and "lap 1" in first_ax.get_title()
+    # One x where each recovery begins: laps 1, 2 and 4 each start with a stretch of RECOVERY ticks.
+    crosses = [line for line in all_ax.lines if line.get_marker() == "x"][0]
+    assert len(crosses.get_xdata()) == 3 and "3 recoveries" in all_ax.get_title()
+
+
+def test_write_report_writes_pngs_and_markdown_and_compares_runs(tmp_path):
+    a = make_run(tmp_path / "a")
+    b = make_run(tmp_path / "b", laps=[(30.0, 4), (25.0, 0)])
+    written = report.write_report(a.path)
+    names = sorted(p.name for p in written)
+    assert names == ["report.md", "report_collisions.png", "report_lap_table.png", "report_lap_times.png",
+                     "report_trajectories.png"]
+    for p in written:
+        assert p.parent == a.path and p.stat().st_size > 0
+    assert (a.path / "report_lap_times.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    written = report.write_report(a.path, compare=[b.path])
+    md = (a.path / "report.md").read_text()
+    assert (a.path / "report_comparison.png").exists() and "## Comparison" in md
+    assert "| b | 40.00 | 0.50 | 25.00 | 8.00 | 2 | 4 |" in md
+    with pytest.raises(RunDirError, match="missing"):
+        report.write_report(a.path, compare=[tmp_path / "missing"])
+
+
+def test_a_run_with_no_lap_yet_still_reports(tmp_path):
+    run = make_run(tmp_path / "run", laps=[])
+    data = report.load_run(run.path)
+    assert data.best is None and report.lap_table_markdown(data) == "No lap completed yet."
+    report.write_report(run.path)
+    md = (run.path / "report.md").read_text()
+    assert "| laps | 0 |" in md and "No lap completed yet." in md
