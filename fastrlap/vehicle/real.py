@@ -198,7 +198,11 @@ class RealVehicle:
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> "RealVehicle":
-        """Shake hands with the firmware, apply/read the calibration, start camera and pose source."""
+        """Shake hands with the firmware, apply/read the calibration, start camera and pose source.
+
+        Opening an open vehicle does nothing (`with open_hil_vehicle(...)` enters an open one)."""
+        if self._opened:
+            return self
         try:
             try:
                 ack = self.link.open()

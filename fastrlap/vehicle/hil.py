@@ -1,0 +1,393 @@
+"""The car without the car (`vehicle=hil`): the real firmware under simavr driving a simulated car.
+
+```
+RealVehicle ──SerialLink──► pty ──► firmware.elf under simavr (firmware/sim/harness.c)
+    ▲                                   │ ESC / servo pulses measured on D10 / D9
+    │ Camera(CallbackSource)            ▼
+    │◄── Renderer ◄── SimulatedCar: World (fastrlap.sim) stepped at 50 Hz on the wall clock
+    │◄── UDP pose JSON (the world's noisy pose, as an indoor tracker would send it)
+    └─── wheel-encoder pin pulsed at |wheel speed| / metres-per-tick, MPU-6050 registers fed
+```
+
+Everything the host does is the real car's code path: the serial protocol, the firmware's
+safety logic (its watchdog stops the simulated car when the host dies), the speed loop on
+measured wheel ticks, the estimator, the camera thread. Only the physics and the pictures are
+simulated. The simulated ESC tracks a wheel speed proportional to its pulse (`top_speed` at full
+throttle), so the host's speed loop has a plant with lag, limits and tyre slip to control.
+
+`FirmwareBoard` is the firmware process with its "oscilloscope" (measured output pulses) and
+"signal generator" (RC receiver, wheel encoder, IMU inputs); the HIL tests use it directly.
+This module is the only part of `fastrlap.vehicle` that imports the simulator.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fastrlap.config import VehicleConfig
+from fastrlap.errors import FastrlapError
+from fastrlap.sim.dynamics import car_params
+from fastrlap.sim.render import Renderer
+from fastrlap.sim.track import Track
+from fastrlap.sim.world import World
+from fastrlap.types import Command, Observation, Pose
+from fastrlap.vehicle.camera import CallbackSource, Camera
+from fastrlap.vehicle.estimator import Estimator, UdpPoseReceiver
+from fastrlap.vehicle.real import ACCEL_COUNTS_PER_G, G, GYRO_COUNTS_PER_DPS, RealVehicle
+from fastrlap.vehicle.serial_link import SerialLink
+
+FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
+ELF = FIRMWARE / "build" / "fastrlap.elf"
+HARNESS = FIRMWARE / "build" / "fastrlap-fwsim"
+INSTALL_HINT = ("needs the AVR toolchain and simavr: `make firmware-deps` (as root: apt-get update && "
+                "apt-get install -y gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1 libelf-dev)")
+
+
+class HilUnavailable(FastrlapError):
+    """The firmware simulator cannot run here (toolchain missing, build failed, harness died)."""
+
+
+def toolchain_missing() -> str | None:
+    """Why the firmware cannot be built and simulated here, or None."""
+    if not FIRMWARE.is_dir():
+        return f"{FIRMWARE} not found (vehicle=hil needs a source checkout with firmware/)"
+    if shutil.which("avr-gcc") is None:
+        return "avr-gcc not found"
+    if not Path("/usr/include/simavr/sim_avr.h").exists():
+        return "simavr headers (libsimavr-dev) not found"
+    return None
+
+
+def build_firmware(timeout: float = 300.0) -> Path:
+    """`make -C firmware all` (the .elf and the harness); returns the .elf."""
+    missing = toolchain_missing()
+    if missing:
+        raise HilUnavailable(f"{missing}: {INSTALL_HINT}")
+    out = subprocess.run(["make", "-s", "-C", str(FIRMWARE), "all"], capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        last = (out.stderr or out.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise HilUnavailable(f"`make -C {FIRMWARE} all` failed ({last[0]}); run it by hand to see the errors")
+    return ELF
+
+
+@dataclass(frozen=True)
+class Pulse:
+    width_us: float
+    t_us: int  # simulated time of the falling edge (≈ firmware uptime_ms * 1000)
+    arrived: float  # time.monotonic() when the harness reported it
+
+
+class FirmwareBoard:
+    """One running firmware under simavr; `link` is the serial port path for SerialLink.
+
+    The harness's protocol (stdin commands, stdout events) is documented at the top of
+    firmware/sim/harness.c. Pulses are kept in memory (50 Hz per channel: ~100 KB per minute).
+    """
+
+    def __init__(self, elf: Path, workdir: Path, imu: bool = False) -> None:
+        self.link = str(Path(workdir) / "ttyFW")
+        extra = ["--imu"] if imu else []
+        self.proc = subprocess.Popen([str(HARNESS), str(elf), "--link", self.link, *extra], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+        self.pulses: dict[str, list[Pulse]] = {"steer": [], "esc": []}
+        self.ready_count = 0
+        self.resets: list[int] = []  # sim time (us) of each MCU restart
+        self.hung_at: int | None = None  # sim time (us) the `hang` command took effect
+        self._cond = threading.Condition()
+        self._write_lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.ready_count > 0, timeout=10):
+                err = self.proc.stderr.read() if self.proc.poll() is not None else "no `ready` within 10 s"
+                self.close()
+                raise HilUnavailable(f"the firmware simulator did not start ({err.strip()[:200]}); run "
+                                     f"`{HARNESS} {elf}` by hand")
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            parts = line.split()
+            with self._cond:
+                if parts[:1] == ["pulse"]:
+                    self.pulses[parts[1]].append(Pulse(float(parts[2]), int(parts[3]), time.monotonic()))
+                elif parts[:1] == ["ready"]:
+                    self.ready_count += 1
+                elif parts[:1] == ["reset"]:
+                    self.resets.append(int(parts[1]))
+                elif parts[:1] == ["hung"]:
+                    self.hung_at = int(parts[1])
+                self._cond.notify_all()
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        with self._write_lock:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+
+    def rc(self, steer_us: int, throttle_us: int, mode_us: int) -> None:
+        """Drive the RC receiver inputs (0 = that channel stops pulsing)."""
+        self.send(f"rc {steer_us} {throttle_us} {mode_us}")
+
+    def wheel(self, hz: int) -> None:
+        self.send(f"wheel {hz}")
+
+    def imu(self, accel: tuple[int, int, int], gyro: tuple[int, int, int]) -> None:
+        """Raw counts the simulated MPU-6050 reports (only with imu=True)."""
+        self.send("imu " + " ".join(str(v) for v in (*accel, *gyro)))
+
+    def imu_unplug(self) -> None:
+        self.send("imu off")
+
+    def drop(self, ms: int) -> None:
+        """Unplug the serial port for `ms` (the port path disappears, then a new pty appears)."""
+        self.send(f"drop {ms}")
+
+    def hang(self) -> int:
+        """Freeze the firmware (interrupts off, spinning); returns the sim time it happened."""
+        self.send("hang")
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.hung_at is not None, timeout=2.0):
+                raise TimeoutError("harness did not report the hang")
+            return self.hung_at
+
+    def count(self, channel: str) -> int:
+        with self._cond:
+            return len(self.pulses[channel])
+
+    def latest(self, channel: str) -> Pulse | None:
+        with self._cond:
+            pulses = self.pulses[channel]
+            return pulses[-1] if pulses else None
+
+    def pulses_after(self, channel: str, index: int) -> list[Pulse]:
+        with self._cond:
+            return list(self.pulses[channel][index:])
+
+    def next_pulses(self, channel: str, n: int, timeout: float = 2.0) -> list[Pulse]:
+        """The next `n` pulses reported after this call."""
+        with self._cond:
+            start = len(self.pulses[channel])
+            if not self._cond.wait_for(lambda: len(self.pulses[channel]) >= start + n, timeout):
+                raise TimeoutError(f"no {channel} pulses within {timeout} s")
+            return self.pulses[channel][start : start + n]
+
+    def settled(self, channel: str, periods: int = 2) -> float:
+        """Width of a pulse that started after everything sent so far took effect."""
+        return self.next_pulses(channel, periods)[-1].width_us
+
+    def wait_pulse(self, channel: str, predicate, timeout: float) -> Pulse:
+        """The first pulse from now on whose width satisfies `predicate`."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            i = len(self.pulses[channel])
+            while True:
+                while i < len(self.pulses[channel]):
+                    if predicate(self.pulses[channel][i].width_us):
+                        return self.pulses[channel][i]
+                    i += 1
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._cond.wait(left):
+                    if time.monotonic() >= deadline:
+                        raise TimeoutError(f"no matching {channel} pulse within {timeout} s")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.send("quit")
+                self.proc.wait(timeout=3)
+            except (BrokenPipeError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+
+class SimulatedCar:
+    """The simulator's car wired to a `FirmwareBoard`, stepped in real time in a thread.
+
+    Each step reads the newest measured ESC and servo pulses, turns them into the simulated
+    car's command (pulse offset from neutral as a fraction of the range: ESC -> `top_speed`·p,
+    servo -> `steer_full_lock`·p), steps the world, and writes the encoder rate and IMU
+    registers back. `pose_port`: also send the world's noisy pose as UDP JSON to this port
+    (an indoor tracking system), at `pose_hz`.
+    """
+
+    def __init__(self, board: FirmwareBoard, track: Track, vcfg: VehicleConfig, rate_hz: float = 50.0,
+                 top_speed: float = 8.0, seed: int = 0, pose_port: int | None = None, pose_hz: float = 20.0) -> None:
+        self.board = board
+        self.track = track
+        self.vcfg = vcfg
+        rc = vcfg.real
+        self.rate_hz = rate_hz
+        self.top_speed = top_speed
+        self.steer_full_lock = rc.steer_full_lock
+        self.metres_per_tick = math.pi * rc.wheel_diameter / rc.ticks_per_rev
+        self.world = World(track, car_params(vcfg), vcfg.sim, rate_hz, seed=seed)
+        self.renderer = Renderer(track, vcfg.sim.camera)
+        self._render_rng = np.random.default_rng(seed + 7)
+        self.pose_port = pose_port
+        self.pose_period = 1.0 / pose_hz
+        self._lock = threading.Lock()
+        self._reading = None
+        self.command = Command(speed=0.0, steer=0.0)
+        self.steps = 0
+        self.lagged = 0  # steps that started late by more than one period (a loaded machine)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if pose_port else None
+
+    def start(self) -> "SimulatedCar":
+        self._thread = threading.Thread(target=self._run, name="hil simulated car", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    @property
+    def state(self):
+        with self._lock:
+            return self.world.state
+
+    @property
+    def wheel_speed(self) -> float:
+        """True wheel speed of the simulated car, m/s."""
+        return float(self.state.wheel_speed)
+
+    def true_pose(self) -> Pose:
+        st = self.state
+        return Pose(float(st.x), float(st.y), float(st.yaw))
+
+    def render(self) -> np.ndarray:
+        st = self.state
+        return self.renderer.render(st.x, st.y, st.yaw, rng=self._render_rng)
+
+    def pulse_command(self, esc_us: float, steer_us: float) -> Command:
+        """Measured pulses (us) -> the simulated car's command; the firmware's default 1000-2000 us range."""
+        thr = max(-1.0, min(1.0, (esc_us - 1500.0) / 500.0))
+        steer = max(-1.0, min(1.0, (steer_us - 1500.0) / 500.0))
+        if abs(thr) < 0.01:
+            thr = 0.0
+        return Command(speed=thr * self.top_speed, steer=steer * self.steer_full_lock)
+
+    def _run(self) -> None:
+        period = 1.0 / self.rate_hz
+        next_t = time.monotonic()
+        next_pose = next_t
+        last_hz = -1
+        while not self._stop.is_set():
+            esc, steer = self.board.latest("esc"), self.board.latest("steer")
+            if esc is not None and steer is not None:
+                self.command = self.pulse_command(esc.width_us, steer.width_us)
+            with self._lock:
+                reading = self.world.step(self.command)
+                self._reading = reading
+            self.steps += 1
+            hz = int(round(abs(reading.state.wheel_speed) / self.metres_per_tick))
+            try:
+                if hz != last_hz:
+                    self.board.wheel(hz)
+                    last_hz = hz
+                self.board.imu(_counts(reading.accel / G * ACCEL_COUNTS_PER_G),
+                               _counts(np.degrees(reading.gyro) * GYRO_COUNTS_PER_DPS))
+            except (BrokenPipeError, ValueError, OSError):
+                return  # the harness is gone
+            now = time.monotonic()
+            if self._sock is not None and now >= next_pose:
+                next_pose += self.pose_period
+                pe = reading.pose_estimate
+                msg = {"x": pe.x, "y": pe.y, "yaw": pe.yaw, "pos_std": max(self.vcfg.sim.pose_noise, 1e-3),
+                       "yaw_std": max(self.vcfg.sim.yaw_noise, 1e-3)}
+                self._sock.sendto(json.dumps(msg).encode(), ("127.0.0.1", self.pose_port))
+            next_t += period
+            delay = next_t - time.monotonic()
+            if delay < -period:
+                self.lagged += 1
+                next_t = time.monotonic()  # late: simulated time pauses rather than racing to catch up
+            elif delay > 0:
+                self._stop.wait(delay)
+
+
+def _counts(values) -> tuple[int, int, int]:
+    return tuple(int(max(-32768, min(32767, round(float(v))))) for v in values)  # type: ignore[return-value]
+
+
+class HilVehicle(RealVehicle):
+    """RealVehicle over a simulated board and car; also owns them and closes them last.
+
+    `observe()` adds the simulated car's true pose (the simulator's privilege, for the scripted
+    demo driver and oracle checks), everything else is RealVehicle's."""
+
+    def __init__(self, board: FirmwareBoard, car: SimulatedCar, workdir, **kw) -> None:
+        super().__init__(**kw)
+        self.board = board
+        self.car = car
+        self._workdir = workdir
+
+    def observe(self) -> Observation:
+        return dataclasses.replace(super().observe(), true_pose=self.car.true_pose())
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.car.close()
+            self.board.close()
+            if self._workdir is not None:
+                self._workdir.cleanup()
+                self._workdir = None
+
+
+def open_hil_vehicle(vcfg: VehicleConfig, track: Track, seed: int = 0, top_speed: float = 8.0) -> HilVehicle:
+    """Build the firmware, start it under simavr with a simulated car on `track`, open RealVehicle.
+
+    The pose source is the world's noisy pose over UDP when `vehicle.real.pose.source` is
+    `external`, else odometry + IMU alone."""
+    elf = build_firmware()
+    workdir = tempfile.TemporaryDirectory(prefix="fastrlap-hil-")
+    board = car = receiver = None
+    try:
+        board = FirmwareBoard(elf, Path(workdir.name), imu=True)
+        rc = vcfg.real
+        estimator = Estimator(source=rc.pose.source, fix_timeout=rc.pose.fix_timeout)
+        sources = []
+        if rc.pose.source == "external":
+            receiver = UdpPoseReceiver(estimator, port=0, host="127.0.0.1")
+            sources.append(receiver)
+        car = SimulatedCar(board, track, vcfg, top_speed=top_speed, seed=seed,
+                           pose_port=receiver.port if receiver else None)
+        start = car.true_pose()
+        estimator.reset(start)
+        car.start()
+        cam = vcfg.sim.camera
+        camera = Camera(CallbackSource(car.render, fps=rc.camera.fps or 15.0, description="hil camera (renderer)"),
+                        width=cam.width, height=cam.height, stale_after=rc.camera.stale_after)
+        vehicle = HilVehicle(board, car, workdir, link=SerialLink(board.link), camera=camera, estimator=estimator,
+                             cfg=rc, control_hz=vcfg.control_hz, pose_sources=sources,
+                             camera_dead_after=rc.camera.dead_after)
+    except BaseException:
+        if receiver is not None:
+            receiver.close()
+        if car is not None:
+            car.close()
+        if board is not None:
+            board.close()
+        workdir.cleanup()
+        raise
+    return vehicle.open()  # on failure open() closes the vehicle, and with it car, board and workdir
