@@ -51,6 +51,7 @@ class RunData:
     first_lap_practice_min: float | None = None  # min of practice before the first lap (T2F)
     practice_min: float | None = None  # min of practice so far
     collisions: int | None = None
+    encoder: str | None = None  # agent.encoder_weights from config.yaml: "random", "" (shipped) or a path
     trajectory: Trajectory | None = None
     demo_path: DrivenPath | None = None
     checkpoints: CourseSpec | None = None
@@ -116,6 +117,31 @@ def _float(data: dict, key: str) -> float | None:
     return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
 
 
+def _encoder(run: RunDir) -> str | None:
+    """Which encoder the run practised with, from its saved config (None if unreadable)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+    from yaml import YAMLError
+
+    from fastrlap.config import Config, to_typed
+
+    if not run.config.is_file():
+        return None
+    try:
+        return to_typed(OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run.config))).agent.encoder_weights
+    except (OSError, YAMLError, OmegaConfBaseException, AssertionError):
+        return None
+
+
+def encoder_label(data: RunData) -> str:
+    """"random encoder", "pretrained encoder", the weights file's name, or "" when unknown."""
+    if data.encoder is None:
+        return ""
+    if data.encoder == "random":
+        return "random encoder"
+    return "pretrained encoder" if data.encoder == "" else f"encoder {Path(data.encoder).name}"
+
+
 def load_run(path: str | Path) -> RunData:
     """Read a run directory. A missing folder, or one without practice logs (laps.csv,
     summary.json), is a one-line `RunDirError` naming the folder and the fix; the demo,
@@ -145,6 +171,7 @@ def load_run(path: str | Path) -> RunData:
         data.first_lap_practice_min = data.laps[0]["practice_time_s"] / 60.0
     if data.collisions is None and data.laps:
         data.collisions = int(sum(r["collisions"] for r in data.laps))
+    data.encoder = _encoder(run)
     data.trajectory = read_trajectory(trajectories_path(run))
     if run.demo.is_file():
         try:
@@ -366,9 +393,10 @@ def trajectory_figure(data: RunData) -> Figure:
 
 
 def _labels(runs: Sequence[RunData]) -> list[str]:
-    """Run names, or their full paths when two runs share a folder name."""
+    """Run names (or full paths when two runs share a folder name) with the encoder they used."""
     names = [r.name for r in runs]
-    return names if len(set(names)) == len(names) else [str(r.path) for r in runs]
+    names = names if len(set(names)) == len(names) else [str(r.path) for r in runs]
+    return [f"{n} ({encoder_label(r)})" if encoder_label(r) else n for n, r in zip(names, runs)]
 
 
 def comparison_figure(runs: Sequence[RunData]) -> Figure:
@@ -427,6 +455,7 @@ def summary_markdown(data: RunData) -> str:
         ("laps", str(len(data.laps))),
         ("collisions", "-" if data.collisions is None else str(data.collisions)),
         ("practice", _fmt(data.practice_min, " min")),
+        ("encoder", encoder_label(data) or "-"),
     ]
     lines = ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
     return "\n".join(lines)

@@ -24,7 +24,7 @@ def test_report_after_a_short_practice_writes_figures_and_markdown(tmp_path, cap
         assert png.read_bytes()[:4] == b"\x89PNG" and f"wrote {png}" in out
     md = (run / "report.md").read_text()
     assert md.startswith("# Practice report: run") and "| demo lap |" in md and "| oracle lap |" in md
-    assert "No lap completed yet." in md and "## Comparison" in md and "| other |" in md
+    assert "No lap completed yet." in md and "## Comparison" in md and "| other (random encoder) |" in md
     assert not (other / "report.md").exists()  # only the run being reported on is written to
 
 

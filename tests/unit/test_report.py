@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from matplotlib.collections import LineCollection
 
+from fastrlap.config import Config
 from fastrlap.practice import report
-from fastrlap.practice.run import RunDirError, RunLog, open_run_dir, trajectories_path
+from fastrlap.practice.run import RunDirError, RunLog, open_run_dir, save_config, trajectories_path
 from fastrlap.practice.supervisor import Mode
 from fastrlap.practice.trajectory import TrajectoryRecorder
 
@@ -134,6 +135,25 @@ def test_write_report_writes_pngs_and_markdown_and_compares_runs(tmp_path):
     assert "| b | 40.00 | 0.50 | 25.00 | 8.00 | 2 | 4 |" in md
     with pytest.raises(RunDirError, match="missing"):
         report.write_report(a.path, compare=[tmp_path / "missing"])
+
+
+def test_comparison_names_the_encoder_each_run_used(tmp_path):
+    runs = []
+    for name, weights in (("pre", ""), ("rand", "random"), ("own", "/weights/mine.pt")):
+        run = make_run(tmp_path / name)
+        cfg = Config()
+        cfg.agent.encoder_weights = weights
+        save_config(run, cfg)
+        runs.append(report.load_run(run.path))
+    runs.append(report.load_run(make_run(tmp_path / "noconfig").path))
+    md = report.comparison_markdown(runs)
+    for label in ("| pre (pretrained encoder) |", "| rand (random encoder) |", "| own (encoder mine.pt) |",
+                  "| noconfig |"):
+        assert label in md
+    ax = report.comparison_figure(runs).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:4] == [
+        "pre (pretrained encoder)", "rand (random encoder)", "own (encoder mine.pt)", "noconfig"]
+    assert "| encoder | random encoder |" in report.summary_markdown(runs[1])
 
 
 def test_a_run_with_no_lap_yet_still_reports(tmp_path):
