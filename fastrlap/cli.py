@@ -221,6 +221,38 @@ def _checkpoints_show(cfg: Config) -> int:
     return 0
 
 
+def _doctor(cfg: Config) -> int:
+    """Check the car's parts one by one; each problem is printed with its fix."""
+    from fastrlap.vehicle.real import check_camera, check_link, check_pose
+
+    kind = cfg.vehicle.kind
+    if kind not in ("real", "hil"):
+        raise FastrlapError(f"doctor checks a car: use vehicle=real (or vehicle=hil for the simulated board), "
+                            f"not vehicle={kind}")
+    if kind == "hil":
+        from fastrlap.sim.track import load_track
+        from fastrlap.vehicle.hil import HilRig
+
+        with HilRig(cfg.vehicle, load_track(cfg.track), seed=cfg.seed) as rig:
+            rc = rig.host_config()
+            checks = check_link(rc) + [check_camera(rig.camera()), check_pose(rc)]
+    else:
+        from fastrlap.vehicle.camera import Camera
+
+        rc = cfg.vehicle.real
+        cam = cfg.vehicle.sim.camera
+        camera = Camera(rc.camera.source, width=cam.width, height=cam.height, stale_after=rc.camera.stale_after,
+                        fps=rc.camera.fps)
+        checks = check_link(rc) + [check_camera(camera), check_pose(rc)]
+    for check in checks:
+        print(check.line())
+    failed = [c.name for c in checks if c.status == "fail"]
+    warned = sum(c.status == "warn" for c in checks)
+    print(f"{len(checks)} checks: {len(checks) - len(failed) - warned} ok, {warned} warning{'' if warned == 1 else 's'}, {len(failed)} failed"
+          + (f" (fix: {', '.join(failed)})" if failed else ""))
+    return 1 if failed else 0
+
+
 COMMANDS: dict[str, Command] = {
     c.name: c
     for c in [
@@ -233,6 +265,8 @@ COMMANDS: dict[str, Command] = {
         Command("evaluate", "Drive timed laps with the learned policy, no learning; writes evaluation.csv.", _evaluate),
         Command("report", "Write lap-time figures (PNG) and report.md into a run directory; compare=[dirs] adds "
                 "other runs.", _report),
+        Command("doctor", "Check the car (vehicle=real) or the simulated board (vehicle=hil): port, firmware, "
+                "telemetry, camera, pose source.", _doctor),
     ]
 }
 

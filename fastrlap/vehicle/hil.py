@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastrlap.config import VehicleConfig
+from fastrlap.config import RealConfig, VehicleConfig
 from fastrlap.errors import FastrlapError
 from fastrlap.sim.dynamics import car_params
 from fastrlap.sim.render import Renderer
@@ -43,7 +43,7 @@ from fastrlap.sim.track import Track
 from fastrlap.sim.world import World
 from fastrlap.types import Command, Observation, Pose
 from fastrlap.vehicle.camera import CallbackSource, Camera
-from fastrlap.vehicle.estimator import Estimator, UdpPoseReceiver
+from fastrlap.vehicle.estimator import Estimator
 from fastrlap.vehicle.real import ACCEL_COUNTS_PER_G, G, GYRO_COUNTS_PER_DPS, RealVehicle
 from fastrlap.vehicle.serial_link import SerialLink
 
@@ -314,7 +314,10 @@ class SimulatedCar:
                 pe = reading.pose_estimate
                 msg = {"x": pe.x, "y": pe.y, "yaw": pe.yaw, "pos_std": max(self.vcfg.sim.pose_noise, 1e-3),
                        "yaw_std": max(self.vcfg.sim.yaw_noise, 1e-3)}
-                self._sock.sendto(json.dumps(msg).encode(), ("127.0.0.1", self.pose_port))
+                try:
+                    self._sock.sendto(json.dumps(msg).encode(), ("127.0.0.1", self.pose_port))
+                except OSError:
+                    pass  # nobody listening yet: a tracker does not care either
             next_t += period
             delay = next_t - time.monotonic()
             if delay < -period:
@@ -328,17 +331,67 @@ def _counts(values) -> tuple[int, int, int]:
     return tuple(int(max(-32768, min(32767, round(float(v))))) for v in values)  # type: ignore[return-value]
 
 
+class HilRig:
+    """The simulated board and car without the host side: what `open_hil_vehicle` and
+    `fastrlap doctor vehicle=hil` connect to. `host_config()` is the `vehicle.real` section
+    pointing at the rig (its pty, its UDP pose port); `camera()` shows the renderer."""
+
+    def __init__(self, vcfg: VehicleConfig, track: Track, seed: int = 0, top_speed: float = 8.0) -> None:
+        elf = build_firmware()
+        self.vcfg = vcfg
+        self.workdir = tempfile.TemporaryDirectory(prefix="fastrlap-hil-")
+        self.board: FirmwareBoard | None = None
+        self.car: SimulatedCar | None = None
+        try:
+            self.board = FirmwareBoard(elf, Path(self.workdir.name), imu=True)
+            self.pose_port = _free_udp_port() if vcfg.real.pose.source == "external" else None
+            self.car = SimulatedCar(self.board, track, vcfg, top_speed=top_speed, seed=seed,
+                                    pose_port=self.pose_port).start()
+        except BaseException:
+            self.close()
+            raise
+
+    def host_config(self) -> RealConfig:
+        rc = self.vcfg.real
+        pose = dataclasses.replace(rc.pose, udp_port=self.pose_port or rc.pose.udp_port, udp_host="127.0.0.1")
+        return dataclasses.replace(rc, port=self.board.link, pose=pose)
+
+    def camera(self) -> Camera:
+        rc, cam = self.vcfg.real, self.vcfg.sim.camera
+        return Camera(CallbackSource(self.car.render, fps=rc.camera.fps or 15.0, description="hil camera (renderer)"),
+                      width=cam.width, height=cam.height, stale_after=rc.camera.stale_after)
+
+    def close(self) -> None:
+        if self.car is not None:
+            self.car.close()
+        if self.board is not None:
+            self.board.close()
+        self.workdir.cleanup()
+
+    def __enter__(self) -> "HilRig":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class HilVehicle(RealVehicle):
-    """RealVehicle over a simulated board and car; also owns them and closes them last.
+    """RealVehicle connected to a `HilRig`; closes the rig after itself.
 
     `observe()` adds the simulated car's true pose (the simulator's privilege, for the scripted
     demo driver and oracle checks), everything else is RealVehicle's."""
 
-    def __init__(self, board: FirmwareBoard, car: SimulatedCar, workdir, **kw) -> None:
+    def __init__(self, rig: HilRig, **kw) -> None:
         super().__init__(**kw)
-        self.board = board
-        self.car = car
-        self._workdir = workdir
+        self.rig = rig
+        self.board = rig.board
+        self.car = rig.car
 
     def observe(self) -> Observation:
         return dataclasses.replace(super().observe(), true_pose=self.car.true_pose())
@@ -347,11 +400,7 @@ class HilVehicle(RealVehicle):
         try:
             super().close()
         finally:
-            self.car.close()
-            self.board.close()
-            if self._workdir is not None:
-                self._workdir.cleanup()
-                self._workdir = None
+            self.rig.close()
 
 
 def open_hil_vehicle(vcfg: VehicleConfig, track: Track, seed: int = 0, top_speed: float = 8.0) -> HilVehicle:
@@ -359,35 +408,14 @@ def open_hil_vehicle(vcfg: VehicleConfig, track: Track, seed: int = 0, top_speed
 
     The pose source is the world's noisy pose over UDP when `vehicle.real.pose.source` is
     `external`, else odometry + IMU alone."""
-    elf = build_firmware()
-    workdir = tempfile.TemporaryDirectory(prefix="fastrlap-hil-")
-    board = car = receiver = None
+    rig = HilRig(vcfg, track, seed=seed, top_speed=top_speed)
     try:
-        board = FirmwareBoard(elf, Path(workdir.name), imu=True)
-        rc = vcfg.real
+        rc = rig.host_config()
         estimator = Estimator(source=rc.pose.source, fix_timeout=rc.pose.fix_timeout)
-        sources = []
-        if rc.pose.source == "external":
-            receiver = UdpPoseReceiver(estimator, port=0, host="127.0.0.1")
-            sources.append(receiver)
-        car = SimulatedCar(board, track, vcfg, top_speed=top_speed, seed=seed,
-                           pose_port=receiver.port if receiver else None)
-        start = car.true_pose()
-        estimator.reset(start)
-        car.start()
-        cam = vcfg.sim.camera
-        camera = Camera(CallbackSource(car.render, fps=rc.camera.fps or 15.0, description="hil camera (renderer)"),
-                        width=cam.width, height=cam.height, stale_after=rc.camera.stale_after)
-        vehicle = HilVehicle(board, car, workdir, link=SerialLink(board.link), camera=camera, estimator=estimator,
-                             cfg=rc, control_hz=vcfg.control_hz, pose_sources=sources,
-                             camera_dead_after=rc.camera.dead_after)
+        estimator.reset(rig.car.true_pose())
+        vehicle = HilVehicle(rig, link=SerialLink(rc.port, rc.baud), camera=rig.camera(), estimator=estimator,
+                             cfg=rc, control_hz=vcfg.control_hz, camera_dead_after=rc.camera.dead_after)
     except BaseException:
-        if receiver is not None:
-            receiver.close()
-        if car is not None:
-            car.close()
-        if board is not None:
-            board.close()
-        workdir.cleanup()
+        rig.close()
         raise
-    return vehicle.open()  # on failure open() closes the vehicle, and with it car, board and workdir
+    return vehicle.open()  # on failure open() closes the vehicle, and with it the rig
