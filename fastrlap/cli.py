@@ -30,17 +30,34 @@ def _sim_view(cfg: Config) -> int:
     return 0
 
 
-def _check_sim(cfg: Config) -> None:
-    if cfg.vehicle.kind != "sim":
-        raise FastrlapError(f"vehicle={cfg.vehicle.kind} is not available yet (the real car comes in a later "
-                            f"release); use the simulator with vehicle=sim")
+def _check_sim(cfg: Config, hil: bool = False) -> None:
+    """Commands that drive need the simulator (or, where `hil`, the simulated board)."""
+    allowed = ("sim", "hil") if hil else ("sim",)
+    if cfg.vehicle.kind not in allowed:
+        raise FastrlapError(f"vehicle={cfg.vehicle.kind} is not available yet for this command (driving the real car "
+                            f"comes in a later release; `fastrlap doctor vehicle=real` checks it); use vehicle="
+                            + " or vehicle=".join(allowed))
+
+
+def _make_vehicle(cfg: Config, track, paced: bool = False):
+    """The simulator, or (vehicle=hil) RealVehicle over the firmware under simavr; `paced`: act()
+    waits for the next control tick on the wall clock (for loops that do not keep time)."""
+    if cfg.vehicle.kind == "hil":
+        from fastrlap.vehicle.hil import open_hil_vehicle
+        from fastrlap.vehicle.real import PacedVehicle
+
+        vehicle = open_hil_vehicle(cfg.vehicle, track, seed=cfg.seed)
+        return PacedVehicle(vehicle) if paced else vehicle
+    from fastrlap.vehicle.sim import SimVehicle
+
+    return SimVehicle(track, cfg.vehicle, seed=cfg.seed)
 
 
 def _record_demo(cfg: Config) -> int:
     from fastrlap.practice.run import new_run_dir, open_run_dir, save_config
     from fastrlap.sim.track import load_track
 
-    _check_sim(cfg)
+    _check_sim(cfg, hil=True)
     _check_teleop(cfg)
     track = load_track(cfg.track)
     run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", track.name)
@@ -65,13 +82,12 @@ def _record_demo_into(cfg: Config, run, track) -> int:
     from fastrlap.course.checkpoints import extract_checkpoints, save_checkpoints
     from fastrlap.course.demo import DemoInterrupted, record_demo, save_demo
     from fastrlap.sim.drivers import DemoDriver
-    from fastrlap.vehicle.sim import SimVehicle
 
     _check_teleop(cfg)
     # A track file is recorded by absolute path, so `checkpoints show` finds it from any folder.
     path = Path(cfg.track).expanduser()
     track_ref = str(path.resolve()) if path.suffix in (".yaml", ".yml") or path.exists() else cfg.track
-    vehicle = SimVehicle(track, cfg.vehicle, seed=cfg.seed)
+    vehicle = _make_vehicle(cfg, track, paced=True)
     if cfg.teleop == "keyboard":
         from fastrlap.course.keyboard import KeyboardDriver
 
@@ -130,13 +146,13 @@ def _practice_run(cfg: Config):
 def _practice(cfg: Config) -> int:
     from fastrlap.practice.session import practice
     from fastrlap.sim.drivers import speed_profile
-    from fastrlap.vehicle.sim import SimVehicle
 
-    _check_sim(cfg)
+    _check_sim(cfg, hil=True)
     run, track = _practice_run(cfg)
-    vehicle = SimVehicle(track, cfg.vehicle, seed=cfg.seed)
+    vehicle = _make_vehicle(cfg, track)
     oracle = speed_profile(track, vehicle.params).lap_time
-    print(f"practising {track.name} for {cfg.practice.minutes:g} simulated minutes in {run.path} "
+    minutes = "simulated minutes" if cfg.vehicle.kind == "sim" else "minutes (wall clock, firmware under simavr)"
+    print(f"practising {track.name} for {cfg.practice.minutes:g} {minutes} in {run.path} "
           f"(oracle lap {oracle:.2f} s); Ctrl-C stops, `fastrlap practice resume={run.path}` continues")
     try:
         summary = practice(run, vehicle, cfg, resume=bool(cfg.resume), oracle_lap=oracle)

@@ -393,6 +393,11 @@ class HilVehicle(RealVehicle):
         self.board = rig.board
         self.car = rig.car
 
+    @property
+    def params(self):
+        """The simulated car's physical parameters (scripted demo driver, oracle lap time)."""
+        return self.car.world.params
+
     def observe(self) -> Observation:
         return dataclasses.replace(super().observe(), true_pose=self.car.true_pose())
 

@@ -551,3 +551,37 @@ def check_pose(rc: RealConfig, seconds: float = 2.0) -> Check:
         return Check("pose", "ok", f"{source}: {got}, {rate:.0f} fixes/s, position std {100 * h.pos_std:.1f} cm")
     finally:
         reader.close()
+
+
+class PacedVehicle:
+    """A wall-clock vehicle whose `act` returns at the next control tick.
+
+    The practice loop keeps its own period; `course.demo.record_demo` does not (in the simulator
+    `act` advances time), so on the car it is given this wrapper: one recorded sample per
+    control period instead of as many as the CPU can spin."""
+
+    def __init__(self, vehicle: RealVehicle) -> None:
+        self.vehicle = vehicle
+        self.clock = vehicle.clock
+        self.control_hz = vehicle.control_hz
+        self._next: float | None = None
+
+    def observe(self) -> Observation:
+        return self.vehicle.observe()
+
+    def act(self, command: Command) -> None:
+        self.vehicle.act(command)
+        now = self.clock.now()
+        period = 1.0 / self.control_hz
+        self._next = now + period if self._next is None or self._next < now - period else self._next + period
+        self.clock.wait_until(self._next)
+
+    def stop(self) -> None:
+        self._next = None
+        self.vehicle.stop()
+
+    def close(self) -> None:
+        self.vehicle.close()
+
+    def __getattr__(self, name):
+        return getattr(self.vehicle, name)  # params, car, board ... of the wrapped vehicle
