@@ -88,8 +88,10 @@ class ThreadedLearner:
             self.replay.insert(transition)
 
     def on_transition(self) -> None:
+        """Count a stored transition toward the UTD target (only once training has started)."""
         with self._lock:
-            self._transitions += 1
+            if len(self.replay) >= self.start_training:
+                self._transitions += 1
 
     def _behind(self) -> bool:
         with self._lock:
