@@ -360,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"fastrlap {command.name}: bad override ({first}); see `fastrlap {command.name} --help`", file=sys.stderr)
         return 2
+    previous = stop_on_sigterm()
     try:
         return int(command.run(cfg) or 0)
     except FastrlapError as e:
@@ -368,6 +369,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"fastrlap {command.name}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm():
+    """Make SIGTERM take Ctrl-C's path (KeyboardInterrupt), so every `finally` runs and the car gets a
+    neutral command before the port closes; returns the previous handler (None off the main thread)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _interrupt)
 
 
 if __name__ == "__main__":

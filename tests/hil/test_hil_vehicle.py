@@ -100,3 +100,50 @@ def test_killing_the_host_mid_run_leaves_the_car_stopped_by_the_firmware_watchdo
             host.wait()
         car.close()
         board.close()
+
+
+HOST_WITH_STOP_PATH = textwrap.dedent("""
+    import sys, time
+    from fastrlap.cli import compose, stop_on_sigterm
+    from fastrlap.types import Command
+    from fastrlap.vehicle.camera import FakeCamera
+    from fastrlap.vehicle.estimator import Estimator
+    from fastrlap.vehicle.real import RealVehicle
+    from fastrlap.vehicle.serial_link import SerialLink
+
+    cfg = compose(["vehicle=hil"]).vehicle
+    stop_on_sigterm()  # what `fastrlap <command>` installs
+    try:
+        with RealVehicle(SerialLink(sys.argv[1]), FakeCamera(), Estimator(), cfg.real) as car:
+            while True:
+                car.observe()
+                car.act(Command(speed=1.5, steer=0.0))
+                time.sleep(0.1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+""")
+
+
+def test_sigterm_takes_the_stop_path_before_the_watchdog(firmware_build, hil_cfg, tmp_path):
+    board = FirmwareBoard(firmware_build, tmp_path, imu=True)
+    car = SimulatedCar(board, load_track("oval"), hil_cfg).start()
+    host = subprocess.Popen([sys.executable, "-c", HOST_WITH_STOP_PATH, board.link], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 15.0
+        while car.wheel_speed < 1.2:
+            assert host.poll() is None, host.stderr.read()
+            assert time.monotonic() < deadline, f"the simulated car never got going ({car.wheel_speed:.2f} m/s)"
+            time.sleep(0.05)
+        host.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        neutral = board.wait_pulse("esc", lambda w: abs(w - 1500) <= 10, timeout=1.0)
+        assert host.wait(timeout=5) == 130
+        # neutral came from the host's finally (one servo period), not the 250 ms watchdog
+        assert neutral.arrived - sent < 0.2, neutral.arrived - sent
+    finally:
+        if host.poll() is None:
+            host.kill()
+            host.wait()
+        car.close()
+        board.close()
