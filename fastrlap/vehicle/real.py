@@ -180,6 +180,8 @@ class RealVehicle:
         self._lock = threading.Lock()
         self._wheel = WheelReading(0.0, 0)
         self._imu = ImuReading(accel=np.array([0.0, 0.0, G]), gyro=np.zeros(3))
+        self._imu_sum = np.zeros(6)  # accel + gyro summed over the telemetry since the last observe()
+        self._imu_n = 0
         self._last_act: float | None = None
         self._last_processed: float | None = None  # monotonic time of the newest telemetry used
         self._mode = p.Mode.NEUTRAL  # the firmware's mode in that telemetry
@@ -285,7 +287,14 @@ class RealVehicle:
             self.stop()
             raise CameraStalled(f"{exc}; the car was stopped") from None
         with self._lock:
-            wheel, imu, processed = self._wheel, self._imu, self._last_processed
+            wheel, imu = self._wheel, self._imu
+            if self._imu_n:
+                # the average over the control tick, as the simulator reports it: an impact between two
+                # observations still shows as a spike, where a single sample could miss it
+                mean = self._imu_sum / self._imu_n
+                imu = ImuReading(accel=mean[:3], gyro=mean[3:])
+                self._imu_sum = np.zeros(6)
+                self._imu_n = 0
         try:
             tt = self.link.latest_telemetry()
             tm, t_tm = tt.telemetry, tt.t
@@ -384,6 +393,8 @@ class RealVehicle:
         self.estimator.update_odometry(t, wheel.speed, float(imu.gyro[2]) if imu_ok else None, steer=steer)
         with self._lock:
             self._wheel, self._imu, self._last_processed, self._mode = wheel, imu, t, tm.mode
+            self._imu_sum += np.concatenate([imu.accel, imu.gyro])
+            self._imu_n += 1
 
 
 def estimator_for(rc: RealConfig) -> Estimator:

@@ -122,3 +122,24 @@ def test_telemetry_feeds_the_estimator_with_imu_in_si_units():
     assert e.velocity[0] == pytest.approx(1.0, abs=0.05)
     assert e.pose.yaw == pytest.approx(0.5, abs=0.05)
     assert car._imu.accel[2] == pytest.approx(9.80665)
+
+
+def test_observe_reports_the_tick_average_imu_so_an_impact_is_not_missed():
+    from fastrlap.vehicle.serial_link import SerialTimeout
+
+    class SilentLink(RecordingLink):
+        def latest_telemetry(self, max_age=None):
+            raise SerialTimeout("no telemetry")
+
+    flags = p.TelemetryFlag.SESSION | p.TelemetryFlag.IMU_PRESENT
+    with FakeCamera() as cam:
+        car = RealVehicle(SilentLink(), cam, Estimator(), RealConfig())
+        for k, ax in enumerate([0, 0, 5 * 8192, 0, 0]):  # one 5 g sample among five (a wall hit)
+            car.process_telemetry(_telemetry(flags=flags, accel=(ax, 0, 8192)), k / 50)
+        obs = car.observe()
+        # the mean over the tick (delta-v / tick length), the quantity the simulator reports and the
+        # supervisor's crash threshold was set on; a single sample would see 0 or 49 m/s² by chance
+        assert obs.imu.accel[0] == pytest.approx(9.80665)
+        assert obs.estop  # no telemetry reaching observe() is an e-stop
+        car.process_telemetry(_telemetry(flags=flags, accel=(0, 0, 8192)), 0.2)
+        assert car.observe().imu.accel[0] == 0.0  # the next tick starts a new average
