@@ -1,0 +1,69 @@
+"""The practice state machine on synthetic observations: teleop, stops, illegal transitions."""
+import numpy as np
+import pytest
+
+from fastrlap.config import SupervisorConfig
+from fastrlap.practice.supervisor import TRANSITIONS, IllegalTransition, Mode, Supervisor
+from fastrlap.types import Command, ImuReading, Observation, Pose
+
+
+def obs(t, x=0.0, teleop=None, estop=False, frame_age=0.0, accel=(0.0, 0.0)):
+    return Observation(t=t, frame=np.zeros((4, 4, 3), np.uint8),
+                       imu=ImuReading(accel=np.array([accel[0], accel[1], 9.81]), gyro=np.zeros(3)),
+                       wheel_speed=0.0, pose=Pose(x, 0.0, 0.0), velocity=np.zeros(2), yaw_rate=0.0,
+                       teleop=teleop, estop=estop, frame_t=t - frame_age)
+
+
+def make(events=None, **kw):
+    return Supervisor(SupervisorConfig(**kw), distance_to_path=lambda x, y: abs(x), control_hz=10.0,
+                      on_event=(events.append if events is not None else None))
+
+
+def test_teleop_takes_over_and_hands_back_after_release():
+    events = []
+    sup = make(events)
+    assert sup.tick(obs(0.0)).mode == Mode.LEARNING
+    human = Command(speed=1.0, steer=0.1)
+    tick = sup.tick(obs(0.1, teleop=human))
+    assert tick.mode == Mode.TELEOP and tick.override == human
+    assert sup.tick(obs(0.3)).mode == Mode.TELEOP  # released 0.2 s ago: still the human's
+    assert sup.tick(obs(0.7)).mode == Mode.LEARNING
+    assert [e.new for e in events] == [Mode.LEARNING, Mode.TELEOP, Mode.LEARNING]
+
+
+def test_estop_stale_camera_and_geofence_stop_until_cleared():
+    sup = make(geofence=2.0, stale_after=0.5)
+    sup.tick(obs(0.0))
+    for stop in (obs(0.1, estop=True), obs(0.1, frame_age=0.8), obs(0.1, x=3.0)):
+        tick = sup.tick(stop)
+        assert tick.mode == Mode.STOPPED and tick.override == Command(0.0, 0.0)
+        assert sup.tick(stop).mode == Mode.STOPPED  # waits while the condition holds
+        assert sup.tick(obs(0.2)).mode == Mode.LEARNING  # cleared -> STARTING -> LEARNING
+    assert "geofence" in sup.stop_reason
+
+
+def test_a_human_may_drive_back_from_outside_the_geofence():
+    sup = make(geofence=2.0)
+    sup.tick(obs(0.0, x=3.0))
+    assert sup.mode == Mode.STOPPED
+    assert sup.tick(obs(0.1, x=3.0, teleop=Command(-0.5, 0.0))).mode == Mode.TELEOP
+    assert sup.tick(obs(0.2, x=2.5, teleop=Command(-0.5, 0.0))).mode == Mode.TELEOP
+
+
+def test_crash_starts_a_timed_recovery_with_reverse():
+    sup = make(crash_accel=15.0, recovery_seconds=1.0)
+    sup.tick(obs(0.0))
+    tick = sup.tick(obs(0.1, accel=(-30.0, 0.0)))
+    assert tick.mode == Mode.RECOVERY and tick.crash_started and tick.impact == pytest.approx(3.0)
+    assert tick.override.speed < 0
+    assert sup.tick(obs(0.6)).mode == Mode.RECOVERY
+    assert sup.tick(obs(1.1)).mode == Mode.LEARNING
+
+
+def test_the_table_is_enforced_and_errored_is_terminal():
+    sup = make()
+    with pytest.raises(IllegalTransition):
+        sup.transition(0.0, Mode.RECOVERY, "not from STARTING")
+    sup.error(0.0, "boom")
+    assert sup.mode == Mode.ERRORED and not TRANSITIONS[Mode.ERRORED]
+    assert sup.tick(obs(0.1, teleop=Command(1.0, 0.0))).mode == Mode.ERRORED
