@@ -97,12 +97,13 @@ def _record_demo_into(cfg: Config, run, track) -> int:
         driver = lambda obs: scripted(obs.true_pose or obs.pose, obs.wheel_speed)  # noqa: E731
     print(f"recording a demo lap of {track.name} ({track.length:.1f} m) with the {cfg.teleop} driver; "
           f"Ctrl-C stops and keeps the partial demo")
-    shown = [0.0]
+    t0 = vehicle.clock.now()  # 0 in the simulator; wall-clock vehicles count from an arbitrary origin
+    shown = [t0]
 
     def progress(obs, metres: float) -> None:
         if obs.t - shown[0] >= 10.0:
             shown[0] = obs.t
-            print(f"  {obs.t:5.1f} s  {metres:6.1f} m", flush=True)
+            print(f"  {obs.t - t0:5.1f} s  {metres:6.1f} m", flush=True)
 
     try:
         demo = record_demo(vehicle, driver, cfg.vehicle, cfg.course, run.demo_partial, track=track_ref,
