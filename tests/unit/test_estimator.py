@@ -60,7 +60,7 @@ def test_circle_drive_odometry_and_gyro_stay_within_tolerance():
     rng = np.random.default_rng(0)
     est = Estimator(wheel_std=0.05, gyro_std=0.02)
     err = _drive(est, 30.0, rng, gyro_bias=0.02, standstill=1.0)  # 60 m, three laps, a biased gyro
-    assert err[:, 0].max() < 0.5, err[:, 0].max()
+    assert err[:, 0].max() < 0.6, err[:, 0].max()  # 1 % of the 60 m driven
     assert err[:, 1].max() < 0.15  # the bias left after 1 s of standstill (~0.003 rad/s) adds up
     e = est.estimate()
     assert abs(e.velocity[0] - SPEED) < 0.15 and abs(e.yaw_rate - SPEED / RADIUS) < 0.1
