@@ -19,6 +19,7 @@ class Command:
     name: str
     summary: str
     run: Callable[[Config], int | None]
+    section: str = ""  # config section whose fields may be given bare (`steps=` for `pretrain.steps=`)
 
 
 def _sim_view(cfg: Config) -> int:
@@ -238,6 +239,27 @@ def _checkpoints_show(cfg: Config) -> int:
     return 0
 
 
+def _pretrain_collect(cfg: Config) -> int:
+    """Drive the prior environments with the exploration driver and write the prior dataset."""
+    from fastrlap.pretrain.explore import check_prior_envs, collect
+
+    _check_sim(cfg)
+    p = cfg.pretrain
+    envs = check_prior_envs(list(p.envs))
+    print(f"collecting {p.steps} frames of low-speed exploration in {', '.join(envs)} into {p.out} (seed {cfg.seed})")
+
+    def progress(stats) -> None:
+        rate = stats.frames_per_second
+        eta = (p.steps - stats.frames) / max(rate, 1e-9)
+        print(f"  {stats.frames:>8}/{p.steps} frames  {rate:6.0f} frames/s  ETA {int(eta // 60)}m{int(eta % 60):02d}s  "
+              f"episodes {stats.episodes}  contact ticks {stats.collisions}", flush=True)
+
+    stats = collect(p, cfg.vehicle, cfg.seed, p.out, progress=progress, progress_every=max(10, min(5000, p.steps // 20)))
+    print(f"wrote {stats.frames} frames in {stats.episodes} episodes to {p.out} ({stats.frames_per_second:.0f} "
+          f"frames/s, {stats.seconds:.0f} s)")
+    return 0
+
+
 def _doctor(cfg: Config) -> int:
     """Check the car's parts one by one; each problem is printed with its fix."""
     from fastrlap.vehicle.real import check_camera, check_link, check_pose
@@ -284,6 +306,8 @@ COMMANDS: dict[str, Command] = {
                 "other runs.", _report),
         Command("doctor", "Check the car (vehicle=real) or the simulated board (vehicle=hil): port, firmware, "
                 "telemetry, camera, pose source.", _doctor),
+        Command("pretrain collect", "Drive the prior environments slowly toward random goals and write the prior "
+                "dataset (envs=[...] steps=N out=DIR).", _pretrain_collect, section="pretrain"),
     ]
 }
 
@@ -324,6 +348,17 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def _scoped(command: Command, overrides: list[str]) -> list[str]:
+    """`key=value` for a field of the command's config section becomes `section.key=value`."""
+    if not command.section:
+        return overrides
+    from dataclasses import fields
+
+    section_type = {f.name: f for f in fields(Config)}[command.section].default_factory
+    names = {f.name for f in fields(section_type())}
+    return [f"{command.section}.{o}" if o.split("=", 1)[0] in names else o for o in overrides]
+
+
 def _split(argv: list[str]) -> tuple[Command | None, list[str]]:
     for words in (2, 1):
         name = " ".join(argv[:words])
@@ -341,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     if command is None:
         print(f"fastrlap: unknown command {' '.join(argv[:2])!r}; run `fastrlap --help` for the list", file=sys.stderr)
         return 2
+    overrides = _scoped(command, overrides)
     if any(o in ("-h", "--help") for o in overrides):
         print(f"fastrlap {command.name}: {command.summary}")
         print(f"config tree: {Path(config_dir())} (any key can be overridden as key=value)")

@@ -214,6 +214,30 @@ class PracticeConfig:
 
 
 @dataclass
+class PretrainConfig:
+    """`fastrlap pretrain collect`: the prior dataset from the simulator's prior environments (issue 6)."""
+
+    envs: list[str] = field(default_factory=lambda: ["campus", "warehouse", "trail"])  # prior environments (never race tracks)
+    steps: int = 100_000  # frames (control ticks) to collect, count
+    out: str = "prior_data"  # dataset folder (shards + manifest.json); must not hold a dataset yet
+    frames_per_shard: int = 2000  # control ticks per shard file, count
+    episode_seconds: float = 60.0  # s of simulated driving per episode (a new place, direction and look each)
+    min_speed: float = 0.5  # m/s, slowest speed drawn for a goal
+    max_speed: float = 2.0  # m/s, fastest speed drawn for a goal
+    steer_noise: float = 0.04  # rad, std of the steering noise's innovation per tick (OU process)
+    speed_noise: float = 0.08  # m/s, std of the speed noise's innovation per tick (OU process)
+    bump_prob: float = 0.12  # probability that a goal lies behind a barrier or on a box
+    offtrack_prob: float = 0.25  # probability that a goal lies off the course where no barrier stands
+    offtrack_reach: float = 2.5  # m, farthest an off-course goal lies beyond the edge
+    brightness_jitter: float = 0.3  # max relative brightness change per episode
+    camera_variants: int = 4  # camera mounts (height, pitch, noise) episodes draw from, count
+    height_jitter: float = 0.04  # m, max change of the camera height from the vehicle's camera
+    pitch_jitter_deg: float = 4.0  # degrees, max change of the camera pitch
+    noise_std_max: float = 6.0  # per-pixel Gaussian noise std of the noisiest mount, 0-255 units
+    camera_seed: int = 6  # seed of the camera mounts (fixed, so every dataset uses the same mounts)
+
+
+@dataclass
 class Config:
     track: str = "oval"  # built-in track name or path to a track YAML file
     seed: int = 0
@@ -229,6 +253,7 @@ class Config:
     resume: str | None = None  # practice: continue the run in this directory
     laps: int = 5  # evaluate: laps to drive with the deterministic policy
     compare: list[str] = field(default_factory=list)  # report: other run directories to draw beside run_dir
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)  # `fastrlap pretrain ...`
 
 
 def register_configs() -> None:

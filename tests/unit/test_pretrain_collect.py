@@ -1,0 +1,73 @@
+"""The exploration collector: prior environments only, deterministic for a seed, plausible driving."""
+import json
+
+import numpy as np
+import pytest
+
+from fastrlap.config import PretrainConfig, VehicleConfig
+from fastrlap.pretrain.explore import check_prior_envs, collect
+from fastrlap.pretrain.shards import PriorDataError, iter_shards, iter_trajectories, read_manifest
+from fastrlap.sim.track import builtin_tracks
+
+
+def small(**kw) -> PretrainConfig:
+    base = dict(envs=["warehouse"], steps=240, frames_per_shard=100, episode_seconds=12.0, camera_variants=2)
+    base.update(kw)
+    return PretrainConfig(**base)
+
+
+def test_same_seed_same_data_other_seed_other_data(tmp_path):
+    cfg = small()
+    collect(cfg, VehicleConfig(), seed=5, out=tmp_path / "a")
+    collect(cfg, VehicleConfig(), seed=5, out=tmp_path / "b")
+    collect(cfg, VehicleConfig(), seed=6, out=tmp_path / "c")
+    a, b, c = (list(iter_shards(tmp_path / x)) for x in "abc")
+    assert len(a) == len(b) == 3
+    for sa, sb in zip(a, b):
+        for key in sa:
+            np.testing.assert_array_equal(sa[key], sb[key], err_msg=key)
+    assert not np.array_equal(a[0]["pose"], c[0]["pose"])
+    ma, mb = read_manifest(tmp_path / "a"), read_manifest(tmp_path / "b")
+    assert {k: v for k, v in ma.items() if k != "created"} == {k: v for k, v in mb.items() if k != "created"}
+
+
+def test_race_tracks_are_refused_naming_the_prior_environments(tmp_path):
+    for name in builtin_tracks("race")[:3] + ["nowhere"]:
+        with pytest.raises(PriorDataError) as e:
+            collect(small(envs=["campus", name]), VehicleConfig(), seed=0, out=tmp_path / name)
+        msg = str(e.value)
+        assert "\n" not in msg and name in msg
+        assert all(p in msg for p in builtin_tracks("prior"))
+        assert not (tmp_path / name).exists()
+    assert check_prior_envs(["trail", "campus"]) == ["trail", "campus"]
+    with pytest.raises(PriorDataError):
+        check_prior_envs([])
+
+
+def test_the_driver_explores_slowly_and_the_records_are_consistent(tmp_path):
+    vehicle = VehicleConfig()
+    stats = collect(small(envs=["warehouse", "campus"], steps=400, episode_seconds=20.0, bump_prob=0.5),
+                    vehicle, seed=2, out=tmp_path)
+    assert stats.frames == 400 and stats.frames_per_second > 0
+    manifest = read_manifest(tmp_path)
+    assert manifest["total_frames"] == 400 and manifest["seed"] == 2 and manifest["source"] == "sim"
+    assert manifest["environments"] == ["warehouse", "campus"]
+    trajs = list(iter_trajectories(tmp_path))
+    assert sum(len(t) for t in trajs) == 400 and len(trajs) == manifest["total_episodes"] == stats.episodes
+    moved = 0.0
+    for tr in trajs:
+        assert tr.env in ("warehouse", "campus")
+        assert tr.frames.shape[1:] == (128, 128, 3) and tr.frames.dtype == np.uint8
+        assert np.all(np.diff(tr.t) > 0) and tr.t[0] == 0.0
+        speed = np.hypot(tr.velocity[:, 0], tr.velocity[:, 1])
+        assert speed.max() < 2.6  # low speed: goals are driven at 0.5-2 m/s plus noise
+        assert np.all(np.abs(tr.action) <= 1.0)
+        fwd = tr.command[:, 0] >= 0
+        # Forward commands map back through VehicleConfig.to_command.
+        back = np.array([[vehicle.to_command(a).speed, vehicle.to_command(a).steer] for a in tr.action[fwd]])
+        np.testing.assert_allclose(back, tr.command[fwd], atol=1e-5)
+        moved += float(np.hypot(*np.diff(tr.pose[:, :2], axis=0).T).sum())
+    assert moved > 0.5 * 400 / 10  # it drives: at least 0.5 m/s on average
+    # Brightness and camera mounts vary between episodes, so the frames' mean brightness does too.
+    assert len({round(float(t.frames.mean()), 1) for t in trajs}) > 1
+    assert json.loads((tmp_path / "manifest.json").read_text())["cameras"][0]["noise_std"] >= 0
