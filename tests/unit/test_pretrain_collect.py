@@ -71,3 +71,24 @@ def test_the_driver_explores_slowly_and_the_records_are_consistent(tmp_path):
     # Brightness and camera mounts vary between episodes, so the frames' mean brightness does too.
     assert len({round(float(t.frames.mean()), 1) for t in trajs}) > 1
     assert json.loads((tmp_path / "manifest.json").read_text())["cameras"][0]["noise_std"] >= 0
+
+
+def test_bump_goals_end_in_contacts_and_back_outs(tmp_path):
+    collect(small(steps=300, episode_seconds=30.0, bump_prob=1.0), VehicleConfig(), seed=1, out=tmp_path)
+    (tr,) = list(iter_trajectories(tmp_path))
+    assert tr.collision.any()
+    first = int(np.argmax(tr.collision))
+    # After the first bump the car reverses (negative speed command) within a couple of ticks.
+    assert (tr.command[first: first + 3, 0] < 0).any()
+
+
+def test_off_course_goals_take_the_car_off_the_path_where_no_wall_stands(tmp_path):
+    from fastrlap.sim.track import load_track
+
+    collect(small(envs=["campus"], steps=300, episode_seconds=30.0, offtrack_prob=1.0), VehicleConfig(), seed=3,
+            out=tmp_path)
+    (tr,) = list(iter_trajectories(tmp_path))
+    track = load_track("campus")
+    offset = np.array([abs(track.project(x, y).n) for x, y in tr.pose[:, :2]])
+    assert (offset > track.width / 2 + 0.3).mean() > 0.2
+    assert not tr.collision.any()  # campus has neither walls nor boxes
