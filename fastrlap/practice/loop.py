@@ -25,7 +25,9 @@ from fastrlap.practice.features import proprio
 from fastrlap.practice.safety import SafetyFilter
 from fastrlap.practice.supervisor import Event, Mode, Supervisor
 from fastrlap.types import NEUTRAL, Command, Observation, Transition
-from fastrlap.vehicle.base import Vehicle
+from fastrlap.vehicle.base import SimClock, Vehicle
+
+JITTER_WINDOW = 100  # control ticks per "timing" event on a real clock (the simulator never waits)
 
 
 @dataclass
@@ -115,8 +117,10 @@ class PracticeLoop:
 
     # ------------------------------------------------------------------ events
     def _emit(self, t: float, kind: str, **data) -> None:
+        """Events carry practice time (s since practice began, across resumes), whatever the clock."""
         if self.on_event is not None:
-            self.on_event(t, kind, data)
+            since = 0.0 if self._t_start is None else t - self._t_start
+            self.on_event(self._practice_offset + since, kind, data)
 
     def _mode_event(self, ev: Event) -> None:
         self._emit(ev.t, "mode", old=ev.old.value, new=ev.new.value, reason=ev.reason)
@@ -219,6 +223,7 @@ class PracticeLoop:
         period = 1.0 / self.vehicle.control_hz
         begin = self.state.practice_time
         ticks = 0
+        lateness: list[float] = []
         next_t = clock.now()
         try:
             while True:
@@ -236,9 +241,15 @@ class PracticeLoop:
                     break
                 next_t += period
                 late = clock.wait_until(next_t)
+                lateness.append(late)
                 if late > period:
                     self._emit(clock.now(), "overrun", late_s=round(late, 4))
                     next_t = clock.now()
+                if len(lateness) >= JITTER_WINDOW:
+                    if not isinstance(clock, SimClock):  # a real clock: report how well the period was held
+                        self._emit(clock.now(), "timing", jitter_mean_ms=round(1e3 * sum(lateness) / len(lateness), 2),
+                                   jitter_max_ms=round(1e3 * max(lateness), 2), ticks=len(lateness))
+                    lateness.clear()
         finally:
             self.vehicle.stop()
         return self.state

@@ -31,8 +31,7 @@ class WallClock:
         delay = t - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-            return 0.0
-        return -delay
+        return max(0.0, time.monotonic() - t)  # oversleep or overrun: the loop's jitter
 
 
 class SimClock:

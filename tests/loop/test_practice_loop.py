@@ -168,3 +168,38 @@ def test_practice_session_same_seed_same_run_and_resume(tmp_path, demo_run, tiny
     assert again["replay_size"] > sa["replay_size"]
     assert any("resumed" in m for m in messages)
     assert len(read_laps(ra)) == again["laps"] >= sa["laps"]
+
+
+def test_on_a_wall_clock_the_loop_holds_its_period_and_reports_jitter(demo_run, tiny):
+    import dataclasses
+    import time
+
+    from fastrlap.vehicle.base import WallClock
+
+    class WallPaced:
+        """The simulator behind a wall clock, as a real car would be."""
+
+        def __init__(self, car):
+            self.car, self.clock, self.control_hz = car, WallClock(), car.control_hz
+
+        def observe(self):
+            t = self.clock.now()
+            return dataclasses.replace(self.car.observe(), t=t, frame_t=t)
+
+        def act(self, command):
+            self.car.act(command)
+
+        def stop(self):
+            self.car.stop()
+
+        def close(self):
+            self.car.close()
+
+    cfg = tiny("oval", "vehicle.control_hz=50")
+    loop, learner, events, car = make_loop(demo_run, lambda obs: [-0.5, 0.0], cfg=cfg)
+    loop.vehicle = WallPaced(car)
+    t0 = time.monotonic()
+    loop.run(seconds=1e9, max_ticks=105)
+    assert time.monotonic() - t0 >= 104 / 50  # it waited for the period instead of running flat out
+    timing = [d for _, k, d in events if k == "timing"]
+    assert len(timing) == 1 and timing[0]["ticks"] == 100 and timing[0]["jitter_max_ms"] > 0.0
