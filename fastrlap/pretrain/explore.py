@@ -207,6 +207,12 @@ def collect(cfg: PretrainConfig, vehicle: VehicleConfig, seed: int, out: str | P
     envs = check_prior_envs(list(cfg.envs))
     if cfg.steps < 1:
         raise PriorDataError(f"steps={cfg.steps}: collect at least one frame")
+    if not 0.0 < cfg.min_speed <= cfg.max_speed:
+        raise PriorDataError(f"pretrain.min_speed={cfg.min_speed}, pretrain.max_speed={cfg.max_speed}: need "
+                             f"0 < min_speed <= max_speed (m/s)")
+    if cfg.episode_seconds <= 0 or cfg.camera_variants < 1:
+        raise PriorDataError(f"pretrain.episode_seconds={cfg.episode_seconds}, pretrain.camera_variants="
+                             f"{cfg.camera_variants}: both must be positive")
     root = np.random.SeedSequence(seed)
     episode_seq, world_seq = root.spawn(2)
     rng = np.random.default_rng(episode_seq)

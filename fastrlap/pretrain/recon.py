@@ -60,7 +60,7 @@ MIN_TURN_SPEED = 0.3  # m/s: below this the steering equivalent of a yaw rate is
 
 
 def _decode(jpeg: bytes, size: int, source: str, i: int) -> np.ndarray:
-    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR) if jpeg else None
     if img is None:
         raise PriorDataError(f"{source}: images/rgb_left[{i}] is not a decodable image; the file is damaged, "
                              f"download it again or leave it out")

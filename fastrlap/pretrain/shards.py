@@ -206,6 +206,25 @@ class ShardWriter:
         self.flush()
 
 
+def write_trajectories(out: str | Path, trajectories, environments: list[str], frames_per_shard: int,
+                       meta: dict | None = None) -> int:
+    """Write `Trajectory` records (e.g. from `recon.iter_recon`) as a dataset; returns the frame count.
+
+    Episode ids are renumbered 0, 1, ... in the order given, so ids from different sources cannot clash.
+    """
+    writer = ShardWriter(Path(out), list(environments), frames_per_shard, meta=dict(meta or {}))
+    for episode, tr in enumerate(trajectories):
+        if tr.env not in writer.environments:
+            raise PriorDataError(f"trajectory {tr.episode} is from {tr.env!r}, not one of {writer.environments}; "
+                                 f"list it in environments")
+        for k in range(len(tr)):
+            writer.add(tr.frames[k], t=tr.t[k], pose=tr.pose[k], velocity=tr.velocity[k], yaw_rate=tr.yaw_rate[k],
+                       accel=tr.accel[k], command=tr.command[k], action=tr.action[k], collision=tr.collision[k],
+                       episode=episode, episode_start=k == 0, env=tr.env, camera=tr.camera)
+    writer.close()
+    return writer.total_frames
+
+
 # ---------------------------------------------------------------------- reading
 def read_manifest(folder: str | Path) -> dict:
     """The manifest of a dataset folder, validated; any problem is one `PriorDataError` line."""

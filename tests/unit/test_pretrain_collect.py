@@ -42,6 +42,8 @@ def test_race_tracks_are_refused_naming_the_prior_environments(tmp_path):
     assert check_prior_envs(["trail", "campus"]) == ["trail", "campus"]
     with pytest.raises(PriorDataError):
         check_prior_envs([])
+    with pytest.raises(PriorDataError, match="min_speed"):
+        collect(small(min_speed=2.5), VehicleConfig(), seed=0, out=tmp_path / "speeds")
 
 
 def test_the_driver_explores_slowly_and_the_records_are_consistent(tmp_path):

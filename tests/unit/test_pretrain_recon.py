@@ -95,12 +95,32 @@ def test_not_hdf5_or_damaged_image_is_one_line(tmp_path):
     bad.write_bytes(b"not an hdf5 file at all")
     with pytest.raises(PriorDataError, match="bad.hdf5: not an HDF5 file"):
         read_recon(bad)
-    path = tmp_path / "c.hdf5"
-    write_recon(path)
-    with h5py.File(path, "a") as f:
-        data = f["images/rgb_left"][()]
-        data[2] = b"garbage"
-        del f["images/rgb_left"]
-        f.create_dataset("images/rgb_left", data=data)
-    with pytest.raises(PriorDataError, match=r"images/rgb_left\[2\]"):
-        read_recon(path)
+    for payload in (b"garbage", b""):
+        path = tmp_path / "c.hdf5"
+        write_recon(path)
+        with h5py.File(path, "a") as f:
+            data = f["images/rgb_left"][()]
+            data[2] = payload
+            del f["images/rgb_left"]
+            f.create_dataset("images/rgb_left", data=data)
+        with pytest.raises(PriorDataError, match=r"c.hdf5: images/rgb_left\[2\] is not a decodable image"):
+            read_recon(path)
+
+
+def test_recon_trajectories_convert_into_the_shard_format(tmp_path):
+    from fastrlap.pretrain.shards import iter_trajectories, read_manifest, write_trajectories
+
+    (tmp_path / "recon").mkdir()
+    for i in range(3):
+        write_recon(tmp_path / "recon" / f"jackal_{i}.hdf5")
+    source = list(iter_recon(tmp_path / "recon", size=32))
+    n = write_trajectories(tmp_path / "shards", source, ["recon"], frames_per_shard=4, meta={"source": "recon"})
+    assert n == 3 * T and read_manifest(tmp_path / "shards")["source"] == "recon"
+    back = list(iter_trajectories(tmp_path / "shards"))
+    assert [(t.env, t.episode, len(t)) for t in back] == [("recon", i, T) for i in range(3)]
+    for a, b in zip(source, back):
+        np.testing.assert_array_equal(a.frames, b.frames)
+        np.testing.assert_array_equal(a.action, b.action)
+        np.testing.assert_array_equal(a.collision, b.collision)
+    with pytest.raises(PriorDataError, match="not one of"):
+        write_trajectories(tmp_path / "other", source, ["campus"], frames_per_shard=4)
