@@ -252,11 +252,11 @@ def _pretrain_collect(cfg: Config) -> int:
         rate = stats.frames_per_second
         eta = (p.steps - stats.frames) / max(rate, 1e-9)
         print(f"  {stats.frames:>8}/{p.steps} frames  {rate:6.0f} frames/s  ETA {int(eta // 60)}m{int(eta % 60):02d}s  "
-              f"episodes {stats.episodes}  contact ticks {stats.collisions}", flush=True)
+              f"episodes {stats.episodes}  bumps {stats.bumps}", flush=True)
 
     stats = collect(p, cfg.vehicle, cfg.seed, p.out, progress=progress, progress_every=max(10, min(5000, p.steps // 20)))
-    print(f"wrote {stats.frames} frames in {stats.episodes} episodes to {p.out} ({stats.frames_per_second:.0f} "
-          f"frames/s, {stats.seconds:.0f} s)")
+    print(f"wrote {stats.frames} frames in {stats.episodes} episodes ({stats.bumps} bumps) to {p.out} "
+          f"({stats.frames_per_second:.0f} frames/s, {stats.seconds:.0f} s)")
     return 0
 
 

@@ -69,7 +69,6 @@ class _Goal:
     s: float  # m, arc length of the goal
     n: float  # m, lateral offset of the goal
     speed: float  # m/s to drive toward it
-    bump: bool  # the goal lies in or behind something solid
     started: float  # s, episode time the goal was picked
 
 
@@ -86,7 +85,7 @@ class ExplorationDriver:
         self._backout_until = -1.0
         self._backout = Command(speed=0.0, steer=0.0)
         self._anchor = (0.0, 0.0, 0.0)  # (t, x, y) where the stuck watch last saw the car move
-        self.bumps = 0
+        self.bumps = 0  # bumps that started a back-out (or ended one), count
 
     # ------------------------------------------------------------------ goals
     def _arc_ahead(self, s_from: float, s_to: float) -> float:
@@ -105,17 +104,17 @@ class ExplorationDriver:
             if tr.obstacles and (not sides or rng.random() < 0.5):
                 ob = tr.obstacles[int(rng.integers(len(tr.obstacles)))]
                 pr = tr.project(*ob.center)
-                return _Goal(s=pr.s, n=pr.n, speed=speed, bump=True, started=t)
+                return _Goal(s=pr.s, n=pr.n, speed=speed, started=t)
             if sides:
                 sign = sides[int(rng.integers(len(sides)))]
-                return _Goal(s=s, n=sign * (half + 0.6), speed=speed, bump=True, started=t)
+                return _Goal(s=s, n=sign * (half + 0.6), speed=speed, started=t)
         free = [sign for sign, walls in ((1.0, tr.wall_left), (-1.0, tr.wall_right)) if not walls[idx]]
         if free and rng.random() < cfg.offtrack_prob:
             sign = free[int(rng.integers(len(free)))]
             n = sign * (half + float(rng.uniform(0.3, cfg.offtrack_reach)))
         else:
             n = float(rng.uniform(-0.8, 0.8) * (half - 0.35))
-        return _Goal(s=s, n=n, speed=speed, bump=False, started=t)
+        return _Goal(s=s, n=n, speed=speed, started=t)
 
     # ------------------------------------------------------------------ driving
     def __call__(self, t: float, x: float, y: float, yaw: float, impact: float) -> Command:
@@ -174,7 +173,8 @@ class ExplorationDriver:
 class CollectStats:
     frames: int
     episodes: int
-    collisions: int  # ticks with a contact
+    collisions: int  # ticks with a contact (bumps and scrapes)
+    bumps: int  # contacts hard enough to make the driver back out (or stop backing out)
     seconds: float  # wall time
 
     @property
@@ -230,7 +230,7 @@ def collect(cfg: PretrainConfig, vehicle: VehicleConfig, seed: int, out: str | P
                     for c in cameras],
     })
     ticks_per_episode = max(1, int(round(cfg.episode_seconds * vehicle.control_hz)))
-    frames = episodes = collisions = 0
+    frames = episodes = collisions = bumps = 0
     start = time.perf_counter()
     next_report = progress_every
     while frames < cfg.steps:
@@ -266,10 +266,12 @@ def collect(cfg: PretrainConfig, vehicle: VehicleConfig, seed: int, out: str | P
             frames += 1
             collisions += int(reading.collision)
             if frames >= next_report and progress is not None:
-                progress(CollectStats(frames, episodes + 1, collisions, time.perf_counter() - start))
+                progress(CollectStats(frames, episodes + 1, collisions, bumps + driver.bumps,
+                                      time.perf_counter() - start))
                 next_report += progress_every
             if abs(track.project(state.x, state.y).n) > track.width / 2 + LOST_OFFSET:
                 break
         episodes += 1
+        bumps += driver.bumps
     writer.close()
-    return CollectStats(frames, episodes, collisions, time.perf_counter() - start)
+    return CollectStats(frames, episodes, collisions, bumps, time.perf_counter() - start)

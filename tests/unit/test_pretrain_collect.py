@@ -76,12 +76,13 @@ def test_the_driver_explores_slowly_and_the_records_are_consistent(tmp_path):
 
 
 def test_bump_goals_end_in_contacts_and_back_outs(tmp_path):
-    collect(small(steps=300, episode_seconds=30.0, bump_prob=1.0), VehicleConfig(), seed=1, out=tmp_path)
+    stats = collect(small(steps=300, episode_seconds=30.0, bump_prob=1.0), VehicleConfig(), seed=1, out=tmp_path)
     (tr,) = list(iter_trajectories(tmp_path))
     assert tr.collision.any()
     first = int(np.argmax(tr.collision))
     # After the first bump the car reverses (negative speed command) within a couple of ticks.
     assert (tr.command[first: first + 3, 0] < 0).any()
+    assert stats.bumps >= 1
 
 
 def test_off_course_goals_take_the_car_off_the_path_where_no_wall_stands(tmp_path):
