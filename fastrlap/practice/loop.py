@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -75,7 +76,7 @@ class LoopState:
     lap_times: list[float] = field(default_factory=list)
 
 
-class Learner:
+class Learner(Protocol):
     """What the loop needs from a learner (SyncLearner in the simulator, ThreadedLearner on a car)."""
 
     updates: int

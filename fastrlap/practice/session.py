@@ -31,7 +31,7 @@ from fastrlap.practice.learner import SyncLearner, ThreadedLearner
 from fastrlap.practice.loop import LoopState, PracticeLoop
 from fastrlap.practice.run import RunDir, RunLog, agent_dir, read_laps, replay_dir, trajectories_path
 from fastrlap.practice.trajectory import TrajectoryRecorder
-from fastrlap.types import Transition
+from fastrlap.types import Pose, Transition
 from fastrlap.vehicle.base import SimClock, Vehicle
 
 ACTION_DIM = 2
@@ -105,9 +105,7 @@ def demo_transitions(demo: Demo, spec: CourseSpec, encoder: Encoder, cfg: Config
     return out
 
 
-def _pose(demo: Demo, k: int):
-    from fastrlap.types import Pose
-
+def _pose(demo: Demo, k: int) -> Pose:
     x, y, yaw = demo.pose[k]
     return Pose(float(x), float(y), float(yaw))
 
