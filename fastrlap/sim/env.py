@@ -19,7 +19,7 @@ from gymnasium import spaces
 from fastrlap.config import VehicleConfig
 from fastrlap.sim.dynamics import car_params
 from fastrlap.sim.render import Renderer
-from fastrlap.sim.track import Track, load_track
+from fastrlap.sim.track import Projection, Track, load_track
 from fastrlap.sim.world import World
 
 ENV_ID = "fastrlap/Track-v0"
@@ -49,9 +49,8 @@ class TrackEnv(gym.Env):
         self.world = World(self.track, self.params, self.vcfg.sim, self.vcfg.control_hz)
         self._frame = np.zeros((cam.height, cam.width, 3), np.uint8)
 
-    def _observe(self, reading_accel: np.ndarray, reading_gyro: np.ndarray, wheel: float) -> dict:
+    def _observe(self, pr: Projection, reading_accel: np.ndarray, reading_gyro: np.ndarray, wheel: float) -> dict:
         st = self.world.state
-        pr = self.track.project(st.x, st.y)
         err = st.yaw - self.track.heading_at(pr.s)
         self._frame = self.renderer.render(st.x, st.y, st.yaw, rng=self.np_random)
         state = np.array(
@@ -65,8 +64,9 @@ class TrackEnv(gym.Env):
         self.world.rng = np.random.default_rng(int(self.np_random.integers(2**31)))
         s = float(self.np_random.uniform(0.0, self.track.length))
         self.world.reset(s=s, n=float(self.np_random.uniform(-0.2, 0.2)) * self.track.width / 2)
-        self._s = self.track.project(self.world.state.x, self.world.state.y).s
-        return self._observe(np.array([0.0, 0.0, 9.81]), np.zeros(3), 0.0), {}
+        pr = self.track.project(self.world.state.x, self.world.state.y)
+        self._s = pr.s
+        return self._observe(pr, np.array([0.0, 0.0, 9.81]), np.zeros(3), 0.0), {}
 
     def step(self, action):
         reading = self.world.step(self.vcfg.to_command(action))
@@ -76,7 +76,7 @@ class TrackEnv(gym.Env):
         self._s = pr.s
         reward = ds * self.vcfg.control_hz - COLLISION_PENALTY * reading.impact
         terminated = abs(pr.n) > self.track.width / 2 + OFF_MAP
-        obs = self._observe(reading.accel, reading.gyro, reading.wheel_speed)
+        obs = self._observe(pr, reading.accel, reading.gyro, reading.wheel_speed)
         info = {"collision": reading.collision, "on_track": reading.on_track, "progress_m": ds}
         return obs, float(reward), bool(terminated), False, info
 
