@@ -123,8 +123,8 @@ class AgentConfig:
     """The learner (fastrlap.agent): SAC with a REDQ critic ensemble on a frozen encoder."""
 
     # "random" until the pretrained encoder ships (issue 6): a seeded random conv encoder, which
-    # already learns the built-in tracks; "" = the shipped asset; a path = your own weights.
-    encoder_weights: str = "random"  # random | "" (shipped asset) | path to encoder weights (.pt)
+    # already learns the built-in tracks; "pretrained" = the shipped asset; a path = your own weights.
+    encoder: str = "random"  # pretrained | random | path to encoder weights (.pt)
     frame_size: int = 128  # px, camera frames are resized to frame_size x frame_size
     frame_stack: int = 3  # newest frames stacked on the channel axis (count)
     projection_dim: int = 50  # features of the actor's and the critic's own embedding projection

@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/bench", help="parent folder of the benchmark's run directory")
-    ap.add_argument("overrides", nargs="*", help="extra config overrides, e.g. agent.encoder_weights=random")
+    ap.add_argument("overrides", nargs="*", help="extra config overrides, e.g. agent.encoder=random")
     args = ap.parse_args()
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     run = open_run_dir(Path(args.out) / f"{stamp}-{args.track}-s{args.seed}", create=True)
@@ -58,7 +58,7 @@ def main() -> None:
     result = {
         "track": args.track,
         "seed": args.seed,
-        "encoder": cfg.agent.encoder_weights or "pretrained",
+        "encoder": cfg.agent.encoder,
         "demo_lap_s": round(summary["demo_lap_s"], 3),
         "t2f_min": None if summary["first_lap_practice_min"] is None else round(summary["first_lap_practice_min"], 3),
         "best_lap_s": None if summary["best_lap_s"] is None else round(summary["best_lap_s"], 3),

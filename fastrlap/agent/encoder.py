@@ -170,8 +170,8 @@ def load_encoder(path: str | Path | None, spec: EncoderSpec = EncoderSpec(), dev
     """A frozen `Encoder` with the weights in `path` (None or "" = the shipped asset)."""
     path = Path(path) if path else DEFAULT_WEIGHTS
     if not path.exists():
-        raise EncoderWeightsError(f"encoder weights {path} not found; run `fastrlap pretrain` or set "
-                                  f"agent.encoder_weights=PATH")
+        raise EncoderWeightsError(f"encoder weights {path} not found; run `fastrlap pretrain train` or set "
+                                  f"agent.encoder=PATH (or agent.encoder=random)")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as e:

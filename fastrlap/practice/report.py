@@ -51,7 +51,7 @@ class RunData:
     first_lap_practice_min: float | None = None  # min of practice before the first lap (T2F)
     practice_min: float | None = None  # min of practice so far
     collisions: int | None = None
-    encoder: str | None = None  # agent.encoder_weights from config.yaml: "random", "" (shipped) or a path
+    encoder: str | None = None  # agent.encoder from config.yaml: "pretrained", "random" or a path
     trajectory: Trajectory | None = None
     demo_path: DrivenPath | None = None
     checkpoints: CourseSpec | None = None
@@ -128,7 +128,7 @@ def _encoder(run: RunDir) -> str | None:
     if not run.config.is_file():
         return None
     try:
-        return to_typed(OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run.config))).agent.encoder_weights
+        return to_typed(OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run.config))).agent.encoder
     except (OSError, YAMLError, OmegaConfBaseException, AssertionError):
         return None
 
@@ -139,7 +139,7 @@ def encoder_label(data: RunData) -> str:
         return ""
     if data.encoder == "random":
         return "random encoder"
-    return "pretrained encoder" if data.encoder == "" else f"encoder {Path(data.encoder).name}"
+    return "pretrained encoder" if data.encoder in ("pretrained", "") else f"encoder {Path(data.encoder).name}"
 
 
 def load_run(path: str | Path) -> RunData:

@@ -40,13 +40,15 @@ STATE_FILE = "loop_state.json"
 
 
 def build_encoder(cfg: Config, device: torch.device) -> Encoder:
-    """The frozen encoder: `agent.encoder_weights=random` is a seeded random init (ablation)."""
+    """The frozen encoder: `agent.encoder=pretrained` is the shipped asset, `random` a seeded random
+    init (the ablation), anything else a path to weights saved by `fastrlap pretrain train`."""
     spec = EncoderSpec(frame_size=cfg.agent.frame_size, frame_stack=cfg.agent.frame_stack)
-    if cfg.agent.encoder_weights == "random":
+    if cfg.agent.encoder == "random":
         torch.manual_seed(cfg.seed)
         return Encoder(spec).to(device).freeze()
     try:
-        return load_encoder(cfg.agent.encoder_weights or None, spec, device=device)
+        return load_encoder(None if cfg.agent.encoder in ("pretrained", "") else cfg.agent.encoder, spec,
+                            device=device)
     except RuntimeError as e:  # EncoderWeightsError: already one line naming file and fix
         raise FastrlapError(str(e)) from None
 
@@ -143,7 +145,7 @@ def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
         for tr in demo_transitions(demo, spec, encoder, cfg):
             replay.insert(tr)
         replay.flush()
-        log.event(0.0, "start", demo_transitions=len(replay), encoder=cfg.agent.encoder_weights or "pretrained")
+        log.event(0.0, "start", demo_transitions=len(replay), encoder=cfg.agent.encoder)
     synchronous = isinstance(vehicle.clock, SimClock)
     learner = (SyncLearner(agent, replay, cfg.practice.start_training) if synchronous else
                ThreadedLearner(agent, replay, cfg.practice.start_training, cfg.practice.actor_sync_seconds))

@@ -6,7 +6,7 @@ from fastrlap.practice.run import open_run_dir, save_config
 from fastrlap.sim.track import load_track
 
 TINY = [
-    "agent.encoder_weights=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16",
+    "agent.encoder=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16",
     "agent.utd_ratio=2", "agent.replay_flush_every=50", "practice.start_training=50",
     "practice.checkpoint_every=50", "practice.summary_every=25", "wandb.mode=disabled", "practice.dashboard=false",
 ]

@@ -16,7 +16,7 @@ from fastrlap.practice.run import read_laps
 from fastrlap.types import Transition
 
 TINY_CLI = [
-    "agent.encoder_weights=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16",
+    "agent.encoder=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16",
     "agent.utd_ratio=2", "agent.replay_flush_every=50", "practice.start_training=50",
     "practice.checkpoint_every=50", "wandb.mode=disabled", "practice.dashboard=false",
 ]

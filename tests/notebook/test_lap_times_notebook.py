@@ -19,7 +19,7 @@ from fastrlap.vehicle.sim import SimVehicle
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "lap_times.ipynb"
 TINY = [
-    "agent.encoder_weights=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16",
+    "agent.encoder=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16",
     "agent.utd_ratio=2", "agent.replay_flush_every=50", "practice.checkpoint_every=50",
     "practice.summary_every=25", "wandb.mode=disabled", "practice.dashboard=false",
 ]

@@ -139,10 +139,10 @@ def test_write_report_writes_pngs_and_markdown_and_compares_runs(tmp_path):
 
 def test_comparison_names_the_encoder_each_run_used(tmp_path):
     runs = []
-    for name, weights in (("pre", ""), ("rand", "random"), ("own", "/weights/mine.pt")):
+    for name, weights in (("pre", "pretrained"), ("rand", "random"), ("own", "/weights/mine.pt")):
         run = make_run(tmp_path / name)
         cfg = Config()
-        cfg.agent.encoder_weights = weights
+        cfg.agent.encoder = weights
         save_config(run, cfg)
         runs.append(report.load_run(run.path))
     runs.append(report.load_run(make_run(tmp_path / "noconfig").path))
