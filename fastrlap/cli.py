@@ -31,24 +31,42 @@ def _sim_view(cfg: Config) -> int:
     return 0
 
 
-def _check_sim(cfg: Config, hil: bool = False) -> None:
-    """Commands that drive need the simulator (or, where `hil`, the simulated board)."""
-    allowed = ("sim", "hil") if hil else ("sim",)
-    if cfg.vehicle.kind not in allowed:
-        raise FastrlapError(f"vehicle={cfg.vehicle.kind} is not available yet for this command (driving the real car "
-                            f"comes in a later release; `fastrlap doctor vehicle=real` checks it); use vehicle="
-                            + " or vehicle=".join(allowed))
+def _check_sim(cfg: Config) -> None:
+    """Commands that only run in the simulator."""
+    if cfg.vehicle.kind != "sim":
+        raise FastrlapError(f"vehicle={cfg.vehicle.kind} is not available for this command (it runs in the "
+                            f"simulator); use vehicle=sim")
 
 
-def _make_vehicle(cfg: Config, track, paced: bool = False):
-    """The simulator, or (vehicle=hil) RealVehicle over the firmware under simavr; `paced`: act()
-    waits for the next control tick on the wall clock (for loops that do not keep time)."""
-    if cfg.vehicle.kind == "hil":
-        from fastrlap.vehicle.hil import open_hil_vehicle
-        from fastrlap.vehicle.real import PacedVehicle
+def _check_vehicle(cfg: Config) -> None:
+    if cfg.vehicle.kind not in ("sim", "hil", "real"):
+        raise FastrlapError(f"vehicle.kind={cfg.vehicle.kind!r}: use vehicle=sim, vehicle=hil (the firmware under "
+                            f"simavr) or vehicle=real (the car)")
 
-        vehicle = open_hil_vehicle(cfg.vehicle, track, seed=cfg.seed)
-        return PacedVehicle(vehicle) if paced else vehicle
+
+def _course_track(cfg: Config):
+    """The simulator's track (sim and hil), or None on the real car, whose course is wherever the
+    demo lap goes (`track` then only names the run directory)."""
+    from fastrlap.sim.track import load_track
+
+    return None if cfg.vehicle.kind == "real" else load_track(cfg.track)
+
+
+def _make_vehicle(cfg: Config, track, paced: bool = False, listen_only: bool = False):
+    """The simulator, RealVehicle over the firmware under simavr (vehicle=hil), or the car
+    (vehicle=real). `paced`: act() waits for the next control tick on the wall clock (for loops
+    that do not keep time); `listen_only`: act() sends neutral (the human drives by RC)."""
+    kind = cfg.vehicle.kind
+    if kind in ("hil", "real"):
+        from fastrlap.vehicle.real import PacedVehicle, RealVehicle
+
+        if kind == "hil":
+            from fastrlap.vehicle.hil import open_hil_vehicle
+
+            vehicle = open_hil_vehicle(cfg.vehicle, track, seed=cfg.seed)
+        else:
+            vehicle = RealVehicle.from_config(cfg.vehicle).open()  # closes itself if opening fails
+        return PacedVehicle(vehicle, listen_only=listen_only) if paced else vehicle
     from fastrlap.vehicle.sim import SimVehicle
 
     return SimVehicle(track, cfg.vehicle, seed=cfg.seed)
@@ -56,66 +74,132 @@ def _make_vehicle(cfg: Config, track, paced: bool = False):
 
 def _record_demo(cfg: Config) -> int:
     from fastrlap.practice.run import new_run_dir, open_run_dir, save_config
-    from fastrlap.sim.track import load_track
 
-    _check_sim(cfg, hil=True)
-    _check_teleop(cfg)
-    track = load_track(cfg.track)
-    run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", track.name)
+    _teleop(cfg)
+    track = _course_track(cfg)
+    name = track.name if track is not None else "real"
+    run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", name)
     if run.demo.exists():
         raise FastrlapError(f"{run.demo} already exists; leave run_dir unset for a new run, or delete it")
     save_config(run, cfg)
-    return _record_demo_into(cfg, run, track)
+    try:
+        return _record_demo_into(cfg, run, track)
+    except BaseException:
+        _discard_unused(cfg, run)
+        raise
 
 
-def _check_teleop(cfg: Config) -> None:
+def _discard_unused(cfg: Config, run) -> None:
+    """A new run directory that holds only its config.yaml (the car could not be opened, the
+    transmitter never took over) is removed, so failed starts leave no empty runs behind."""
+    if not cfg.run_dir and [f.name for f in run.path.iterdir()] == [run.config.name]:
+        run.config.unlink()
+        run.path.rmdir()
+
+
+def _teleop(cfg: Config) -> str:
+    """Who drives the demo lap: `teleop` resolved for the vehicle (auto: the scripted driver in the
+    simulator and on vehicle=hil, the transmitter on the car), or one line saying which pairs work."""
     import os
 
-    if cfg.teleop not in ("script", "keyboard"):
-        raise FastrlapError(f"teleop={cfg.teleop!r}: use script (the simulator's demo driver) or keyboard")
-    if cfg.teleop == "keyboard" and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+    _check_vehicle(cfg)
+    kind, teleop = cfg.vehicle.kind, cfg.teleop
+    on_car = "on the car drive the demo with teleop=rc (the transmitter) or teleop=gamepad"
+    if teleop == "auto":
+        return "rc" if kind == "real" else "script"
+    if teleop not in ("script", "keyboard", "gamepad", "rc"):
+        raise FastrlapError(f"teleop={teleop!r}: use auto, script (the simulator's demo driver), keyboard (simulator), "
+                            f"gamepad, or rc (the transmitter, vehicle=real or hil)")
+    if teleop == "script" and kind == "real":
+        raise FastrlapError(f"teleop=script is the simulator's scripted driver; {on_car}")
+    if teleop == "keyboard" and kind != "sim":
+        raise FastrlapError(f"teleop=keyboard drives the simulator (vehicle=sim); {on_car}")
+    if teleop == "keyboard" and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         raise FastrlapError("teleop=keyboard needs a display for its window, and DISPLAY is not set; run it in a "
                             "desktop session or use teleop=script")
+    if teleop == "rc" and kind == "sim":
+        raise FastrlapError("teleop=rc reads the RC transmitter through the car's firmware: use it with vehicle=real "
+                            "(or vehicle=hil, where a scripted driver holds the simulated transmitter); in the "
+                            "simulator use teleop=script, keyboard or gamepad")
+    return teleop
+
+
+def _human_input(cfg: Config, teleop: str):
+    """The keyboard window or the gamepad, opened before the car so a missing device touches nothing."""
+    if teleop == "keyboard":
+        from fastrlap.course.keyboard import KeyboardDriver
+
+        return KeyboardDriver(cfg.vehicle, cfg.course.demo_speed)
+    if teleop == "gamepad":
+        from fastrlap.vehicle.teleop import Gamepad, GamepadDriver
+
+        pad = Gamepad(cfg.gamepad.device).open()
+        try:
+            # the simulator runs faster than real time: the driver holds the pace; the car paces itself
+            pace = cfg.vehicle.control_hz if cfg.vehicle.kind == "sim" else None
+            return GamepadDriver(pad, cfg.gamepad, cfg.vehicle.max_steer, pace_hz=pace)
+        except BaseException:
+            pad.close()
+            raise
+    return None
 
 
 def _record_demo_into(cfg: Config, run, track) -> int:
-    """Drive the demo lap in the simulator and write demo.npz and checkpoints.json into `run`."""
+    """Drive the demo lap and write demo.npz and checkpoints.json into `run`.
+
+    Whatever ends it — the lap, Ctrl-C, SIGTERM, an error — the car gets neutral and the port is
+    closed (`finally`); on the car the firmware's watchdog backs that up."""
     from fastrlap.course.checkpoints import extract_checkpoints, save_checkpoints
     from fastrlap.course.demo import DemoInterrupted, record_demo, save_demo
-    from fastrlap.sim.drivers import DemoDriver
 
-    _check_teleop(cfg)
-    # A track file is recorded by absolute path, so `checkpoints show` finds it from any folder.
-    path = Path(cfg.track).expanduser()
-    track_ref = str(path.resolve()) if path.suffix in (".yaml", ".yml") or path.exists() else cfg.track
-    vehicle = _make_vehicle(cfg, track, paced=True)
-    if cfg.teleop == "keyboard":
-        from fastrlap.course.keyboard import KeyboardDriver
-
-        driver = KeyboardDriver(cfg.vehicle, cfg.course.demo_speed)
-    else:
-        scripted = DemoDriver(track, vehicle.params, speed=cfg.course.demo_speed, seed=cfg.seed)
-        driver = lambda obs: scripted(obs.true_pose or obs.pose, obs.wheel_speed)  # noqa: E731
-    print(f"recording a demo lap of {track.name} ({track.length:.1f} m) with the {cfg.teleop} driver; "
-          f"Ctrl-C stops and keeps the partial demo")
-    t0 = vehicle.clock.now()  # 0 in the simulator; wall-clock vehicles count from an arbitrary origin
-    shown = [t0]
-
-    def progress(obs, metres: float) -> None:
-        if obs.t - shown[0] >= 10.0:
-            shown[0] = obs.t
-            print(f"  {obs.t - t0:5.1f} s  {metres:6.1f} m", flush=True)
-
+    teleop = _teleop(cfg)
+    kind = cfg.vehicle.kind
+    track_ref = ""  # a real course has no track file
+    if track is not None:
+        # A track file is recorded by absolute path, so `checkpoints show` finds it from any folder.
+        path = Path(cfg.track).expanduser()
+        track_ref = str(path.resolve()) if path.suffix in (".yaml", ".yml") or path.exists() else cfg.track
+    human = _human_input(cfg, teleop)
+    vehicle = None
     try:
+        vehicle = _make_vehicle(cfg, track, paced=True, listen_only=teleop == "rc")
+        if teleop == "script":
+            from fastrlap.sim.drivers import DemoDriver
+
+            scripted = DemoDriver(track, vehicle.params, speed=cfg.course.demo_speed, seed=cfg.seed)
+            driver = lambda obs: scripted(obs.true_pose or obs.pose, obs.wheel_speed)  # noqa: E731
+        elif teleop == "rc":
+            from fastrlap.vehicle.teleop import RcDriver, wait_for_rc_override
+
+            if kind == "hil":
+                vehicle.rig.hold_transmitter(cfg.course.demo_speed, cfg.seed)
+                print("vehicle=hil: a scripted driver holds the simulated transmitter (mode switch on manual)")
+            wait_for_rc_override(vehicle, cfg.vehicle.real.rc_wait)
+            driver = RcDriver()
+        else:
+            driver = human
+        where = f"of {track.name} ({track.length:.1f} m)" if track is not None else "on the car"
+        print(f"recording a demo lap {where} with the {teleop} driver; Ctrl-C stops and keeps the partial demo",
+              flush=True)
+        t0 = vehicle.clock.now()  # 0 in the simulator; wall-clock vehicles count from an arbitrary origin
+        shown = [t0]
+
+        def progress(obs, metres: float) -> None:
+            if obs.t - shown[0] >= 10.0:
+                shown[0] = obs.t
+                print(f"  {obs.t - t0:5.1f} s  {metres:6.1f} m", flush=True)
+
         demo = record_demo(vehicle, driver, cfg.vehicle, cfg.course, run.demo_partial, track=track_ref,
-                           driver_name=cfg.teleop, on_tick=progress)
+                           driver_name=teleop, on_tick=progress,
+                           estop_reason=vehicle.estop_reason if kind != "sim" else None)
     except DemoInterrupted as e:
         print(f"fastrlap record-demo: {e}", file=sys.stderr)
         return 130
     finally:
-        vehicle.close()
-        if hasattr(driver, "close"):
-            driver.close()
+        if vehicle is not None:
+            vehicle.close()
+        if human is not None:
+            human.close()
     save_demo(demo, run.demo)
     c = cfg.course
     spec = extract_checkpoints(demo.lap_path(), c.checkpoint_spacing, c.goal_radius, c.gate_half_width,
@@ -130,33 +214,43 @@ def _record_demo_into(cfg: Config, run, track) -> int:
 def _practice_run(cfg: Config):
     """The run directory practice works in: resume=, run_dir=, or a new one (demo recorded first)."""
     from fastrlap.practice.run import new_run_dir, open_run_dir, save_config
-    from fastrlap.sim.track import load_track
 
-    track = load_track(cfg.track)
+    track = _course_track(cfg)
     if cfg.resume:
         return open_run_dir(cfg.resume), track
-    run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", track.name)
+    name = track.name if track is not None else "real"
+    run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", name)
     if not run.config.exists():
         save_config(run, cfg)
     if not run.demo.exists():
-        code = _record_demo_into(cfg, run, track)
+        try:
+            code = _record_demo_into(cfg, run, track)
+        except BaseException:
+            _discard_unused(cfg, run)
+            raise
         if code:
             raise FastrlapError(f"no demo lap was recorded in {run.path}; practice needs one")
     return run, track
 
 
 def _practice(cfg: Config) -> int:
+    """Practice on the simulator, the simulated board (hil) or the car (real: wall-clock minutes,
+    the loop holds its period). Ctrl-C, SIGTERM and errors all end in `vehicle.close()`: neutral,
+    then the port closes; a killed process leaves the firmware's 250 ms watchdog to stop the car."""
     from fastrlap.practice.session import practice
     from fastrlap.sim.drivers import speed_profile
 
-    _check_sim(cfg, hil=True)
+    _check_vehicle(cfg)
     run, track = _practice_run(cfg)
     vehicle = _make_vehicle(cfg, track)
-    oracle = speed_profile(track, vehicle.params).lap_time
-    minutes = "simulated minutes" if cfg.vehicle.kind == "sim" else "minutes (wall clock, firmware under simavr)"
-    print(f"practising {track.name} for {cfg.practice.minutes:g} {minutes} in {run.path} "
-          f"(oracle lap {oracle:.2f} s); Ctrl-C stops, `fastrlap practice resume={run.path}` continues")
     try:
+        oracle = speed_profile(track, vehicle.params).lap_time if track is not None else None
+        minutes = {"sim": "simulated minutes", "hil": "minutes (wall clock, firmware under simavr)",
+                   "real": "minutes on the car (wall clock)"}[cfg.vehicle.kind]
+        what = track.name if track is not None else "the demo's course"
+        print(f"practising {what} for {cfg.practice.minutes:g} {minutes} in {run.path}"
+              + (f" (oracle lap {oracle:.2f} s)" if oracle is not None else "")
+              + f"; Ctrl-C stops, `fastrlap practice resume={run.path}` continues", flush=True)
         summary = practice(run, vehicle, cfg, resume=bool(cfg.resume), oracle_lap=oracle)
     finally:
         vehicle.close()
@@ -390,10 +484,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fastrlap {command.name}: {e}", file=sys.stderr)
         return 1
     except (HydraException, OmegaConfBaseException) as e:
-        if "vehicle=real" in overrides:
-            print(f"fastrlap {command.name}: vehicle=real is not available yet (the real car comes in a later "
-                  f"release); use vehicle=sim", file=sys.stderr)
-            return 2
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"fastrlap {command.name}: bad override ({first}); see `fastrlap {command.name} --help`", file=sys.stderr)
         return 2

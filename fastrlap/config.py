@@ -88,8 +88,18 @@ class RealConfig:
     ki: float = 60.0  # permille per m of accumulated speed error (m/s · s)
     i_limit: float = 300.0  # permille, bound of the integral term
     telemetry_stale: float = 0.2  # s: telemetry older than this reports an e-stop (link down)
+    rc_wait: float = 120.0  # s record-demo teleop=rc waits for the transmitter to take over (TELEOP)
     camera: RealCameraConfig = field(default_factory=RealCameraConfig)
     pose: PoseSourceConfig = field(default_factory=PoseSourceConfig)
+
+
+@dataclass
+class HilConfig:
+    """vehicle=hil only: where the simulated board and car run (fastrlap.vehicle.hil)."""
+
+    # A rig served by `python -m fastrlap.vehicle.hil SOCKET` outlives the commands that drive it,
+    # as a real car outlives a crashed laptop; "" starts a private rig for this command.
+    attach: str = ""  # Unix socket path of a running rig; "" = start one inside the command
 
 
 @dataclass
@@ -101,12 +111,28 @@ class VehicleConfig:
     max_steer: float = 0.45  # rad: steering angle = a[1] * max_steer
     sim: SimConfig = field(default_factory=SimConfig)
     real: RealConfig = field(default_factory=RealConfig)  # vehicle=real and vehicle=hil
+    hil: HilConfig = field(default_factory=HilConfig)  # vehicle=hil
 
     def to_command(self, action) -> Command:
         """Policy action a ∈ [-1, 1]² -> physical command (DESIGN.md §3, "Action")."""
         a0 = min(1.0, max(-1.0, float(action[0])))
         a1 = min(1.0, max(-1.0, float(action[1])))
         return Command(speed=self.speed_bias + self.speed_scale * a0, steer=a1 * self.max_steer)
+
+
+@dataclass
+class GamepadConfig:
+    """`teleop=gamepad`: a Linux joystick device (/dev/input/js*) drives the demo lap."""
+
+    device: str = "/dev/input/js0"  # joystick device file
+    throttle_axis: int = 1  # axis number of the speed stick (1 = left stick up/down on most pads)
+    steer_axis: int = 3  # axis number of the steering stick (3 = right stick left/right on most pads)
+    flip_throttle: bool = False  # the pad reads positive for stick up: flip it (Linux pads read negative)
+    flip_steer: bool = False  # the pad reads positive for stick left: flip it (Linux pads read negative)
+    deadzone: float = 0.08  # fraction of the axis range around centre read as zero
+    max_speed: float = 2.0  # m/s at full stick forward
+    reverse_speed: float = 0.8  # m/s at full stick back
+    stop_button: int = 1  # button number that ends the recording like Ctrl-C (1 = B / circle)
 
 
 @dataclass
@@ -247,7 +273,10 @@ class Config:
     agent: AgentConfig = field(default_factory=AgentConfig)
     course: CourseConfig = field(default_factory=CourseConfig)
     run_dir: str | None = None  # run directory; None = a new runs/<date>-<time>-<track>/
-    teleop: str = "script"  # who drives the demo: script (simulator's demo driver) | keyboard
+    # who drives the demo: auto (script in the simulator and on vehicle=hil, rc on the car) | script
+    # (the simulator's demo driver) | keyboard (simulator) | gamepad | rc (the transmitter, car or hil)
+    teleop: str = "auto"
+    gamepad: GamepadConfig = field(default_factory=GamepadConfig)  # teleop=gamepad
     practice: PracticeConfig = field(default_factory=PracticeConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
     resume: str | None = None  # practice: continue the run in this directory

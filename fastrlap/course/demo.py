@@ -152,7 +152,8 @@ class _Recorder:
 
 def record_demo(vehicle: Vehicle, driver: Driver, vehicle_cfg: VehicleConfig, cfg: CourseConfig,
                 partial_path: str | Path, track: str = "", driver_name: str = "",
-                on_tick: Callable[[Observation, float], None] | None = None) -> Demo:
+                on_tick: Callable[[Observation, float], None] | None = None,
+                estop_reason: Callable[[], str] | None = None) -> Demo:
     """Drive one lap with `driver`, recording every control tick; returns the closed `Demo`.
 
     The lap closes when the car crosses the start line (the starting pose's heading, within
@@ -161,7 +162,10 @@ def record_demo(vehicle: Vehicle, driver: Driver, vehicle_cfg: VehicleConfig, cf
     interpolated (one `LapTimer`).
     Anything else — Ctrl-C, an emergency stop, no closed lap within `cfg.max_demo_seconds`, an
     error in the driver or the vehicle — saves what was recorded to `partial_path` (never to the
-    demo's own name) and raises. `on_tick(obs, metres)` is for progress display.
+    demo's own name) and raises; a `FastrlapError` (a gamepad unplugged, a stalled camera) comes
+    back as one `DemoRejected` line that also names the partial file. `on_tick(obs, metres)` is for
+    progress display; `estop_reason()` says why the car reported an emergency stop (on the car:
+    the RC signal lost, the link down), for the error line.
     """
     rec = _Recorder(vehicle_cfg)
     meta = dict(track=track, driver=driver_name)
@@ -195,7 +199,8 @@ def record_demo(vehicle: Vehicle, driver: Driver, vehicle_cfg: VehicleConfig, cf
             if obs.estop:
                 if closing is not None:
                     return closed_demo()
-                raise DemoRejected(f"emergency stop after {obs.t - t0:.1f} s; {keep_partial()}; "
+                why = f" ({estop_reason()})" if estop_reason is not None else ""
+                raise DemoRejected(f"emergency stop after {obs.t - t0:.1f} s{why}; {keep_partial()}; "
                                    f"record the demo again")
             cmd = driver(obs)
             rec.add(obs, cmd)
@@ -227,6 +232,8 @@ def record_demo(vehicle: Vehicle, driver: Driver, vehicle_cfg: VehicleConfig, cf
                               f"run record-demo again to record a full lap") from None
     except DemoRejected:
         raise
+    except FastrlapError as e:
+        raise DemoRejected(f"{e}; {keep_partial()}") from None
     except Exception:
         keep_partial()
         raise

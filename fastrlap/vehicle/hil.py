@@ -17,6 +17,13 @@ throttle), so the host's speed loop has a plant with lag, limits and tyre slip t
 
 `FirmwareBoard` is the firmware process with its "oscilloscope" (measured output pulses) and
 "signal generator" (RC receiver, wheel encoder, IMU inputs); the HIL tests use it directly.
+`ScriptedTransmitter` is a scripted human holding the RC transmitter (`teleop=rc`): it drives the
+receiver pins, so the firmware really is in RC passthrough and reports TELEOP.
+
+A rig normally lives inside the command that drives it. `RigServer` serves one over a Unix
+socket instead (`python -m fastrlap.vehicle.hil SOCKET [overrides]`, `vehicle.hil.attach=SOCKET`
+for the commands), so the simulated car outlives a host that crashes or is killed — as a real car
+outlives its laptop, which is what the firmware's watchdog is for.
 This module is the only part of `fastrlap.vehicle` that imports the simulator.
 """
 from __future__ import annotations
@@ -27,17 +34,21 @@ import math
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
 
 from fastrlap.config import RealConfig, VehicleConfig
 from fastrlap.errors import FastrlapError
-from fastrlap.sim.dynamics import car_params
+from fastrlap.sim.drivers import DemoDriver
+from fastrlap.sim.dynamics import CarParams, car_params
 from fastrlap.sim.render import Renderer
 from fastrlap.sim.track import Track
 from fastrlap.sim.world import World
@@ -331,6 +342,67 @@ def _counts(values) -> tuple[int, int, int]:
     return tuple(int(max(-32768, min(32767, round(float(v))))) for v in values)  # type: ignore[return-value]
 
 
+RC_SWITCH_MANUAL_US = 2000  # the transmitter's mode switch on manual (firmware: above 1700 us)
+RC_SWITCH_AUTO_US = 1000
+
+
+class ScriptedTransmitter:
+    """A scripted human with the RC transmitter: mode switch on manual, sticks from `driver`.
+
+    `driver(true_pose, wheel_speed) -> Command` (the simulator's demo driver) is turned into the
+    receiver pulses the firmware passes through: steering `1500 + 500·steer/steer_full_lock` us,
+    throttle `1500 + 500·speed/top_speed` us (the simulated ESC holds a wheel speed proportional to
+    its pulse, so a steady stick is a steady speed, as a human's thumb would find it). `release()`
+    centres the sticks and puts the switch back on auto, with the transmitter still on.
+    """
+
+    def __init__(self, board: FirmwareBoard, car: SimulatedCar, driver: Callable[[Pose, float], Command],
+                 rate_hz: float = 20.0) -> None:
+        self.board, self.car, self.driver = board, car, driver
+        self.period = 1.0 / rate_hz
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hil transmitter", daemon=True)
+
+    def pulses(self, cmd: Command) -> tuple[int, int]:
+        """(steer_us, throttle_us) for a command in m/s and rad."""
+        steer = max(-1.0, min(1.0, cmd.steer / self.car.steer_full_lock))
+        thr = max(-1.0, min(1.0, cmd.speed / self.car.top_speed))
+        return int(round(1500 + 500 * steer)), int(round(1500 + 500 * thr))
+
+    def start(self) -> "ScriptedTransmitter":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            steer_us, throttle_us = self.pulses(self.driver(self.car.true_pose(), self.car.wheel_speed))
+            try:
+                self.board.rc(steer_us, throttle_us, RC_SWITCH_MANUAL_US)
+            except (BrokenPipeError, ValueError, OSError):
+                return  # the harness is gone
+            self._stop.wait(self.period)
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+        try:
+            self.board.rc(1500, 1500, RC_SWITCH_AUTO_US)
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+
+
+def _host_config(rc: RealConfig, link: str, pose_port: int | None) -> RealConfig:
+    pose = dataclasses.replace(rc.pose, udp_port=pose_port or rc.pose.udp_port, udp_host="127.0.0.1")
+    return dataclasses.replace(rc, port=link, pose=pose)
+
+
+def _rig_camera(vcfg: VehicleConfig, render: Callable[[], np.ndarray]) -> Camera:
+    rc, cam = vcfg.real, vcfg.sim.camera
+    return Camera(CallbackSource(render, fps=rc.camera.fps or 15.0, description="hil camera (renderer)"),
+                  width=cam.width, height=cam.height, stale_after=rc.camera.stale_after)
+
+
 class HilRig:
     """The simulated board and car without the host side: what `open_hil_vehicle` and
     `fastrlap doctor vehicle=hil` connect to. `host_config()` is the `vehicle.real` section
@@ -339,9 +411,12 @@ class HilRig:
     def __init__(self, vcfg: VehicleConfig, track: Track, seed: int = 0, top_speed: float = 8.0) -> None:
         elf = build_firmware()
         self.vcfg = vcfg
+        self.track = track
+        self.seed = seed
         self.workdir = tempfile.TemporaryDirectory(prefix="fastrlap-hil-")
         self.board: FirmwareBoard | None = None
         self.car: SimulatedCar | None = None
+        self.transmitter: ScriptedTransmitter | None = None
         try:
             self.board = FirmwareBoard(elf, Path(self.workdir.name), imu=True)
             self.pose_port = _free_udp_port() if vcfg.real.pose.source == "external" else None
@@ -352,16 +427,32 @@ class HilRig:
             raise
 
     def host_config(self) -> RealConfig:
-        rc = self.vcfg.real
-        pose = dataclasses.replace(rc.pose, udp_port=self.pose_port or rc.pose.udp_port, udp_host="127.0.0.1")
-        return dataclasses.replace(rc, port=self.board.link, pose=pose)
+        return _host_config(self.vcfg.real, self.board.link, self.pose_port)
 
     def camera(self) -> Camera:
-        rc, cam = self.vcfg.real, self.vcfg.sim.camera
-        return Camera(CallbackSource(self.car.render, fps=rc.camera.fps or 15.0, description="hil camera (renderer)"),
-                      width=cam.width, height=cam.height, stale_after=rc.camera.stale_after)
+        return _rig_camera(self.vcfg, self.car.render)
+
+    @property
+    def params(self) -> CarParams:
+        """The simulated car's physical parameters (scripted demo driver, oracle lap time)."""
+        return self.car.world.params
+
+    def true_pose(self) -> Pose:
+        return self.car.true_pose()
+
+    def hold_transmitter(self, speed: float, seed: int = 0) -> None:
+        """A scripted human takes the transmitter and drives the simulator's slow demo lap at `speed` m/s."""
+        self.release_transmitter()
+        driver = DemoDriver(self.track, self.params, speed=speed, seed=seed)
+        self.transmitter = ScriptedTransmitter(self.board, self.car, driver).start()
+
+    def release_transmitter(self) -> None:
+        if self.transmitter is not None:
+            self.transmitter.release()
+            self.transmitter = None
 
     def close(self) -> None:
+        self.release_transmitter()
         if self.car is not None:
             self.car.close()
         if self.board is not None:
@@ -381,25 +472,159 @@ def _free_udp_port() -> int:
         return s.getsockname()[1]
 
 
+class RigServer:
+    """Serves a `HilRig` to commands in other processes over a Unix socket.
+
+    Requests are pickled tuples over `multiprocessing.connection` (`RemoteRig` sends them): the
+    rig's pty and pose port, the car's parameters, a rendered frame, the true pose, the scripted
+    transmitter. Each client has its own thread; a client that goes away (killed) releases the
+    transmitter it held. The firmware and the simulated car keep running between clients.
+    """
+
+    def __init__(self, rig: HilRig, address: str) -> None:
+        self.rig = rig
+        self.address = str(address)
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.bind(self.address)
+        self._sock.listen(4)
+        self._sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="hil rig server", daemon=True)
+
+    def start(self) -> "RigServer":
+        self._thread.start()
+        return self
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            threading.Thread(target=self._serve, args=(Connection(client.detach()),), name="hil rig client",
+                             daemon=True).start()
+
+    def _handle(self, request: tuple, held: list[bool]):
+        rig, name = self.rig, request[0]
+        if name == "config":
+            return {"link": rig.board.link, "pose_port": rig.pose_port, "track": rig.track.name}
+        if name == "params":
+            return rig.params
+        if name == "render":
+            return rig.car.render()
+        if name == "true_pose":
+            return rig.true_pose()
+        if name == "hold_transmitter":
+            rig.hold_transmitter(*request[1:])
+            held[0] = True
+            return None
+        if name == "release_transmitter":
+            rig.release_transmitter()
+            held[0] = False
+            return None
+        raise ValueError(f"unknown request {name!r}")
+
+    def _serve(self, conn: Connection) -> None:
+        held = [False]
+        try:
+            while not self._stop.is_set():
+                request = conn.recv()
+                try:
+                    conn.send(("ok", self._handle(request, held)))
+                except (ValueError, TypeError, FastrlapError) as exc:
+                    conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        except (EOFError, OSError):
+            pass  # the client closed or was killed
+        finally:
+            if held[0]:
+                self.rig.release_transmitter()
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._sock.close()
+        self._thread.join(timeout=2.0)
+        Path(self.address).unlink(missing_ok=True)
+
+
+class RemoteRig:
+    """A `HilRig` served by another process (`RigServer`), with the same interface for the host side.
+
+    `board` and `car` are None: they live in the serving process. `close()` only disconnects; the
+    rig keeps running."""
+
+    board = None
+    car = None
+
+    def __init__(self, vcfg: VehicleConfig, address: str) -> None:
+        self.vcfg = vcfg
+        self.address = address
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(address)
+        except OSError as exc:
+            sock.close()
+            raise HilUnavailable(f"no hil rig at vehicle.hil.attach={address} ({exc.strerror}): start one with "
+                                 f"`python -m fastrlap.vehicle.hil {address}`, or leave vehicle.hil.attach empty") \
+                from None
+        self._conn = Connection(sock.detach())
+        self._lock = threading.Lock()
+        info = self._call("config")
+        self.link, self.pose_port, self.track_name = info["link"], info["pose_port"], info["track"]
+        self.params: CarParams = self._call("params")
+
+    def _call(self, *request):
+        with self._lock:
+            try:
+                self._conn.send(request)
+                status, value = self._conn.recv()
+            except (EOFError, OSError):
+                raise HilUnavailable(f"the hil rig at {self.address} went away; start it again") from None
+        if status != "ok":
+            raise HilUnavailable(f"the hil rig at {self.address} refused {request[0]}: {value}")
+        return value
+
+    def host_config(self) -> RealConfig:
+        return _host_config(self.vcfg.real, self.link, self.pose_port)
+
+    def camera(self) -> Camera:
+        return _rig_camera(self.vcfg, lambda: self._call("render"))
+
+    def true_pose(self) -> Pose:
+        return self._call("true_pose")
+
+    def hold_transmitter(self, speed: float, seed: int = 0) -> None:
+        self._call("hold_transmitter", speed, seed)
+
+    def release_transmitter(self) -> None:
+        self._call("release_transmitter")
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 class HilVehicle(RealVehicle):
-    """RealVehicle connected to a `HilRig`; closes the rig after itself.
+    """RealVehicle connected to a `HilRig` (or a `RemoteRig`); closes the rig after itself.
 
     `observe()` adds the simulated car's true pose (the simulator's privilege, for the scripted
     demo driver and oracle checks), everything else is RealVehicle's."""
 
-    def __init__(self, rig: HilRig, **kw) -> None:
+    def __init__(self, rig: HilRig | RemoteRig, **kw) -> None:
         super().__init__(**kw)
         self.rig = rig
         self.board = rig.board
         self.car = rig.car
 
     @property
-    def params(self):
+    def params(self) -> CarParams:
         """The simulated car's physical parameters (scripted demo driver, oracle lap time)."""
-        return self.car.world.params
+        return self.rig.params
 
     def observe(self) -> Observation:
-        return dataclasses.replace(super().observe(), true_pose=self.car.true_pose())
+        return dataclasses.replace(super().observe(), true_pose=self.rig.true_pose())
 
     def close(self) -> None:
         try:
@@ -411,16 +636,64 @@ class HilVehicle(RealVehicle):
 def open_hil_vehicle(vcfg: VehicleConfig, track: Track, seed: int = 0, top_speed: float = 8.0) -> HilVehicle:
     """Build the firmware, start it under simavr with a simulated car on `track`, open RealVehicle.
 
-    The pose source is the world's noisy pose over UDP when `vehicle.real.pose.source` is
-    `external`, else odometry + IMU alone."""
-    rig = HilRig(vcfg, track, seed=seed, top_speed=top_speed)
+    With `vehicle.hil.attach` the rig served at that socket is used instead (it must simulate the
+    same track). The pose source is the world's noisy pose over UDP when
+    `vehicle.real.pose.source` is `external`, else odometry + IMU alone."""
+    if vcfg.hil.attach:
+        rig: HilRig | RemoteRig = RemoteRig(vcfg, vcfg.hil.attach)
+        if rig.track_name != track.name:
+            rig.close()
+            raise HilUnavailable(f"the hil rig at {vcfg.hil.attach} simulates track {rig.track_name!r}, this command "
+                                 f"drives {track.name!r}: pass track={rig.track_name} or serve the rig with "
+                                 f"track={track.name}")
+    else:
+        rig = HilRig(vcfg, track, seed=seed, top_speed=top_speed)
     try:
         rc = rig.host_config()
         estimator = Estimator(source=rc.pose.source, fix_timeout=rc.pose.fix_timeout)
-        estimator.reset(rig.car.true_pose())
+        estimator.reset(rig.true_pose())
         vehicle = HilVehicle(rig, link=SerialLink(rc.port, rc.baud), camera=rig.camera(), estimator=estimator,
                              cfg=rc, control_hz=vcfg.control_hz, camera_dead_after=rc.camera.dead_after)
     except BaseException:
         rig.close()
         raise
     return vehicle.open()  # on failure open() closes the vehicle, and with it the rig
+
+
+def serve(argv: list[str]) -> int:
+    """`python -m fastrlap.vehicle.hil SOCKET [overrides]`: run a rig until Ctrl-C / SIGTERM."""
+    import signal
+
+    from fastrlap.cli import compose
+    from fastrlap.sim.track import load_track
+
+    if not argv or argv[0].startswith("-") or "=" in argv[0]:
+        print("usage: python -m fastrlap.vehicle.hil SOCKET [track=NAME seed=N ...]  (then pass "
+              "vehicle.hil.attach=SOCKET to record-demo / practice / doctor with vehicle=hil)", file=sys.stderr)
+        return 2
+    try:
+        cfg = compose(["vehicle=hil", *argv[1:]])
+        track = load_track(cfg.track)
+        rig = HilRig(cfg.vehicle, track, seed=cfg.seed)
+    except FastrlapError as exc:
+        print(f"fastrlap hil rig: {exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        server = RigServer(rig, argv[0]).start()
+        print(f"hil rig: {track.name}, firmware on {rig.board.link}; drive it with vehicle=hil "
+              f"vehicle.hil.attach={argv[0]} track={track.name}", flush=True)
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        server.close()
+    finally:
+        rig.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve(sys.argv[1:]))

@@ -101,6 +101,17 @@ class SpeedController:
 
 
 @dataclass(frozen=True)
+class RcInput:
+    """What the firmware reports about the RC receiver (`teleop=rc` waits on it, explains its errors)."""
+
+    valid: bool  # steering and throttle pulses arrive (TelemetryFlag.RC_VALID)
+    mode: str  # the firmware's mode: NEUTRAL | AUTO | TELEOP | FAILSAFE, or "no telemetry"
+    steer_us: int  # receiver pulses, us (0 = none)
+    throttle_us: int
+    switch_us: int  # the mode switch channel (above 1700 us: manual)
+
+
+@dataclass(frozen=True)
 class WheelReading:
     speed: float  # m/s, signed
     ticks: int
@@ -306,7 +317,7 @@ class RealVehicle:
         estop = stale
         if tm is not None and not stale:
             if tm.mode == p.Mode.TELEOP:
-                teleop = Command(speed=wheel.speed, steer=self.rc_steer_angle(tm.rc_steer_us))
+                teleop = self.rc_command(tm)
             estop = tm.mode == p.Mode.FAILSAFE
         return Observation(t=now, frame=frame.image, imu=imu, wheel_speed=wheel.speed, pose=est.pose,
                            velocity=est.velocity, yaw_rate=est.yaw_rate, collision=False, teleop=teleop,
@@ -348,10 +359,48 @@ class RealVehicle:
             except SerialLinkError:
                 self.link_errors += 1
 
+    def rc_input(self) -> RcInput:
+        """The RC receiver as the newest telemetry reports it."""
+        try:
+            tm = self.link.latest_telemetry().telemetry
+        except SerialTimeout:
+            return RcInput(valid=False, mode="no telemetry", steer_us=0, throttle_us=0, switch_us=0)
+        return RcInput(valid=bool(tm.flags & p.TelemetryFlag.RC_VALID), mode=p.Mode(tm.mode).name,
+                       steer_us=tm.rc_steer_us, throttle_us=tm.rc_throttle_us, switch_us=tm.rc_mode_us)
+
+    def estop_reason(self) -> str:
+        """Why `observe()` reports an emergency stop, in words with the fix (for one-line errors)."""
+        try:
+            tt = self.link.latest_telemetry()
+        except SerialTimeout:
+            return f"no telemetry from {self.link.port}: check the USB cable"
+        age = self.clock.now() - tt.t
+        if not self.link.connected or age > self.cfg.telemetry_stale:
+            return (f"telemetry from {self.link.port} is {age:.1f} s old (link down): check the USB cable; the "
+                    f"firmware's watchdog holds the car at neutral")
+        if tt.telemetry.mode == p.Mode.FAILSAFE:
+            return ("the RC signal was lost while the transmitter drove (firmware FAILSAFE): keep the transmitter on "
+                    "and in range")
+        return "no emergency stop"
+
     # ------------------------------------------------------------------ units
     def steer_permille(self, steer: float) -> int:
         """Front wheel angle (rad, + left) -> COMMAND steer permille of full lock."""
         return int(round(max(-1000.0, min(1000.0, 1000.0 * steer / self.cfg.steer_full_lock))))
+
+    def rc_command(self, tm: p.Telemetry) -> Command:
+        """The human's RC sticks in the host's units (what `teleop=rc` records as the demo's command).
+
+        Steering: `rc_steer_angle`. Speed: the firmware passes the throttle pulse through as if the
+        host had asked for throttle p = 2·(width − 1500) ‰ (docs/protocol.md, calibration), so the
+        human's target speed is the speed the host's feed-forward holds at that throttle: the
+        inverse of `sign(v)·(ff_offset + ff_gain·|v|)`, zero inside the ESC deadband.
+        """
+        p_ = max(-1000, min(1000, 2 * (tm.rc_throttle_us - 1500))) if tm.rc_throttle_us else 0
+        if self.calibration.flags & p.CalFlag.REVERSE_THROTTLE:
+            p_ = -p_  # the host's throttle is flipped on the way out; the RC pulse is not
+        speed = max(0.0, abs(p_) - self.cfg.ff_offset) / self.cfg.ff_gain if self.cfg.ff_gain > 0 else 0.0
+        return Command(speed=math.copysign(speed, p_) if speed else 0.0, steer=self.rc_steer_angle(tm.rc_steer_us))
 
     def rc_steer_angle(self, rc_steer_us: int) -> float:
         """The human's steering (RC pulse, us) in the host's units: rad, + left."""
@@ -569,19 +618,27 @@ class PacedVehicle:
 
     The practice loop keeps its own period; `course.demo.record_demo` does not (in the simulator
     `act` advances time), so on the car it is given this wrapper: one recorded sample per
-    control period instead of as many as the CPU can spin."""
+    control period instead of as many as the CPU can spin.
 
-    def __init__(self, vehicle: RealVehicle) -> None:
+    `listen_only`: `act` sends neutral whatever the command (the RC demo: the human drives through
+    the firmware's passthrough; should the human let go, the car stops rather than follow the
+    laptop). The neutral COMMAND also keeps the firmware's session open."""
+
+    def __init__(self, vehicle: RealVehicle, listen_only: bool = False) -> None:
         self.vehicle = vehicle
         self.clock = vehicle.clock
         self.control_hz = vehicle.control_hz
+        self.listen_only = listen_only
         self._next: float | None = None
 
     def observe(self) -> Observation:
         return self.vehicle.observe()
 
     def act(self, command: Command) -> None:
-        self.vehicle.act(command)
+        if self.listen_only:
+            self.vehicle.stop()
+        else:
+            self.vehicle.act(command)
         now = self.clock.now()
         period = 1.0 / self.control_hz
         self._next = now + period if self._next is None or self._next < now - period else self._next + period

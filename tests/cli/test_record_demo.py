@@ -74,13 +74,27 @@ def test_second_demo_into_the_same_run_is_refused(tmp_path, capsys):
     assert len(err) == 1 and "already exists" in err[0]
 
 
-def test_real_vehicle_is_not_available_yet(capsys):
-    assert main(["record-demo", "vehicle=real"]) != 0
+def test_real_car_without_its_port_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    port = tmp_path / "ttyNONE"
+    for command in ("record-demo", "practice"):
+        assert main([command, "vehicle=real", f"vehicle.real.port={port}"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(port) in err[0] and "plug in the car's USB cable" in err[0], err
+    assert not list((tmp_path / "runs").iterdir())  # no empty run directories from the failed starts
+
+
+@pytest.mark.parametrize("args, words", [
+    (["teleop=script", "vehicle=real"], ["teleop=rc", "teleop=gamepad"]),
+    (["teleop=keyboard", "vehicle=real"], ["vehicle=sim", "teleop=rc"]),
+    (["teleop=rc"], ["vehicle=real", "teleop=script"]),
+    (["teleop=joystick"], ["teleop='joystick'", "gamepad"]),
+])
+def test_teleop_that_cannot_drive_this_vehicle_is_one_line(tmp_path, capsys, args, words):
+    assert main(["record-demo", *args, f"run_dir={tmp_path}"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "vehicle=real is not available yet" in err[0]
-    assert main(["record-demo", "vehicle.kind=real"]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "not available yet" in err[0]
+    assert len(err) == 1 and all(w in err[0] for w in words), err
+    assert not (tmp_path / "config.yaml").exists()  # refused before anything started
 
 
 def test_keyboard_without_a_display_is_one_line(monkeypatch, capsys, tmp_path):
