@@ -590,8 +590,11 @@ class RemoteRig:
     def host_config(self) -> RealConfig:
         return _host_config(self.vcfg.real, self.link, self.pose_port)
 
+    def render(self) -> np.ndarray:
+        return self._call("render")
+
     def camera(self) -> Camera:
-        return _rig_camera(self.vcfg, lambda: self._call("render"))
+        return _rig_camera(self.vcfg, self.render)
 
     def true_pose(self) -> Pose:
         return self._call("true_pose")
@@ -669,7 +672,7 @@ def serve(argv: list[str]) -> int:
 
     if not argv or argv[0].startswith("-") or "=" in argv[0]:
         print("usage: python -m fastrlap.vehicle.hil SOCKET [track=NAME seed=N ...]  (then pass "
-              "vehicle.hil.attach=SOCKET to record-demo / practice / doctor with vehicle=hil)", file=sys.stderr)
+              "vehicle.hil.attach=SOCKET to record-demo / practice with vehicle=hil)", file=sys.stderr)
         return 2
     try:
         cfg = compose(["vehicle=hil", *argv[1:]])
@@ -681,7 +684,12 @@ def serve(argv: list[str]) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        server = RigServer(rig, argv[0]).start()
+        try:
+            server = RigServer(rig, argv[0]).start()
+        except OSError as exc:
+            print(f"fastrlap hil rig: cannot serve on {argv[0]} ({exc.strerror}): pick another path, or delete it "
+                  f"if no rig runs there", file=sys.stderr)
+            return 1
         print(f"hil rig: {track.name}, firmware on {rig.board.link}; drive it with vehicle=hil "
               f"vehicle.hil.attach={argv[0]} track={track.name}", flush=True)
         try:

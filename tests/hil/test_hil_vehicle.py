@@ -147,3 +147,31 @@ def test_sigterm_takes_the_stop_path_before_the_watchdog(firmware_build, hil_cfg
             host.wait()
         car.close()
         board.close()
+
+
+def test_a_served_rig_outlives_its_clients_and_stops_on_sigterm(firmware_build, tmp_path):
+    from fastrlap.vehicle.hil import HilUnavailable, RemoteRig
+
+    sock = tmp_path / "rig.sock"
+    server = subprocess.Popen([sys.executable, "-m", "fastrlap.vehicle.hil", str(sock), "track=oval"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        assert "hil rig: oval" in line and f"vehicle.hil.attach={sock}" in line, server.stderr.read()
+        vcfg = compose(["vehicle=hil", f"vehicle.hil.attach={sock}"]).vehicle
+        for _ in range(2):  # a second client finds the same rig
+            rig = RemoteRig(vcfg, str(sock))
+            pose = rig.true_pose()
+            assert rig.track_name == "oval" and abs(load_track("oval").project(pose.x, pose.y).n) < 0.5  # on the track
+            assert rig.render().std() > 5  # a rendered view
+            assert rig.host_config().port == rig.link and rig.params.wheelbase > 0
+            rig.close()
+        with pytest.raises(HilUnavailable, match="simulates track 'oval'"):
+            open_hil_vehicle(vcfg, load_track("hairpin"))
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=10) == 0
+        assert not sock.exists()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
