@@ -12,13 +12,21 @@ import time
 from pathlib import Path
 
 from fastrlap.config import WandbConfig
+from fastrlap.practice.keys import HELP, KeyReader
 from fastrlap.practice.loop import PracticeLoop
 
 
 class Dashboard:
-    def __init__(self, total_seconds: float, live: bool | None = None, every_s: float = 10.0) -> None:
+    """`keys`, when given and reading the terminal, adds the e-stop key to the view and, while the
+    car is held, the line that says how to continue; a change of the e-stop shows at once, not at
+    the next throttled refresh."""
+
+    def __init__(self, total_seconds: float, live: bool | None = None, every_s: float = 10.0,
+                 keys: KeyReader | None = None) -> None:
         self.total = total_seconds
         self.every_s = every_s
+        self.keys = keys if keys is not None and keys.enabled else None
+        self._shown_stop = ""
         self.live = sys.stdout.isatty() if live is None else live
         self._last_print = -1e9
         self._t0 = time.monotonic()
@@ -48,11 +56,15 @@ class Dashboard:
             "updates/s": f"{(loop.learner.updates - self._updates0) / wall:.0f}",
             "buffer": str(st.transitions),
             "practice": f"{st.practice_time / 60:.2f} / {self.total / 60:.1f} min",
+            **({} if self.keys is None else {"keys": HELP}),
+            **({"e-stop": self.keys.hold()} if self.keys is not None and self.keys.hold() else {}),
         }
 
     def update(self, loop: PracticeLoop) -> None:
         now = time.monotonic()
-        if now - self._last_print < (0.5 if self.live else self.every_s):
+        stop = self.keys.hold() if self.keys is not None else ""
+        changed, self._shown_stop = stop != self._shown_stop, stop
+        if now - self._last_print < (0.5 if self.live else self.every_s) and not changed:
             return
         self._last_print = now
         fields = self.status(loop)

@@ -11,6 +11,7 @@ geofence is a state the car cannot drive out of, so it terminates (mask 0).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -29,6 +30,7 @@ from fastrlap.types import NEUTRAL, Command, Observation, Transition
 from fastrlap.vehicle.base import SimClock, Vehicle
 
 JITTER_WINDOW = 100  # control ticks per "timing" event on a real clock (the simulator never waits)
+OPERATOR_STOP = "e-stop (space key)"  # the supervisor's stop reason for the keyboard e-stop
 
 
 @dataclass
@@ -91,7 +93,8 @@ class PracticeLoop:
     def __init__(self, vehicle: Vehicle, course: Course, encoder: Encoder, learner: Learner, cfg: Config,
                  distance_to_path: Callable[[float, float], float], state: LoopState | None = None,
                  on_lap: Callable[[dict], None] | None = None, on_event: Callable[[float, str, dict], None] | None = None,
-                 learn: bool = True, deterministic: bool = False) -> None:
+                 learn: bool = True, deterministic: bool = False,
+                 operator_stop: Callable[[], str] | None = None) -> None:
         self.vehicle = vehicle
         self.course = course
         self.encoder = encoder
@@ -102,6 +105,10 @@ class PracticeLoop:
         self.state = state or LoopState()
         self.on_lap = on_lap
         self.on_event = on_event
+        # The keyboard e-stop's latch (practice/keys.py), read every tick: what to tell the
+        # operator while it holds the car, "" when it does not.
+        self.operator_stop = operator_stop
+        self.operator_stopped = False
         self.safety = SafetyFilter(cfg.practice.safety, vehicle.control_hz)
         self.supervisor = Supervisor(cfg.practice.supervisor, distance_to_path, vehicle.control_hz,
                                      on_event=self._mode_event, seed=cfg.seed)
@@ -138,7 +145,12 @@ class PracticeLoop:
             self.course.reset(obs.t, obs.pose, standing_start=True)
             self.frames.reset(obs.frame)
         self.last_obs = obs
-        decision = self.supervisor.tick(obs)
+        message = self.operator_stop() if self.operator_stop is not None else ""
+        held = bool(message)
+        if held != self.operator_stopped:
+            self.operator_stopped = held
+            self._emit(obs.t, "estop", source="space key", active=held, detail=message or "released (c)")
+        decision = self.supervisor.tick(obs, operator_stop=OPERATOR_STOP if held else "")
         mode = decision.mode
         step = self.course.update(obs.t, obs.pose, collision=decision.crash_started, recovering=mode == Mode.RECOVERY)
         st = self.state
@@ -240,6 +252,10 @@ class PracticeLoop:
                     on_tick(self)
                 if mode == Mode.ERRORED:
                     break
+                if self.operator_stopped and isinstance(clock, SimClock):
+                    # The simulator never waits, so a stopped car would burn the practice minutes
+                    # in a blink; held at wall speed, the operator has time to look and continue.
+                    time.sleep(period)
                 next_t += period
                 late = clock.wait_until(next_t)
                 lateness.append(late)

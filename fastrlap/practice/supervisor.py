@@ -11,7 +11,9 @@ decides; it never touches the car.
 - TELEOP: a human input is active (RC transmitter, keyboard, gamepad); back to LEARNING after
   `teleop_release` seconds without input.
 - STOPPED: e-stop, geofence (too far from the demo path) or stale sensors; neutral, and wait.
-  Only a human (TELEOP) or fresh sensors (STARTING) get the car out of it.
+  Only a human (TELEOP) or fresh sensors (STARTING) get the car out of it. An e-stop (the
+  firmware's, or the operator's space key) holds against human input too: whoever pressed it
+  wants the car still until it is released (the firmware's RC override works underneath).
 - ERRORED: something broke (e.g. a non-finite action); neutral, terminal.
 """
 from __future__ import annotations
@@ -110,8 +112,12 @@ class Supervisor:
         if self.mode != Mode.ERRORED:
             self.transition(t, Mode.ERRORED, reason)
 
-    def tick(self, obs: Observation) -> Tick:
-        """Decide this tick's mode from the newest observation."""
+    def tick(self, obs: Observation, operator_stop: str = "") -> Tick:
+        """Decide this tick's mode from the newest observation.
+
+        `operator_stop`: why an operator e-stop outside the vehicle is held (e.g. "e-stop (space
+        key)"), "" when none is; it counts exactly like `obs.estop`.
+        """
         cfg, t = self.cfg, obs.t
         accel = float(math.hypot(obs.imu.accel[0], obs.imu.accel[1]))
         crash = accel > cfg.crash_accel
@@ -119,13 +125,16 @@ class Supervisor:
             return Tick(Mode.ERRORED, False, False, 0.0, Command(0.0, 0.0))
 
         # Safety stops come first, from every mode.
-        reason = self._stop_condition(obs)
+        estop = obs.estop or bool(operator_stop)
+        reason = operator_stop or self._stop_condition(obs)
         if reason:
-            if self.mode == Mode.TELEOP and obs.teleop is not None and not obs.estop:
+            if self.mode == Mode.TELEOP and obs.teleop is not None and not estop:
                 pass  # a human driving back inside the geofence / past stale data is allowed
             elif self.mode != Mode.STOPPED:
                 self._stop_reason = reason
                 self.transition(t, Mode.STOPPED, reason)
+                return Tick(Mode.STOPPED, False, False, 0.0, Command(0.0, 0.0))
+            elif estop:
                 return Tick(Mode.STOPPED, False, False, 0.0, Command(0.0, 0.0))
 
         if obs.teleop is not None:

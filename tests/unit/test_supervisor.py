@@ -67,3 +67,19 @@ def test_the_table_is_enforced_and_errored_is_terminal():
     sup.error(0.0, "boom")
     assert sup.mode == Mode.ERRORED and not TRANSITIONS[Mode.ERRORED]
     assert sup.tick(obs(0.1, teleop=Command(1.0, 0.0))).mode == Mode.ERRORED
+
+
+def test_an_estop_holds_against_human_input_until_released():
+    events = []
+    sup = make(events)
+    sup.tick(obs(0.0))
+    tick = sup.tick(obs(0.1), operator_stop="e-stop (space key)")
+    assert tick.mode == Mode.STOPPED and tick.override == Command(0.0, 0.0)
+    assert sup.stop_reason == "e-stop (space key)"
+    # A human input while the operator's e-stop holds does not move the car, nor flip the mode.
+    for t in (0.2, 0.3, 0.4):
+        tick = sup.tick(obs(t, teleop=Command(1.0, 0.0)), operator_stop="e-stop (space key)")
+        assert tick.mode == Mode.STOPPED and tick.override == Command(0.0, 0.0)
+    assert sup.tick(obs(0.5, teleop=Command(1.0, 0.0), estop=True)).mode == Mode.STOPPED  # the firmware's too
+    assert sup.tick(obs(0.6)).mode == Mode.LEARNING  # released: STARTING -> LEARNING
+    assert [e.new for e in events] == [Mode.LEARNING, Mode.STOPPED, Mode.STARTING, Mode.LEARNING]
