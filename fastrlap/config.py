@@ -235,6 +235,8 @@ class PracticeConfig:
     summary_every: int = 100  # control ticks between summary.json rewrites
     max_ticks: int = 0  # stop after this many control ticks (0 = only `minutes` limits; for tests)
     dashboard: bool = True  # live terminal view (plain log lines when stdout is not a terminal)
+    torch_threads: int = 0  # torch intra-op threads, count; 0 = auto (all cores in the simulator, half on the car: learner.choose_torch_threads)
+    estop_key: bool = True  # space on the terminal = e-stop (only when stdin is a terminal in the foreground)
     supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
 

@@ -27,7 +27,8 @@ from fastrlap.course.reward import reward as course_reward
 from fastrlap.errors import FastrlapError
 from fastrlap.practice.dashboard import Dashboard, WandbLogger
 from fastrlap.practice.features import PROPRIO_DIM, proprio
-from fastrlap.practice.learner import SyncLearner, ThreadedLearner
+from fastrlap.practice.keys import KeyReader, stdin_fd
+from fastrlap.practice.learner import SyncLearner, ThreadedLearner, choose_torch_threads, torch_threads
 from fastrlap.practice.loop import LoopState, PracticeLoop
 from fastrlap.practice.run import RunDir, RunLog, agent_dir, read_laps, replay_dir, trajectories_path
 from fastrlap.practice.trajectory import TrajectoryRecorder
@@ -51,6 +52,25 @@ def build_encoder(cfg: Config, device: torch.device) -> Encoder:
                             device=device)
     except RuntimeError as e:  # EncoderWeightsError: already one line naming file and fix
         raise FastrlapError(str(e)) from None
+
+
+def practice_device(cfg: Config) -> torch.device:
+    """`device=` as a torch device; a CUDA request on a machine without CUDA is one line."""
+    try:
+        return resolve_device(cfg.device)
+    except ValueError as e:  # resolve_device names the setting and the fix
+        raise FastrlapError(str(e)) from None
+
+
+def load_agent(agent: SAC, path: Path) -> None:
+    """Load a learner checkpoint into `agent`, whichever device either was on.
+
+    The file is read onto the CPU and `SAC.load_state_dict` copies each tensor to the agent's
+    device: the random-stream states in the checkpoint are CPU byte tensors, and
+    `Generator.set_state` refuses them on a CUDA device, which `torch.load(map_location="cuda")`
+    would do (a checkpoint written on a GPU machine also loads on a CPU-only one this way).
+    """
+    agent.load_state_dict(torch.load(path, map_location="cpu", weights_only=False))
 
 
 def distance_to_polyline(path: np.ndarray) -> Callable[[float, float], float]:
@@ -125,7 +145,15 @@ def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
              oracle_lap: float | None = None, status: Callable[[str], None] = print) -> dict:
     """Practice on `vehicle` for `cfg.practice.minutes` of driving time; returns the summary."""
     demo, spec = _load_run_inputs(run)
-    device = resolve_device(cfg.device)
+    synchronous = isinstance(vehicle.clock, SimClock)
+    threads = choose_torch_threads(cfg.practice.torch_threads, threaded=not synchronous)
+    with torch_threads(threads):
+        return _practice(run, vehicle, cfg, demo, spec, synchronous, threads, resume, oracle_lap, status)
+
+
+def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: CourseSpec, synchronous: bool,
+              threads: int, resume: bool, oracle_lap: float | None, status: Callable[[str], None]) -> dict:
+    device = practice_device(cfg)
     encoder = build_encoder(cfg, device)
     agent = SAC(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent, device=device, seed=cfg.seed)
     replay = ReplayBuffer(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent.replay_capacity,
@@ -137,7 +165,7 @@ def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
     adir.mkdir(exist_ok=True)
     t_wall = time.monotonic()
     if resume:
-        state = _resume(run, agent, replay, log, status)
+        state = _resume(run, agent, replay, log, status, device=str(device), torch_threads=threads)
     else:
         if (adir / LEARNER_FILE).exists() or read_laps(run):
             raise FastrlapError(f"{run.path} already holds a practice session; continue it with "
@@ -145,13 +173,16 @@ def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
         for tr in demo_transitions(demo, spec, encoder, cfg):
             replay.insert(tr)
         replay.flush()
-        log.event(0.0, "start", demo_transitions=len(replay), encoder=cfg.agent.encoder)
-    synchronous = isinstance(vehicle.clock, SimClock)
+        log.event(0.0, "start", demo_transitions=len(replay), encoder=cfg.agent.encoder, device=str(device),
+                  torch_threads=threads)
     learner = (SyncLearner(agent, replay, cfg.practice.start_training) if synchronous else
                ThreadedLearner(agent, replay, cfg.practice.start_training, cfg.practice.actor_sync_seconds))
 
     wandb = WandbLogger(cfg.wandb, run.path, OmegaConf.to_container(OmegaConf.structured(cfg)), run.path.name)
-    dashboard = Dashboard(cfg.practice.minutes * 60.0) if cfg.practice.dashboard else None
+    # The keyboard e-stop reads stdin only when it is a terminal in the foreground (keys.py).
+    keys = KeyReader(stdin_fd() if cfg.practice.estop_key else None,
+                     on_change=lambda stopped, message: status(message))
+    dashboard = Dashboard(cfg.practice.minutes * 60.0, keys=keys) if cfg.practice.dashboard else None
 
     def on_lap(row: dict) -> None:
         log.lap(row)
@@ -160,7 +191,8 @@ def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
                f"collisions {row['collisions']}  mean {row['mean_speed_mps']:.2f} m/s")
 
     loop = PracticeLoop(vehicle, Course(spec), encoder, learner, cfg, distance_to_polyline(demo.lap_path()),
-                        state=state, on_lap=on_lap, on_event=lambda t, kind, d: log.event(t, kind, **d))
+                        state=state, on_lap=on_lap, on_event=lambda t, kind, d: log.event(t, kind, **d),
+                        operator_stop=keys.hold if keys.enabled else None)
 
     def summary() -> dict:
         return _summary(loop.state, demo, learner.updates, len(replay), oracle_lap, time.monotonic() - t_wall)
@@ -172,25 +204,29 @@ def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
         obs = lp.last_obs
         trajectory.add(st.practice_time, obs.pose.x, obs.pose.y, math.hypot(*obs.velocity), lp.mode, st.laps + 1)
         if st.ticks % cfg.practice.checkpoint_every == 0:
-            _checkpoint(run, agent, replay, st)
-            trajectory.flush()
+            learner.checkpoint(_checkpoint_job(run, agent, replay, st, trajectory.cut()))
         if st.ticks % cfg.practice.summary_every == 0:
             log.summary(summary())
             wandb.metrics(learner.last_metrics, st.practice_time)
 
     remaining = cfg.practice.minutes * 60.0 - state.practice_time
     try:
+        keys.start()
+        if keys.enabled:
+            status("space = e-stop (the car stops and waits; c continues, Ctrl-C ends practice)")
         loop.run(max(0.0, remaining), max_ticks=cfg.practice.max_ticks, on_tick=periodic)
     except KeyboardInterrupt:
         log.event(loop.state.practice_time, "interrupted", detail="Ctrl-C")
         status(f"interrupted; continue with `fastrlap practice resume={run.path}`")
     finally:
-        learner.close()
+        keys.close()  # the terminal as it was, whatever ended the run
+        learner.close()  # the writer stores every queued transition and runs every queued checkpoint
+        if learner.error is not None:
+            log.event(loop.state.practice_time, "fault", what="learner", detail=repr(learner.error))
         if dashboard is not None:
             dashboard.close()
         wandb.close()
-        _checkpoint(run, agent, replay, loop.state)
-        trajectory.flush()
+        _checkpoint_job(run, agent, replay, loop.state, trajectory.cut())()
         final = summary()
         log.summary(final)
         log.event(loop.state.practice_time, "end", ticks=loop.state.ticks, laps=loop.state.laps)
@@ -198,21 +234,31 @@ def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
     return final
 
 
-def _checkpoint(run: RunDir, agent: SAC, replay: ReplayBuffer, state: LoopState) -> None:
-    """Learner weights, then the replay flush, then the counters — each written atomically."""
-    agent.save(agent_dir(run) / LEARNER_FILE)
-    replay.flush()
-    path = agent_dir(run) / STATE_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(asdict(state)))
-    tmp.replace(path)
+def _checkpoint_job(run: RunDir, agent: SAC, replay: ReplayBuffer, state: LoopState,
+                    write_trajectory: Callable[[], object]) -> Callable[[], None]:
+    """Learner weights, then the replay flush, then the counters, then the trajectory chunk —
+    each written atomically. The counters are copied now; the writing may happen later, in the
+    threaded learner's writer thread (the car's control loop never waits for the disk)."""
+    counters = json.dumps(asdict(state))
+
+    def job() -> None:
+        agent.save(agent_dir(run) / LEARNER_FILE)
+        replay.flush()
+        path = agent_dir(run) / STATE_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(counters)
+        tmp.replace(path)
+        write_trajectory()
+
+    return job
 
 
-def _resume(run: RunDir, agent: SAC, replay: ReplayBuffer, log: RunLog, status: Callable[[str], None]) -> LoopState:
+def _resume(run: RunDir, agent: SAC, replay: ReplayBuffer, log: RunLog, status: Callable[[str], None],
+            **context) -> LoopState:
     learner_path = agent_dir(run) / LEARNER_FILE
     if not learner_path.exists():
         raise FastrlapError(f"{learner_path} not found: nothing to resume in {run.path}; start practice without resume=")
-    agent.load(learner_path)
+    load_agent(agent, learner_path)
     report = replay.load()
     state_path = agent_dir(run) / STATE_FILE
     state = LoopState(**json.loads(state_path.read_text())) if state_path.exists() else LoopState()
@@ -226,7 +272,8 @@ def _resume(run: RunDir, agent: SAC, replay: ReplayBuffer, log: RunLog, status: 
         state.best_lap = min(state.lap_times)
         state.first_lap_time = laps[0]["practice_time_s"]
     msg = report.summary()
-    log.event(state.practice_time, "resume", replay=msg, laps=state.laps, critic_updates=agent.critic_updates)
+    log.event(state.practice_time, "resume", replay=msg, laps=state.laps, critic_updates=agent.critic_updates,
+              **context)
     status(f"resumed {run.path}: {msg}; {state.laps} laps so far, {state.practice_time / 60:.2f} min practised")
     return state
 
@@ -257,10 +304,10 @@ def evaluate(run: RunDir, vehicle: Vehicle, cfg: Config, laps: int, status: Call
     learner_path = agent_dir(run) / LEARNER_FILE
     if not learner_path.exists():
         raise FastrlapError(f"{learner_path} not found; practise first with `fastrlap practice run_dir={run.path}`")
-    device = resolve_device(cfg.device)
+    device = practice_device(cfg)
     encoder = build_encoder(cfg, device)
     agent = SAC(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent, device=device, seed=cfg.seed)
-    agent.load(learner_path)
+    load_agent(agent, learner_path)
     times: list[float] = []
     rows: list[dict] = []
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,23 +97,35 @@ class TrajectoryRecorder:
 
     def flush(self) -> Path | None:
         """Write the collected ticks as one chunk; returns its path (None when nothing was new)."""
-        if not self._rows:
-            return None
-        cols = list(zip(*self._rows))
+        return self.cut()()
+
+    def cut(self) -> Callable[[], Path | None]:
+        """Hand the collected ticks to a writer function and start collecting afresh.
+
+        The chunk number is taken now, so chunks stay in driving order; the returned function
+        writes the chunk (atomically) and may run later in another thread — the car's loop hands
+        it to the learner's writer thread instead of waiting for the disk."""
+        rows, self._rows = self._rows, []
+        if not rows:
+            return lambda: None
         path = self.directory / f"chunk-{self._next:06d}.npz"
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez_compressed(
-                f, format_version=np.int32(FORMAT_VERSION), mode_names=np.array(MODE_NAMES),
-                t=np.asarray(cols[0], np.float64), x=np.asarray(cols[1], np.float32),
-                y=np.asarray(cols[2], np.float32), speed=np.asarray(cols[3], np.float32),
-                mode=np.asarray(cols[4], np.uint8), lap=np.asarray(cols[5], np.int32))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
         self._next += 1
-        self._rows.clear()
-        return path
+        return lambda: _write_chunk(path, rows)
+
+
+def _write_chunk(path: Path, rows: list[tuple[float, float, float, float, int, int]]) -> Path:
+    cols = list(zip(*rows))
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(
+            f, format_version=np.int32(FORMAT_VERSION), mode_names=np.array(MODE_NAMES),
+            t=np.asarray(cols[0], np.float64), x=np.asarray(cols[1], np.float32),
+            y=np.asarray(cols[2], np.float32), speed=np.asarray(cols[3], np.float32),
+            mode=np.asarray(cols[4], np.uint8), lap=np.asarray(cols[5], np.int32))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
 
 
 def read_trajectory(directory: str | Path) -> Trajectory:
