@@ -354,6 +354,39 @@ def _pretrain_collect(cfg: Config) -> int:
     return 0
 
 
+def _pretrain_train(cfg: Config) -> int:
+    """Offline goal-conditioned IQL over a prior dataset; writes encoder.pt and metrics.csv."""
+    from fastrlap.agent.encoder import EncoderSpec, resolve_device
+    from fastrlap.pretrain.train import train
+
+    device = resolve_device(cfg.device)
+    spec = EncoderSpec(frame_size=cfg.agent.frame_size, frame_stack=cfg.agent.frame_stack)
+    q = cfg.iql
+    print(f"IQL on {q.data} for {q.steps} steps (batch {q.batch_size}) on {device}; writing {q.out}/", flush=True)
+    result = train(q, spec, device, cfg.seed, progress=lambda line: print(line, flush=True))
+    m = result.metrics
+    print(f"{'stopped' if result.stopped else 'done'}: {result.steps} steps in {result.seconds:.0f} s"
+          + (f", q_loss {m['q_loss']:.4f}, v_loss {m['v_loss']:.4f}" if m else "")
+          + f"; encoder in {result.encoder_path} (use it: agent.encoder={result.encoder_path}; ship it: copy to "
+          f"fastrlap/assets/encoder.pt)")
+    return 130 if result.stopped else 0
+
+
+def _pretrain_import_recon(cfg: Config) -> int:
+    """RECON HDF5 trajectories -> a prior dataset that `pretrain train` reads."""
+    from fastrlap.pretrain.recon import iter_recon
+    from fastrlap.pretrain.shards import write_trajectories
+
+    p = cfg.pretrain
+    if not p.src:
+        raise FastrlapError("pretrain import-recon needs src=DIR, the folder of RECON's jackal_*.hdf5 files")
+    frames = write_trajectories(p.out, iter_recon(p.src, size=cfg.agent.frame_size), ["recon"], p.frames_per_shard,
+                                meta={"source": "recon", "recon_folder": str(p.src), "seed": cfg.seed,
+                                      "control_hz": 3.0, "cameras": [{"noise_std": 0.0}]})
+    print(f"wrote {frames} RECON frames to {p.out}; train on them with `fastrlap pretrain train data={p.out}`")
+    return 0
+
+
 def _doctor(cfg: Config) -> int:
     """Check the car's parts one by one; each problem is printed with its fix."""
     from fastrlap.vehicle.real import check_camera, check_link, check_pose
@@ -402,6 +435,10 @@ COMMANDS: dict[str, Command] = {
                 "telemetry, camera, pose source.", _doctor),
         Command("pretrain collect", "Drive the prior environments slowly toward random goals and write the prior "
                 "dataset (envs=[...] steps=N out=DIR).", _pretrain_collect, section="pretrain"),
+        Command("pretrain train", "Pretrain the visual encoder with offline goal-conditioned IQL on a prior dataset "
+                "(data=DIR steps=N out=DIR).", _pretrain_train, section="iql"),
+        Command("pretrain import-recon", "Convert the public RECON dataset's HDF5 files into a prior dataset "
+                "(src=DIR out=DIR).", _pretrain_import_recon, section="pretrain"),
     ]
 }
 

@@ -248,6 +248,7 @@ class PretrainConfig:
     envs: list[str] = field(default_factory=lambda: ["campus", "warehouse", "trail"])  # prior environments (never race tracks)
     steps: int = 100_000  # frames (control ticks) to collect, count
     out: str = "prior_data"  # dataset folder (shards + manifest.json); must not hold a dataset yet
+    src: str = ""  # import-recon: folder of RECON's jackal_*.hdf5 trajectory files
     frames_per_shard: int = 2000  # control ticks per shard file, count
     episode_seconds: float = 60.0  # s of simulated driving per episode (a new place, direction and look each)
     min_speed: float = 0.5  # m/s, slowest speed drawn for a goal
@@ -263,6 +264,36 @@ class PretrainConfig:
     pitch_jitter_deg: float = 4.0  # degrees, max change of the camera pitch
     noise_std_max: float = 6.0  # per-pixel Gaussian noise std of the noisiest mount, 0-255 units
     camera_seed: int = 6  # seed of the camera mounts (fixed, so every dataset uses the same mounts)
+
+
+@dataclass
+class IQLConfig:
+    """`fastrlap pretrain train`: offline goal-conditioned IQL that trains the encoder (issue 6).
+
+    Defaults are the recipe of the shipped `fastrlap/assets/encoder.pt` (README, "Pretrained
+    encoder"); on a CPU use fewer steps (e.g. steps=2000) for a quick encoder of your own.
+    """
+
+    data: str = "prior_data"  # a dataset folder (manifest.json), or a folder of such folders
+    out: str = "pretrained"  # folder for encoder.pt and metrics.csv
+    steps: int = 30_000  # gradient steps, count
+    batch_size: int = 256  # transitions per step
+    lr: float = 3e-4  # Adam learning rate of every network, the encoder included
+    gamma: float = 0.97  # discount per control tick (horizon ~3 s: goals lie 0.3-6 s ahead)
+    tau: float = 0.005  # polyak rate of the target critics per step
+    expectile: float = 0.8  # tau of the value's expectile regression (0.5 = mean, -> 1 = max)
+    temperature: float = 3.0  # beta of the advantage weights exp(beta * A) for the actor
+    num_qs: int = 2  # critics in the ensemble (count); the target is their minimum
+    hidden_dim: int = 256  # units per hidden layer of critic, value and actor
+    projection_dim: int = 50  # features of each head's own projection of the embedding
+    goal_min_ticks: int = 3  # hindsight goals lie this many ticks ahead at least
+    goal_max_ticks: int = 60  # ... and at most (clipped to the trajectory's end)
+    goal_radius: float = 0.5  # m: the next pose this close to the goal reaches it (episode ends)
+    crash_penalty: float = 1.0  # reward units subtracted when a contact begins
+    shift: int = 4  # px of random-shift augmentation (0 = none)
+    max_frames: int = 0  # use at most this many ticks of the data (0 = all)
+    log_every: int = 250  # steps between progress lines / metrics.csv rows
+    save_every: int = 5000  # steps between saves of encoder.pt (a stop loses less than this)
 
 
 @dataclass
@@ -284,7 +315,8 @@ class Config:
     resume: str | None = None  # practice: continue the run in this directory
     laps: int = 5  # evaluate: laps to drive with the deterministic policy
     compare: list[str] = field(default_factory=list)  # report: other run directories to draw beside run_dir
-    pretrain: PretrainConfig = field(default_factory=PretrainConfig)  # `fastrlap pretrain ...`
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)  # `fastrlap pretrain collect`
+    iql: IQLConfig = field(default_factory=IQLConfig)  # `fastrlap pretrain train`
 
 
 def register_configs() -> None:

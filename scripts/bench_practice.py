@@ -66,6 +66,7 @@ def main() -> None:
         "best_over_oracle": None if summary["best_lap_s"] is None else round(summary["best_lap_s"] / oracle, 3),
         "collisions_last5": int(sum(r["collisions"] for r in last5)),
         "laps": len(laps),
+        "practice_min": round(summary["practice_min"], 2),
         "wall_s": round(wall, 1),
         "run_dir": str(run.path),
     }
@@ -82,7 +83,7 @@ def main() -> None:
         fig.savefig(run.path / "learning_curve.png", dpi=100)
     print(f"track {args.track} seed {args.seed}: demo {result['demo_lap_s']} s | T2F {result['t2f_min']} min | "
           f"best {result['best_lap_s']} s | oracle {result['oracle_lap_s']} s | best/oracle {result['best_over_oracle']} "
-          f"| collisions in last 5 laps {result['collisions_last5']} | laps {result['laps']} | wall {result['wall_s']} s")
+          f"| collisions in last 5 laps {result['collisions_last5']} | laps {result['laps']} | {result['practice_min']} practice min | wall {result['wall_s']} s")
     print(json.dumps(result))
 
 

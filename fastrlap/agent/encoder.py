@@ -155,20 +155,30 @@ def weights_hash(state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def save_encoder(encoder: Encoder, path: str | Path) -> None:
+def save_encoder(encoder: Encoder, path: str | Path, training: dict | None = None) -> None:
+    """Write the weights with their metadata atomically (a stop mid-write leaves the old file).
+
+    `training` (JSON-like: dataset, steps, losses, ...) is stored as `meta["training"]` so a
+    weights file says how it was made (`read_encoder_meta`).
+    """
     state = {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
     meta = {**asdict(encoder.spec), "in_channels": encoder.spec.in_channels,
             "embedding_dim": encoder.spec.embedding_dim, "sha256": weights_hash(state)}
+    if training is not None:
+        meta["training"] = training
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     torch.save({"format": WEIGHTS_FORMAT, "version": WEIGHTS_VERSION, "meta": meta, "state_dict": state}, tmp)
     tmp.replace(path)
 
 
-def load_encoder(path: str | Path | None, spec: EncoderSpec = EncoderSpec(), device: str | torch.device = "cpu"
-                 ) -> Encoder:
-    """A frozen `Encoder` with the weights in `path` (None or "" = the shipped asset)."""
+def read_encoder_meta(path: str | Path | None = None) -> dict:
+    """The metadata header of a weights file (None = the shipped asset), checked like `load_encoder`."""
     path = Path(path) if path else DEFAULT_WEIGHTS
+    return _read_blob(path)["meta"]
+
+
+def _read_blob(path: Path) -> dict:
     if not path.exists():
         raise EncoderWeightsError(f"encoder weights {path} not found; run `fastrlap pretrain train` or set "
                                   f"agent.encoder=PATH (or agent.encoder=random)")
@@ -176,12 +186,20 @@ def load_encoder(path: str | Path | None, spec: EncoderSpec = EncoderSpec(), dev
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as e:
         raise EncoderWeightsError(f"encoder weights {path} cannot be read ({type(e).__name__}); "
-                                  f"re-create it with `fastrlap pretrain`") from None
+                                  f"re-create it with `fastrlap pretrain train`") from None
     if not isinstance(blob, dict) or blob.get("format") != WEIGHTS_FORMAT:
         raise EncoderWeightsError(f"{path} is not a fastrlap encoder weights file; save it with save_encoder()")
     if blob.get("version") != WEIGHTS_VERSION:
         raise EncoderWeightsError(f"encoder weights {path} have format version {blob.get('version')}, this code "
-                                  f"reads {WEIGHTS_VERSION}; re-create them with `fastrlap pretrain`")
+                                  f"reads {WEIGHTS_VERSION}; re-create them with `fastrlap pretrain train`")
+    return blob
+
+
+def load_encoder(path: str | Path | None, spec: EncoderSpec = EncoderSpec(), device: str | torch.device = "cpu"
+                 ) -> Encoder:
+    """A frozen `Encoder` with the weights in `path` (None or "" = the shipped asset)."""
+    path = Path(path) if path else DEFAULT_WEIGHTS
+    blob = _read_blob(path)
     meta = blob["meta"]
     for key, want in asdict(spec).items():
         if meta.get(key) != want:
@@ -192,11 +210,11 @@ def load_encoder(path: str | Path | None, spec: EncoderSpec = EncoderSpec(), dev
     state = blob["state_dict"]
     if weights_hash(state) != meta.get("sha256"):
         raise EncoderWeightsError(f"encoder weights {path} do not match their sha256 (corrupt or edited); "
-                                  f"re-create them with `fastrlap pretrain`")
+                                  f"re-create them with `fastrlap pretrain train`")
     encoder = Encoder(spec)
     try:
         encoder.load_state_dict(state)
     except RuntimeError:
         raise EncoderWeightsError(f"encoder weights {path} do not fit the {spec.num_layers}-layer "
-                                  f"{spec.channels}-channel encoder; re-create them with `fastrlap pretrain`") from None
+                                  f"{spec.channels}-channel encoder; re-create them with `fastrlap pretrain train`") from None
     return encoder.to(device).freeze()

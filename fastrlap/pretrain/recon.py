@@ -127,7 +127,7 @@ def iter_recon(folder: str | Path, **kwargs) -> Iterator[Trajectory]:
     folder = Path(folder)
     files = [folder] if folder.is_file() else sorted(folder.rglob("*.hdf5"))
     if not files:
-        raise PriorDataError(f"{folder}: no .hdf5 files; point data= at the recon_release folder")
+        raise PriorDataError(f"{folder}: no .hdf5 files; point src= at the recon_release folder")
     for i, path in enumerate(files):
         yield read_recon(path, episode=i, **kwargs)
 

@@ -41,3 +41,43 @@ def test_bare_keys_reach_the_pretrain_section():
     cfg = compose(overrides)
     assert cfg.pretrain.envs == ["campus"] and cfg.pretrain.steps == 7 and cfg.pretrain.out == "d"
     assert cfg.seed == 2
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "fastrlap.cli", *args], capture_output=True, text=True, timeout=180)
+
+
+def test_import_recon_then_train_then_practice_config_points_at_the_encoder(tmp_path):
+    """RECON files -> prior dataset -> `pretrain train` -> an encoder that `agent.encoder=PATH` loads."""
+    from tests.unit.test_pretrain_recon import write_recon
+
+    from fastrlap.agent.encoder import EncoderSpec, load_encoder, read_encoder_meta
+
+    src = tmp_path / "recon_release"
+    src.mkdir()
+    for k in range(2):
+        write_recon(src / f"jackal_2019-08-02-16-23-30_0_r0{k}.hdf5")
+    res = cli("pretrain", "import-recon", f"src={src}", f"out={tmp_path / 'prior'}", "agent.frame_size=32")
+    assert res.returncode == 0, res.stderr
+    assert "wrote 12 RECON frames" in res.stdout
+    manifest = read_manifest(tmp_path / "prior")
+    assert manifest["source"] == "recon" and manifest["total_frames"] == 12
+
+    out = tmp_path / "enc"
+    res = cli("pretrain", "train", f"data={tmp_path / 'prior'}", f"out={out}", "steps=6", "batch_size=8",
+              "log_every=3", "goal_min_ticks=1", "goal_max_ticks=3", "agent.frame_size=32", "device=cpu")
+    assert res.returncode == 0, res.stderr
+    assert "ETA" in res.stdout and "6/6" in res.stdout and f"agent.encoder={out / 'encoder.pt'}" in res.stdout
+    meta = read_encoder_meta(out / "encoder.pt")
+    assert meta["training"]["steps"] == 6 and meta["training"]["frames"] == 12
+    load_encoder(out / "encoder.pt", EncoderSpec(frame_size=32))
+
+
+def test_train_and_import_errors_are_one_line(tmp_path):
+    res = cli("pretrain", "train", f"data={tmp_path / 'none'}", f"out={tmp_path / 'o'}")
+    err = res.stderr.strip().splitlines()
+    assert res.returncode == 1 and len(err) == 1 and "pretrain collect" in err[0]
+    res = cli("pretrain", "import-recon", f"out={tmp_path / 'o'}")
+    assert res.returncode == 1 and "src=DIR" in res.stderr
+    res = cli("pretrain", "import-recon", f"src={tmp_path}", f"out={tmp_path / 'o2'}")
+    assert res.returncode == 1 and "no .hdf5 files" in res.stderr and "src=" in res.stderr
