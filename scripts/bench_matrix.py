@@ -84,7 +84,8 @@ def start(job: Job, args: argparse.Namespace, logs: Path) -> None:
                PYTHONUNBUFFERED="1")
     job.log = logs / f"{job.name}.log"
     cmd = [sys.executable, str(BENCH), "--track", job.track, "--seed", str(job.seed), "--minutes", str(args.minutes),
-           "--out", str(job.out), f"agent.encoder={job.encoder}", *args.overrides]
+           "--out", str(job.out), f"agent.encoder={job.encoder}", f"practice.torch_threads={args.threads}",
+           *args.overrides]
     with open(job.log, "w") as f:
         job.proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
     job.started = time.monotonic()
