@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent / "bench_practice.py"
-GRACE_S = 90.0  # after SIGINT, time to save and print before SIGKILL
+GRACE_S = 45.0  # after SIGINT, time to save and print before SIGKILL
 
 
 @dataclass
