@@ -66,9 +66,10 @@ def load_agent(agent: SAC, path: Path) -> None:
     """Load a learner checkpoint into `agent`, whichever device either was on.
 
     The file is read onto the CPU and `SAC.load_state_dict` copies each tensor to the agent's
-    device: the random-stream states in the checkpoint are CPU byte tensors, and
-    `Generator.set_state` refuses them on a CUDA device, which `torch.load(map_location="cuda")`
-    would do (a checkpoint written on a GPU machine also loads on a CPU-only one this way).
+    device. `SAC.load` maps the file onto the agent's device instead, which on CUDA moves the
+    random-stream states too, and `Generator.set_state` accepts only CPU byte tensors ("RNG state
+    must be a torch.ByteTensor"): resume and evaluate would fail with device=cuda. Read through
+    the CPU, a checkpoint written on a GPU machine also loads on a CPU-only one.
     """
     agent.load_state_dict(torch.load(path, map_location="cpu", weights_only=False))
 
