@@ -47,3 +47,27 @@ def test_wandb_offline_writes_into_the_run_directory(tmp_path):
     log.metrics({"critic_loss": 0.5}, practice_time=60.0)
     log.close()
     assert list((tmp_path / "wandb").glob("offline-run-*"))
+
+
+def test_the_estop_line_shows_at_once_and_says_how_to_continue(capsys):
+    from fastrlap.practice.keys import HELP, STOPPED_HELP
+
+    class Keys:  # a KeyReader reading a terminal
+        enabled, message = True, ""
+
+        def hold(self):
+            return self.message
+
+    keys = Keys()
+    dash = Dashboard(total_seconds=600.0, live=False, every_s=1e9, keys=keys)
+    dash.update(FakeLoop())
+    assert f"keys {HELP}" in capsys.readouterr().out
+    dash.update(FakeLoop())
+    assert capsys.readouterr().out == ""  # throttled
+    keys.message = STOPPED_HELP
+    dash.update(FakeLoop())  # the throttle does not delay the e-stop line
+    assert f"e-stop {STOPPED_HELP}" in capsys.readouterr().out
+    keys.message = ""
+    dash.update(FakeLoop())
+    assert "e-stop" not in capsys.readouterr().out.replace(HELP, "")
+    dash.close()
