@@ -25,7 +25,7 @@ class Dashboard:
                  keys: KeyReader | None = None) -> None:
         self.total = total_seconds
         self.every_s = every_s
-        self.keys = keys if keys is not None and keys.enabled else None
+        self.keys = keys
         self._shown_stop = ""
         self.live = sys.stdout.isatty() if live is None else live
         self._last_print = -1e9
@@ -56,13 +56,17 @@ class Dashboard:
             "updates/s": f"{(loop.learner.updates - self._updates0) / wall:.0f}",
             "buffer": str(st.transitions),
             "practice": f"{st.practice_time / 60:.2f} / {self.total / 60:.1f} min",
-            **({} if self.keys is None else {"keys": HELP}),
-            **({"e-stop": self.keys.hold()} if self.keys is not None and self.keys.hold() else {}),
+            **({"keys": HELP} if self._reading() else {}),
+            **({"e-stop": self.keys.hold()} if self._reading() and self.keys.hold() else {}),
         }
+
+    def _reading(self) -> bool:
+        """The key reader is reading the terminal (it may decline when it starts)."""
+        return self.keys is not None and self.keys.enabled
 
     def update(self, loop: PracticeLoop) -> None:
         now = time.monotonic()
-        stop = self.keys.hold() if self.keys is not None else ""
+        stop = self.keys.hold() if self._reading() else ""
         changed, self._shown_stop = stop != self._shown_stop, stop
         if now - self._last_print < (0.5 if self.live else self.every_s) and not changed:
             return

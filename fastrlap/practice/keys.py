@@ -12,7 +12,8 @@ takes a different, deliberate key, and Ctrl-C ends the session (the finally path
 
 When stdin is not a terminal (CI, a pipe, a service) or belongs to a background job, the reader
 does nothing and makes no termios call: touching the terminal from a background job would stop
-the process with SIGTTOU. The terminal settings are restored by `close()` (the session calls it
+the process with SIGTTOU. A terminal already out of line mode (another practice process of the
+same shell holds it) is left alone too, so several processes never restore each other's modes. The terminal settings are restored by `close()` (the session calls it
 in `finally`, which Ctrl-C and SIGTERM reach) and again at interpreter exit; only a kill -9
 leaves the terminal in cbreak mode (`stty sane` or `reset` repairs it).
 """
@@ -82,7 +83,14 @@ class KeyReader:
             return self
         import termios
 
-        self._saved = termios.tcgetattr(self.fd)
+        saved = termios.tcgetattr(self.fd)
+        if not saved[3] & termios.ICANON:
+            # Someone else already reads this terminal key by key: another practice process
+            # started from the same shell (a benchmark matrix), or a full-screen program. Leave
+            # it alone, or the last one to exit could restore *their* cbreak mode to the shell.
+            self.enabled = False
+            return self
+        self._saved = saved
         mode = termios.tcgetattr(self.fd)
         mode[3] &= ~(termios.ECHO | termios.ICANON)  # lflag: no echo, a key at a time; ISIG stays on
         mode[6][termios.VMIN] = 1

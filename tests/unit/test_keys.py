@@ -97,3 +97,17 @@ def test_a_background_job_leaves_the_terminal_alone(terminal, monkeypatch):
     _, slave = terminal
     monkeypatch.setattr(os, "tcgetpgrp", lambda fd: os.getpgrp() + 1)  # another group owns the terminal
     assert not KeyReader(slave).enabled
+
+
+def test_a_terminal_another_process_already_reads_key_by_key_is_left_alone(terminal):
+    master, slave = terminal
+    first = KeyReader(slave).start()  # e.g. the first of several benchmark processes on one shell
+    try:
+        held = termios.tcgetattr(slave)
+        second = KeyReader(slave).start()
+        assert not second.enabled and termios.tcgetattr(slave) == held
+        second.close()
+        assert termios.tcgetattr(slave) == held  # the second never restores the first one's mode
+    finally:
+        first.close()
+    assert termios.tcgetattr(slave)[3] & termios.ICANON
