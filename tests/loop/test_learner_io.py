@@ -63,7 +63,7 @@ def test_insert_returns_at_once_while_a_flush_is_slow(tmp_path, monkeypatch):
     assert learner.error is None
     # Inserts overlapped slow flushes and did not wait for them.
     assert any(a < t < b for t in stamps for a, b in writes)
-    assert max(latency) < 0.05, f"insert waited {max(latency):.3f} s for the disk"
+    assert max(latency) < 0.1, f"insert waited {max(latency):.3f} s for the disk (a write takes 0.4 s)"
     # The checkpoint ran in the writer thread after every transition queued before it.
     assert seen == [(60, "fastrlap-replay")]
     # close() drained the inbox: all 60 are stored and flushed (6 chunks of 10).
@@ -123,13 +123,13 @@ CHILD = textwrap.dedent("""
                                   next_action_lo=lo, next_action_hi=hi, done=False))
         learner.on_transition()
         print(i, flush=True)
-        time.sleep(0.01)
+        time.sleep(0.02)
 """)
 
 
 def test_kill_9_loses_at_most_one_flush_interval_plus_one_write(tmp_path):
-    """100 transitions/s, a chunk every 20 taking 0.1 s to write: a kill -9 at any moment loses at
-    most the 19 pending plus the ~10 that arrive during one write (a little slack for scheduling)."""
+    """50 transitions/s, a chunk every 20 taking 0.1 s to write: a kill -9 at any moment loses at
+    most the 19 pending plus the ~5 that arrive during one write (slack for a busy machine)."""
     directory = tmp_path / "replay"
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(directory)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -137,15 +137,15 @@ def test_kill_9_loses_at_most_one_flush_interval_plus_one_write(tmp_path):
     try:
         for line in proc.stdout:
             last = int(line)
-            if last >= 137:  # ~1.4 s of inserts: several flushes done, one likely under way
+            if last >= 97:  # ~2 s of inserts: several flushes done, maybe one under way
                 break
-        assert last >= 137, proc.stderr.read()
+        assert last >= 97, proc.stderr.read()
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     report = ReplayBuffer(8, 4, 2, 100000, directory=directory, flush_every=20).load()
     lost = last - report.loaded
-    assert 0 <= lost <= 20 + 10 + 5, f"{lost} transitions lost"
+    assert 0 <= lost <= 20 + 5 + 10, f"{lost} transitions lost"
     assert report.loaded % 20 == 0  # whole chunks only; a half-written one was dropped
 
 
