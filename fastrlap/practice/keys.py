@@ -83,7 +83,11 @@ class KeyReader:
             return self
         import termios
 
-        saved = termios.tcgetattr(self.fd)
+        try:
+            saved = termios.tcgetattr(self.fd)
+        except termios.error:  # a terminal that refuses its settings cannot be put in cbreak mode
+            self.enabled = False
+            return self
         if not saved[3] & termios.ICANON:
             # Someone else already reads this terminal key by key: another practice process
             # started from the same shell (a benchmark matrix), or a full-screen program. Leave
