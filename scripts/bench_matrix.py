@@ -97,7 +97,8 @@ def main() -> None:
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     jobs = [Job(e, t, int(s), out / f"{e if '/' not in e else Path(e).stem}-{t}-s{s}")
-            for e in args.encoders.split(",") for t in args.tracks.split(",") for s in args.seeds.split(",")]
+            # Encoders innermost: a stopped matrix still has matched pairs to compare.
+            for t in args.tracks.split(",") for s in args.seeds.split(",") for e in args.encoders.split(",")]
     t0 = time.monotonic()
     deadline = (t0 + (args.deadline_at - time.time()) if args.deadline_at
                 else t0 + args.deadline if args.deadline else float("inf"))
