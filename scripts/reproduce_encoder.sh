@@ -10,7 +10,7 @@ set -euo pipefail
 DATA=${1:?usage: reproduce_encoder.sh DATA_DIR OUT_DIR [overrides]}
 OUT=${2:?usage: reproduce_encoder.sh DATA_DIR OUT_DIR [overrides]}
 shift 2
-JOBS=${JOBS:-14}
+JOBS=${JOBS:-15}
 FRAMES=${FRAMES:-154000}
 FASTRLAP=${FASTRLAP:-fastrlap}
 per=$(( (FRAMES + JOBS - 1) / JOBS ))
