@@ -85,6 +85,7 @@ def start(job: Job, args: argparse.Namespace, logs: Path) -> None:
     job.log = logs / f"{job.name}.log"
     cmd = [sys.executable, str(BENCH), "--track", job.track, "--seed", str(job.seed), "--minutes", str(args.minutes),
            "--out", str(job.out), f"agent.encoder={job.encoder}", f"practice.torch_threads={args.threads}",
+           "practice.estop_key=false",  # N children share one terminal: none of them may put it in cbreak
            *args.overrides]
     with open(job.log, "w") as f:
         job.proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
