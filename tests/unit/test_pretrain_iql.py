@@ -207,3 +207,18 @@ def test_missing_or_empty_data_is_one_line(tmp_path):
     assert "\n" not in str(e.value) and "pretrain collect" in str(e.value)
     with pytest.raises(FastrlapError, match="goal_min_ticks"):
         train(small_cfg(goal_min_ticks=9, goal_max_ticks=3, data=str(tmp_path)), SPEC, torch.device("cpu"), seed=0)
+
+
+def test_the_shipped_encoder_loads_and_says_how_it_was_made():
+    from fastrlap.agent.encoder import DEFAULT_WEIGHTS
+
+    assert DEFAULT_WEIGHTS.stat().st_size < 5 * 2**20
+    meta = read_encoder_meta()
+    training = meta["training"]
+    assert training["method"].startswith("goal-conditioned IQL") and training["frames"] >= 100_000
+    assert training["steps"] == IQLConfig().steps  # the defaults are its recipe
+    encoder = load_encoder(None, EncoderSpec())
+    x = torch.randint(0, 256, (2, 9, 128, 128), dtype=torch.uint8)
+    z = encoder(x)
+    assert z.shape == (2, 1568) and torch.isfinite(z).all()
+    assert float(z.abs().max()) < 6e4  # the replay buffer stores embeddings as float16
