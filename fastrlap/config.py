@@ -148,9 +148,9 @@ class ViewConfig:
 class AgentConfig:
     """The learner (fastrlap.agent): SAC with a REDQ critic ensemble on a frozen encoder."""
 
-    # "random" until the pretrained encoder ships (issue 6): a seeded random conv encoder, which
-    # already learns the built-in tracks; "pretrained" = the shipped asset; a path = your own weights.
-    encoder: str = "random"  # pretrained | random | path to encoder weights (.pt)
+    # "pretrained" = fastrlap/assets/encoder.pt (offline IQL on simulated prior data, issue 6);
+    # "random" = a seeded random conv encoder (the no-pretraining ablation); a path = your own weights.
+    encoder: str = "pretrained"  # pretrained | random | path to encoder weights (.pt)
     frame_size: int = 128  # px, camera frames are resized to frame_size x frame_size
     frame_stack: int = 3  # newest frames stacked on the channel axis (count)
     projection_dim: int = 50  # features of the actor's and the critic's own embedding projection
