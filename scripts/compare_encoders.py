@@ -1,0 +1,65 @@
+"""Pretrained against random encoder, at equal practice time, from `bench_matrix.py` results.
+
+    python scripts/compare_encoders.py runs/matrix [more matrix folders ...] [--minutes 6]
+
+For every (track, seed) run with both encoders, takes the laps both runs had driven by the same
+practice time (the shorter run's, or `--minutes`), and prints T2F (the first lap's practice time)
+and the best lap within that time for each, with which encoder was better. Final output line:
+JSON with the per-pair figures and the count of pairs each encoder won on each figure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def load(folders: list[str]) -> dict[tuple[str, int, str], dict]:
+    runs = {}
+    for folder in folders:
+        for line in (Path(folder) / "results.jsonl").read_text().splitlines():
+            r = json.loads(line)
+            runs[(r["track"], int(r["seed"]), "random" if r["encoder"] == "random" else "pretrained")] = r
+    return runs
+
+
+def within(r: dict, minutes: float) -> tuple[float | None, float | None]:
+    """(T2F in minutes, best lap in s) over the laps finished by `minutes` of practice."""
+    laps = [(t, lap) for t, lap in r.get("laps_list", []) if t <= minutes * 60.0 + 1e-6]
+    if not laps:
+        return None, None
+    return laps[0][0] / 60.0, min(lap for _, lap in laps)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folders", nargs="+")
+    ap.add_argument("--minutes", type=float, default=0.0, help="compare at this practice time (0 = the pair's shorter)")
+    args = ap.parse_args()
+    runs = load(args.folders)
+    pairs, wins = [], {"t2f": {"pretrained": 0, "random": 0}, "best": {"pretrained": 0, "random": 0}}
+    print("| track | seed | minutes | T2F pretrained | T2F random | best pretrained | best random | oracle |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (track, seed, enc), r in sorted(runs.items()):
+        other = runs.get((track, seed, "random"))
+        if enc != "pretrained" or other is None:
+            continue
+        m = min(r.get("practice_min") or 0.0, other.get("practice_min") or 0.0)
+        if args.minutes:
+            m = min(m, args.minutes)
+        (tp, bp), (tr, br) = within(r, m), within(other, m)
+        inf = float("inf")
+        if (tp or inf) != (tr or inf):
+            wins["t2f"]["pretrained" if (tp or inf) < (tr or inf) else "random"] += 1
+        if (bp or inf) != (br or inf):
+            wins["best"]["pretrained" if (bp or inf) < (br or inf) else "random"] += 1
+        fmt = lambda v, d: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
+        print(f"| {track} | {seed} | {m:.1f} | {fmt(tp, 2)} min | {fmt(tr, 2)} min | {fmt(bp, 2)} s | {fmt(br, 2)} s | "
+              f"{r.get('oracle_lap_s')} s |")
+        pairs.append({"track": track, "seed": seed, "minutes": round(m, 2), "t2f_pretrained": tp, "t2f_random": tr,
+                      "best_pretrained": bp, "best_random": br})
+    print(json.dumps({"pairs": pairs, "wins": wins}))
+
+
+if __name__ == "__main__":
+    main()
