@@ -112,7 +112,17 @@ def squashed_log_prob(u: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor
 
 
 class EnsembleLinear(nn.Module):
-    """N independent linear layers applied as one batched matmul: (N, B, I) -> (N, B, O)."""
+    """N independent linear layers applied as one batched matmul: (N, B, I) -> (N, B, O).
+
+    A shared input (B, I) is broadcast to every member (an expanded view, no copy). Measured on a
+    2-core AVX-512 CPU at batch 256 (scripts/bench_learner.py): the batched form runs the first
+    layer's forward and weight-gradient GEMMs at 90-99 % of the machine's peak where one
+    (B, I) x (I, N*O) GEMM ran at 80-85 %, and its input gradient at 80 % instead of 45 %; it
+    also keeps activations (N, B, H)-contiguous, so the LayerNorm kernels never write transposed.
+    The bias is added after `bmm` rather than through `baddbmm`: baddbmm first copies the
+    broadcast bias into the (N, B, O) output, a whole extra pass, while a separate add is folded
+    by torch.compile into the LayerNorm that follows.
+    """
 
     def __init__(self, num_members: int, in_dim: int, out_dim: int):
         super().__init__()
@@ -125,11 +135,8 @@ class EnsembleLinear(nn.Module):
     def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
         w, b = (self.weight, self.bias) if members is None else (self.weight[members], self.bias[members])
         if x.dim() == 2:
-            # Shared input (B, I): one (B, I) x (I, N*O) GEMM instead of N small ones.
-            n, i, o = w.shape
-            y = x @ w.permute(1, 0, 2).reshape(i, n * o)
-            return y.view(x.shape[0], n, o).transpose(0, 1) + b
-        return torch.baddbmm(b, x, w)
+            x = x.expand(w.shape[0], *x.shape)
+        return torch.bmm(x, w) + b
 
 
 class EnsembleLayerNorm(nn.Module):

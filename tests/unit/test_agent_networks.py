@@ -134,3 +134,21 @@ def test_subsample_ensemble_draws_distinct_uniform_members():
     assert np.all(np.abs(counts - 600) < 100), counts
     with pytest.raises(ValueError, match="num_min_qs"):
         subsample_ensemble(3, 4)
+
+
+def test_vectorised_ensemble_gradients_equal_the_loop_over_members():
+    """The shared input is broadcast to every member: its gradient is the sum over members."""
+    torch.manual_seed(5)
+    critic = CriticEnsemble(embedding_dim=20, proprio_dim=4, action_dim=2, num_qs=4, hidden_dim=32)
+    emb, prop = torch.randn(9, 20), torch.randn(9, 4)
+    act = (torch.rand(9, 2) * 2 - 1).requires_grad_(True)
+    weights = torch.randn(4, 9)
+    (critic(emb, prop, act) * weights).sum().backward()
+    fast = {name: p.grad.clone() for name, p in critic.named_parameters()}
+    fast_act = act.grad.clone()
+    critic.zero_grad()
+    act.grad = None
+    sum((_member_forward(critic, i, emb, prop, act) * weights[i]).sum() for i in range(4)).backward()
+    for name, p in critic.named_parameters():
+        assert torch.allclose(fast[name], p.grad, atol=1e-5), name
+    assert torch.allclose(fast_act, act.grad, atol=1e-5)
