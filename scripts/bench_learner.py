@@ -11,7 +11,8 @@ Figures (issue 3), all measured in this one run because these machines are share
   is the min over all 10 critics, and its critics have no LayerNorm. `ours_utd1_updates_per_s`
   runs our learner with an actor update after every critic update for the like-for-like view.
 - fraction_of_peak: our matmul/conv FLOPs per second (counted by torch's FlopCounterMode over one
-  UTD block) divided by the peak of a large float32 GEMM measured here with the same threads.
+  eager UTD block: the forward and backward GEMMs the update really runs, nothing else) divided by
+  the peak: the best round of 2048^2 and 4096^2 float32 GEMMs measured here with the same threads.
 - act_p99_ms: 99th percentile latency of one control tick's policy call: frame stacking and
   preprocessing, encoder, actor (one observation, batch 1, one thread).
 Contenders are timed in interleaved rounds and each figure is its best round, so a burst of other
@@ -60,7 +61,13 @@ class Timed:
 def gemm(n: int = 2048) -> Timed:
     """A large float32 GEMM, whose rate is the matmul roof of this machine (FLOP/s)."""
     a, b, c = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
-    return Timed("peak GEMM", lambda: torch.mm(a, b, out=c), 2 * n ** 3)
+    return Timed(f"GEMM {n}", lambda: torch.mm(a, b, out=c), 2 * n ** 3)
+
+
+def peak_of(gemms: list[Timed]) -> float:
+    """The matmul roof: the best round of the best GEMM size (FLOP/s). Taking the maximum over
+    sizes and rounds can only raise the roof, so the fraction of it is never flattered."""
+    return max(g.best for g in gemms)
 
 
 def random_batch(n: int, seed: int = 0) -> Batch:
@@ -170,14 +177,16 @@ def main() -> None:
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = AgentConfig()  # the car's defaults: batch 256, 10 critics, 256x256, UTD 8
+    # Issue 3's settings: batch 256 per critic update (the practice default is smaller), with the
+    # car's 10 critics, 256x256 and UTD 8.
+    cfg = replace(AgentConfig(), batch_size=256)
     print(f"bench_learner: torch {torch.__version__}, {args.threads} threads, {platform.machine()}, "
           f"{args.rounds} interleaved rounds of {args.seconds:.0f} s, best round reported")
     print(f"settings: batch {cfg.batch_size}, {cfg.num_qs} critics, {cfg.hidden_dim}x{cfg.hidden_dim}, "
           f"UTD {cfg.utd_ratio}, embedding {EMBEDDING}, proprio {PROPRIO}, action {ACTION}")
 
     flops = block_flops(cfg) / cfg.utd_ratio  # per critic update, the actor update amortised
-    peak = gemm()
+    peaks = [gemm(2048), gemm(4096)]
     ours = {"eager": learner("ours (eager)", cfg)}
     if not args.no_compile:
         ours["compiled"] = learner("ours (compiled)", replace(cfg, compile=True))
@@ -185,19 +194,20 @@ def main() -> None:
     utd1 = learner("ours (UTD 1)", replace(cfg, utd_ratio=1, compile=not args.no_compile))
     baseline = sb3(cfg.batch_size)
     # Interleave so that every contender sees the same mix of quiet and busy moments.
-    contenders = [peak, *ours.values(), utd1, baseline]
+    contenders = [*peaks, *ours.values(), utd1, baseline]
     for _ in range(args.rounds):
         for timed in contenders:
-            timed.measure(min(args.seconds, 1.0) if timed is peak else args.seconds)
+            timed.measure(min(args.seconds, 1.0) if timed in peaks else args.seconds)
     variant = max(ours, key=lambda k: ours[k].best)
 
     best = ours[variant].best
-    peak_gflops = peak.best / 1e9
+    peak_gflops = peak_of(peaks) / 1e9
     achieved = flops * best / 1e9
     for timed in [*ours.values(), utd1, baseline]:
         unit = "gradient steps/s (critic + actor each step)" if timed is baseline else "critic updates/s"
         print(f"{timed.name:<18} {timed.best:8.1f} {unit}   (median {np.median(timed.rates):.1f})")
-    print(f"peak float32 GEMM  {peak_gflops:8.1f} GFLOP/s (median {np.median(peak.rates) / 1e9:.1f})")
+    for g in peaks:
+        print(f"peak float32 {g.name:<5} {g.best / 1e9:8.1f} GFLOP/s (median {np.median(g.rates) / 1e9:.1f})")
     print(f"work               {flops / 1e9:8.2f} GFLOP per critic update (matmuls, actor update amortised)")
     print(f"achieved           {achieved:8.1f} GFLOP/s = {achieved / peak_gflops:.0%} of peak ({variant})")
     print(f"speedup vs SB3     {best / baseline.best:8.2f}x   (UTD 1: {utd1.best / baseline.best:.2f}x)")
