@@ -207,3 +207,24 @@ def test_compiled_update_matches_eager():
             assert m_compiled[key] == pytest.approx(m_eager[key], rel=1e-4, abs=1e-5), key
     for pe, pc in zip(eager.critic.parameters(), compiled.critic.parameters()):
         assert torch.allclose(pe, pc, atol=1e-5)
+
+
+def test_actor_step_leaves_the_critic_trainable_and_untouched():
+    """The actor update freezes the critic only while it builds its graph, and never moves it."""
+    cfg = small_cfg(utd_ratio=1)
+    agent = SAC(E, P, A, cfg, seed=0)
+    batch = random_batch(cfg.batch_size)
+    critic_after_critic_step = []
+    step = agent._critic_step
+
+    def spy(*args):
+        info = step(*args)
+        critic_after_critic_step.extend(p.detach().clone() for p in agent.critic.parameters())
+        return info
+
+    agent._critic_step = spy
+    agent.update(batch)
+    assert all(p.requires_grad for p in agent.critic.parameters())
+    for before, p in zip(critic_after_critic_step, agent.critic.parameters()):
+        assert torch.equal(before, p)
+    assert agent.actor_updates == 1
