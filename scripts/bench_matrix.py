@@ -88,7 +88,10 @@ def start(job: Job, args: argparse.Namespace, logs: Path) -> None:
            "practice.estop_key=false",  # N children share one terminal: none of them may put it in cbreak
            *args.overrides]
     with open(job.log, "w") as f:
-        job.proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
+        # A shell without job control starts background commands with SIGINT ignored, and a child
+        # would inherit that and shrug off the deadline's Ctrl-C: give it the default back.
+        job.proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env,
+                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     job.started = time.monotonic()
 
 
