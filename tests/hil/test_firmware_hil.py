@@ -147,8 +147,11 @@ def test_rc_override_wins_and_rc_loss_goes_neutral(link, fw_sim):
         fw_sim.rc(1800, 1650, 2000)  # the human flips the mode switch and drives
         # channels arrive one after another within a frame: wait for all three
         tel = link.wait_telemetry(lambda t: t.mode == p.Mode.TELEOP and t.rc_steer_us > 1700, timeout=1.0)
-        assert abs(tel.rc_steer_us - 1800) <= 2 and abs(tel.rc_throttle_us - 1650) <= 2
-        assert abs(tel.rc_mode_us - 2000) <= 2
+        # The firmware times RC edges in a pin-change interrupt, which waits while another ISR
+        # (UART receive, the servo timer) runs: a few us at 16 MHz, more when host bytes arrive
+        # at an edge (3 us seen on a loaded machine). The pulse-width bound of issue 7 applies.
+        assert abs(tel.rc_steer_us - 1800) <= TOL_US and abs(tel.rc_throttle_us - 1650) <= TOL_US
+        assert abs(tel.rc_mode_us - 2000) <= TOL_US
         steer_us, esc_us = CAL.teleop_pulses(1800, 1650)
         assert abs(fw_sim.settled("steer", 3) - steer_us) <= TOL_US
         assert abs(fw_sim.settled("esc") - esc_us) <= TOL_US
