@@ -1,6 +1,6 @@
 """Pretrained against random encoder, at equal practice time, from `bench_matrix.py` results.
 
-    python scripts/compare_encoders.py runs/matrix [more matrix folders ...] [--minutes 6]
+    python scripts/compare_encoders.py runs/matrix [more folders or .jsonl files ...] [--minutes 6]
 
 For every (track, seed) run with both encoders, takes the laps both runs had driven by the same
 practice time (the shorter run's, or `--minutes`), and prints T2F (the first lap's practice time)
@@ -17,7 +17,9 @@ from pathlib import Path
 def load(folders: list[str]) -> dict[tuple[str, int, str], dict]:
     runs = {}
     for folder in folders:
-        for line in (Path(folder) / "results.jsonl").read_text().splitlines():
+        path = Path(folder)
+        files = [path] if path.is_file() else sorted(path.glob("*.jsonl"))  # later files win
+        for line in (ln for f in files for ln in f.read_text().splitlines() if ln.strip()):
             r = json.loads(line)
             runs[(r["track"], int(r["seed"]), "random" if r["encoder"] == "random" else "pretrained")] = r
     return runs
@@ -33,7 +35,7 @@ def within(r: dict, minutes: float) -> tuple[float | None, float | None]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("folders", nargs="+")
+    ap.add_argument("folders", nargs="+", help="bench_matrix output folders (their *.jsonl) or results files")
     ap.add_argument("--minutes", type=float, default=0.0, help="compare at this practice time (0 = the pair's shorter)")
     args = ap.parse_args()
     runs = load(args.folders)
