@@ -237,6 +237,7 @@ class PracticeConfig:
     dashboard: bool = True  # live terminal view (plain log lines when stdout is not a terminal)
     torch_threads: int = 0  # torch intra-op threads, count; 0 = auto (all cores in the simulator, half on the car: learner.choose_torch_threads)
     estop_key: bool = True  # space on the terminal = e-stop (only when stdin is a terminal in the foreground)
+    sim_carry_back_s: float = 3.0  # simulator only: s stopped by the geofence before the simulated operator sets the car back on the track (0 = wait, as on the car)
     supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
 
@@ -296,6 +297,9 @@ class IQLConfig:
     max_frames: int = 0  # use at most this many ticks of the data (0 = all)
     log_every: int = 250  # steps between progress lines / metrics.csv rows
     save_every: int = 5000  # steps between saves of encoder.pt (a stop loses less than this)
+    src: str = ""  # recycle: the weights file to recycle ("" = the shipped encoder)
+    recycle_tau: float = 0.0  # recycle: a last-layer channel whose normalised activity is <= this is dormant (0 = never fires)
+    recycle_frames: int = 6000  # recycle: calibration ticks read from the start of `data`, count
 
 
 @dataclass

@@ -31,6 +31,7 @@ from fastrlap.practice.keys import KeyReader, stdin_fd
 from fastrlap.practice.learner import SyncLearner, ThreadedLearner, choose_torch_threads, torch_threads
 from fastrlap.practice.loop import LoopState, PracticeLoop
 from fastrlap.practice.run import RunDir, RunLog, agent_dir, read_laps, replay_dir, trajectories_path
+from fastrlap.practice.sim_operator import Carriable, SimOperator
 from fastrlap.practice.trajectory import TrajectoryRecorder
 from fastrlap.types import Pose, Transition
 from fastrlap.vehicle.base import SimClock, Vehicle
@@ -195,11 +196,18 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
                         state=state, on_lap=on_lap, on_event=lambda t, kind, d: log.event(t, kind, **d),
                         operator_stop=keys.hold if keys.enabled else None)
 
+    # Simulator only: nobody is there to carry a car back from outside the geofence (sim_operator.py).
+    carry_back = (SimOperator(vehicle, demo.lap_path(), cfg.practice.sim_carry_back_s,
+                              on_event=lambda t, kind, d: log.event(t, kind, **d))
+                  if isinstance(vehicle, Carriable) and cfg.practice.sim_carry_back_s > 0 else None)
+
     def summary() -> dict:
         return _summary(loop.state, demo, learner.updates, len(replay), oracle_lap, time.monotonic() - t_wall)
 
     def periodic(lp: PracticeLoop) -> None:
         st = lp.state
+        if carry_back is not None:
+            carry_back(lp)
         if dashboard is not None:
             dashboard.update(lp)
         obs = lp.last_obs

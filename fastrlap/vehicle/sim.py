@@ -30,13 +30,29 @@ class SimVehicle:
         self.reset()
 
     def reset(self, s: float | None = None, n: float = 0.0, heading: float = 0.0) -> None:
-        """Put the car back on the track (tests and benchmarks; practice never teleports).
+        """Put the car back on the track (tests and benchmarks; practice moves it only with `place`).
 
         The clock keeps running: simulated time stays monotonic across resets like wall time.
         """
         state = self.world.reset(s=s, n=n, heading=heading)
         jitter = self.cfg.sim.camera.brightness_jitter
         self.brightness = 1.0 + float(self.rng.uniform(-jitter, jitter)) if jitter > 0 else 1.0
+        self._settle(state)
+
+    def place(self, x: float, y: float) -> Pose:
+        """Carry the car to the track point nearest (x, y), at rest, facing along the track.
+
+        What a person does when the car has left the course: pick it up and set it down on the
+        track (`practice.sim_carry_back_s`). The look of the scene (brightness) stays as it was,
+        and the clock keeps running. Returns where the car now stands.
+        """
+        at = self.track.project(x, y)
+        self._settle(self.world.reset(s=at.s, n=at.n))
+        st = self._reading.state
+        return Pose(st.x, st.y, st.yaw)
+
+    def _settle(self, state) -> None:
+        """The reading of a car standing still at `state` (no motion, gravity only)."""
         pose = Pose(state.x, state.y, state.yaw)
         self._reading = WorldReading(
             t=self.world.t, state=state, accel=np.array([0.0, 0.0, 9.81]), gyro=np.zeros(3),

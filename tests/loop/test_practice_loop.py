@@ -11,6 +11,7 @@ from fastrlap.course.demo import load_demo
 from fastrlap.practice.loop import PracticeLoop
 from fastrlap.practice.run import open_run_dir, read_laps
 from fastrlap.practice.session import distance_to_polyline, practice
+from fastrlap.practice.sim_operator import SimOperator
 from fastrlap.practice.supervisor import Mode
 from fastrlap.sim.drivers import OracleDriver
 from fastrlap.sim.track import load_track
@@ -106,6 +107,31 @@ def test_leaving_the_geofence_stops_the_car_and_terminates(demo_run, tiny):
         loop.tick()
     assert loop.mode == Mode.STOPPED and abs(car.last_reading.state.vx) < max(0.05, abs(speed_before))
     assert loop.last_command.speed == 0.0
+
+
+def test_the_simulated_operator_carries_a_car_back_from_outside_the_geofence(demo_run, tiny):
+    cfg = tiny("oval", "practice.supervisor.geofence=0.3")
+    loop, learner, events, car = make_loop(demo_run, lambda obs: [-0.5, 0.4], cfg=cfg)  # curve off the path
+    path = load_demo(demo_run.demo).lap_path()
+    carried = []
+    operator = SimOperator(car, path, wait_s=1.0, on_event=lambda t, k, d: carried.append((t, k, d)))
+    stopped_at = None
+    for i in range(80):
+        loop.tick()
+        operator(loop)
+        if loop.mode == Mode.STOPPED and stopped_at is None:
+            stopped_at = i
+        if carried:
+            break
+    assert stopped_at is not None and learner.transitions[-1].done  # the excursion stays terminal
+    assert carried and carried[0][1] == "operator" and "geofence" in carried[0][2]["reason"]
+    assert i - stopped_at == 10  # 1 s at 10 Hz, not earlier
+    st = car.last_reading.state
+    assert distance_to_polyline(path)(st.x, st.y) < 0.3 and st.vx == 0.0
+    loop.tick()
+    operator(loop)
+    assert modes(events)[-2:] == ["STARTING", "LEARNING"] and "cleared: geofence" in events[-2][2]["reason"]
+    assert operator.carries == 1
 
 
 def test_nan_action_sends_neutral_and_errors(demo_run, tiny):
