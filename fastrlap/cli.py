@@ -372,6 +372,22 @@ def _pretrain_train(cfg: Config) -> int:
     return 130 if result.stopped else 0
 
 
+def _pretrain_recycle(cfg: Config) -> int:
+    """Re-initialise the encoder's dormant last-layer channels (pretrain/recycle.py)."""
+    from fastrlap.agent.encoder import EncoderSpec, resolve_device
+    from fastrlap.pretrain.recycle import recycle_file
+
+    q = cfg.iql
+    spec = EncoderSpec(frame_size=cfg.agent.frame_size, frame_stack=cfg.agent.frame_stack)
+    out = Path(q.out) / "encoder.pt"
+    report = recycle_file(q.src or None, q.data, out, q.recycle_tau, q.recycle_frames, cfg.seed, spec,
+                          resolve_device(cfg.device))
+    print(f"{len(report.channels)} of {len(report.scores)} last-layer channels dormant on {report.frames} frames of "
+          f"{q.data} (activity <= {report.tau}) and re-initialised: {report.channels}; encoder in {out} "
+          f"(use it: agent.encoder={out}; ship it: copy to fastrlap/assets/encoder.pt)")
+    return 0
+
+
 def _pretrain_import_recon(cfg: Config) -> int:
     """RECON HDF5 trajectories -> a prior dataset that `pretrain train` reads."""
     from fastrlap.pretrain.recon import iter_recon
@@ -437,6 +453,8 @@ COMMANDS: dict[str, Command] = {
                 "dataset (envs=[...] steps=N out=DIR).", _pretrain_collect, section="pretrain"),
         Command("pretrain train", "Pretrain the visual encoder with offline goal-conditioned IQL on a prior dataset "
                 "(data=DIR steps=N out=DIR).", _pretrain_train, section="iql"),
+        Command("pretrain recycle", "Re-initialise the encoder's dormant last-layer channels, measured on a prior "
+                "dataset (src=WEIGHTS data=DIR out=DIR).", _pretrain_recycle, section="iql"),
         Command("pretrain import-recon", "Convert the public RECON dataset's HDF5 files into a prior dataset "
                 "(src=DIR out=DIR).", _pretrain_import_recon, section="pretrain"),
     ]

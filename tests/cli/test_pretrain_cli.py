@@ -72,6 +72,17 @@ def test_import_recon_then_train_then_practice_config_points_at_the_encoder(tmp_
     assert meta["training"]["steps"] == 6 and meta["training"]["frames"] == 12
     load_encoder(out / "encoder.pt", EncoderSpec(frame_size=32))
 
+    res = cli("pretrain", "recycle", f"src={out / 'encoder.pt'}", f"data={tmp_path / 'prior'}", f"out={tmp_path / 'rec'}",
+              "agent.frame_size=32", "device=cpu")
+    assert res.returncode == 0, res.stderr
+    assert "last-layer channels dormant on 12 frames" in res.stdout and "agent.encoder=" in res.stdout
+    meta = read_encoder_meta(tmp_path / "rec" / "encoder.pt")
+    assert meta["training"]["steps"] == 6 and meta["training"]["recycled"]["frames"] == 12
+    res = cli("pretrain", "recycle", f"src={tmp_path / 'missing.pt'}", f"data={tmp_path / 'prior'}",
+              f"out={tmp_path / 'rec2'}", "agent.frame_size=32")
+    err = res.stderr.strip().splitlines()
+    assert res.returncode == 1 and len(err) == 1 and "missing.pt not found" in err[0]
+
 
 def test_train_and_import_errors_are_one_line(tmp_path):
     res = cli("pretrain", "train", f"data={tmp_path / 'none'}", f"out={tmp_path / 'o'}")
