@@ -9,7 +9,7 @@ which ends practice cleanly, so every run still reports how far it got (`practic
 
 Writes `<out>/logs/<name>.log` per run, `<out>/results.jsonl` (each run's JSON line from
 bench_practice plus its laps as [practice_time_s, lap_time_s] pairs, for comparisons at equal
-practice time), and prints a Markdown table. Final output line: JSON with the number of runs,
+practice time), and prints the Markdown table of `results_table.py`. Final output line: JSON with the number of runs,
 how many finished their minutes, and the wall time.
 """
 from __future__ import annotations
@@ -24,6 +24,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from results_table import table  # scripts/ is on the path when this script runs
 
 BENCH = Path(__file__).resolve().parent / "bench_practice.py"
 GRACE_S = 45.0  # after SIGINT, time to save and print before SIGKILL
@@ -141,16 +143,7 @@ def main() -> None:
             finished += int(bool(res.get("practice_min")) and res["practice_min"] >= args.minutes - 1e-6)
             job.result = res
             f.write(json.dumps(res) + "\n")
-    print("| run | demo lap (s) | T2F (min) | best lap (s) | oracle (s) | best/oracle | collisions last 5 | laps | "
-          "practice min | wall (s) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for job in jobs:
-        r = job.result
-        if not r:
-            continue
-        print(f"| {job.name} | {r.get('demo_lap_s')} | {r.get('t2f_min')} | {r.get('best_lap_s')} | "
-              f"{r.get('oracle_lap_s')} | {r.get('best_over_oracle')} | {r.get('collisions_last5')} | "
-              f"{r.get('laps')} | {r.get('practice_min')} | {r.get('wall_s')} |")
+    print(table([job.result for job in jobs if job.result]))
     print(json.dumps({"runs": sum(j.proc is not None for j in jobs), "finished": finished,
                       "wall_s": round(time.monotonic() - t0, 1)}))
 
