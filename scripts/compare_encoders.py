@@ -4,8 +4,11 @@
 
 For every (track, seed) run with both encoders, takes the laps both runs had driven by the same
 practice time (the shorter run's, or `--minutes`), and prints T2F (the first lap's practice time)
-and the best lap within that time for each, with which encoder was better. Final output line:
-JSON with the per-pair figures and the count of pairs each encoder won on each figure.
+and the best lap within that time for each, with which encoder was better; then the seed means
+per track and on which tracks the pretrained encoder is better on both figures (issue 6's
+target: a majority of tracks). Any non-random encoder (e.g. a weights path) counts as
+"pretrained"; pass only the files to compare. Final output line: JSON with the per-pair
+figures, the pairs each encoder won on each figure, the per-track means and the tracks won.
 """
 from __future__ import annotations
 
@@ -60,7 +63,34 @@ def main() -> None:
               f"{r.get('oracle_lap_s')} s |")
         pairs.append({"track": track, "seed": seed, "minutes": round(m, 2), "t2f_pretrained": tp, "t2f_random": tr,
                       "best_pretrained": bp, "best_random": br})
-    print(json.dumps({"pairs": pairs, "wins": wins}))
+    tracks = per_track(pairs)
+    print("\n| track | seeds | mean T2F pretrained | mean T2F random | mean best pretrained | mean best random | "
+          "pretrained better on |\n|---|---|---|---|---|---|---|")
+    for t in tracks:
+        print(f"| {t['track']} | {t['seeds']} | {t['t2f_pretrained']:.2f} min | {t['t2f_random']:.2f} min | "
+              f"{t['best_pretrained']:.2f} s | {t['best_random']:.2f} s | {', '.join(t['pretrained_better']) or '-'} |")
+    both = sum(t["pretrained_better"] == ["T2F", "best lap"] for t in tracks)
+    print(f"pretrained better on both figures on {both} of {len(tracks)} tracks (issue 6's target: a majority)")
+    print(json.dumps({"pairs": pairs, "wins": wins, "tracks": tracks, "tracks_won_on_both": both}))
+
+
+def per_track(pairs: list[dict]) -> list[dict]:
+    """Seed means per track (a run without a lap counts as the whole compared time for T2F)."""
+    out = []
+    for track in sorted({p["track"] for p in pairs}):
+        ps = [p for p in pairs if p["track"] == track]
+        if any(p[k] is None for p in ps for k in ("best_pretrained", "best_random")):
+            continue  # no lap at all on one side: nothing to average
+
+        def mean(key: str) -> float:
+            return sum(p[key] if p[key] is not None else p["minutes"] for p in ps) / len(ps)
+
+        t = {"track": track, "seeds": len(ps), **{k: mean(k) for k in
+             ("t2f_pretrained", "t2f_random", "best_pretrained", "best_random")}}
+        t["pretrained_better"] = [name for name, a, b in (("T2F", t["t2f_pretrained"], t["t2f_random"]),
+                                                           ("best lap", t["best_pretrained"], t["best_random"])) if a < b]
+        out.append(t)
+    return out
 
 
 if __name__ == "__main__":
