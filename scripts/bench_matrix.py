@@ -15,7 +15,6 @@ how many finished their minutes, and the wall time.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import signal
@@ -25,7 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from results_table import table  # scripts/ is on the path when this script runs
+from fastrlap.practice.run import RunDir, read_laps
+from results_table import laps_list, table  # scripts/ is on the path when this script runs
 
 BENCH = Path(__file__).resolve().parent / "bench_practice.py"
 GRACE_S = 45.0  # after SIGINT, time to save and print before SIGKILL
@@ -66,8 +66,7 @@ def parse_args() -> argparse.Namespace:
 def laps_of(parent: Path) -> list[list[float]]:
     """[practice_time_s, lap_time_s] of every lap of the (single) run directory under `parent`."""
     for laps in sorted(parent.glob("*/laps.csv")):
-        with open(laps) as f:
-            return [[float(r["practice_time_s"]), float(r["lap_time_s"])] for r in csv.DictReader(f)]
+        return laps_list(read_laps(RunDir(laps.parent)))
     return []
 
 

@@ -75,7 +75,7 @@ def main() -> None:
 
 
 def per_track(pairs: list[dict]) -> list[dict]:
-    """Seed means per track (a run without a lap counts as the whole compared time for T2F)."""
+    """Seed means per track; a track where a run drove no lap in the compared time is left out."""
     out = []
     for track in sorted({p["track"] for p in pairs}):
         ps = [p for p in pairs if p["track"] == track]
@@ -83,7 +83,7 @@ def per_track(pairs: list[dict]) -> list[dict]:
             continue  # no lap at all on one side: nothing to average
 
         def mean(key: str) -> float:
-            return sum(p[key] if p[key] is not None else p["minutes"] for p in ps) / len(ps)
+            return sum(p[key] for p in ps) / len(ps)
 
         t = {"track": track, "seeds": len(ps), **{k: mean(k) for k in
              ("t2f_pretrained", "t2f_random", "best_pretrained", "best_random")}}

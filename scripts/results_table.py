@@ -15,7 +15,6 @@ many met all three targets.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 from pathlib import Path
@@ -36,19 +35,25 @@ def from_run(run: Path) -> dict:
     """bench_practice's figures for one run directory, from what practice wrote into it."""
     from omegaconf import OmegaConf
 
+    from fastrlap.practice.run import RunDir, read_laps
+
     summary = json.loads((run / "summary.json").read_text())
     cfg = OmegaConf.load(run / "config.yaml")
-    with open(run / "laps.csv") as f:
-        laps = list(csv.DictReader(f))
+    laps = read_laps(RunDir(run))
     best, oracle = summary.get("best_lap_s"), summary.get("oracle_lap_s")
     t2f = summary.get("first_lap_practice_min")
     return {"track": str(cfg.track), "seed": int(cfg.seed), "encoder": str(cfg.agent.encoder),
             "demo_lap_s": round(summary["demo_lap_s"], 3), "t2f_min": None if t2f is None else round(t2f, 3),
             "best_lap_s": None if best is None else round(best, 3), "oracle_lap_s": round(oracle, 3),
             "best_over_oracle": None if best is None else round(best / oracle, 3),
-            "collisions_last5": sum(int(r["collisions"]) for r in laps[-5:]), "laps": len(laps),
+            "collisions_last5": int(sum(r["collisions"] for r in laps[-5:])), "laps": len(laps),
             "practice_min": round(summary["practice_min"], 2), "wall_s": round(summary["wall_s_this_session"], 1),
-            "run_dir": str(run), "laps_list": [[float(r["practice_time_s"]), float(r["lap_time_s"])] for r in laps]}
+            "run_dir": str(run), "laps_list": laps_list(laps)}
+
+
+def laps_list(laps: list[dict]) -> list[list[float]]:
+    """[practice_time_s, lap_time_s] per lap (`read_laps` rows): what comparisons at equal time need."""
+    return [[r["practice_time_s"], r["lap_time_s"]] for r in laps]
 
 
 def load(sources: list[str]) -> list[dict]:

@@ -99,8 +99,9 @@ def recycle_file(src: str | Path | None, data: str | Path, out: str | Path, tau:
     stacks = prior.stacks(torch.arange(len(prior), device=prior.device),
                           torch.Generator(device=prior.device).manual_seed(seed))
     report = recycle_dormant(encoder, stacks, tau, seed)
-    training = dict(read_encoder_meta(src).get("training") or {})
-    training["recycled"] = {**asdict(report), "datasets": prior.sources, "source_sha256": read_encoder_meta(src)["sha256"]}
+    meta = read_encoder_meta(src)
+    training = dict(meta.get("training") or {})
+    training["recycled"] = {**asdict(report), "datasets": prior.sources, "source_sha256": meta["sha256"]}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_encoder(encoder, out, training=training)
