@@ -298,8 +298,9 @@ class IQLConfig:
     log_every: int = 250  # steps between progress lines / metrics.csv rows
     save_every: int = 5000  # steps between saves of encoder.pt (a stop loses less than this)
     src: str = ""  # recycle: the weights file to recycle ("" = the shipped encoder)
-    recycle_tau: float = 0.0  # recycle: a last-layer channel whose normalised activity is <= this is dormant (0 = never fires)
+    recycle_tau: float = 0.0  # recycle, and train with recycle_every: a channel whose normalised activity is <= this is dormant (0 = never fires)
     recycle_frames: int = 6000  # recycle: calibration ticks read from the start of `data`, count
+    recycle_every: int = 0  # train: steps between ReDo passes over every conv layer, scored on the batch (0 = none)
 
 
 @dataclass

@@ -83,6 +83,8 @@ class PriorData:
         prev = torch.cat([torch.zeros_like(collision[:1]), collision[:-1]])
         first = torch.arange(len(start), device=start.device) == start
         self.crash = collision & (first | ~prev)
+        # Decided once here: asking the GPU per batch would stall the training loop on a sync.
+        self.noisy = bool((noise_std > 0).any())
 
     def __len__(self) -> int:
         return len(self.pose)
@@ -153,8 +155,8 @@ class PriorData:
         offsets = torch.arange(-(k - 1), 1, device=idx.device)
         ticks = torch.maximum(idx[:, None] + offsets, self.start[idx][:, None])  # (B, K), clamped to the start
         frames = self.frames[ticks]  # (B, K, 3, S, S)
-        std = self.noise_std[idx]
-        if bool((std > 0).any()):
+        if self.noisy:
+            std = self.noise_std[idx]
             noise = torch.randn(frames.shape, generator=generator, device=frames.device) * std[:, None, None, None, None]
             frames = (frames.to(torch.float32) + noise).round_().clamp_(0, 255).to(torch.uint8)
         return frames.flatten(1, 2)

@@ -41,41 +41,102 @@ class RecycleReport:
 
 
 def last_conv(encoder: Encoder) -> tuple[int, nn.Conv2d]:
-    convs = [m for m in encoder.convs if isinstance(m, nn.Conv2d)]
+    convs = conv_layers(encoder)
     return len(convs) - 1, convs[-1]
 
 
+def conv_layers(encoder: Encoder) -> list[nn.Conv2d]:
+    return [m for m in encoder.convs if isinstance(m, nn.Conv2d)]
+
+
 @torch.no_grad()
-def channel_scores(encoder: Encoder, stacks: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    """Normalised mean activation (C,) of the last layer's channels over uint8 stacks (N, 3K, S, S)."""
+def layer_scores(encoder: Encoder, stacks: torch.Tensor, batch: int = 256) -> list[torch.Tensor]:
+    """Normalised mean activation (C,) of every conv layer's channels over uint8 stacks (N, 3K, S, S)."""
     device = next(encoder.parameters()).device
-    total = None
+    totals: list[torch.Tensor] = []
+    sizes: list[int] = []
     for i in range(0, len(stacks), batch):
-        x = stacks[i:i + batch].to(device)
-        out = encoder.convs((x.to(torch.float32) * (1.0 / 255.0)))  # (B, C, H, W) after the last ReLU
-        part = out.sum(dim=(0, 2, 3)).double()
-        total = part if total is None else total + part
-    mean = total / (len(stacks) * out.shape[2] * out.shape[3])
-    return (mean / mean.mean().clamp_min(1e-12)).float().cpu()
+        x = stacks[i:i + batch].to(device).to(torch.float32) * (1.0 / 255.0)
+        outs = []
+        for module in encoder.convs:
+            x = module(x)
+            if isinstance(module, nn.ReLU):
+                outs.append(x)
+        parts = [o.sum(dim=(0, 2, 3)).double() for o in outs]
+        totals = parts if not totals else [t + p for t, p in zip(totals, parts)]
+        sizes = [o.shape[2] * o.shape[3] for o in outs]
+    means = [t / (len(stacks) * n) for t, n in zip(totals, sizes)]
+    return [(m / m.mean().clamp_min(1e-12)).float().cpu() for m in means]
+
+
+def channel_scores(encoder: Encoder, stacks: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """Normalised mean activation (C,) of the last layer's channels (see `layer_scores`)."""
+    return layer_scores(encoder, stacks, batch)[-1]
 
 
 @torch.no_grad()
-def recycle_dormant(encoder: Encoder, stacks: torch.Tensor, tau: float, seed: int) -> RecycleReport:
-    """Re-initialise, in place, the last layer's channels whose score is <= `tau`."""
+def recycle(encoder: Encoder, stacks: torch.Tensor, tau: float, seed: int, layers: list[int] | None = None,
+            readers: list[nn.Linear] = (), optimizer: torch.optim.Optimizer | None = None) -> list[list[int]]:
+    """ReDo on the conv `layers` (None = all): re-initialise, in place, each channel scoring <= `tau`.
+
+    As in ReDo, a recycled channel's incoming filter is drawn afresh and its outgoing weights are
+    set to zero, so the network's output is unchanged at the moment of recycling and the new
+    filter is learned from there: the next conv layer's weights from that channel, or, for the
+    last layer, the columns of each `readers` layer that read the channel's embedding positions
+    (the heads' projections). The optimizer's moments of every changed entry are reset, so stale
+    Adam statistics do not push the fresh weights. Returns the recycled channels of each layer.
+
+    Fresh filters use `nn.Conv2d`'s own initialisation, drawn for the layers from last to first
+    after seeding with `seed`, `seed + 1`, ...: the result is a pure function of (weights,
+    frames, tau, seed) and leaves the global random state alone.
+    """
     if len(stacks) == 0:
         raise ValueError("recycling needs calibration frames; the dataset gave none")
-    scores = channel_scores(encoder, stacks)
-    dormant = (scores <= tau).nonzero().flatten()
-    layer, conv = last_conv(encoder)
-    if len(dormant):
-        fresh = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+    convs = conv_layers(encoder)
+    chosen = range(len(convs)) if layers is None else layers
+    scores = layer_scores(encoder, stacks)
+    recycled: list[list[int]] = [[] for _ in convs]
+    with torch.random.fork_rng(devices=[]):
+        for k, layer in enumerate(sorted(chosen, reverse=True)):
+            dormant = (scores[layer] <= tau).nonzero().flatten()
+            if not len(dormant):
+                continue
+            conv = convs[layer]
+            fresh = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride)
+            torch.manual_seed(seed + k)
             fresh.reset_parameters()
-        idx = dormant.to(conv.weight.device)
-        conv.weight[idx] = fresh.weight[dormant].to(conv.weight)
-        conv.bias[idx] = fresh.bias[dormant].to(conv.bias)
-    return RecycleReport(layer=layer, channels=dormant.tolist(), scores=[round(float(s), 4) for s in scores],
+            idx = dormant.to(conv.weight.device)
+            conv.weight[idx] = fresh.weight[dormant].to(conv.weight)
+            conv.bias[idx] = fresh.bias[dormant].to(conv.bias)
+            reset_moments(optimizer, conv.weight, (idx,))
+            reset_moments(optimizer, conv.bias, (idx,))
+            if layer + 1 < len(convs):
+                outgoing = [(convs[layer + 1].weight, (slice(None), idx))]
+            else:
+                positions = encoder.spec.out_size ** 2  # the embedding is (C, H, W) flattened
+                cols = (idx[:, None] * positions + torch.arange(positions, device=idx.device)).flatten()
+                outgoing = [(r.weight, (slice(None), cols.to(r.weight.device))) for r in readers]
+            for weight, where in outgoing:
+                weight[where] = 0.0
+                reset_moments(optimizer, weight, where)
+            recycled[layer] = dormant.tolist()
+    return recycled
+
+
+def reset_moments(optimizer: torch.optim.Optimizer | None, param: torch.Tensor, where: tuple) -> None:
+    """Zero Adam's first and second moments of `param[where]` (no-op without optimizer or state)."""
+    state = optimizer.state.get(param) if optimizer is not None else None
+    for key in ("exp_avg", "exp_avg_sq"):
+        if state and key in state:
+            state[key][where] = 0.0
+
+
+def recycle_dormant(encoder: Encoder, stacks: torch.Tensor, tau: float, seed: int) -> RecycleReport:
+    """Re-initialise, in place, the last layer's channels whose score is <= `tau` (a frozen encoder's ReDo)."""
+    scores = channel_scores(encoder, stacks)
+    layer, _ = last_conv(encoder)
+    channels = recycle(encoder, stacks, tau, seed, layers=[layer])[layer]
+    return RecycleReport(layer=layer, channels=channels, scores=[round(float(s), 4) for s in scores],
                          tau=tau, frames=len(stacks), seed=seed)
 
 

@@ -79,3 +79,41 @@ def test_recycle_file_keeps_the_training_record_and_refuses_bad_settings(tmp_pat
         recycle_file(src, root, out, tau=-1.0, frames=50, seed=0, spec=SPEC)
     with pytest.raises(FastrlapError, match="recycle_frames"):
         recycle_file(src, root, out, tau=0.0, frames=0, seed=0, spec=SPEC)
+
+
+def test_redo_in_training_zeroes_outgoing_weights_resets_adam_and_leaves_the_outputs_unchanged():
+    from fastrlap.config import IQLConfig
+    from fastrlap.pretrain.iql import IQL
+    from fastrlap.pretrain.recycle import conv_layers, layer_scores, recycle
+
+    learner = IQL(SPEC, IQLConfig(hidden_dim=32, projection_dim=8), seed=0)
+    convs = conv_layers(learner.encoder)
+    with torch.no_grad():  # every channel fires but channel 2 of layer 1 and channels 1, 5 of the last layer
+        for conv in convs:
+            conv.bias.fill_(0.5)
+        convs[1].weight[2] = 0.0
+        convs[1].bias[2] = -1.0
+        for c in (1, 5):
+            convs[3].weight[c] = 0.0
+            convs[3].bias[c] = -1.0
+    x = stacks(32)
+    state, action = torch.zeros(32, 6), torch.zeros(32, 2)
+    # One optimizer step so that Adam has moments to reset.
+    learner.critic(learner.encoder(x), state, action).sum().backward()
+    learner.optimizer.step()
+    with torch.no_grad():
+        q_before = learner.critic(learner.encoder(x), state, action)
+    recycled = recycle(learner.encoder, x, 0.0, seed=1, readers=learner.readers(), optimizer=learner.optimizer)
+    assert recycled[1] == [2] and recycled[3] == [1, 5] and recycled[0] == [] and recycled[2] == []
+    scores = layer_scores(learner.encoder, x)
+    assert scores[1][2] > 0 and scores[3][1] + scores[3][5] > 0  # fresh filters fire
+    assert torch.all(convs[2].weight[:, 2] == 0)  # layer 1's channel 2 feeds nothing yet
+    positions = SPEC.out_size ** 2
+    cols = [c * positions + p for c in (1, 5) for p in range(positions)]
+    for reader in learner.readers():
+        assert torch.all(reader.weight[:, cols] == 0)
+    state_w = learner.optimizer.state[learner.critic.projection.linear.weight]
+    assert torch.all(state_w["exp_avg"][:, cols] == 0) and torch.all(state_w["exp_avg_sq"][:, cols] == 0)
+    assert bool((state_w["exp_avg_sq"] != 0).any())  # the rest keeps its moments
+    with torch.no_grad():
+        assert torch.allclose(learner.critic(learner.encoder(x), state, action), q_before, atol=1e-6)
