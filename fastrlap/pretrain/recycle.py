@@ -17,6 +17,7 @@ pure function of (weights, frames, tau, seed).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -76,7 +77,8 @@ def channel_scores(encoder: Encoder, stacks: torch.Tensor, batch: int = 256) -> 
 
 @torch.no_grad()
 def recycle(encoder: Encoder, stacks: torch.Tensor, tau: float, seed: int, layers: list[int] | None = None,
-            readers: list[nn.Linear] = (), optimizer: torch.optim.Optimizer | None = None) -> list[list[int]]:
+            readers: Sequence[nn.Linear] = (), optimizer: torch.optim.Optimizer | None = None,
+            scores: list[torch.Tensor] | None = None) -> list[list[int]]:
     """ReDo on the conv `layers` (None = all): re-initialise, in place, each channel scoring <= `tau`.
 
     As in ReDo, a recycled channel's incoming filter is drawn afresh and its outgoing weights are
@@ -85,6 +87,7 @@ def recycle(encoder: Encoder, stacks: torch.Tensor, tau: float, seed: int, layer
     last layer, the columns of each `readers` layer that read the channel's embedding positions
     (the heads' projections). The optimizer's moments of every changed entry are reset, so stale
     Adam statistics do not push the fresh weights. Returns the recycled channels of each layer.
+    `scores` (from `layer_scores` on the same stacks) saves measuring them again.
 
     Fresh filters use `nn.Conv2d`'s own initialisation, drawn for the layers from last to first
     after seeding with `seed`, `seed + 1`, ...: the result is a pure function of (weights,
@@ -94,7 +97,7 @@ def recycle(encoder: Encoder, stacks: torch.Tensor, tau: float, seed: int, layer
         raise ValueError("recycling needs calibration frames; the dataset gave none")
     convs = conv_layers(encoder)
     chosen = range(len(convs)) if layers is None else layers
-    scores = layer_scores(encoder, stacks)
+    scores = layer_scores(encoder, stacks) if scores is None else scores
     recycled: list[list[int]] = [[] for _ in convs]
     with torch.random.fork_rng(devices=[]):
         for k, layer in enumerate(sorted(chosen, reverse=True)):
@@ -133,10 +136,12 @@ def reset_moments(optimizer: torch.optim.Optimizer | None, param: torch.Tensor, 
 
 def recycle_dormant(encoder: Encoder, stacks: torch.Tensor, tau: float, seed: int) -> RecycleReport:
     """Re-initialise, in place, the last layer's channels whose score is <= `tau` (a frozen encoder's ReDo)."""
-    scores = channel_scores(encoder, stacks)
+    if len(stacks) == 0:
+        raise ValueError("recycling needs calibration frames; the dataset gave none")
+    scores = layer_scores(encoder, stacks)
     layer, _ = last_conv(encoder)
-    channels = recycle(encoder, stacks, tau, seed, layers=[layer])[layer]
-    return RecycleReport(layer=layer, channels=channels, scores=[round(float(s), 4) for s in scores],
+    channels = recycle(encoder, stacks, tau, seed, layers=[layer], scores=scores)[layer]
+    return RecycleReport(layer=layer, channels=channels, scores=[round(float(s), 4) for s in scores[layer]],
                          tau=tau, frames=len(stacks), seed=seed)
 
 
