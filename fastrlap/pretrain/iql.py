@@ -103,17 +103,6 @@ class IQL(nn.Module):
         stats = torch.stack([q.mean(), v.mean(), advantage.mean(), batch.reward.mean(), batch.done.mean()])
         return q_loss, v_loss, actor_loss, stats.detach()
 
-    def step(self, batch: Batch) -> torch.Tensor:
-        """One IQL step that never waits for the device: returns the `METRICS` vector, still on it.
-
-        Nothing here reads a value back, so on a GPU the host queues the next batch while this one
-        runs. The caller checks the metrics for NaN/Inf now and then (`train` does so every
-        `log_every` steps and rolls back to the last checked weights); `update` checks every step.
-        """
-        q_loss, v_loss, actor_loss, stats = self.losses(batch)
-        self._gradient_step(q_loss + v_loss + actor_loss)
-        return torch.cat([torch.stack([q_loss, v_loss, actor_loss]).detach(), stats])
-
     def update(self, batch: Batch) -> dict[str, float]:
         """One IQL step. Returns the losses and value statistics (floats); raises on a non-finite loss."""
         q_loss, v_loss, actor_loss, stats = self.losses(batch)
@@ -121,25 +110,18 @@ class IQL(nn.Module):
         values = torch.cat([torch.stack([q_loss, v_loss, actor_loss]).detach(), stats]).tolist()
         metrics = dict(zip(METRICS, values))
         if not all(math.isfinite(x) for x in values[:3]):
-            raise FastrlapError(f"IQL update {self.updates + 1}: {non_finite(values)}; the weights from before this "
-                                f"step are kept — lower iql.lr or check the dataset for NaN")
-        self._gradient_step(q_loss + v_loss + actor_loss)
-        return metrics
-
-    def _gradient_step(self, loss: torch.Tensor) -> None:
+            raise FastrlapError(f"IQL update {self.updates + 1}: non-finite loss (q {values[0]:.3g}, v {values[1]:.3g}, "
+                                f"actor {values[2]:.3g}); the weights from before this step are kept — lower iql.lr "
+                                f"or check the dataset for NaN")
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (q_loss + v_loss + actor_loss).backward()
         self.optimizer.step()
         with torch.no_grad():
             torch._foreach_lerp_(list(self.target_critic.parameters()), list(self.critic.parameters()), self.cfg.tau)
         self.updates += 1
+        return metrics
 
     def readers(self) -> list[nn.Linear]:
         """The layers that read the embedding: each head's projection (for ReDo's outgoing weights)."""
         return [self.critic.projection.linear, self.target_critic.projection.linear,
                 self.value.projection.linear, self.actor.projection.linear]
-
-
-def non_finite(values: list[float]) -> str:
-    """`non-finite loss (q nan, v 0.12, actor 1.3)` from a METRICS vector."""
-    return f"non-finite loss (q {values[0]:.3g}, v {values[1]:.3g}, actor {values[2]:.3g})"

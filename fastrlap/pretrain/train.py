@@ -8,11 +8,6 @@ Writes into `iql.out`:
                   end, atomically, so Ctrl-C or a crash loses less than `save_every` steps.
     metrics.csv   step, wall seconds, and the mean of each IQL metric over the logging window.
 
-The loop never waits for the GPU between steps: the metrics stay on the device and are read back
-once per `log_every` steps, which is also when they are checked. A non-finite loss rolls the
-learner back to the weights of the last good check (kept as a copy on the device), exports
-those and stops with a one-line error, so no NaN ever reaches `encoder.pt`.
-
 With `recycle_every` > 0 the encoder's dormant channels (ReDo, `recycle.py`) are re-initialised
 every that many steps on every conv layer, and once more on the last layer of the exported copy,
 so the frozen encoder that practice gets has no silent channel on the latest batch.
@@ -24,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -37,7 +31,7 @@ from fastrlap.agent.encoder import EncoderSpec, save_encoder
 from fastrlap.config import IQLConfig
 from fastrlap.errors import FastrlapError
 from fastrlap.pretrain.dataset import Batch, PriorData, describe
-from fastrlap.pretrain.iql import METRICS, IQL, non_finite
+from fastrlap.pretrain.iql import METRICS, IQL
 from fastrlap.pretrain.recycle import recycle, recycle_dormant
 
 
@@ -76,10 +70,9 @@ def train(cfg: IQLConfig, spec: EncoderSpec, device: torch.device, seed: int,
     learner = IQL(spec, cfg, device=device, seed=seed)
     generator = torch.Generator(device=device).manual_seed(seed + 1)
     path = out / "encoder.pt"
-    window: list[torch.Tensor] = []  # METRICS vectors of the steps since the last check, still on the device
+    window: dict[str, list[float]] = {k: [] for k in METRICS}
     last: dict[str, float] = {}
     recycled = [0] * spec.num_layers  # channels recycled during training so far, per conv layer
-    good = snapshot(learner)  # the weights as of the last check that found every loss finite
     start = time.perf_counter()
     step = 0
     batch: Batch | None = None
@@ -100,23 +93,6 @@ def train(cfg: IQLConfig, spec: EncoderSpec, device: torch.device, seed: int,
                if cfg.recycle_every > 0 else {}),
         })
 
-    def check() -> dict[str, float]:
-        """Mean metrics of the window, read back in one transfer. A non-finite loss rolls the learner
-        back to the last checked weights, exports those and raises a one-line error."""
-        nonlocal window, good, step
-        rows = torch.stack(window).tolist()
-        window = []
-        for k, row in enumerate(rows):
-            if not all(math.isfinite(x) for x in row[:3]):
-                bad = step - len(rows) + 1 + k
-                step -= len(rows)
-                restore(learner, good)
-                export(stopped=True)
-                raise FastrlapError(f"IQL step {bad}: {non_finite(row)}; rolled back to step {step}, whose encoder "
-                                    f"is in {path} — lower iql.lr or check the dataset for NaN")
-        good = snapshot(learner)
-        return {name: sum(r[i] for r in rows) / len(rows) for i, name in enumerate(METRICS)}
-
     with open(out / "metrics.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["step", "seconds", *METRICS])
@@ -128,10 +104,13 @@ def train(cfg: IQLConfig, spec: EncoderSpec, device: torch.device, seed: int,
                     counts = recycle(learner.encoder, batch.stack, cfg.recycle_tau, seed + step,
                                      readers=learner.readers(), optimizer=learner.optimizer)
                     recycled = [n + len(c) for n, c in zip(recycled, counts)]
-                window.append(learner.step(batch))
+                m = learner.update(batch)
                 step += 1
+                for k in METRICS:
+                    window[k].append(m[k])
                 if step % cfg.log_every == 0 or step == cfg.steps:
-                    last = check()
+                    last = {k: sum(v) / len(v) for k, v in window.items()}
+                    window = {k: [] for k in METRICS}
                     elapsed = time.perf_counter() - start
                     writer.writerow([step, f"{elapsed:.1f}", *(f"{last[k]:.5g}" for k in METRICS)])
                     f.flush()
@@ -139,24 +118,13 @@ def train(cfg: IQLConfig, spec: EncoderSpec, device: torch.device, seed: int,
                 if step % cfg.save_every == 0:
                     export(stopped=False)
         except KeyboardInterrupt:
-            if window:
-                last = check()
+            if window["q_loss"]:
+                last = {k: sum(v) / len(v) for k, v in window.items()}
             export(stopped=True)
             progress(f"stopped at step {step}/{cfg.steps}; the encoder so far is in {path}")
             return TrainResult(step, time.perf_counter() - start, last, path, stopped=True)
     export(stopped=False)
     return TrainResult(step, time.perf_counter() - start, last, path, stopped=False)
-
-
-def snapshot(learner: IQL) -> tuple[dict[str, torch.Tensor], dict]:
-    """Copies of the learner's weights and optimizer state (kept on the device: a few MB)."""
-    return ({k: v.detach().clone() for k, v in learner.state_dict().items()},
-            copy.deepcopy(learner.optimizer.state_dict()))
-
-
-def restore(learner: IQL, saved: tuple[dict[str, torch.Tensor], dict]) -> None:
-    learner.load_state_dict(saved[0])
-    learner.optimizer.load_state_dict(saved[1])
 
 
 def progress_line(step: int, total: int, elapsed: float, m: dict[str, float], width: int = 20) -> str:

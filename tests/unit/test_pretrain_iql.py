@@ -183,15 +183,15 @@ def test_train_writes_metrics_and_encoder_and_ctrl_c_keeps_the_encoder(tmp_path,
     assert load_encoder(result.encoder_path, SPEC) is not None
 
     calls = {"n": 0}
-    real_step = IQL.step
+    real_update = IQL.update
 
     def interrupted(self, batch):
         calls["n"] += 1
         if calls["n"] == 7:
             raise KeyboardInterrupt
-        return real_step(self, batch)
+        return real_update(self, batch)
 
-    monkeypatch.setattr(IQL, "step", interrupted)
+    monkeypatch.setattr(IQL, "update", interrupted)
     cfg2 = small_cfg(data=str(root), out=str(tmp_path / "out2"), steps=100, log_every=5, save_every=1000)
     lines = []
     stopped = train(cfg2, SPEC, torch.device("cpu"), seed=0, progress=lines.append)
@@ -222,33 +222,6 @@ def test_the_shipped_encoder_loads_and_says_how_it_was_made():
     z = encoder(x)
     assert z.shape == (2, 1568) and torch.isfinite(z).all()
     assert float(z.abs().max()) < 6e4  # the replay buffer stores embeddings as float16
-
-
-def test_a_nan_in_training_rolls_back_to_the_last_checked_weights_and_exports_them(tmp_path, monkeypatch):
-    root = collect_tiny(tmp_path)
-    real_step = IQL.step
-    calls = {"n": 0}
-
-    def poisoned(self, batch):
-        calls["n"] += 1
-        out = real_step(self, batch)
-        if calls["n"] == 13:  # inside the third window of 5: steps 11-15
-            with torch.no_grad():
-                self.encoder.convs[0].weight.fill_(float("nan"))
-            out = out.clone()
-            out[0] = float("nan")
-        return out
-
-    monkeypatch.setattr(IQL, "step", poisoned)
-    cfg = small_cfg(data=str(root), out=str(tmp_path / "out"), steps=40, log_every=5, save_every=1000)
-    with pytest.raises(FastrlapError) as e:
-        train(cfg, SPEC, torch.device("cpu"), seed=0, progress=lambda s: None)
-    msg = str(e.value)
-    assert "\n" not in msg and "IQL step 13" in msg and "rolled back to step 10" in msg and "iql.lr" in msg
-    meta = read_encoder_meta(tmp_path / "out" / "encoder.pt")["training"]
-    assert meta["steps"] == 10 and meta["stopped_early"]
-    encoder = load_encoder(tmp_path / "out" / "encoder.pt", SPEC)
-    assert all(torch.isfinite(p).all() for p in encoder.parameters())
 
 
 def test_training_with_recycling_exports_an_encoder_without_dormant_last_layer_channels(tmp_path):
