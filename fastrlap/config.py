@@ -294,6 +294,7 @@ class IQLConfig:
     goal_radius: float = 0.5  # m: the next pose this close to the goal reaches it (episode ends)
     crash_penalty: float = 1.0  # reward units subtracted when a contact begins
     shift: int = 4  # px of random-shift augmentation (0 = none)
+    geometry_weight: float = 0.0  # weight of the auxiliary free-distance loss on the encoder (0 = IQL alone)
     max_frames: int = 0  # use at most this many ticks of the data (0 = all)
     log_every: int = 250  # steps between progress lines / metrics.csv rows
     save_every: int = 5000  # steps between saves of encoder.pt (a stop loses less than this)

@@ -17,7 +17,10 @@ this way on RECON):
   ahead (hindsight relabelling: wherever the car went is a goal it reached);
 * the reward of the practice loop, transplanted: speed toward the goal (m/s, `progress_reward`
   with the state after the action) minus the collision penalty when a contact begins;
-* done when the next pose is within `goal_radius` of the goal (the goal is reached).
+* done when the next pose is within `goal_radius` of the goal (the goal is reached);
+* for simulated data, the free distance along each of `geometry.RAY_ANGLES` at tick i (labels of
+  the auxiliary geometry loss, computed from the pose and the prior environment's map at load
+  time); RECON data has no map, its rows are NaN and the loss skips them.
 
 Goals enter the networks as the practice loop's goal features do: the unit direction to the goal
 in the body frame and the distance, next to the car's own speed and yaw rate.
@@ -32,8 +35,10 @@ import numpy as np
 import torch
 
 from fastrlap.agent.encoder import EncoderSpec, preprocess_frame
+from fastrlap.pretrain.geometry import RAY_ANGLES, ray_labels
 from fastrlap.pretrain.shards import MANIFEST, PriorDataError, load_shard, read_manifest
 from fastrlap.practice.features import DISTANCE_SCALE, SPEED_SCALE, YAW_RATE_SCALE
+from fastrlap.sim.track import Track, load_track
 
 STATE_DIM = 6  # goal direction (2), goal distance, body velocity (2), yaw rate
 
@@ -62,6 +67,7 @@ class Batch:
     action: torch.Tensor  # (B, 2) in [-1, 1], what the driver did at tick i
     reward: torch.Tensor  # (B,) m/s toward the goal after the action, minus a collision penalty
     done: torch.Tensor  # (B,) 1.0 where tick i+1 reaches the goal
+    rays: torch.Tensor  # (B, len(RAY_ANGLES)) m free along each ray at tick i; NaN where unknown (RECON)
 
 
 class PriorData:
@@ -69,9 +75,12 @@ class PriorData:
 
     def __init__(self, frames: torch.Tensor, pose: torch.Tensor, velocity: torch.Tensor, yaw_rate: torch.Tensor,
                  action: torch.Tensor, collision: torch.Tensor, noise_std: torch.Tensor, start: torch.Tensor,
-                 end: torch.Tensor, spec: EncoderSpec, sources: list[str]):
+                 end: torch.Tensor, spec: EncoderSpec, sources: list[str], rays: torch.Tensor | None = None):
         self.frames, self.pose, self.velocity, self.yaw_rate = frames, pose, velocity, yaw_rate
         self.action, self.collision, self.noise_std = action, collision, noise_std
+        # Free distance along RAY_ANGLES per tick (geometry.py); NaN where the world is unknown.
+        self.rays = rays if rays is not None else torch.full((len(pose), len(RAY_ANGLES)), float("nan"),
+                                                              device=pose.device)
         self.start, self.end = start, end  # (N,) first and last tick index of each tick's trajectory
         self.spec = spec
         self.sources = sources
@@ -100,9 +109,15 @@ class PriorData:
         folders = dataset_folders(root)
         jobs: list[tuple[Path, int, int]] = []  # shard path, frames, index of its dataset
         noise_tables: list[list[float]] = []
+        worlds: dict[str, Track] = {}  # simulated prior environments, for the ray labels
         for k, folder in enumerate(folders):
             manifest = read_manifest(folder)
             noise_tables.append([float(c.get("noise_std", 0.0)) for c in manifest.get("cameras", [{}])] or [0.0])
+            if manifest.get("source") == "sim":
+                for name in manifest.get("environments", []):
+                    if name not in worlds:
+                        worlds[name] = load_track(name)
+                        worlds[name].raster  # built here, once, not raced for by the reader threads
             jobs += [(folder / s["file"], s["frames"], k) for s in manifest["shards"]]
         if max_frames > 0:
             kept, total = [], 0
@@ -126,8 +141,14 @@ class PriorData:
             cams = data["camera"].astype(np.int64)
             table = np.asarray(noise_tables[k], dtype=np.float32)
             noise = table[np.minimum(cams, len(table) - 1)]
+            rays = np.full((len(data["pose"]), len(RAY_ANGLES)), np.nan, np.float32)
+            names = [str(e) for e in data["env_names"]]
+            for e, name in enumerate(names):
+                rows = data["env"] == e
+                if name in worlds and rows.any():
+                    rays[rows] = ray_labels(worlds[name], data["pose"][rows])
             # Trajectory ids unique across datasets: (dataset, episode).
-            return {"frames": frames, "pose": data["pose"], "velocity": data["velocity"], "yaw_rate": data["yaw_rate"],
+            return {"frames": frames, "rays": rays, "pose": data["pose"], "velocity": data["velocity"], "yaw_rate": data["yaw_rate"],
                     "action": data["action"], "collision": data["collision"], "noise": noise,
                     "episode": data["episode"] * len(folders) + k, "episode_start": data["episode_start"]}
 
@@ -146,7 +167,7 @@ class PriorData:
                    velocity=t(cat["velocity"], torch.float32), yaw_rate=t(cat["yaw_rate"], torch.float32),
                    action=t(cat["action"], torch.float32), collision=t(cat["collision"], torch.bool),
                    noise_std=t(cat["noise"], torch.float32), start=t(start, torch.int64), end=t(end, torch.int64),
-                   spec=spec, sources=[str(f) for f in folders])
+                   spec=spec, sources=[str(f) for f in folders], rays=t(cat["rays"], torch.float32))
 
     # ------------------------------------------------------------------ sampling
     def stacks(self, idx: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -192,7 +213,7 @@ class PriorData:
         reward = speed_toward - crash_penalty * self.crash[i].to(torch.float32)
         done = (next_dist < goal_radius).to(torch.float32)
         return Batch(stack=self.stacks(i, generator), next_stack=self.stacks(nxt, generator), state=state,
-                     next_state=next_state, action=self.action[i], reward=reward, done=done)
+                     next_state=next_state, action=self.action[i], reward=reward, done=done, rays=self.rays[i])
 
 
 def trajectory_bounds(episode: np.ndarray, episode_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,12 @@ by the critic and value losses; the actor reads a detached embedding so it canno
 features (only the critic's gradient does, as in the paper). Only the encoder is kept: practice
 learns its own actor and critics on top of the frozen features.
 
+With `geometry_weight` > 0 a small head also predicts, from the same embedding, the free distance
+along each of `geometry.RAY_ANGLES` (auxiliary depth prediction, Mirowski et al. 2016, arXiv
+1611.03673): on the simulated prior data the critic alone left the encoder with *less* of this
+geometry than a random one has (README, "Pretrained encoder"), because reaching a goal on open
+ground hardly depends on where the walls are. The head is dropped at export like the others.
+
 Augmentation: DrQ's random shift (pad 4 px by edge replication, crop back at a random offset),
 drawn independently for the current and the next stack.
 """
@@ -27,10 +33,11 @@ from fastrlap.agent.networks import CriticEnsemble, TanhGaussianActor, squashed_
 from fastrlap.config import IQLConfig
 from fastrlap.errors import FastrlapError
 from fastrlap.pretrain.dataset import STATE_DIM, Batch
+from fastrlap.pretrain.geometry import MAX_FREE, RAY_ANGLES
 
 ACTION_DIM = 2
 ACTION_EPS = 1e-3  # dataset actions at exactly ±1 (e.g. reversing) are pulled inside the box for atanh
-METRICS = ("q_loss", "v_loss", "actor_loss", "q", "v", "advantage", "reward", "done")
+METRICS = ("q_loss", "v_loss", "actor_loss", "geometry_loss", "q", "v", "advantage", "reward", "done")
 MAX_WEIGHT = 100.0  # cap on the advantage weight exp(β·A), as in the IQL paper's code release figures
 
 
@@ -70,6 +77,7 @@ class IQL(nn.Module):
                                     hidden_dim=cfg.hidden_dim)
         self.actor = TanhGaussianActor(e, STATE_DIM, ACTION_DIM, projection_dim=cfg.projection_dim,
                                        hidden_dim=cfg.hidden_dim)
+        self.geometry = nn.Sequential(nn.Linear(e, cfg.hidden_dim), nn.ReLU(), nn.Linear(cfg.hidden_dim, len(RAY_ANGLES)))
         self.to(device)
         self.device = torch.device(device)
         trained = [p for name, p in self.named_parameters() if not name.startswith("target_critic.")]
@@ -78,8 +86,8 @@ class IQL(nn.Module):
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.updates = 0
 
-    def losses(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Q, V and actor losses of a batch, and the statistics (a tensor in `METRICS` order after the losses)."""
+    def losses(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Q, V, actor and geometry losses of a batch, and the statistics (`METRICS` order after the losses)."""
         cfg = self.cfg
         z = self.encoder(random_shift(batch.stack, cfg.shift, self.generator))
         with torch.no_grad():
@@ -101,20 +109,29 @@ class IQL(nn.Module):
         log_prob = squashed_log_prob(torch.atanh(a), mean, log_std, -ones, ones)
         actor_loss = -(weight * log_prob).mean()
         stats = torch.stack([q.mean(), v.mean(), advantage.mean(), batch.reward.mean(), batch.done.mean()])
-        return q_loss, v_loss, actor_loss, stats.detach()
+        return q_loss, v_loss, actor_loss, self.geometry_loss(z, batch.rays), stats.detach()
+
+    def geometry_loss(self, z: torch.Tensor, rays: torch.Tensor) -> torch.Tensor:
+        """Mean squared error of the predicted free distances (in units of MAX_FREE) over labelled rows.
+
+        Rows without labels (NaN: RECON data) add nothing; a batch without any gives 0.
+        """
+        known = ~torch.isnan(rays).any(dim=1)
+        error = (self.geometry(z) - torch.nan_to_num(rays) / MAX_FREE).pow(2).mean(dim=1)
+        return (error * known).sum() / known.sum().clamp_min(1)
 
     def update(self, batch: Batch) -> dict[str, float]:
         """One IQL step. Returns the losses and value statistics (floats); raises on a non-finite loss."""
-        q_loss, v_loss, actor_loss, stats = self.losses(batch)
+        q_loss, v_loss, actor_loss, geometry_loss, stats = self.losses(batch)
         # One device->host transfer per step: the metrics, which also tell whether the loss is finite.
-        values = torch.cat([torch.stack([q_loss, v_loss, actor_loss]).detach(), stats]).tolist()
+        values = torch.cat([torch.stack([q_loss, v_loss, actor_loss, geometry_loss]).detach(), stats]).tolist()
         metrics = dict(zip(METRICS, values))
-        if not all(math.isfinite(x) for x in values[:3]):
+        if not all(math.isfinite(x) for x in values[:4]):
             raise FastrlapError(f"IQL update {self.updates + 1}: non-finite loss (q {values[0]:.3g}, v {values[1]:.3g}, "
-                                f"actor {values[2]:.3g}); the weights from before this step are kept — lower iql.lr "
-                                f"or check the dataset for NaN")
+                                f"actor {values[2]:.3g}, geometry {values[3]:.3g}); the weights from before this step "
+                                f"are kept — lower iql.lr or check the dataset for NaN")
         self.optimizer.zero_grad(set_to_none=True)
-        (q_loss + v_loss + actor_loss).backward()
+        (q_loss + v_loss + actor_loss + self.cfg.geometry_weight * geometry_loss).backward()
         self.optimizer.step()
         with torch.no_grad():
             torch._foreach_lerp_(list(self.target_critic.parameters()), list(self.critic.parameters()), self.cfg.tau)

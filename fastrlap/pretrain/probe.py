@@ -17,18 +17,16 @@ measures how each track's look shifts the read-out's offset: every track has its
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from fastrlap.agent.encoder import Encoder, FrameStack
 from fastrlap.config import CameraConfig
+from fastrlap.pretrain.geometry import blocked, free_distances
 from fastrlap.sim.render import Renderer
 from fastrlap.sim.track import Track
 
-MAX_FREE = 6.0  # m, free distance beyond this reads as MAX_FREE
-MARCH_STEP = 0.05  # m between samples of the straight line ahead
 HEADING_SPREAD = 0.6  # rad, heading offsets are drawn from ±this
 ALPHAS = (1.0, 10.0, 100.0, 1000.0, 10000.0)
 
@@ -43,45 +41,24 @@ class ProbeSet:
     left_nearer: np.ndarray  # (N,) bool
 
 
-def _blocked(track: Track, x: float, y: float) -> bool:
-    if abs(track.project(x, y).n) > track.width / 2:
-        return True
-    for box in track.obstacles:
-        c, s = math.cos(box.yaw), math.sin(box.yaw)
-        dx, dy = x - box.center[0], y - box.center[1]
-        if abs(c * dx + s * dy) <= box.size[0] / 2 and abs(-s * dx + c * dy) <= box.size[1] / 2:
-            return True
-    return False
-
-
-def free_distance(track: Track, x: float, y: float, heading: float, limit: float = MAX_FREE) -> float:
-    """Metres straight ahead before the line leaves the track or enters a box (at most `limit`)."""
-    c, s = math.cos(heading), math.sin(heading)
-    d = MARCH_STEP
-    while d < limit:
-        if _blocked(track, x + d * c, y + d * s):
-            return d
-        d += MARCH_STEP
-    return limit
-
-
 def probe_set(track: Track, camera: CameraConfig, encoder_spec, n: int, rng: np.random.Generator) -> ProbeSet:
     """`n` random poses on `track` with their stacks and labels."""
     renderer = Renderer(track, camera)
     stack = FrameStack(encoder_spec)
-    stacks, free, left = [], [], []
+    stacks, poses = [], []
     while len(stacks) < n:
         s = float(rng.uniform(0.0, track.length))
         lateral = float(rng.uniform(-0.85, 0.85)) * track.width / 2
         x, y = track.point_at(s, lateral)
         heading = track.heading_at(s) + float(rng.uniform(-HEADING_SPREAD, HEADING_SPREAD))
-        if _blocked(track, x, y):
+        if blocked(track, np.float64(x), np.float64(y)):
             continue  # inside a box
         stacks.append(stack.reset(renderer.render(x, y, heading, rng=rng)))
-        free.append(free_distance(track, x, y, heading))
-        left.append(free_distance(track, x, y, heading + math.pi / 2, limit=track.width * 3)
-                    < free_distance(track, x, y, heading - math.pi / 2, limit=track.width * 3))
-    return ProbeSet(track.name, np.stack(stacks), np.asarray(free), np.asarray(left))
+        poses.append((x, y, heading))
+    x, y, heading = (np.asarray(v)[:, None] for v in zip(*poses))
+    free = free_distances(track, x, y, heading)[:, 0]
+    sides = free_distances(track, x, y, heading + np.array([np.pi / 2, -np.pi / 2]), limit=track.width * 3)
+    return ProbeSet(track.name, np.stack(stacks), free, sides[:, 0] < sides[:, 1])
 
 
 def embed(encoder: Encoder, stacks: np.ndarray, batch: int = 256) -> np.ndarray:

@@ -133,5 +133,5 @@ def progress_line(step: int, total: int, elapsed: float, m: dict[str, float], wi
     bar = "#" * int(round(done * width))
     eta = elapsed / max(step, 1) * (total - step)
     return (f"[{bar:<{width}}] {step:>7}/{total}  q_loss {m['q_loss']:.4f}  v_loss {m['v_loss']:.4f}  "
-            f"actor {m['actor_loss']:+.3f}  Q {m['q']:+.2f}  V {m['v']:+.2f}  "
+            f"actor {m['actor_loss']:+.3f}  geometry {m['geometry_loss']:.4f}  Q {m['q']:+.2f}  V {m['v']:+.2f}  "
             f"{step / max(elapsed, 1e-9):.1f} steps/s  ETA {int(eta // 60)}m{int(eta % 60):02d}s")

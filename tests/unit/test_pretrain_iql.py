@@ -7,6 +7,7 @@ from fastrlap.agent.encoder import EncoderSpec, load_encoder, read_encoder_meta,
 from fastrlap.config import IQLConfig
 from fastrlap.errors import FastrlapError
 from fastrlap.pretrain.dataset import STATE_DIM, PriorData, trajectory_bounds
+from fastrlap.pretrain.geometry import MAX_FREE, RAY_ANGLES
 from fastrlap.pretrain.iql import IQL, random_shift
 from fastrlap.pretrain.shards import PriorDataError
 from fastrlap.pretrain.train import train
@@ -16,7 +17,7 @@ SPEC = EncoderSpec(frame_size=32)  # 32 px -> 32·1·1 embedding: the whole pipe
 STEP = 0.05  # m the synthetic car moves per tick
 
 
-def synthetic(lengths=(40, 25, 35), crash_at=(), vx=1.0, noise=0.0) -> PriorData:
+def synthetic(lengths=(40, 25, 35), crash_at=(), vx=1.0, noise=0.0, rays=None) -> PriorData:
     """Straight-line trajectories along +x, each 100 m apart in y; frame pixels = tick index % 256."""
     n = sum(lengths)
     episode = np.concatenate([np.full(L, k) for k, L in enumerate(lengths)])
@@ -31,7 +32,7 @@ def synthetic(lengths=(40, 25, 35), crash_at=(), vx=1.0, noise=0.0) -> PriorData
     return PriorData(frames=f(frames, torch.uint8), pose=f(pose), velocity=f(np.tile([vx, 0.0], (n, 1))),
                      yaw_rate=f(np.zeros(n)), action=f(np.tile([0.2, 0.0], (n, 1))), collision=f(collision, torch.bool),
                      noise_std=f(np.full(n, noise)), start=f(start, torch.int64), end=f(end, torch.int64), spec=SPEC,
-                     sources=["synthetic"])
+                     sources=["synthetic"], rays=None if rays is None else f(rays))
 
 
 def test_trajectory_bounds_split_on_episode_change_and_start_flag():
@@ -122,7 +123,8 @@ def test_encoder_gets_gradient_from_the_critic_and_not_from_the_actor():
     data = synthetic()
     learner = IQL(SPEC, small_cfg(), seed=0)
     b = data.sample(16, 2, 10, 0.08, 1.0, torch.Generator().manual_seed(0))
-    q_loss, v_loss, actor_loss, _ = learner.losses(b)
+    q_loss, v_loss, actor_loss, geometry_loss, _ = learner.losses(b)
+    assert float(geometry_loss.detach()) == 0.0  # no ray labels in this data: nothing to predict
     actor_loss.backward(retain_graph=True)
     assert all(p.grad is None for p in learner.encoder.parameters())
     assert any(p.grad is not None for p in learner.actor.parameters())
@@ -131,6 +133,57 @@ def test_encoder_gets_gradient_from_the_critic_and_not_from_the_actor():
     learner.zero_grad(set_to_none=True)
     v_loss.backward()
     assert all(p.grad is not None for p in learner.encoder.parameters())  # the value trains it too
+
+
+def synthetic_rays(n: int, known: slice = slice(None)) -> np.ndarray:
+    """Ray labels that the frames show: every ray's free distance grows with the pixel value."""
+    rays = np.full((n, len(RAY_ANGLES)), np.nan, np.float32)
+    pixel = (np.arange(n) % 256).astype(np.float32)
+    rays[known] = (pixel[known, None] / 255.0 * MAX_FREE) * np.linspace(0.3, 1.0, len(RAY_ANGLES))[None, :]
+    return rays
+
+
+def test_geometry_loss_trains_the_encoder_and_skips_rows_without_labels():
+    n = 100
+    data = synthetic(rays=synthetic_rays(n, known=slice(0, 40)))  # the first trajectory only is labelled
+    learner = IQL(SPEC, small_cfg(geometry_weight=1.0), seed=0)
+    b = data.sample(64, 2, 10, 0.08, 1.0, torch.Generator().manual_seed(0))
+    *_, geometry_loss, _ = learner.losses(b)
+    assert float(geometry_loss.detach()) > 0
+    geometry_loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in learner.encoder.parameters())
+    # Unlabelled rows change nothing: the loss of the labelled rows alone is the same number.
+    z = learner.encoder(b.stack)
+    known = ~torch.isnan(b.rays).any(dim=1)
+    assert 0 < int(known.sum()) < len(known)
+    assert torch.allclose(learner.geometry_loss(z, b.rays), learner.geometry_loss(z[known], b.rays[known]))
+    assert float(learner.geometry_loss(z, torch.full_like(b.rays, float("nan")))) == 0.0
+
+
+def test_geometry_loss_decreases_when_weighted_in():
+    n = 100
+    data = synthetic(rays=synthetic_rays(n))
+    cfg = small_cfg(geometry_weight=1.0, gamma=0.5)
+    learner = IQL(SPEC, cfg, seed=0)
+    g = torch.Generator().manual_seed(0)
+    hist = [learner.update(data.sample(cfg.batch_size, cfg.goal_min_ticks, cfg.goal_max_ticks, cfg.goal_radius, 1.0,
+                                       g))["geometry_loss"] for _ in range(150)]
+    assert np.mean(hist[-20:]) < 0.3 * np.mean(hist[:10]), (hist[:10], hist[-20:])
+
+
+def test_loaded_simulated_data_has_ray_labels_from_the_prior_environment(tmp_path):
+    from fastrlap.config import Config, PretrainConfig
+    from fastrlap.pretrain.explore import collect
+    from fastrlap.pretrain.geometry import ray_labels
+    from fastrlap.sim.track import load_track
+
+    collect(PretrainConfig(envs=["campus"], steps=30, frames_per_shard=20), Config().vehicle, seed=0,
+            out=tmp_path / "d")
+    data = PriorData.load(tmp_path / "d", SPEC)
+    assert data.rays.shape == (30, len(RAY_ANGLES)) and not bool(torch.isnan(data.rays).any())
+    expected = ray_labels(load_track("campus"), data.pose.numpy())
+    assert np.allclose(data.rays.numpy(), expected)
+    assert float(data.rays[:, RAY_ANGLES.index(0.0)].max()) > 1.0  # open ground ahead somewhere
 
 
 def test_non_finite_loss_is_one_line_and_keeps_the_weights():
