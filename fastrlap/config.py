@@ -272,9 +272,9 @@ class IQLConfig:
     """`fastrlap pretrain train`: offline goal-conditioned IQL that trains the encoder (issue 6).
 
     Defaults are the recipe of the shipped `fastrlap/assets/encoder.pt` (README, "Pretrained
-    encoder"): 9037 steps took 118 s on one H200 GPU. A CPU is far slower (0.6 s a step at batch
-    32 on a busy 2-core machine): there use e.g. steps=2000 batch_size=64 for a quick encoder of
-    your own; the progress line shows the ETA.
+    encoder"): 9037 steps took 118 s on one H200 GPU. A CPU is far slower (1.9-2.0 steps/s at
+    batch 64 on a quiet 2-core machine): there use e.g. steps=3600 batch_size=64 (31 minutes)
+    for an encoder of your own; the progress line shows the ETA.
     """
 
     data: str = "prior_data"  # a dataset folder (manifest.json), or a folder of such folders
