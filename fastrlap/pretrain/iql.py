@@ -77,7 +77,9 @@ class IQL(nn.Module):
                                     hidden_dim=cfg.hidden_dim)
         self.actor = TanhGaussianActor(e, STATE_DIM, ACTION_DIM, projection_dim=cfg.projection_dim,
                                        hidden_dim=cfg.hidden_dim)
-        self.geometry = nn.Sequential(nn.Linear(e, cfg.hidden_dim), nn.ReLU(), nn.Linear(cfg.hidden_dim, len(RAY_ANGLES)))
+        # Only built when weighted in: with weight 0 it would cost a forward pass per step for nothing.
+        self.geometry = (nn.Sequential(nn.Linear(e, cfg.hidden_dim), nn.ReLU(), nn.Linear(cfg.hidden_dim, len(RAY_ANGLES)))
+                         if cfg.geometry_weight > 0 else None)
         self.to(device)
         self.device = torch.device(device)
         trained = [p for name, p in self.named_parameters() if not name.startswith("target_critic.")]
@@ -114,8 +116,11 @@ class IQL(nn.Module):
     def geometry_loss(self, z: torch.Tensor, rays: torch.Tensor) -> torch.Tensor:
         """Mean squared error of the predicted free distances (in units of MAX_FREE) over labelled rows.
 
-        Rows without labels (NaN: RECON data) add nothing; a batch without any gives 0.
+        Rows without labels (NaN: RECON data) add nothing; a batch without any gives 0, and so
+        does a learner built with `geometry_weight` 0 (it has no head).
         """
+        if self.geometry is None:
+            return z.new_zeros(())
         known = ~torch.isnan(rays).any(dim=1)
         error = (self.geometry(z) - torch.nan_to_num(rays) / MAX_FREE).pow(2).mean(dim=1)
         return (error * known).sum() / known.sum().clamp_min(1)
@@ -140,5 +145,6 @@ class IQL(nn.Module):
 
     def readers(self) -> list[nn.Linear]:
         """The layers that read the embedding: each head's projection (for ReDo's outgoing weights)."""
-        return [self.critic.projection.linear, self.target_critic.projection.linear,
-                self.value.projection.linear, self.actor.projection.linear]
+        heads = [self.critic.projection.linear, self.target_critic.projection.linear,
+                 self.value.projection.linear, self.actor.projection.linear]
+        return heads + ([self.geometry[0]] if self.geometry is not None else [])

@@ -124,7 +124,7 @@ def test_encoder_gets_gradient_from_the_critic_and_not_from_the_actor():
     learner = IQL(SPEC, small_cfg(), seed=0)
     b = data.sample(16, 2, 10, 0.08, 1.0, torch.Generator().manual_seed(0))
     q_loss, v_loss, actor_loss, geometry_loss, _ = learner.losses(b)
-    assert float(geometry_loss.detach()) == 0.0  # no ray labels in this data: nothing to predict
+    assert float(geometry_loss.detach()) == 0.0 and learner.geometry is None  # weight 0: no head, no loss
     actor_loss.backward(retain_graph=True)
     assert all(p.grad is None for p in learner.encoder.parameters())
     assert any(p.grad is not None for p in learner.actor.parameters())
@@ -147,6 +147,7 @@ def test_geometry_loss_trains_the_encoder_and_skips_rows_without_labels():
     n = 100
     data = synthetic(rays=synthetic_rays(n, known=slice(0, 40)))  # the first trajectory only is labelled
     learner = IQL(SPEC, small_cfg(geometry_weight=1.0), seed=0)
+    assert learner.geometry[0] in learner.readers()  # ReDo zeroes its weights of a recycled channel too
     b = data.sample(64, 2, 10, 0.08, 1.0, torch.Generator().manual_seed(0))
     *_, geometry_loss, _ = learner.losses(b)
     assert float(geometry_loss.detach()) > 0
