@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 
@@ -64,34 +65,47 @@ def main() -> None:
         pairs.append({"track": track, "seed": seed, "minutes": round(m, 2), "t2f_pretrained": tp, "t2f_random": tr,
                       "best_pretrained": bp, "best_random": br})
     tracks = per_track(pairs)
-    print("\n| track | seeds | mean T2F pretrained | mean T2F random | mean best pretrained | mean best random | "
-          "pretrained better on |\n|---|---|---|---|---|---|---|")
+    print("\n| track | seeds | T2F pretrained | T2F random | best pretrained | best random | statistic | "
+          "pairs won T2F / best (pretrained-random) | pretrained better on |\n|---|---|---|---|---|---|---|---|---|")
     for t in tracks:
-        print(f"| {t['track']} | {t['seeds']} | {t['t2f_pretrained']:.2f} min | {t['t2f_random']:.2f} min | "
-              f"{t['best_pretrained']:.2f} s | {t['best_random']:.2f} s | {', '.join(t['pretrained_better']) or '-'} |")
+        p = "" if t["statistic"] == "mean" else "median_"
+        fmt = lambda v, unit: "no lap" if v == float("inf") else f"{v:.2f} {unit}"  # noqa: E731
+        print(f"| {t['track']} | {t['seeds']} | {fmt(t[p + 't2f_pretrained'], 'min')} | {fmt(t[p + 't2f_random'], 'min')} | "
+              f"{fmt(t[p + 'best_pretrained'], 's')} | {fmt(t[p + 'best_random'], 's')} | {t['statistic']} | "
+              f"{t['t2f_wins']['pretrained']}-{t['t2f_wins']['random']} / {t['best_wins']['pretrained']}-"
+              f"{t['best_wins']['random']} | {', '.join(t['pretrained_better']) or '-'} |")
     both = sum(t["pretrained_better"] == ["T2F", "best lap"] for t in tracks)
     print(f"pretrained better on both figures on {both} of {len(tracks)} tracks (issue 6's target: a majority)")
     print(json.dumps({"pairs": pairs, "wins": wins, "tracks": tracks, "tracks_won_on_both": both}))
 
 
 def per_track(pairs: list[dict]) -> list[dict]:
-    """Seed means per track; a track where a run drove no lap in the compared time is left out."""
+    """Per track: seed means (only when every run drove a lap), medians and pairs won.
+
+    A run with no lap in the compared time counts as infinitely slow in the medians and the pairs
+    won (it is slower than any run that lapped), so a track with such a run still has a verdict;
+    the verdict is on the means where they exist, else on the medians.
+    """
+    inf = float("inf")
     out = []
     for track in sorted({p["track"] for p in pairs}):
         ps = [p for p in pairs if p["track"] == track]
-        if any(p[k] is None for p in ps for k in ("best_pretrained", "best_random")):
-            continue  # no lap at all on one side: nothing to average
-
-        def mean(key: str) -> float:
-            return sum(p[key] for p in ps) / len(ps)
-
-        t = {"track": track, "seeds": len(ps), **{k: mean(k) for k in
-             ("t2f_pretrained", "t2f_random", "best_pretrained", "best_random")}}
-        t["pretrained_better"] = [name for name, a, b in (("T2F", t["t2f_pretrained"], t["t2f_random"]),
-                                                           ("best lap", t["best_pretrained"], t["best_random"])) if a < b]
+        t: dict = {"track": track, "seeds": len(ps)}
+        for key in ("t2f_pretrained", "t2f_random", "best_pretrained", "best_random"):
+            values = [inf if p[key] is None else p[key] for p in ps]
+            t[key] = None if inf in values else sum(values) / len(values)
+            t["median_" + key] = statistics.median(values)
+        stat = "mean" if all(t[k] is not None for k in ("best_pretrained", "best_random")) else "median"
+        t["statistic"] = stat
+        prefix = "" if stat == "mean" else "median_"
+        t["pretrained_better"] = [name for name, k in (("T2F", "t2f"), ("best lap", "best"))
+                                  if t[f"{prefix}{k}_pretrained"] < t[f"{prefix}{k}_random"]]
+        for name, k in (("t2f_wins", "t2f"), ("best_wins", "best")):
+            a = [inf if p[f"{k}_pretrained"] is None else p[f"{k}_pretrained"] for p in ps]
+            b = [inf if p[f"{k}_random"] is None else p[f"{k}_random"] for p in ps]
+            t[name] = {"pretrained": sum(x < y for x, y in zip(a, b)), "random": sum(y < x for x, y in zip(a, b))}
         out.append(t)
     return out
-
 
 if __name__ == "__main__":
     main()
