@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=0.0, help="compare at this practice time (0 = the pair's shorter)")
     args = ap.parse_args()
     runs = load(args.folders)
-    pairs, wins = [], {"t2f": {"pretrained": 0, "random": 0}, "best": {"pretrained": 0, "random": 0}}
+    pairs = []
     print("| track | seed | minutes | T2F pretrained | T2F random | best pretrained | best random | oracle |")
     print("|---|---|---|---|---|---|---|---|")
     for (track, seed, enc), r in sorted(runs.items()):
@@ -54,22 +54,19 @@ def main() -> None:
         if args.minutes:
             m = min(m, args.minutes)
         (tp, bp), (tr, br) = within(r, m), within(other, m)
-        inf = float("inf")
-        if (tp or inf) != (tr or inf):
-            wins["t2f"]["pretrained" if (tp or inf) < (tr or inf) else "random"] += 1
-        if (bp or inf) != (br or inf):
-            wins["best"]["pretrained" if (bp or inf) < (br or inf) else "random"] += 1
         fmt = lambda v, d: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
         print(f"| {track} | {seed} | {m:.1f} | {fmt(tp, 2)} min | {fmt(tr, 2)} min | {fmt(bp, 2)} s | {fmt(br, 2)} s | "
               f"{r.get('oracle_lap_s')} s |")
         pairs.append({"track": track, "seed": seed, "minutes": round(m, 2), "t2f_pretrained": tp, "t2f_random": tr,
                       "best_pretrained": bp, "best_random": br})
     tracks = per_track(pairs)
+    wins = {k: {side: sum(t[f"{k}_wins"][side] for t in tracks) for side in ("pretrained", "random")}
+            for k in ("t2f", "best")}
     print("\n| track | seeds | T2F pretrained | T2F random | best pretrained | best random | statistic | "
           "pairs won T2F / best (pretrained-random) | pretrained better on |\n|---|---|---|---|---|---|---|---|---|")
     for t in tracks:
         p = "" if t["statistic"] == "mean" else "median_"
-        fmt = lambda v, unit: "no lap" if v == float("inf") else f"{v:.2f} {unit}"  # noqa: E731
+        fmt = lambda v, unit: "no lap" if v is None else f"{v:.2f} {unit}"  # noqa: E731
         print(f"| {t['track']} | {t['seeds']} | {fmt(t[p + 't2f_pretrained'], 'min')} | {fmt(t[p + 't2f_random'], 'min')} | "
               f"{fmt(t[p + 'best_pretrained'], 's')} | {fmt(t[p + 'best_random'], 's')} | {t['statistic']} | "
               f"{t['t2f_wins']['pretrained']}-{t['t2f_wins']['random']} / {t['best_wins']['pretrained']}-"
@@ -90,22 +87,24 @@ def per_track(pairs: list[dict]) -> list[dict]:
     out = []
     for track in sorted({p["track"] for p in pairs}):
         ps = [p for p in pairs if p["track"] == track]
-        t: dict = {"track": track, "seeds": len(ps)}
-        for key in ("t2f_pretrained", "t2f_random", "best_pretrained", "best_random"):
-            values = [inf if p[key] is None else p[key] for p in ps]
-            t[key] = None if inf in values else sum(values) / len(values)
-            t["median_" + key] = statistics.median(values)
-        stat = "mean" if all(t[k] is not None for k in ("best_pretrained", "best_random")) else "median"
-        t["statistic"] = stat
-        prefix = "" if stat == "mean" else "median_"
+        values = {key: [inf if p[key] is None else p[key] for p in ps]
+                  for key in ("t2f_pretrained", "t2f_random", "best_pretrained", "best_random")}
+        means = {key: sum(v) / len(v) for key, v in values.items()}
+        medians = {key: statistics.median(v) for key, v in values.items()}
+        stat = "mean" if all(m < inf for m in means.values()) else "median"
+        verdict = means if stat == "mean" else medians
+        t: dict = {"track": track, "seeds": len(ps), "statistic": stat}
+        for key in values:  # None = not finite (a run without a lap): JSON has no infinity
+            t[key] = means[key] if means[key] < inf else None
+            t["median_" + key] = medians[key] if medians[key] < inf else None
         t["pretrained_better"] = [name for name, k in (("T2F", "t2f"), ("best lap", "best"))
-                                  if t[f"{prefix}{k}_pretrained"] < t[f"{prefix}{k}_random"]]
-        for name, k in (("t2f_wins", "t2f"), ("best_wins", "best")):
-            a = [inf if p[f"{k}_pretrained"] is None else p[f"{k}_pretrained"] for p in ps]
-            b = [inf if p[f"{k}_random"] is None else p[f"{k}_random"] for p in ps]
-            t[name] = {"pretrained": sum(x < y for x, y in zip(a, b)), "random": sum(y < x for x, y in zip(a, b))}
+                                  if verdict[f"{k}_pretrained"] < verdict[f"{k}_random"]]
+        for k in ("t2f", "best"):
+            a, b = values[f"{k}_pretrained"], values[f"{k}_random"]
+            t[f"{k}_wins"] = {"pretrained": sum(x < y for x, y in zip(a, b)), "random": sum(y < x for x, y in zip(a, b))}
         out.append(t)
     return out
+
 
 if __name__ == "__main__":
     main()

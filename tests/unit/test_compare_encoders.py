@@ -50,3 +50,19 @@ def test_a_run_without_a_lap_counts_as_slowest_in_medians_and_wins(tmp_path):
     assert hairpin["median_best_pretrained"] == 15.0 and hairpin["median_best_random"] == 19.0
     assert hairpin["t2f_wins"] == {"pretrained": 2, "random": 1}
     assert hairpin["pretrained_better"] == ["T2F", "best lap"] and out["tracks_won_on_both"] == 1
+
+
+def test_a_track_without_any_pretrained_lap_prints_no_lap_and_valid_json(tmp_path):
+    path = tmp_path / "results.jsonl"
+    path.write_text(json.dumps(result("oval", 0, "pretrained", [])) + "\n"
+                    + json.dumps(result("oval", 0, "random", [(70, 20.0)])) + "\n")
+    res = subprocess.run([sys.executable, str(SCRIPT), path], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "| oval | 1 | no lap | 1.17 min | no lap | 20.00 s | median | 0-1 / 0-1 | - |" in res.stdout
+
+    def no_infinity(name):
+        raise AssertionError(f"{name} in the JSON line")
+
+    out = json.loads(res.stdout.splitlines()[-1], parse_constant=no_infinity)
+    (oval,) = out["tracks"]
+    assert oval["median_t2f_pretrained"] is None and oval["pretrained_better"] == []
