@@ -66,14 +66,19 @@ def main() -> None:
           "pairs won T2F / best (pretrained-random) | pretrained better on |\n|---|---|---|---|---|---|---|---|---|")
     for t in tracks:
         p = "" if t["statistic"] == "mean" else "median_"
-        fmt = lambda v, unit: "no lap" if v is None else f"{v:.2f} {unit}"  # noqa: E731
-        print(f"| {t['track']} | {t['seeds']} | {fmt(t[p + 't2f_pretrained'], 'min')} | {fmt(t[p + 't2f_random'], 'min')} | "
-              f"{fmt(t[p + 'best_pretrained'], 's')} | {fmt(t[p + 'best_random'], 's')} | {t['statistic']} | "
+        print(f"| {t['track']} | {t['seeds']} | {summary_cell(t[p + 't2f_pretrained'], 'min')} | "
+              f"{summary_cell(t[p + 't2f_random'], 'min')} | {summary_cell(t[p + 'best_pretrained'], 's')} | "
+              f"{summary_cell(t[p + 'best_random'], 's')} | {t['statistic']} | "
               f"{t['t2f_wins']['pretrained']}-{t['t2f_wins']['random']} / {t['best_wins']['pretrained']}-"
               f"{t['best_wins']['random']} | {', '.join(t['pretrained_better']) or '-'} |")
     both = sum(t["pretrained_better"] == ["T2F", "best lap"] for t in tracks)
     print(f"pretrained better on both figures on {both} of {len(tracks)} tracks (issue 6's target: a majority)")
     print(json.dumps({"pairs": pairs, "wins": wins, "tracks": tracks, "tracks_won_on_both": both}))
+
+
+def summary_cell(value: float | None, unit: str) -> str:
+    """A per-track figure for the summary table; None is a median that is a run without a lap."""
+    return "no lap" if value is None else f"{value:.2f} {unit}"
 
 
 def per_track(pairs: list[dict]) -> list[dict]:
