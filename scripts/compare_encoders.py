@@ -6,15 +6,18 @@ For every (track, seed) run with both encoders, takes the laps both runs had dri
 practice time (the shorter run's, or `--minutes`), and prints T2F (the first lap's practice time)
 and the best lap within that time for each, with which encoder was better; then the seed means
 per track and on which tracks the pretrained encoder is better on both figures (issue 6's
-target: a majority of tracks). Any non-random encoder (e.g. a weights path) counts as
-"pretrained"; pass only the files to compare. Final output line: JSON with the per-pair
-figures, the pairs each encoder won on each figure, the per-track means and the tracks won.
+target: a majority of tracks), and the pairs each encoder won over all tracks with a two-sided
+sign test (how likely so lopsided a count is if neither encoder were better). Any non-random
+encoder (e.g. a weights path) counts as "pretrained"; pass only the files to compare. Final
+output line: JSON with the per-pair figures, the pairs each encoder won on each figure with
+their sign-test p-values, the per-track means and the tracks won.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import statistics
+from math import comb
 from pathlib import Path
 
 
@@ -73,7 +76,20 @@ def main() -> None:
               f"{t['best_wins']['random']} | {', '.join(t['pretrained_better']) or '-'} |")
     both = sum(t["pretrained_better"] == ["T2F", "best lap"] for t in tracks)
     print(f"pretrained better on both figures on {both} of {len(tracks)} tracks (issue 6's target: a majority)")
-    print(json.dumps({"pairs": pairs, "wins": wins, "tracks": tracks, "tracks_won_on_both": both}))
+    p_values = {k: sign_test(w["pretrained"], w["random"]) for k, w in wins.items()}
+    print("pairs won over all tracks (pretrained-random): " + ", ".join(
+        f"{name} {wins[k]['pretrained']}-{wins[k]['random']} (sign test p = {p_values[k]:.3f})"
+        for name, k in (("T2F", "t2f"), ("best lap", "best"))))
+    print(json.dumps({"pairs": pairs, "wins": wins, "sign_test_p": p_values, "tracks": tracks,
+                      "tracks_won_on_both": both}))
+
+
+def sign_test(wins_a: int, wins_b: int) -> float:
+    """Two-sided exact sign test: P(a split at least this lopsided | each pair a fair coin); ties left out."""
+    n, k = wins_a + wins_b, min(wins_a, wins_b)
+    if n == 0:
+        return 1.0
+    return min(1.0, 2.0 * sum(comb(n, i) for i in range(k + 1)) / 2 ** n)
 
 
 def summary_cell(value: float | None, unit: str) -> str:

@@ -66,3 +66,19 @@ def test_a_track_without_any_pretrained_lap_prints_no_lap_and_valid_json(tmp_pat
     out = json.loads(res.stdout.splitlines()[-1], parse_constant=no_infinity)
     (oval,) = out["tracks"]
     assert oval["median_t2f_pretrained"] is None and oval["pretrained_better"] == []
+
+
+def test_sign_test_over_all_tracks(tmp_path):
+    rows = []
+    for seed in range(12):  # random quicker to the first lap in 11 of 12 pairs, pretrained best lap in all
+        rows += [result("hairpin", seed, "pretrained", [(90 if seed else 50, 12.0)]),
+                 result("hairpin", seed, "random", [(60, 13.0)])]
+    out = compare(tmp_path, rows)
+    assert out["wins"]["t2f"] == {"pretrained": 1, "random": 11}
+    assert out["sign_test_p"]["t2f"] == pytest.approx(2 * (1 + 12) / 2 ** 12)
+    assert out["sign_test_p"]["best"] == pytest.approx(2 / 2 ** 12)
+
+
+def test_sign_test_is_one_without_decided_pairs(tmp_path):
+    out = compare(tmp_path, [result("oval", 0, "pretrained", [(60, 12.0)]), result("oval", 0, "random", [(60, 12.0)])])
+    assert out["wins"]["t2f"] == {"pretrained": 0, "random": 0} and out["sign_test_p"]["t2f"] == 1.0
