@@ -15,12 +15,18 @@ def result(track, seed, encoder, laps, minutes=3.0):
             "laps_list": [list(lap) for lap in laps]}
 
 
-def compare(tmp_path, rows):
+def run_script(tmp_path, rows) -> str:
+    """The script's standard output for these result lines."""
     path = tmp_path / "results.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     res = subprocess.run([sys.executable, str(SCRIPT), path], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
-    return json.loads(res.stdout.splitlines()[-1])
+    return res.stdout
+
+
+def compare(tmp_path, rows, **json_options):
+    """The script's final JSON line for these result lines."""
+    return json.loads(run_script(tmp_path, rows).splitlines()[-1], **json_options)
 
 
 def test_means_decide_when_every_run_lapped(tmp_path):
@@ -53,17 +59,13 @@ def test_a_run_without_a_lap_counts_as_slowest_in_medians_and_wins(tmp_path):
 
 
 def test_a_track_without_any_pretrained_lap_prints_no_lap_and_valid_json(tmp_path):
-    path = tmp_path / "results.jsonl"
-    path.write_text(json.dumps(result("oval", 0, "pretrained", [])) + "\n"
-                    + json.dumps(result("oval", 0, "random", [(70, 20.0)])) + "\n")
-    res = subprocess.run([sys.executable, str(SCRIPT), path], capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
-    assert "| oval | 1 | no lap | 1.17 min | no lap | 20.00 s | median | 0-1 / 0-1 | - |" in res.stdout
+    rows = [result("oval", 0, "pretrained", []), result("oval", 0, "random", [(70, 20.0)])]
+    assert "| oval | 1 | no lap | 1.17 min | no lap | 20.00 s | median | 0-1 / 0-1 | - |" in run_script(tmp_path, rows)
 
     def no_infinity(name):
         raise AssertionError(f"{name} in the JSON line")
 
-    out = json.loads(res.stdout.splitlines()[-1], parse_constant=no_infinity)
+    out = compare(tmp_path, rows, parse_constant=no_infinity)
     (oval,) = out["tracks"]
     assert oval["median_t2f_pretrained"] is None and oval["pretrained_better"] == []
 
