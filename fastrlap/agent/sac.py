@@ -5,8 +5,9 @@ into `utd_ratio` minibatches, each gives one critic update (and one polyak step 
 then the actor and the temperature update once on the last minibatch. Metrics are returned,
 never logged (STYLE.md 8).
 
-Read top to bottom: `critic_target`, `next_actions`, `critic_loss`, `actor_loss`, `temperature_loss`, then the
-`SAC` object that owns the networks, optimisers and random streams.
+Read top to bottom: `critic_target`, `next_actions`, `critic_loss`, `actor_loss`, `temperature_loss`, then
+`adam_step`, `critic_update` and `actor_update` (each whole step as one function), then the `SAC`
+object that owns the networks, optimiser state and random streams.
 """
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from fastrlap.agent.networks import CriticEnsemble, TanhGaussianActor, subsample_ensemble
 from fastrlap.agent.replay import Batch
@@ -102,10 +102,126 @@ def temperature_loss(log_temperature: torch.Tensor, log_prob: torch.Tensor, targ
     return loss, {"temperature": temperature.detach(), "temperature_loss": loss.detach()}
 
 
-def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
-    """θ' ← θ' + τ (θ - θ'), all tensors in one fused call."""
+# --------------------------------------------------------------------------------------------
+# Whole update steps (loss, gradient, Adam, polyak) as functions torch.compile makes one graph of.
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AdamState:
+    """The tensors Adam keeps per weight (aliases of a `torch.optim.Adam`'s state, so checkpoints keep
+    torch's format) and its hyperparameters."""
+
+    exp_avgs: list[torch.Tensor]
+    exp_avg_sqs: list[torch.Tensor]
+    steps: list[torch.Tensor]  # float32 0-d, one per weight, as torch's fused Adam keeps them
+    lr: float
+    betas: tuple[float, float]
+    eps: float
+
+    @staticmethod
+    def of(opt: torch.optim.Adam) -> AdamState:
+        """Create the state torch would create lazily on the first step, and alias it."""
+        group = opt.param_groups[0]
+        if len(opt.param_groups) != 1 or group["weight_decay"] or group["amsgrad"] or group["maximize"]:
+            raise ValueError("adam_step implements plain Adam over one parameter group")
+        for p in group["params"]:
+            if not opt.state[p]:
+                opt.state[p] = {"step": torch.zeros((), dtype=torch.float32, device=p.device),
+                                "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                                "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
+        states = [opt.state[p] for p in group["params"]]
+        return AdamState([s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+                         [s["step"] for s in states], group["lr"], group["betas"], group["eps"])
+
+
+def adam_step(weights: list[torch.Tensor], grads: list[torch.Tensor], adam: AdamState, ok: torch.Tensor) -> None:
+    """One Adam step of `weights` in place, taken only if `ok` (0-d bool); no host sync either way.
+
+    The counts advance here, as tensor ops a compiled graph fuses; the update itself is torch's
+    fused kernel, and a skipped step leaves weights, moments and counts as they were.
+    """
+    skip = (~ok).to(torch.float32)
+    for step in adam.steps:
+        step.add_(1.0 - skip)
+    torch.ops.fastrlap.fused_adam_(weights, grads, adam.exp_avgs, adam.exp_avg_sqs, adam.steps, skip, adam.lr,
+                                   *adam.betas, adam.eps)
+
+
+def _fused_adam(params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: list[torch.Tensor],
+                exp_avg_sqs: list[torch.Tensor], steps: list[torch.Tensor], skip: torch.Tensor,
+                lr: float, beta1: float, beta2: float, eps: float) -> None:
+    """torch's fused Adam kernel (what `Adam(fused=True)` runs); a no-op where `skip` (0-d float) is 1.
+
+    Registered below as the op `fastrlap::fused_adam_` because a compiled graph cannot contain
+    `torch._fused_adam_` itself (inductor's functionalisation rejects its in-place tensor lists),
+    while an opaque op with a schema that declares its mutations runs in place inside the graph.
+    The skip is the kernel's `found_inf` input (GradScaler's). Registered with the plain
+    `torch.library.Library` API: `torch.library.custom_op` costs ~0.13 ms of Python per call here.
+    """
+    torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, lr=lr, beta1=beta1, beta2=beta2,
+                       weight_decay=0.0, eps=eps, amsgrad=False, maximize=False, grad_scale=None, found_inf=skip)
+
+
+_OPS = torch.library.Library("fastrlap", "DEF")
+_OPS.define("fused_adam_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, Tensor(c!)[] exp_avg_sqs, "
+            "Tensor[] steps, Tensor skip, float lr, float beta1, float beta2, float eps) -> ()")
+_OPS.impl("fused_adam_", _fused_adam, "CompositeExplicitAutograd")
+
+
+def grad_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    """Global L2 norm of a list of gradients (0-d)."""
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+
+def critic_update(critic: CriticEnsemble, target_critic: CriticEnsemble, weights: list[torch.Tensor],
+                  target_weights: list[torch.Tensor], adam: AdamState, batch: Batch, next_action: torch.Tensor,
+                  members: torch.Tensor, gamma: float, tau: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One critic update: TD loss, its gradient, Adam and the polyak step of the targets; returns (ok, info).
+
+    `weights` / `target_weights` are the two ensembles' parameters, updated in place. The whole
+    step is one function (`torch.autograd.grad`, not `loss.backward()` + `optimizer.step()`) so
+    that `torch.compile` makes a single graph of it: no autograd engine, optimiser or
+    per-parameter Python between the kernels, and inductor fuses the grad norm and the polyak step
+    into the backward's element-wise work. Eagerly it is the same autograd and the same fused Adam
+    kernel as before. If the loss or the gradient is not finite (`ok` false) nothing changes:
+    weights, targets and Adam's moments keep their values, and no host sync was needed to decide.
+    """
+    loss, info = critic_loss(critic, target_critic, batch, next_action, members, gamma)
+    grads = torch.autograd.grad(loss, weights)
+    info["critic_grad_norm"] = grad_norm(grads)
+    ok = torch.isfinite(info["critic_loss"]) & torch.isfinite(info["critic_grad_norm"])
     with torch.no_grad():
-        torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
+        adam_step(weights, grads, adam, ok)
+        rate = tau * ok.to(torch.float32)
+        for target_w, w in zip(target_weights, weights):
+            target_w.lerp_(w, rate)  # θ' ← θ' + τ (θ - θ'); θ' stays put on a skipped step
+    return ok, info
+
+
+def actor_update(actor: TanhGaussianActor, critic: CriticEnsemble, weights: list[torch.Tensor],
+                 log_temperature: torch.Tensor, actor_adam: AdamState, temperature_adam: AdamState, batch: Batch,
+                 noise: torch.Tensor, target_entropy: float
+                 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """One actor update and one temperature update; returns (actor_ok, temperature_ok, info).
+
+    One function for the same reason as `critic_update`. The gradient is taken with respect to the
+    actor's weights only, so no critic weight gradient is computed; the critic passes the gradient
+    through to the action. Both steps are taken only if both losses and gradients are finite.
+    """
+    temperature = log_temperature.exp()
+    loss, info, log_prob = actor_loss(actor, critic, batch, temperature, noise)
+    grads = torch.autograd.grad(loss, weights)
+    info["actor_grad_norm"] = grad_norm(grads)
+    t_loss, t_info = temperature_loss(log_temperature, log_prob, target_entropy)
+    (t_grad,) = torch.autograd.grad(t_loss, [log_temperature])
+    actor_ok = torch.isfinite(loss) & torch.isfinite(info["actor_grad_norm"])
+    temperature_ok = torch.isfinite(t_loss) & torch.isfinite(t_grad)
+    ok = actor_ok & temperature_ok
+    with torch.no_grad():
+        adam_step(weights, grads, actor_adam, ok)
+        adam_step([log_temperature], [t_grad], temperature_adam, ok)
+    info.update(t_info)
+    return actor_ok, temperature_ok, info
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, <malloc.h>
@@ -129,11 +245,6 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):  # musl or another libc without mallopt
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(_M_TRIM_THRESHOLD, 256 << 20))
-
-
-def _grad_norm(params: list[torch.Tensor]) -> torch.Tensor:
-    grads = [p.grad for p in params if p.grad is not None]
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,23 +278,30 @@ class SAC:
                                          cfg.hidden_dim, cfg.num_layers).to(self.device)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_temperature = torch.tensor(math.log(cfg.init_temperature), device=self.device, requires_grad=True)
-        fused = self.device.type in ("cpu", "cuda")
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, fused=fused)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr, fused=fused)
-        self.temperature_opt = torch.optim.Adam([self.log_temperature], lr=cfg.lr)
-        self._critic_params = list(self.critic.parameters())
-        self._actor_params = list(self.actor.parameters())
+        # critic_update and actor_update run Adam themselves (torch's fused kernel); these optimisers
+        # hold the moments, so checkpoints keep torch's format. fused=True keeps their step counts on
+        # the weights' device, where the kernel reads them.
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, fused=True)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr, fused=True)
+        self.temperature_opt = torch.optim.Adam([self.log_temperature], lr=cfg.lr, fused=True)
+        self._adam_states()
+        self._critic_weights = list(self.critic.parameters())
+        self._target_weights = list(self.target_critic.parameters())
+        self._actor_weights = list(self.actor.parameters())
         # Separate streams so acting does not change what the learner samples, and vice versa.
         self.act_generator = torch.Generator(device=self.device).manual_seed(seed + 1)
         self.update_generator = torch.Generator(device=self.device).manual_seed(seed + 2)
         self.subset_generator = torch.Generator().manual_seed(seed + 3)
         self.critic_updates = 0
         self.actor_updates = 0
-        # Compiling fuses the LayerNorm/ReLU/loss element-wise work into few kernels (forward and
-        # backward); the first update pays the compile time.
-        self._critic_loss = torch.compile(critic_loss) if cfg.compile else critic_loss
+        # Compiling makes one graph of each update (loss, backward, Adam, polyak) and fuses the
+        # LayerNorm/ReLU/loss element-wise work into few kernels; the first update pays the compile
+        # time. One graph needs dynamo to trace torch.autograd.grad (off by default, a graph break).
+        if cfg.compile:
+            torch._dynamo.config.trace_autograd_ops = True
+        self._critic_update = torch.compile(critic_update) if cfg.compile else critic_update
         self._next_actions = torch.compile(next_actions) if cfg.compile else next_actions
-        self._actor_loss = torch.compile(actor_loss) if cfg.compile else actor_loss
+        self._actor_update = torch.compile(actor_update) if cfg.compile else actor_update
 
     # ---- acting --------------------------------------------------------------------------
 
@@ -223,49 +341,34 @@ class SAC:
 
     def _critic_step(self, batch: Batch, next_action: torch.Tensor) -> dict[str, torch.Tensor]:
         members = subsample_ensemble(self.cfg.num_qs, self.cfg.num_min_qs, self.subset_generator, self.device)
-        loss, info = self._critic_loss(self.critic, self.target_critic, batch, next_action, members, self.cfg.gamma)
-        self.critic_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        info["critic_grad_norm"] = _grad_norm(self._critic_params)
-        self._check_finite("critic", loss, info["critic_grad_norm"], batch, self.critic_opt)
-        self.critic_opt.step()
-        polyak_update(self.target_critic, self.critic, self.cfg.tau)
+        ok, info = self._critic_update(self.critic, self.target_critic, self._critic_weights, self._target_weights,
+                                       self._critic_adam, batch, next_action, members, self.cfg.gamma, self.cfg.tau)
+        if not bool(ok):
+            self._raise_not_finite("critic", info["critic_loss"], batch)
         self.critic_updates += 1
         return info
 
     def _actor_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        temperature = self.log_temperature.exp()
-        # The critic only passes the gradient through to the action. Freezing its weights while the
-        # graph is built (not just `backward(inputs=...)`) keeps a compiled backward from computing
-        # critic weight gradients nobody reads: about 0.46 GFLOP of wasted GEMMs per UTD block.
-        self.critic.requires_grad_(False)
-        try:
-            loss, info, log_prob = self._actor_loss(self.actor, self.critic, batch, temperature, self._noise(batch))
-        finally:
-            self.critic.requires_grad_(True)
-        self.actor_opt.zero_grad(set_to_none=True)
-        loss.backward(inputs=self._actor_params)
-        info["actor_grad_norm"] = _grad_norm(self._actor_params)
-        self._check_finite("actor", loss, info["actor_grad_norm"], batch, self.actor_opt)
-
         target_entropy = self.target_entropy()
-        t_loss, t_info = temperature_loss(self.log_temperature, log_prob, target_entropy)
-        self.temperature_opt.zero_grad(set_to_none=True)
-        t_loss.backward()
-        self._check_finite("temperature", t_loss, self.log_temperature.grad, batch, self.temperature_opt)
-        self.actor_opt.step()
-        self.temperature_opt.step()
+        actor_ok, temperature_ok, info = self._actor_update(
+            self.actor, self.critic, self._actor_weights, self.log_temperature, self._actor_adam,
+            self._temperature_adam, batch, self._noise(batch), target_entropy)
+        if not bool(actor_ok):
+            self._raise_not_finite("actor", info["actor_loss"], batch)
+        if not bool(temperature_ok):
+            self._raise_not_finite("temperature", info["temperature_loss"], batch)
         self.actor_updates += 1
-        info.update(t_info)
         info["target_entropy"] = torch.tensor(target_entropy)
         return info
 
-    def _check_finite(self, what: str, loss: torch.Tensor, grad_norm: torch.Tensor, batch: Batch,
-                      opt: torch.optim.Optimizer) -> None:
-        """Refuse the step (weights stay at their last good values) if the loss or gradient is not finite."""
-        if bool(torch.isfinite(loss) & torch.isfinite(grad_norm)):
-            return
-        opt.zero_grad(set_to_none=True)
+    def _adam_states(self) -> None:
+        """Alias the optimisers' moment tensors (again after loading, which replaces them)."""
+        self._critic_adam = AdamState.of(self.critic_opt)
+        self._actor_adam = AdamState.of(self.actor_opt)
+        self._temperature_adam = AdamState.of(self.temperature_opt)
+
+    def _raise_not_finite(self, what: str, loss: torch.Tensor, batch: Batch) -> None:
+        """The one-line error of a refused step, naming the batch fields that hold NaN/Inf if any do."""
         bad = [name for name, t in zip(batch._fields, batch) if not bool(torch.isfinite(t).all())]
         cause = (f"non-finite values in batch field(s) {', '.join(bad)}; fix the data that filled the replay buffer"
                  if bad else "the batch is finite, so the learning rate or reward scale is too large; lower agent.lr")
@@ -309,6 +412,7 @@ class SAC:
         self.actor_opt.load_state_dict(state["actor_opt"])
         self.critic_opt.load_state_dict(state["critic_opt"])
         self.temperature_opt.load_state_dict(state["temperature_opt"])
+        self._adam_states()
         # Generator states are CPU byte tensors whatever the generator's device; `load` maps the
         # whole checkpoint to self.device, so bring them back.
         self.act_generator.set_state(state["act_generator"].cpu())

@@ -6,9 +6,11 @@ import torch
 from fastrlap.agent.replay import Batch
 from fastrlap.agent.sac import (
     SAC,
+    AdamState,
     NonFiniteError,
     PolicyInput,
     action_range,
+    adam_step,
     critic_loss,
     critic_target,
     next_actions,
@@ -64,6 +66,52 @@ def test_critic_loss_uses_the_min_of_the_sampled_target_members_only():
     assert float(info["target_mean"]) == pytest.approx(float(expected.mean()), abs=1e-5)
     _, other = critic_loss(agent.critic, agent.target_critic, batch, a_next, torch.tensor([2, 3]), 0.99)
     assert float(other["target_mean"]) != pytest.approx(float(info["target_mean"]), abs=1e-3)
+
+
+def _adam_pair(seed: int = 0):
+    """Two copies of the same weights: one for torch's Adam, one for adam_step."""
+    g = torch.Generator().manual_seed(seed)
+    shapes = [(4, 3, 5), (4, 1, 5), (7,)]
+    ref = [torch.nn.Parameter(torch.randn(s, generator=g)) for s in shapes]
+    ours = [torch.nn.Parameter(p.detach().clone()) for p in ref]
+    return ref, ours, g
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_adam_step_matches_torch_adam_and_keeps_its_state_format(compiled):
+    ref, ours, g = _adam_pair()
+    ref_opt = torch.optim.Adam(ref, lr=1e-2, betas=(0.8, 0.99), eps=1e-6)
+    our_opt = torch.optim.Adam(ours, lr=1e-2, betas=(0.8, 0.99), eps=1e-6, fused=True)
+    state = AdamState.of(our_opt)
+    step = torch.compile(adam_step) if compiled else adam_step
+    for _ in range(5):
+        grads = [torch.randn(p.shape, generator=g) for p in ref]
+        for p, gr in zip(ref, grads):
+            p.grad = gr.clone()
+        ref_opt.step()
+        with torch.no_grad():
+            step(ours, grads, state, torch.tensor(True))
+    for a, b in zip(ref, ours):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    # Its state is torch's: moments and counts load into a fresh torch Adam and match.
+    fresh = torch.optim.Adam(ref, lr=1e-2, betas=(0.8, 0.99), eps=1e-6)
+    fresh.load_state_dict(our_opt.state_dict())
+    for p in ref:
+        assert float(fresh.state[p]["step"]) == 5.0
+        torch.testing.assert_close(fresh.state[p]["exp_avg"], ref_opt.state[p]["exp_avg"], rtol=1e-6, atol=1e-6)
+
+
+def test_adam_step_not_ok_changes_nothing():
+    _, ours, g = _adam_pair()
+    opt = torch.optim.Adam(ours, lr=1e-2, fused=True)
+    state = AdamState.of(opt)
+    with torch.no_grad():
+        adam_step(ours, [torch.randn(p.shape, generator=g) for p in ours], state, torch.tensor(True))
+    before = [t.clone() for t in [*ours, *state.exp_avgs, *state.exp_avg_sqs, *state.steps]]
+    with torch.no_grad():
+        adam_step(ours, [torch.full(p.shape, float("nan")) for p in ours], state, torch.tensor(False))
+    after = [*ours, *state.exp_avgs, *state.exp_avg_sqs, *state.steps]
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
 
 
 def test_update_runs_utd_critic_steps_and_one_actor_step():
@@ -150,11 +198,16 @@ def test_nan_in_batch_raises_naming_the_field_and_keeps_weights(tmp_path):
     before = _weights(agent)
     bad = random_batch(64)
     bad.reward[7] = float("nan")
+    targets_before = [p.clone() for p in agent.target_critic.parameters()]
+    moments_before = [s["exp_avg_sq"].clone() for s in agent.critic_opt.state.values()]
     with pytest.raises(NonFiniteError, match="reward") as err:
         agent.update(bad)
     assert "\n" not in str(err.value) and "weights kept" in str(err.value)
     for p, q in zip(before, _weights(agent)):
         assert torch.equal(p, q)
+    # The refused step moved neither the targets nor Adam's moments.
+    assert all(torch.equal(p, q) for p, q in zip(targets_before, agent.target_critic.parameters()))
+    assert all(torch.equal(m, s["exp_avg_sq"]) for m, s in zip(moments_before, agent.critic_opt.state.values()))
     agent.update(random_batch(64, seed=2))  # the learner goes on with good data
     agent.save(tmp_path / "ok.pt")
 
