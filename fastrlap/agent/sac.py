@@ -141,7 +141,7 @@ def adam_step(weights: list[torch.Tensor], grads: list[torch.Tensor], adam: Adam
     fused kernel, and a skipped step leaves weights, moments and counts as they were.
     """
     skip = (~ok).to(torch.float32)
-    for step in adam.steps:
+    for step in adam.steps:  # not _foreach_add_: with a tensor operand it reads it back on the host
         step.add_(1.0 - skip)
     torch.ops.fastrlap.fused_adam_(weights, grads, adam.exp_avgs, adam.exp_avg_sqs, adam.steps, skip, adam.lr,
                                    *adam.betas, adam.eps)
@@ -170,7 +170,7 @@ _OPS.impl("fused_adam_", _fused_adam, "CompositeExplicitAutograd")
 
 def grad_norm(grads: list[torch.Tensor]) -> torch.Tensor:
     """Global L2 norm of a list of gradients (0-d)."""
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
 def critic_update(critic: CriticEnsemble, target_critic: CriticEnsemble, weights: list[torch.Tensor],
@@ -192,9 +192,8 @@ def critic_update(critic: CriticEnsemble, target_critic: CriticEnsemble, weights
     ok = torch.isfinite(info["critic_loss"]) & torch.isfinite(info["critic_grad_norm"])
     with torch.no_grad():
         adam_step(weights, grads, adam, ok)
-        rate = tau * ok.to(torch.float32)
-        for target_w, w in zip(target_weights, weights):
-            target_w.lerp_(w, rate)  # θ' ← θ' + τ (θ - θ'); θ' stays put on a skipped step
+        # θ' ← θ' + τ (θ - θ'); θ' stays put on a skipped step.
+        torch._foreach_lerp_(target_weights, weights, tau * ok.to(torch.float32))
     return ok, info
 
 
