@@ -18,6 +18,7 @@ from fastrlap.sim.render import Renderer, top_down
 from fastrlap.sim.track import load_track
 from fastrlap.sim.world import World
 from fastrlap.types import Pose
+from fastrlap.video import Mp4Writer
 
 PANEL = 384  # px, height of each half of a video frame
 
@@ -28,7 +29,8 @@ def _fit(img: np.ndarray, height: int) -> np.ndarray:
 
 
 def write_view(cfg: Config) -> list[Path]:
-    """Write `view.png` (the camera at the start line) and `lap.mp4` (one scripted lap)."""
+    """Write `view.png` (the camera at the start line) and `lap.mp4` (one scripted lap, H.264 so that
+    it plays in a browser)."""
     track = load_track(cfg.track)
     params = car_params(cfg.vehicle)
     world = World(track, params, cfg.vehicle.sim, cfg.vehicle.control_hz, seed=cfg.seed)
@@ -50,15 +52,10 @@ def write_view(cfg: Config) -> list[Path]:
     base, to_px = top_down(track)
     map_scale = PANEL / base.shape[0]
     base = _fit(base, PANEL)
-    first = _fit(renderer.render(st.x, st.y, st.yaw), PANEL)
-    size = (first.shape[1] + base.shape[1], PANEL)
     video = out / "lap.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), cfg.vehicle.control_hz, size)
-    if not writer.isOpened():
-        raise FastrlapError(f"{video}: OpenCV cannot write MP4 here; install opencv-python-headless with video support")
     trail: list[tuple[int, int]] = []
     travelled, s_prev = 0.0, track.project(st.x, st.y).s
-    try:
+    with Mp4Writer(video, cfg.vehicle.control_hz) as writer:
         for _ in range(int(cfg.view.seconds * cfg.vehicle.control_hz)):
             view = _fit(renderer.render(st.x, st.y, st.yaw), PANEL)
             top = base.copy()
@@ -69,13 +66,11 @@ def write_view(cfg: Config) -> list[Path]:
             cv2.circle(top, trail[-1], 6, (255, 0, 0), -1)
             frame = np.concatenate([view, top], axis=1)
             cv2.putText(frame, f"t={world.t:5.1f}s  v={st.vx:4.1f} m/s", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            writer.write(frame)
             st = world.step(driver(Pose(st.x, st.y, st.yaw), st.vx)).state
             s_now = track.project(st.x, st.y).s
             travelled += (s_now - s_prev + track.length / 2) % track.length - track.length / 2
             s_prev = s_now
             if travelled >= track.length:
                 break
-    finally:
-        writer.release()
     return [still, video]

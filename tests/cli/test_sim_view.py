@@ -2,6 +2,7 @@
 import subprocess
 import sys
 
+import av
 import cv2
 
 
@@ -19,6 +20,10 @@ def test_sim_view_writes_png_and_mp4(tmp_path):
     while cap.read()[0]:
         frames += 1
     assert frames == 30
+    with av.open(str(out / "lap.mp4")) as video:  # H.264 in 4:2:0: what browsers play
+        stream = video.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+        assert stream.height == 384 and stream.width % 2 == 0 and sum(1 for _ in video.decode(stream)) == 30
 
 
 def test_sim_view_unknown_track_is_one_line(tmp_path):
