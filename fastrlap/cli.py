@@ -312,23 +312,22 @@ def _report(cfg: Config) -> int:
 def _checkpoints_show(cfg: Config) -> int:
     from fastrlap.course.checkpoints import load_checkpoints
     from fastrlap.course.demo import load_demo
-    from fastrlap.course.plot import plot_checkpoints
+    from fastrlap.course.plot import load_outline, plot_checkpoints
     from fastrlap.practice.run import open_run_dir
-    from fastrlap.sim.track import TrackError, load_track
+    from fastrlap.sim.track import TrackError
 
     if not cfg.run_dir:
         raise FastrlapError("which run? pass run_dir=runs/<date>-<time>-<track> (the folder record-demo printed)")
     run = open_run_dir(cfg.run_dir)
     spec = load_checkpoints(run.checkpoints)
     path = load_demo(run.demo).pose[:, :2] if run.demo.exists() else None
-    edges = None
+    outline = None
     if spec.track:
         try:
-            track = load_track(spec.track)
-            edges = (track.left_edge, track.right_edge)
+            outline = load_outline(spec.track)
         except TrackError:
-            print(f"note: track {spec.track!r} not found; drawing without track edges", file=sys.stderr)
-    out = plot_checkpoints(spec, run.checkpoints_png, demo_path=path, edges=edges)
+            print(f"note: track {spec.track!r} not found; drawing without the track", file=sys.stderr)
+    out = plot_checkpoints(spec, run.checkpoints_png, demo_path=path, outline=outline)
     print(f"wrote {out}")
     return 0
 

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from fastrlap.course.checkpoints import CheckpointsFileError, CourseSpec, load_checkpoints
 from fastrlap.course.demo import DemoFileError, load_demo
+from fastrlap.course.plot import TrackOutline, draw_track, load_outline, map_aspect
 from fastrlap.practice.run import RunDir, RunDirError, laps_path, read_laps, summary_path, trajectories_path
 from fastrlap.practice.supervisor import Mode
 from fastrlap.practice.trajectory import Trajectory, read_trajectory
@@ -55,7 +56,7 @@ class RunData:
     trajectory: Trajectory | None = None
     demo_path: DrivenPath | None = None
     checkpoints: CourseSpec | None = None
-    edges: tuple[np.ndarray, np.ndarray] | None = None  # left and right track edges (M, 2) m, closed
+    outline: TrackOutline | None = None  # the track's edges, walls and obstacles (simulator tracks)
     notes: list[str] = field(default_factory=list)  # what could not be read, shown in the report
 
     @property
@@ -190,13 +191,12 @@ def load_run(path: str | Path) -> RunData:
         except CheckpointsFileError as e:
             data.notes.append(f"checkpoints not drawn: {str(e).splitlines()[0]}")
     if data.checkpoints is not None and data.checkpoints.track:
-        from fastrlap.sim.track import TrackError, load_track
+        from fastrlap.sim.track import TrackError
 
         try:
-            track = load_track(data.checkpoints.track)
-            data.edges = (track.left_edge, track.right_edge)
+            data.outline = load_outline(data.checkpoints.track)
         except TrackError:
-            data.notes.append(f"track {data.checkpoints.track!r} not found; maps drawn without track edges")
+            data.notes.append(f"track {data.checkpoints.track!r} not found; maps drawn without the track")
     return data
 
 
@@ -317,14 +317,12 @@ def collisions_figure(data: RunData) -> Figure:
 
 
 def _draw_course(ax, data: RunData) -> None:
-    if data.edges is not None:
-        for edge in data.edges:
-            loop = np.vstack([edge, edge[:1]])
-            ax.plot(loop[:, 0], loop[:, 1], color="0.4", lw=0.8)
+    if data.outline is not None:
+        draw_track(ax, data.outline)
     if data.checkpoints is not None:
         cps = np.array([(c.x, c.y) for c in data.checkpoints.checkpoints])
-        ax.plot(cps[1:, 0], cps[1:, 1], "o", ms=3, color="tab:orange", mfc="none")
-        ax.plot(cps[:1, 0], cps[:1, 1], "s", ms=6, color="tab:red", mfc="none")
+        ax.plot(cps[1:, 0], cps[1:, 1], "o", ms=3, color="tab:orange", mfc="none", label="checkpoint")
+        ax.plot(cps[:1, 0], cps[:1, 1], "s", ms=6, color="tab:red", mfc="none", label="start/finish")
     ax.set_aspect("equal")
     ax.tick_params(labelsize=7)
 
@@ -341,14 +339,11 @@ def _speed_line(ax, path: DrivenPath, norm: Normalize) -> LineCollection:
 def _aspect(data: RunData, panels) -> float:
     """Height over width of what the maps show (sizes the figure so the maps fill it)."""
     pts = [p.xy for _, p, _ in panels if p is not None]
-    if data.edges is not None:
-        pts += list(data.edges)
+    if data.outline is not None:
+        pts.append(data.outline.points())
     if data.trajectory is not None and len(data.trajectory):
         pts.append(data.trajectory.xy())
-    if not pts:
-        return 1.0
-    span = np.ptp(np.vstack(pts), axis=0)
-    return float(np.clip(span[1] / max(span[0], 1e-6), 0.3, 2.0))
+    return map_aspect(pts)
 
 
 def trajectory_figure(data: RunData) -> Figure:
@@ -365,7 +360,10 @@ def trajectory_figure(data: RunData) -> Figure:
     speeds = [p.speed for _, p, _ in panels if p is not None]
     vmax = max([float(np.max(s)) for s in speeds if len(s)] + [0.5])
     norm = Normalize(vmin=0.0, vmax=vmax)
-    fig = _figure(11.0, 1.2 + 2 * (4.6 * _aspect(data, panels) + 0.6))
+    # Each map is about 4.1 in wide beside the colour bar; its height follows the track's shape,
+    # plus room for its title and ticks, so the equal-aspect maps fill the figure without gaps.
+    fig = _figure(11.0, 0.9 + 2 * (4.1 * _aspect(data, panels) + 0.55))
+    fig.set_layout_engine("constrained")
     axes = [fig.add_subplot(2, 2, i + 1) for i in range(4)]
     mappable = None
     for ax, (title, path, missing) in zip(axes, panels):
@@ -382,12 +380,15 @@ def trajectory_figure(data: RunData) -> Figure:
         ax.plot(traj.x, traj.y, color="0.6", lw=0.5, alpha=0.7)
         rec = traj.mode_is(Mode.RECOVERY)
         starts = np.flatnonzero(rec & ~np.concatenate([[False], rec[:-1]]))
-        ax.plot(traj.x[starts], traj.y[starts], "x", color="tab:red", ms=6, mew=1.5)
+        ax.plot(traj.x[starts], traj.y[starts], "x", color="tab:red", ms=6, mew=1.5, label="recovery began")
         ax.set_title(f"all practice ({traj.t[-1] / 60:.1f} min): {len(starts)} recoveries (x)", fontsize=9)
     else:
         ax.set_title("all practice: trajectory not recorded", fontsize=9)
     if mappable is not None:
         fig.colorbar(mappable, ax=axes, shrink=0.6, label="speed (m/s)")
+    handles, labels = axes[3].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.suptitle(f"{data.name}: driven trajectories", fontsize=11)
     return fig
 

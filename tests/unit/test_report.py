@@ -163,3 +163,26 @@ def test_a_run_with_no_lap_yet_still_reports(tmp_path):
     report.write_report(run.path)
     md = (run.path / "report.md").read_text()
     assert "| laps | 0 |" in md and "No lap completed yet." in md
+
+
+def test_every_map_of_the_report_draws_the_walls_and_obstacles(tmp_path):
+    from matplotlib.colors import to_rgba
+    from matplotlib.patches import Polygon
+
+    from fastrlap.course.checkpoints import extract_checkpoints, save_checkpoints
+    from fastrlap.course.plot import OBSTACLE_COLOR
+    from fastrlap.sim.track import load_track
+
+    track = load_track("chicane")
+    run = make_run(tmp_path / "run")
+    save_checkpoints(extract_checkpoints(np.vstack([track.xy, track.xy[:1]]), 3.0, 1.0, 1.0, track="chicane"),
+                     run.checkpoints)
+    data = report.load_run(run.path)
+    maps = report.trajectory_figure(data).axes[:4]
+    for ax in maps:
+        boxes = [p for p in ax.patches if isinstance(p, Polygon) and p.get_facecolor() == to_rgba(OBSTACLE_COLOR)]
+        assert sorted(map(tuple, (b.get_xy()[:4].mean(axis=0).round(6) for b in boxes))) == sorted(
+            tuple(np.round(ob.center, 6)) for ob in track.obstacles)
+        assert any(c.get_label() == "wall" and len(c.get_segments()) > 100 for c in ax.collections)
+    legend = [t.get_text() for t in maps[0].figure.legends[0].get_texts()]
+    assert legend[:3] == ["track edge", "wall", "obstacle"] and "recovery began" in legend
