@@ -21,6 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from fastrlap.course.checkpoints import CheckpointsFileError, CourseSpec, load_checkpoints
 from fastrlap.course.demo import DemoFileError, load_demo
@@ -232,10 +233,16 @@ def _no_data(ax, text: str) -> None:
     ax.set_yticks([])
 
 
+TABLE_ROW_IN = 0.22  # height of a lap-table row, inches
+
+
 def lap_table_figure(data: RunData) -> Figure:
     """Every lap (lap, practice time, lap time, collisions, recoveries, speeds), best lap marked."""
     rows = data.laps
-    fig = _figure(8.0, 1.0 + 0.25 * max(1, len(rows)))
+    # The table fills its axes (one header row and one row per lap, each TABLE_ROW_IN tall) under
+    # the title, so the figure is as tall as its rows: one lap is a strip, not a mostly blank page.
+    fig = _figure(8.0, 0.45 + TABLE_ROW_IN * (1 + max(1, len(rows))))
+    fig.set_layout_engine("constrained")
     ax = fig.add_subplot(1, 1, 1)
     ax.set_axis_off()
     best = data.best
@@ -248,7 +255,7 @@ def lap_table_figure(data: RunData) -> Figure:
               f"{r['lap_time_s']:.2f}", f"{int(r['collisions'])}", f"{int(r['recoveries'])}",
               f"{r['mean_speed_mps']:.2f}", f"{r['max_speed_mps']:.2f}"] for r in rows]
     cols = ["lap", "practice (min)", "lap time (s)", "collisions", "recoveries", "mean (m/s)", "max (m/s)"]
-    table = ax.table(cellText=cells, colLabels=cols, loc="upper center", cellLoc="right")
+    table = ax.table(cellText=cells, colLabels=cols, bbox=(0.0, 0.0, 1.0, 1.0), cellLoc="right")
     table.auto_set_font_size(False)
     table.set_fontsize(8)
     i_best = rows.index(best) + 1
@@ -400,33 +407,66 @@ def _labels(runs: Sequence[RunData]) -> list[str]:
     return [f"{n} ({encoder_label(r)})" if encoder_label(r) else n for n, r in zip(names, runs)]
 
 
+# Dash patterns (dash, gap; in line widths) of the reference lines: demo laps dashed, oracle laps dotted.
+REFERENCE_DASHES = {"demo lap": (6.0, 3.0), "oracle": (1.2, 2.4)}
+
+
+def _reference_lines(ax, runs: Sequence[RunData], colors: list[str]) -> dict[str, list[Line2D | None]]:
+    """Each run's demo and oracle lap as a horizontal line in the run's colour; per kind, one line
+    (or None) per run. Runs that share a value (the same track's oracle) take turns along one
+    dash pattern, so every run's colour shows instead of the last line drawn hiding the others."""
+    lines: dict[str, list[Line2D | None]] = {}
+    for what, values in (("demo lap", [r.demo_lap_s for r in runs]), ("oracle", [r.oracle_lap_s for r in runs])):
+        dash, gap = REFERENCE_DASHES[what]
+        period = dash + gap
+        lines[what] = []
+        for i, (value, color) in enumerate(zip(values, colors)):
+            if value is None:
+                lines[what].append(None)
+                continue
+            sharing = [j for j, v in enumerate(values) if v == value]
+            k, m = sharing.index(i), len(sharing)
+            style = (((m - k) % m) * period, (dash, m * period - dash))
+            lines[what].append(ax.axhline(value, color=color, ls=style, lw=1.3, label=f"{what} {value:.2f} s"))
+    return lines
+
+
 def comparison_figure(runs: Sequence[RunData]) -> Figure:
-    """Several runs side by side: lap time vs practice time, and best lap / time to first lap."""
-    fig = _figure(12.0, 4.5)
+    """Several runs side by side: lap time vs practice time, and best lap / time to first lap.
+
+    The legend is a table under the plot, one row per run: its practice laps, then its demo lap
+    (dashed) and its oracle lap (dotted), all in the run's colour."""
+    fig = _figure(12.0, 4.5 + 0.22 * len(runs))
+    fig.set_layout_engine("constrained")
     ax, bx = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     colors = [f"C{i % 10}" for i in range(len(runs))]
     labels = _labels(runs)
     for data, color, label in zip(runs, colors, labels):
         _lap_time_axes(ax, data, color=color, label=label, references=False)
-    refs = {(r.demo_lap_s, "demo lap", "--") for r in runs if r.demo_lap_s is not None}
-    refs |= {(r.oracle_lap_s, "oracle", ":") for r in runs if r.oracle_lap_s is not None}
-    for value, what, ls in sorted(refs):
-        ax.axhline(value, color="0.3", ls=ls, lw=1.0, label=f"{what} {value:.2f} s")
+    references = _reference_lines(ax, runs, colors)
     ax.set_xlabel("practice time (min)")
     ax.set_ylabel("lap time (s)")
-    ax.set_ylim(0, 1.25 * ax.get_ylim()[1])
+    ax.set_ylim(0, 1.1 * ax.get_ylim()[1])
     ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
     ax.set_title("lap time vs practice time", fontsize=10)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
+    # Column by column: the runs, their demo laps, their oracle laps (a blank where a run has none).
+    blank = Line2D([], [], alpha=0.0)
+    handles = [Line2D([], [], color=c, marker="o", ms=4, lw=1.2) for c in colors]
+    texts = list(labels)
+    for column in references.values():
+        if any(column):
+            handles += [line or blank for line in column]
+            texts += [line.get_label() if line else "" for line in column]
+    ax.legend(handles, texts, ncol=len(handles) // len(runs), fontsize=8, loc="upper center",
+              bbox_to_anchor=(0.5, -0.14), frameon=False)
     x = np.arange(len(runs))
     best = [r.best["lap_time_s"] if r.best else np.nan for r in runs]
     t2f = [r.first_lap_practice_min if r.first_lap_practice_min is not None else np.nan for r in runs]
     bx.bar(x - 0.2, best, width=0.4, color=colors, label="best lap (s)")
     tx = bx.twinx()
     tx.bar(x + 0.2, t2f, width=0.4, color=colors, alpha=0.45, hatch="//", label="first lap at (min)")
-    bx.set_xticks(x, labels, rotation=15, ha="right", fontsize=7)
+    bx.set_xticks(x, [label.replace(" (", "\n(") for label in labels], fontsize=8)
     bx.set_ylabel("best lap (s), solid")
     tx.set_ylabel("first lap at (min of practice), hatched")
     bx.set_title("best lap and time to first lap", fontsize=10)

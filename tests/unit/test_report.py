@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 from matplotlib.collections import LineCollection
+from matplotlib.colors import to_rgba
 
 from fastrlap.config import Config
 from fastrlap.practice import report
@@ -166,7 +167,6 @@ def test_a_run_with_no_lap_yet_still_reports(tmp_path):
 
 
 def test_every_map_of_the_report_draws_the_walls_and_obstacles(tmp_path):
-    from matplotlib.colors import to_rgba
     from matplotlib.patches import Polygon
 
     from fastrlap.course.checkpoints import extract_checkpoints, save_checkpoints
@@ -186,3 +186,52 @@ def test_every_map_of_the_report_draws_the_walls_and_obstacles(tmp_path):
         assert any(c.get_label() == "wall" and len(c.get_segments()) > 100 for c in ax.collections)
     legend = [t.get_text() for t in maps[0].figure.legends[0].get_texts()]
     assert legend[:3] == ["track edge", "wall", "obstacle"] and "recovery began" in legend
+
+
+def test_comparison_draws_each_runs_demo_and_oracle_lines_in_the_runs_colour(tmp_path):
+    a = report.load_run(make_run(tmp_path / "a", oracle=8.0, demo_lap=40.0).path)
+    b = report.load_run(make_run(tmp_path / "b", oracle=8.0, demo_lap=35.0, laps=[(30.0, 4), (25.0, 0)]).path)
+    fig = report.comparison_figure([a, b])
+    ax = fig.axes[0]
+    run_colour = {line.get_label(): line.get_color() for line in ax.lines if line.get_label() in ("a", "b")}
+    assert run_colour["a"] != run_colour["b"]
+
+    def refs(value):
+        return [line for line in ax.lines if list(line.get_ydata()) == [value, value]]
+
+    demo_a, demo_b = refs(40.0), refs(35.0)
+    assert len(demo_a) == len(demo_b) == 1
+    assert demo_a[0].get_color() == run_colour["a"] and demo_b[0].get_color() == run_colour["b"]
+    # Both runs share the oracle: one line per run colour, taking turns along the dotted pattern,
+    # so that both colours show on the drawn line rather than the last one hiding the other.
+    assert sorted(line.get_color() for line in refs(8.0)) == sorted(run_colour.values())
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+    x0, y = ax.transData.transform((0.0, 8.0))
+    x1 = ax.transData.transform((ax.get_xlim()[1], 8.0))[0]
+    row = img[img.shape[0] - int(round(y)) - 1: img.shape[0] - int(round(y)) + 2, int(x0) + 5: int(x1) - 5]
+    row = row.reshape(-1, 3)
+    for colour in run_colour.values():
+        want = np.array(to_rgba(colour)[:3]) * 255
+        assert (np.abs(row - want).max(axis=1) < 40).sum() > 20, colour
+    # The legend reads as a table: the runs, then their demo laps, then their oracle laps.
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts == ["a", "b", "demo lap 40.00 s", "demo lap 35.00 s", "oracle 8.00 s", "oracle 8.00 s"]
+
+
+def test_lap_table_figure_is_as_tall_as_its_rows(tmp_path):
+    """A one-lap table is a strip with little blank space; ten laps make a taller figure."""
+    import io
+
+    from matplotlib.image import imread
+
+    def blank_rows_and_height(laps):
+        data = report.load_run(make_run(tmp_path / f"run{len(laps)}", laps=laps).path)
+        img = imread(io.BytesIO(report.to_png(report.lap_table_figure(data))))[..., :3]
+        blank = (img > 0.98).all(axis=(1, 2))
+        return blank.mean(), img.shape[0]
+
+    blank_one, height_one = blank_rows_and_height(LAPS[:1])
+    blank_ten, height_ten = blank_rows_and_height([(20.0 - i, 0) for i in range(10)])
+    assert blank_one < 0.25 and blank_ten < 0.25
+    assert 2.0 < height_ten / height_one < 8.0
