@@ -42,7 +42,7 @@ def even_frame(rgb: np.ndarray) -> np.ndarray:
 class Mp4Writer:
     """Writes RGB frames (H, W, 3) uint8 of one size to `path` at `fps`; use as a context manager.
 
-    The file appears under `path` when the writer closes without an error; on an error the
+    The file appears under `path` when the `with` block ends without an error; on an error the
     partial file is removed and whatever `path` held before is left as it was.
     """
 
@@ -97,8 +97,8 @@ class Mp4Writer:
             self._discard()
             raise self._fail("write", e) from None
 
-    def close(self) -> Path:
-        """Finish the file and move it into place; returns its path. A video needs one frame at least."""
+    def _finish(self) -> None:
+        """Finish the file and move it into place. A video needs one frame at least."""
         if self._container is None:
             raise VideoError(f"{self.path}: no frames to write; a video needs at least one frame")
         self._mux(None)
@@ -109,7 +109,6 @@ class Mp4Writer:
         except (OSError, av.FFmpegError) as e:
             self._discard()
             raise self._fail("finish", e) from None
-        return self.path
 
     def _discard(self) -> None:
         """Drop the partial file (after an error); the final path is never touched."""
@@ -127,6 +126,6 @@ class Mp4Writer:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if kind is None:
-            self.close()
+            self._finish()
         else:
             self._discard()

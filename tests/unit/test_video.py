@@ -14,11 +14,15 @@ def frames(n, h, w):
         yield img
 
 
+def write(path, n, h, w, fps):
+    with Mp4Writer(path, fps=fps) as writer:
+        for f in frames(n, h, w):
+            writer.write(f)
+    return path
+
+
 def test_writes_h264_yuv420p_with_every_frame_and_the_index_first(tmp_path):
-    path = tmp_path / "clip.mp4"
-    with Mp4Writer(path, fps=10.0) as w:
-        for f in frames(12, 48, 64):
-            w.write(f)
+    path = write(tmp_path / "clip.mp4", 12, 48, 64, fps=10.0)
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         assert s.codec_context.name == "h264" and s.codec_context.pix_fmt == "yuv420p"
@@ -33,11 +37,7 @@ def test_writes_h264_yuv420p_with_every_frame_and_the_index_first(tmp_path):
 
 
 def test_odd_frame_sizes_are_padded_to_even(tmp_path):
-    path = tmp_path / "odd.mp4"
-    with Mp4Writer(path, fps=15.0) as w:
-        for f in frames(3, 37, 51):
-            w.write(f)
-    with av.open(str(path)) as c:
+    with av.open(str(write(tmp_path / "odd.mp4", 3, 37, 51, fps=15.0))) as c:
         s = c.streams.video[0]
         assert (s.width, s.height) == (52, 38) and sum(1 for _ in c.decode(s)) == 3
 
