@@ -54,9 +54,9 @@ def test_checkpoints_map_draws_walls_and_obstacles(track_name):
     assert ("obstacle" in legend) == bool(load_track(track_name).obstacles)
 
 
-def test_obstacles_are_drawn_in_their_colour_where_they_stand(tmp_path):
+def test_obstacles_are_drawn_in_their_colour_where_they_stand():
     """In the PNG itself: the pixel at each obstacle's centre has the obstacle colour."""
-    spec, path = course_of("chicane")
+    spec, _ = course_of("chicane")
     fig = checkpoints_figure(spec, outline=load_outline("chicane"))
     fig.canvas.draw()
     img = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
@@ -69,7 +69,7 @@ def test_obstacles_are_drawn_in_their_colour_where_they_stand(tmp_path):
 
 
 def test_a_wide_track_gets_a_wide_figure():
-    spec, path = course_of("chicane")  # 28 m by 13 m
+    spec, _ = course_of("chicane")  # 28 m by 13 m
     w, h = checkpoints_figure(spec, outline=load_outline("chicane")).get_size_inches()
     assert h < 0.75 * w
 
