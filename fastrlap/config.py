@@ -174,6 +174,7 @@ class AgentConfig:
     action_rate_limit: float = 0.2  # max change of each action component per control tick
     replay_capacity: int = 200_000  # transitions kept in the replay buffer
     replay_flush_every: int = 1000  # transitions between crash-safe flushes of the buffer to disk
+    replay_flush_seconds: float = 10.0  # s of wall time between flushes too: a kill -9 loses at most this much driving
     compile: bool = False  # torch.compile the update step (faster steady state, slow first call)
 
 
@@ -231,6 +232,7 @@ class PracticeConfig:
     minutes: float = 20.0  # driving time: simulated minutes in the simulator, wall minutes on the car
     start_training: int = 500  # transitions in the buffer (demo ones count) before learning starts
     checkpoint_every: int = 1000  # control ticks between learner checkpoints (and replay flushes)
+    checkpoint_seconds: float = 60.0  # s of wall time between learner checkpoints too (a slow machine still saves)
     actor_sync_seconds: float = 1.0  # s between weight hand-offs to the actor (car: threaded learner)
     summary_every: int = 100  # control ticks between summary.json rewrites
     max_ticks: int = 0  # stop after this many control ticks (0 = only `minutes` limits; for tests)

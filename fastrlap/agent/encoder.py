@@ -21,12 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from fastrlap.errors import FastrlapError
+from fastrlap.storage import atomic_write
+
 WEIGHTS_FORMAT = "fastrlap-encoder"
 WEIGHTS_VERSION = 1
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "assets" / "encoder.pt"
 
 
-class EncoderWeightsError(RuntimeError):
+class EncoderWeightsError(FastrlapError, RuntimeError):
     """An encoder weights file that does not fit this encoder (or is not one)."""
 
 
@@ -166,10 +169,8 @@ def save_encoder(encoder: Encoder, path: str | Path, training: dict | None = Non
             "embedding_dim": encoder.spec.embedding_dim, "sha256": weights_hash(state)}
     if training is not None:
         meta["training"] = training
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": WEIGHTS_FORMAT, "version": WEIGHTS_VERSION, "meta": meta, "state_dict": state}, tmp)
-    tmp.replace(path)
+    blob = {"format": WEIGHTS_FORMAT, "version": WEIGHTS_VERSION, "meta": meta, "state_dict": state}
+    atomic_write(path, lambda f: torch.save(blob, f))
 
 
 def read_encoder_meta(path: str | Path | None = None) -> dict:

@@ -11,7 +11,9 @@ list was never completed; `load()` drops it and says so. A kill -9 loses at most
 from __future__ import annotations
 
 import json
-import os
+import re
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -19,6 +21,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from fastrlap.errors import FastrlapError
+from fastrlap.storage import atomic_write
 from fastrlap.types import Transition
 
 
@@ -60,9 +64,10 @@ SOURCES = ("demo", "practice")  # Transition.source values, stored as their inde
 MANIFEST = "manifest.json"
 _FORMAT_VERSION = 1
 _FLOAT16_MAX = 65504.0
+_CHUNK = re.compile(r"^chunk_\d{6,}\.npz$")
 
 
-class ReplayFormatError(RuntimeError):
+class ReplayFormatError(FastrlapError, RuntimeError):
     """A replay directory that cannot be read as written by this code."""
 
 
@@ -74,11 +79,18 @@ class LoadReport:
     chunks: int  # completed chunk files read
     dropped_files: tuple[str, ...]  # incomplete flushes (not in the manifest), deleted
     skipped_for_capacity: int  # older persisted transitions that no longer fit the capacity
+    rebuilt_manifest: bool = False  # the manifest was missing or unreadable and was rebuilt from the chunks
+    missing_chunks: tuple[str, ...] = ()  # listed in the manifest but gone from the disk
+
 
     def summary(self) -> str:
         text = f"replay: loaded {self.loaded} transitions from {self.chunks} chunks"
         if self.dropped_files:
             text += f"; dropped incomplete flush {', '.join(self.dropped_files)}"
+        if self.rebuilt_manifest:
+            text += f"; {MANIFEST} was missing or unreadable, rebuilt from the chunk files"
+        if self.missing_chunks:
+            text += f"; lost missing chunk {', '.join(self.missing_chunks)}"
         if self.skipped_for_capacity:
             text += f"; skipped {self.skipped_for_capacity} oldest transitions over capacity"
         return text
@@ -259,20 +271,28 @@ class ReplayBuffer:
 
     # ---- persistence ---------------------------------------------------------------------
 
+    @property
+    def unsaved(self) -> int:
+        """Transitions inserted since the last completed flush (what a kill -9 now would lose)."""
+        return len(self._pending)
+
     def flush(self) -> None:
-        """Write the pending transitions as one chunk, then atomically list it in the manifest."""
+        """Write the pending transitions as one chunk, then atomically list it in the manifest.
+
+        The buffer's own bookkeeping changes only once both writes succeeded: after a failed
+        write (disk full) the transitions stay pending and the next flush writes them again
+        under the same chunk name."""
         if self.directory is None or not self._pending:
             return
         name = f"chunk_{self._next_chunk_number():06d}.npz"
         arrays = _stack(self._pending, self.dims)
-        _atomic_write(self.directory / name, lambda f: np.savez(f, **arrays))
-        self._chunks.append({"file": name, "count": len(self._pending)})
+        atomic_write(self.directory / name, lambda f: np.savez(f, **arrays))
+        chunks = [*self._chunks, {"file": name, "count": len(self._pending)}]
         # Forget chunks wholly older than the capacity so the directory stays bounded.
-        while self._chunks and sum(c["count"] for c in self._chunks[1:]) >= self.capacity:
-            self._chunks.pop(0)
-        manifest = {"version": _FORMAT_VERSION, "dims": list(self.dims), "chunks": self._chunks}
-        _atomic_write(self.directory / MANIFEST, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
-        self._pending = []
+        while chunks and sum(c["count"] for c in chunks[1:]) >= self.capacity:
+            chunks.pop(0)
+        _write_manifest(self.directory, self.dims, chunks)
+        self._chunks, self._pending = chunks, []
         listed = {c["file"] for c in self._chunks}
         for old in self.directory.glob("chunk_*.npz"):
             if old.name not in listed and old.name < name:
@@ -281,56 +301,97 @@ class ReplayBuffer:
     def _next_chunk_number(self) -> int:
         if not self._chunks:
             return 0
-        return int(self._chunks[-1]["file"][len("chunk_"):-len(".npz")]) + 1
+        return _chunk_number(self._chunks[-1]["file"]) + 1
 
     def load(self) -> LoadReport:
-        """Read back every completed flush in `directory`; drop and report incomplete ones."""
+        """Read back every completed flush in `directory`; drop and report incomplete ones.
+
+        A missing or unreadable manifest is rebuilt from the chunk files (each was written whole,
+        so every one on disk is a completed flush). A listed chunk that is missing is reported as
+        lost; one that is damaged stops the load with one line naming it."""
         if self.directory is None:
             raise ValueError("this replay buffer has no directory to load from; pass directory=")
         if len(self) or self._pending:
             raise ValueError("load() fills an empty replay buffer; call it before inserting transitions")
-        manifest_path = self.directory / MANIFEST
-        chunks: list[dict] = []
-        if manifest_path.exists():
-            try:
-                manifest = json.loads(manifest_path.read_text())
-            except json.JSONDecodeError as e:
-                raise ReplayFormatError(f"{manifest_path} is not valid JSON ({e}); delete the replay directory "
-                                        f"to start an empty buffer") from None
-            if manifest.get("version") != _FORMAT_VERSION or tuple(manifest.get("dims", ())) != self.dims:
-                raise ReplayFormatError(
-                    f"{manifest_path} holds format {manifest.get('version')} with dims {manifest.get('dims')} but this "
-                    f"buffer expects format {_FORMAT_VERSION} with dims {list(self.dims)}; use a matching encoder "
-                    f"or a new run directory")
-            chunks = manifest["chunks"]
+        chunks, rebuilt = self._read_manifest()
         listed = {c["file"] for c in chunks}
         dropped = sorted(p.name for p in self.directory.iterdir()
                          if p.name != MANIFEST and p.name not in listed)
         for name in dropped:
             (self.directory / name).unlink()
+        missing = [c for c in chunks if not (self.directory / c["file"]).is_file()]
+        chunks = [c for c in chunks if c not in missing]
         total = sum(c["count"] for c in chunks)
         skip = max(0, total - self.capacity)
         to_skip = skip
         for c in chunks:
-            path = self.directory / c["file"]
             if to_skip >= c["count"]:
                 to_skip -= c["count"]
                 continue
-            try:
-                with np.load(path) as z:
-                    data = {k: z[k] for k in z.files}
-            except (OSError, ValueError) as e:
-                raise ReplayFormatError(f"replay chunk {path} is listed in the manifest but unreadable ({e}); "
-                                        f"delete it and its manifest entry, or the replay directory") from None
-            if len(data["reward"]) != c["count"]:
-                raise ReplayFormatError(f"replay chunk {path} holds {len(data['reward'])} transitions, the manifest "
-                                        f"says {c['count']}; delete the replay directory to start empty")
+            data = self._read_chunk(self.directory / c["file"], c["count"])
             for j in range(to_skip, c["count"]):
                 self._insert(_unstack(data, j))
             to_skip = 0
         self._chunks = list(chunks)
+        if rebuilt or missing:  # the manifest on disk lists what is really there again
+            _write_manifest(self.directory, self.dims, self._chunks)
         return LoadReport(loaded=len(self), chunks=len(chunks), dropped_files=tuple(dropped),
-                          skipped_for_capacity=skip)
+                          skipped_for_capacity=skip, rebuilt_manifest=rebuilt,
+                          missing_chunks=tuple(f"{c['file']} ({c['count']} transitions)" for c in missing))
+
+    def _read_manifest(self) -> tuple[list[dict], bool]:
+        """The manifest's chunk list, or one rebuilt from the chunk files (then True)."""
+        path = self.directory / MANIFEST
+        try:
+            manifest = json.loads(path.read_text())
+            chunks = [{"file": str(c["file"]), "count": int(c["count"])} for c in manifest["chunks"]]
+            version, dims = manifest["version"], manifest["dims"]
+        except FileNotFoundError:
+            chunks = self._rebuild_manifest()
+            return chunks, bool(chunks)
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+            return self._rebuild_manifest(), True
+        if version != _FORMAT_VERSION or not isinstance(dims, list) or tuple(dims) != self.dims:
+            raise ReplayFormatError(
+                f"{path} holds format {version} with dims {dims} but this buffer expects format "
+                f"{_FORMAT_VERSION} with dims {list(self.dims)}; use a matching encoder or a new run directory")
+        return chunks, False
+
+    def _rebuild_manifest(self) -> list[dict]:
+        files = sorted((p for p in self.directory.glob("chunk_*.npz") if _CHUNK.match(p.name)),
+                       key=lambda p: _chunk_number(p.name))
+        return [{"file": p.name, "count": len(self._read_chunk(p, None)["reward"])} for p in files]
+
+    def _read_chunk(self, path: Path, count: int | None) -> dict[str, np.ndarray]:
+        """A chunk's arrays, checked against the buffer's dims (and the manifest's count)."""
+        fix = (f"move {path.name} out of {path.parent} to resume without its transitions, or start a new "
+               f"run directory")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {k: z[k] for k in (*_ARRAY_FIELDS, "reward", "mask", "done", "source")}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+            raise ReplayFormatError(f"replay chunk {path} is damaged ({type(e).__name__}); {fix}") from None
+        n = len(data["reward"])
+        e, p, a = self.dims
+        widths = {"embedding": e, "next_embedding": e, "proprio": p, "next_proprio": p}
+        shapes_ok = all(x.shape[:1] == (n,) for x in data.values()) and all(
+            data[k].ndim == 2 and data[k].shape[1] == widths.get(k, a) for k in _ARRAY_FIELDS)
+        if not shapes_ok or (count is not None and n != count):
+            raise ReplayFormatError(f"replay chunk {path} does not hold the {count if count is not None else n} "
+                                    f"transitions of dims {list(self.dims)} its manifest expects; {fix}")
+        if not all(np.isfinite(x).all() for x in data.values() if x.dtype.kind == "f") or \
+                bool((data["source"] >= len(SOURCES)).any()):
+            raise ReplayFormatError(f"replay chunk {path} holds non-finite or invalid values (damaged); {fix}")
+        return data
+
+
+def _write_manifest(directory: Path, dims: tuple[int, int, int], chunks: list[dict]) -> None:
+    text = json.dumps({"version": _FORMAT_VERSION, "dims": list(dims), "chunks": chunks}, indent=1)
+    atomic_write(directory / MANIFEST, lambda f: f.write(text.encode()))
+
+
+def _chunk_number(name: str) -> int:
+    return int(name[len("chunk_"):-len(".npz")])
 
 
 _ARRAY_FIELDS = ("embedding", "proprio", "action", "action_lo", "action_hi", "next_embedding", "next_proprio",
@@ -353,18 +414,3 @@ def _unstack(data: dict[str, np.ndarray], j: int) -> Transition:
     fields = {name: data[name][j].astype(np.float32) for name in _ARRAY_FIELDS}
     return Transition(**fields, reward=float(data["reward"][j]), mask=float(data["mask"][j]),
                       done=bool(data["done"][j]), source=SOURCES[int(data["source"][j])])
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write to a temp file, fsync, rename over `path`, fsync the directory."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import copy
 import ctypes
 import ctypes.util
+import hashlib
 import io
 import math
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +27,11 @@ import torch
 from fastrlap.agent.networks import CriticEnsemble, TanhGaussianActor, subsample_ensemble
 from fastrlap.agent.replay import Batch
 from fastrlap.config import AgentConfig
+from fastrlap.errors import FastrlapError
+from fastrlap.storage import atomic_write
 
 
-class NonFiniteError(RuntimeError):
+class NonFiniteError(FastrlapError, RuntimeError):
     """A loss, gradient or weight became NaN/Inf; the weights were left at their last good values."""
 
 
@@ -41,6 +43,72 @@ class PolicyInput:
     proprio: np.ndarray | torch.Tensor  # (P,) float32
     action_lo: np.ndarray | torch.Tensor  # (A,) lower edge of this tick's output range
     action_hi: np.ndarray | torch.Tensor  # (A,) upper edge
+
+
+class AgentFileError(FastrlapError):
+    """A learner checkpoint that cannot be read or trusted (damaged, foreign, or not finite)."""
+
+
+# Checkpoint file: torch.save's bytes, then this magic and the SHA-256 of those bytes. torch's
+# zip reader does not check its own CRCs, so without the seal flipped bits in a weight load
+# silently (and put NaN into the optimiser). Files without the seal (written before it existed)
+# still load, through the same weights-only reader.
+CHECKPOINT_MAGIC = b"FRLP-SAC-SHA256:"
+_AGENT_FILE_FIX = ("delete it and `fastrlap practice resume=<run>` retrains the learner from the stored "
+                   "transitions, or restore the file from a backup")
+
+
+def write_checkpoint(path: str | Path, payload: bytes) -> Path:
+    """`payload` (torch.save bytes) sealed with its digest, written atomically."""
+    seal = CHECKPOINT_MAGIC + hashlib.sha256(payload).digest()
+    return atomic_write(path, lambda f: (f.write(payload), f.write(seal)))
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """The state dict in a checkpoint file, checked against its seal and read weights-only.
+
+    Weights-only reading (`torch.load(weights_only=True)`) accepts tensors, numbers, strings and
+    containers but no other objects, so a crafted file cannot run code when a run is resumed or
+    evaluated. Every problem is one `AgentFileError` line naming the file and the fix."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise AgentFileError(f"{path} not found; practise first with `fastrlap practice`") from None
+    except OSError as e:
+        raise AgentFileError(f"{path} cannot be read ({e.strerror}); check the file's permissions") from None
+    seal_len = len(CHECKPOINT_MAGIC) + hashlib.sha256().digest_size
+    payload = data
+    if data[-seal_len:].startswith(CHECKPOINT_MAGIC):
+        payload = data[:-seal_len]
+        if hashlib.sha256(payload).digest() != data[-seal_len + len(CHECKPOINT_MAGIC):]:
+            raise AgentFileError(f"{path} is damaged (its checksum does not match: truncated or bytes changed); "
+                                 f"{_AGENT_FILE_FIX}")
+    try:
+        state = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure to parse untrusted bytes is the same answer
+        raise AgentFileError(f"{path} is not a learner checkpoint this fastrlap can read safely "
+                             f"({type(e).__name__}: {_first_line(e)}); {_AGENT_FILE_FIX}") from None
+    if not isinstance(state, dict) or "dims" not in state:
+        raise AgentFileError(f"{path} is not a fastrlap learner checkpoint; {_AGENT_FILE_FIX}")
+    return state
+
+
+def _tensors(obj, name: str):
+    """(dotted name, tensor) for every tensor inside nested dicts/lists (an optimiser's state)."""
+    if isinstance(obj, torch.Tensor):
+        yield name, obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _tensors(v, f"{name}.{k}")
+    elif isinstance(obj, (list, tuple)):
+        for k, v in enumerate(obj):
+            yield from _tensors(v, f"{name}.{k}")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:160] if text else "no detail"
 
 
 def action_range(prev_action: np.ndarray, rate_limit: float) -> tuple[np.ndarray, np.ndarray]:
@@ -399,10 +467,11 @@ class SAC:
         if tuple(state["dims"]) != self.dims:
             raise ValueError(f"agent checkpoint has (embedding, proprio, action) dims {tuple(state['dims'])} but this "
                              f"agent has {self.dims}; load it into an agent built with the same encoder and proprio")
-        for key in ("actor", "critic", "target_critic"):
-            for name, t in state[key].items():
-                if not bool(torch.isfinite(t).all()):
-                    raise NonFiniteError(f"agent checkpoint tensor {key}.{name} is not finite; use an earlier checkpoint")
+        for key in ("actor", "critic", "target_critic", "log_temperature", "actor_opt", "critic_opt",
+                    "temperature_opt"):
+            for name, t in _tensors(state[key], key):
+                if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                    raise NonFiniteError(f"agent checkpoint tensor {name} is not finite; use an earlier checkpoint")
         self.actor.load_state_dict(state["actor"])
         self.critic.load_state_dict(state["critic"])
         self.target_critic.load_state_dict(state["target_critic"])
@@ -412,8 +481,8 @@ class SAC:
         self.critic_opt.load_state_dict(state["critic_opt"])
         self.temperature_opt.load_state_dict(state["temperature_opt"])
         self._adam_states()
-        # Generator states are CPU byte tensors whatever the generator's device; `load` maps the
-        # whole checkpoint to self.device, so bring them back.
+        # Generator states are CPU byte tensors whatever the generator's device; a state dict
+        # mapped onto another device must bring them back.
         self.act_generator.set_state(state["act_generator"].cpu())
         self.update_generator.set_state(state["update_generator"].cpu())
         self.subset_generator.set_state(state["subset_generator"].cpu())
@@ -421,19 +490,25 @@ class SAC:
         self.actor_updates = int(state["actor_updates"])
 
     def save(self, path: str | Path) -> None:
-        """Write a checkpoint atomically (temp file + rename): a crash never leaves a half file."""
-        path = Path(path)
+        """Write a checkpoint atomically, sealed with its SHA-256 (`write_checkpoint`)."""
         buf = io.BytesIO()
         torch.save(self.state_dict(), buf)  # raises before touching the disk if weights are bad
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_checkpoint(path, buf.getvalue())
 
     def load(self, path: str | Path) -> None:
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))
+        """Load a checkpoint file, whichever device either was on; every problem with it is one
+        `AgentFileError` line.
+
+        The file is read onto the CPU and `load_state_dict` copies each tensor to the agent's
+        device. Mapped straight onto CUDA, the random-stream states would move too, and
+        `Generator.set_state` accepts only CPU byte tensors; read through the CPU, a checkpoint
+        written on a GPU machine also loads on a CPU-only one."""
+        state = read_checkpoint(path)
+        try:
+            self.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+            raise AgentFileError(f"{path} does not fit this agent ({type(e).__name__}: {_first_line(e)}); "
+                                 f"{_AGENT_FILE_FIX}") from None
 
     def _check_weights(self, what: str) -> None:
         for module_name, module in (("actor", self.actor), ("critic", self.critic), ("target_critic", self.target_critic)):

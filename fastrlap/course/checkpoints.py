@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from fastrlap.errors import FastrlapError
+from fastrlap.storage import atomic_write_text
 from fastrlap.types import Pose
 
 
@@ -182,9 +183,7 @@ def save_checkpoints(spec: CourseSpec, path: str | Path) -> None:
         "demo_lap_time": spec.demo_lap_time,
         "checkpoints": [asdict(cp) for cp in spec.checkpoints],
     }
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def load_checkpoints(path: str | Path) -> CourseSpec:

@@ -27,6 +27,7 @@ from fastrlap import __version__
 from fastrlap.config import CourseConfig, VehicleConfig
 from fastrlap.course.checkpoints import Gate, LapTimer
 from fastrlap.errors import FastrlapError
+from fastrlap.storage import atomic_write
 from fastrlap.types import NEUTRAL, Command, Observation
 from fastrlap.vehicle.base import Vehicle
 
@@ -251,12 +252,9 @@ def save_demo(demo: Demo, path: str | Path) -> Path:
                 closed=demo.closed, lap_time=None if math.isnan(demo.lap_time) else demo.lap_time,
                 lap_end=None if math.isnan(demo.lap_end) else demo.lap_end,
                 fastrlap_version=demo.fastrlap_version, created=demo.created)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, format_version=np.int64(DEMO_FORMAT_VERSION), meta=np.array(json.dumps(meta)),
-                            **{name: getattr(demo, name) for name in _ARRAYS})
-    tmp.replace(path)
-    return path
+    return atomic_write(path, lambda f: np.savez_compressed(
+        f, format_version=np.int64(DEMO_FORMAT_VERSION), meta=np.array(json.dumps(meta)),
+        **{name: getattr(demo, name) for name in _ARRAYS}))
 
 
 def load_demo(path: str | Path) -> Demo:

@@ -124,6 +124,8 @@ class ThreadedLearner:
         return len(self._inbox)
 
     def act(self, obs: PolicyInput, deterministic: bool) -> np.ndarray:
+        if isinstance(self.error, FastrlapError):  # a write failed (disk full): already one line
+            raise self.error
         if self.error is not None:
             raise RuntimeError(f"the learner's background work failed: {self.error}") from self.error
         tensors = [torch.as_tensor(x, dtype=torch.float32, device=self.agent.device).unsqueeze(0)
@@ -164,18 +166,27 @@ class ThreadedLearner:
                 item = self._inbox.popleft()
                 if item is _STOP:
                     return
-                if item is _COUNT:
-                    with self._lock:
-                        if len(self.replay) >= self.start_training:
-                            self._transitions += 1
-                elif isinstance(item, Transition):
-                    with self._lock:
-                        self.replay.insert(item)  # may write a chunk (a flush) while holding the lock
-                else:
-                    with self._lock, self._agent_lock:
-                        item()
+                try:
+                    self._handle(item)
+                except FastrlapError as e:
+                    # A write failed (disk full, read-only): keep storing transitions in memory, so
+                    # the session's last checkpoint can still save them or count them as lost;
+                    # the control loop stops on its next act().
+                    self.error = e
         except BaseException as e:  # surfaced to the control loop on its next act()
             self.error = e
+
+    def _handle(self, item) -> None:
+        if item is _COUNT:
+            with self._lock:
+                if len(self.replay) >= self.start_training:
+                    self._transitions += 1
+        elif isinstance(item, Transition):
+            with self._lock:
+                self.replay.insert(item)  # may write a chunk (a flush) while holding the lock
+        else:
+            with self._lock, self._agent_lock:
+                item()
 
     # ------------------------------------------------------------------ learner thread
     def _behind(self) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +16,7 @@ from omegaconf import OmegaConf
 
 from fastrlap.config import Config
 from fastrlap.errors import FastrlapError
+from fastrlap.storage import AppendLog, TornTail, atomic_write_text, complete_lines
 
 
 class RunDirError(FastrlapError):
@@ -89,7 +89,7 @@ def open_run_dir(path: str | Path, create: bool = False) -> RunDir:
 
 def save_config(run: RunDir, cfg: Config) -> Path:
     """Write the resolved config as YAML (what the run was started with, overrides included)."""
-    run.config.write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg), resolve=True))
+    atomic_write_text(run.config, OmegaConf.to_yaml(OmegaConf.structured(cfg), resolve=True))
     return run.config
 
 
@@ -126,38 +126,27 @@ def trajectories_path(run: RunDir) -> Path:
 
 class RunLog:
     """Appends laps and events as they happen (fsync'd: a kill -9 loses nothing already logged)
-    and rewrites summary.json atomically."""
+    and rewrites summary.json atomically. A torn last line a crash left in either log is cut off
+    on opening; `torn` lists what was dropped, for the session to report."""
 
     def __init__(self, run: RunDir) -> None:
         self.run = run
-        self._laps = open(laps_path(run), "a", newline="")
-        if self._laps.tell() == 0:
-            self._laps.write(",".join(LAP_FIELDS) + "\n")
-            self._flush(self._laps)
-        self._events = open(events_path(run), "a")
-
-    @staticmethod
-    def _flush(f) -> None:
-        f.flush()
-        os.fsync(f.fileno())
+        self._laps = AppendLog(laps_path(run), header=",".join(LAP_FIELDS))
+        self._events = AppendLog(events_path(run))
+        self.torn: list[TornTail] = [log.torn for log in (self._laps, self._events) if log.torn is not None]
 
     def lap(self, row: dict) -> None:
         values = []
         for k in LAP_FIELDS:
             v = row[k]
             values.append(f"{v:.4f}" if isinstance(v, float) else str(v))
-        self._laps.write(",".join(values) + "\n")
-        self._flush(self._laps)
+        self._laps.append(",".join(values))
 
     def event(self, t: float, kind: str, **data) -> None:
-        self._events.write(json.dumps({"t": round(float(t), 4), "event": kind, **data}) + "\n")
-        self._flush(self._events)
+        self._events.append(json.dumps({"t": round(float(t), 4), "event": kind, **data}))
 
     def summary(self, data: dict) -> None:
-        path = summary_path(self.run)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, path)
+        atomic_write_text(summary_path(self.run), json.dumps(data, indent=1))
 
     def close(self) -> None:
         self._laps.close()
@@ -166,14 +155,16 @@ class RunLog:
 
 def read_laps(run: RunDir) -> list[dict]:
     """Rows of laps.csv (numbers parsed); a torn last line from a crash is ignored."""
-    path = laps_path(run)
-    if not path.exists():
-        return []
-    rows = []
-    with open(path, newline="") as f:
-        for rec in csv.DictReader(f):
-            try:
-                rows.append({"lap": int(rec["lap"]), **{k: float(rec[k]) for k in LAP_FIELDS[1:]}})
-            except (TypeError, ValueError, KeyError):
-                continue
-    return rows
+    return read_laps_checked(run)[0]
+
+
+def read_laps_checked(run: RunDir) -> tuple[list[dict], int]:
+    """Rows of laps.csv and how many complete rows could not be parsed (damaged bytes): those
+    are skipped, and a resume reports the count. A torn last line is not a row."""
+    rows, bad = [], 0
+    for rec in csv.DictReader(complete_lines(laps_path(run))):
+        try:
+            rows.append({"lap": int(rec["lap"]), **{k: float(rec[k]) for k in LAP_FIELDS[1:]}})
+        except (TypeError, ValueError, KeyError):
+            bad += 1
+    return rows, bad

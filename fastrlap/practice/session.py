@@ -30,15 +30,17 @@ from fastrlap.practice.features import PROPRIO_DIM, proprio
 from fastrlap.practice.keys import KeyReader, stdin_fd
 from fastrlap.practice.learner import SyncLearner, ThreadedLearner, choose_torch_threads, torch_threads
 from fastrlap.practice.loop import LoopState, PracticeLoop
-from fastrlap.practice.run import RunDir, RunLog, agent_dir, read_laps, replay_dir, trajectories_path
+from fastrlap.practice.run import RunDir, RunLog, agent_dir, read_laps, read_laps_checked, replay_dir, trajectories_path
 from fastrlap.practice.sim_operator import Carriable, SimOperator
 from fastrlap.practice.trajectory import TrajectoryRecorder
+from fastrlap.storage import StorageError, atomic_write_text
 from fastrlap.types import Pose, Transition
 from fastrlap.vehicle.base import SimClock, Vehicle
 
 ACTION_DIM = 2
 LEARNER_FILE = "learner.pt"
 STATE_FILE = "loop_state.json"
+STATE_VERSION = 1  # loop_state.json's format
 
 
 def build_encoder(cfg: Config, device: torch.device) -> Encoder:
@@ -48,11 +50,7 @@ def build_encoder(cfg: Config, device: torch.device) -> Encoder:
     if cfg.agent.encoder == "random":
         torch.manual_seed(cfg.seed)
         return Encoder(spec).to(device).freeze()
-    try:
-        return load_encoder(None if cfg.agent.encoder in ("pretrained", "") else cfg.agent.encoder, spec,
-                            device=device)
-    except RuntimeError as e:  # EncoderWeightsError: already one line naming file and fix
-        raise FastrlapError(str(e)) from None
+    return load_encoder(None if cfg.agent.encoder in ("pretrained", "") else cfg.agent.encoder, spec, device=device)
 
 
 def practice_device(cfg: Config) -> torch.device:
@@ -61,18 +59,6 @@ def practice_device(cfg: Config) -> torch.device:
         return resolve_device(cfg.device)
     except ValueError as e:  # resolve_device names the setting and the fix
         raise FastrlapError(str(e)) from None
-
-
-def load_agent(agent: SAC, path: Path) -> None:
-    """Load a learner checkpoint into `agent`, whichever device either was on.
-
-    The file is read onto the CPU and `SAC.load_state_dict` copies each tensor to the agent's
-    device. `SAC.load` maps the file onto the agent's device instead, which on CUDA moves the
-    random-stream states too, and `Generator.set_state` accepts only CPU byte tensors ("RNG state
-    must be a torch.ByteTensor"): resume and evaluate would fail with device=cuda. Read through
-    the CPU, a checkpoint written on a GPU machine also loads on a CPU-only one.
-    """
-    agent.load_state_dict(torch.load(path, map_location="cpu", weights_only=False))
 
 
 def distance_to_polyline(path: np.ndarray) -> Callable[[float, float], float]:
@@ -169,14 +155,18 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
     if resume:
         state = _resume(run, agent, replay, log, status, device=str(device), torch_threads=threads)
     else:
-        if (adir / LEARNER_FILE).exists() or read_laps(run):
+        if (adir / LEARNER_FILE).exists() or read_laps(run) or any(replay_dir(run).glob("chunk_*")):
             raise FastrlapError(f"{run.path} already holds a practice session; continue it with "
                                 f"`fastrlap practice resume={run.path}` or start a new run directory")
         for tr in demo_transitions(demo, spec, encoder, cfg):
             replay.insert(tr)
-        replay.flush()
         log.event(0.0, "start", demo_transitions=len(replay), encoder=cfg.agent.encoder, device=str(device),
                   torch_threads=threads)
+        # A first checkpoint before driving: from here on, resume always finds a learner.
+        _checkpoint_job(run, agent, replay, state, trajectory.cut())()
+    for torn in log.torn:
+        log.event(state.practice_time, "repaired", file=torn.path.name, dropped=torn.text)
+        status(torn.describe())
     learner = (SyncLearner(agent, replay, cfg.practice.start_training) if synchronous else
                ThreadedLearner(agent, replay, cfg.practice.start_training, cfg.practice.actor_sync_seconds))
 
@@ -204,6 +194,8 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
     def summary() -> dict:
         return _summary(loop.state, demo, learner.updates, len(replay), oracle_lap, time.monotonic() - t_wall)
 
+    saved = {"checkpoint": time.monotonic(), "flush": time.monotonic()}  # wall time of the last writes
+
     def periodic(lp: PracticeLoop) -> None:
         st = lp.state
         if carry_back is not None:
@@ -212,8 +204,13 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
             dashboard.update(lp)
         obs = lp.last_obs
         trajectory.add(st.practice_time, obs.pose.x, obs.pose.y, math.hypot(*obs.velocity), lp.mode, st.laps + 1)
-        if st.ticks % cfg.practice.checkpoint_every == 0:
+        now = time.monotonic()
+        if st.ticks % cfg.practice.checkpoint_every == 0 or now - saved["checkpoint"] >= cfg.practice.checkpoint_seconds:
             learner.checkpoint(_checkpoint_job(run, agent, replay, st, trajectory.cut()))
+            saved["checkpoint"] = saved["flush"] = now
+        elif now - saved["flush"] >= cfg.agent.replay_flush_seconds:
+            learner.checkpoint(replay.flush)  # in the writer's order: after every queued transition
+            saved["flush"] = now
         if st.ticks % cfg.practice.summary_every == 0:
             log.summary(summary())
             wandb.metrics(learner.last_metrics, st.practice_time)
@@ -230,61 +227,120 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
     finally:
         keys.close()  # the terminal as it was, whatever ended the run
         learner.close()  # the writer stores every queued transition and runs every queued checkpoint
-        if learner.error is not None:
-            log.event(loop.state.practice_time, "fault", what="learner", detail=repr(learner.error))
         if dashboard is not None:
             dashboard.close()
         wandb.close()
-        _checkpoint_job(run, agent, replay, loop.state, trajectory.cut())()
-        final = summary()
-        log.summary(final)
-        log.event(loop.state.practice_time, "end", ticks=loop.state.ticks, laps=loop.state.laps)
-        log.close()
+        final = _finish(run, agent, replay, loop.state, trajectory, log, learner.error, summary)
+    return final
+
+
+def _finish(run: RunDir, agent: SAC, replay: ReplayBuffer, state: LoopState, trajectory: TrajectoryRecorder,
+            log: RunLog, learner_error: BaseException | None, summary: Callable[[], dict]) -> dict:
+    """The last checkpoint, summary and `end` event of a session, whatever ended it.
+
+    A failed write (disk full, read-only) does not stop the rest: each part is attempted, the logs
+    record what could not be saved, and the first failure is raised as one line that says how
+    many transitions of this session are lost."""
+    failures: list[FastrlapError] = []
+
+    def attempt(write: Callable[[], object]) -> None:
+        try:
+            write()
+        except FastrlapError as e:
+            failures.append(e)
+
+    if learner_error is not None:
+        if isinstance(learner_error, FastrlapError):
+            failures.append(learner_error)
+        attempt(lambda: log.event(state.practice_time, "fault", what="learner", detail=repr(learner_error)))
+    attempt(_checkpoint_job(run, agent, replay, state, trajectory.cut()))
+    final = summary()
+    attempt(lambda: log.summary(final))
+    attempt(lambda: log.event(state.practice_time, "end", ticks=state.ticks, laps=state.laps,
+                              unsaved_transitions=replay.unsaved))
+    log.close()
+    if failures:
+        lost = (f"{replay.unsaved} transitions driven since the last completed flush could not be saved"
+                if replay.unsaved else "every transition is saved")
+        raise StorageError(f"{failures[0]} ({lost}; resume with `fastrlap practice resume={run.path}`)")
     return final
 
 
 def _checkpoint_job(run: RunDir, agent: SAC, replay: ReplayBuffer, state: LoopState,
                     write_trajectory: Callable[[], object]) -> Callable[[], None]:
-    """Learner weights, then the replay flush, then the counters, then the trajectory chunk —
-    each written atomically. The counters are copied now; the writing may happen later, in the
-    threaded learner's writer thread (the car's control loop never waits for the disk)."""
-    counters = json.dumps(asdict(state))
+    """The replay flush first (the driving data cannot be recreated; the weights can, from it),
+    then the trajectory chunk, the counters and the learner weights — each written atomically.
+    Every part is attempted even when an earlier one fails (a learner write that hits a full disk
+    must not skip the replay), and the first failure is raised after. The counters are copied
+    now; the writing may happen later, in the threaded learner's writer thread (the car's
+    control loop never waits for the disk)."""
+    counters = json.dumps({"version": STATE_VERSION, **asdict(state)})
+    parts = (replay.flush, write_trajectory, lambda: atomic_write_text(agent_dir(run) / STATE_FILE, counters),
+             lambda: agent.save(agent_dir(run) / LEARNER_FILE))
 
     def job() -> None:
-        agent.save(agent_dir(run) / LEARNER_FILE)
-        replay.flush()
-        path = agent_dir(run) / STATE_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(counters)
-        tmp.replace(path)
-        write_trajectory()
+        failures = []
+        for part in parts:
+            try:
+                part()
+            except FastrlapError as e:
+                failures.append(e)
+        if failures:
+            raise failures[0]
 
     return job
 
 
 def _resume(run: RunDir, agent: SAC, replay: ReplayBuffer, log: RunLog, status: Callable[[str], None],
             **context) -> LoopState:
-    learner_path = agent_dir(run) / LEARNER_FILE
-    if not learner_path.exists():
-        raise FastrlapError(f"{learner_path} not found: nothing to resume in {run.path}; start practice without resume=")
-    load_agent(agent, learner_path)
+    """Replay, learner and counters back from the run directory; what had to be dropped or
+    rebuilt is reported in the `resume` event and on `status`."""
     report = replay.load()
-    state_path = agent_dir(run) / STATE_FILE
-    state = LoopState(**json.loads(state_path.read_text())) if state_path.exists() else LoopState()
+    notes = [report.summary()]
+    learner_path = agent_dir(run) / LEARNER_FILE
+    if learner_path.exists():
+        agent.load(learner_path)
+    elif len(replay):
+        notes.append(f"no {LEARNER_FILE} (killed before its first checkpoint, or deleted): the learner starts "
+                     f"afresh from the stored transitions")
+    else:
+        raise FastrlapError(f"{learner_path} not found and {replay_dir(run)} holds no transitions: nothing to "
+                            f"resume in {run.path}; start practice without resume=")
+    state, note = _read_state(agent_dir(run) / STATE_FILE)
+    if note:
+        notes.append(note)
     # laps.csv is appended (and fsync'd) lap by lap, so it is ahead of the last checkpoint after
     # a kill -9: continue numbering and the practice clock from it.
-    laps = read_laps(run)
+    laps, unreadable = read_laps_checked(run)
+    if unreadable:
+        notes.append(f"skipped {unreadable} unreadable rows of laps.csv")
     if laps:
         state.laps = max(state.laps, laps[-1]["lap"])
         state.practice_time = max(state.practice_time, laps[-1]["practice_time_s"])
         state.lap_times = [r["lap_time_s"] for r in laps]
         state.best_lap = min(state.lap_times)
         state.first_lap_time = laps[0]["practice_time_s"]
-    msg = report.summary()
+    msg = "; ".join(notes)
     log.event(state.practice_time, "resume", replay=msg, laps=state.laps, critic_updates=agent.critic_updates,
               **context)
     status(f"resumed {run.path}: {msg}; {state.laps} laps so far, {state.practice_time / 60:.2f} min practised")
     return state
+
+
+def _read_state(path: Path) -> tuple[LoopState, str]:
+    """The counters of the last checkpoint, or fresh ones and a note saying why (laps.csv then
+    restores the lap count and practice clock)."""
+    if not path.exists():
+        return LoopState(), f"no {path.name}: counters restart from laps.csv"
+    try:
+        data = json.loads(path.read_text())
+        version = data.pop("version", STATE_VERSION)
+        if version == STATE_VERSION:
+            return LoopState(**data), ""
+        problem = f"format version {version}, this fastrlap reads {STATE_VERSION}"
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+        problem = f"unreadable ({type(e).__name__})"
+    return LoopState(), f"{path.name} {problem}: ignored, counters restart from laps.csv"
 
 
 def _summary(state: LoopState, demo: Demo, updates: int, buffer: int, oracle_lap: float | None, wall: float) -> dict:
@@ -316,7 +372,7 @@ def evaluate(run: RunDir, vehicle: Vehicle, cfg: Config, laps: int, status: Call
     device = practice_device(cfg)
     encoder = build_encoder(cfg, device)
     agent = SAC(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent, device=device, seed=cfg.seed)
-    load_agent(agent, learner_path)
+    agent.load(learner_path)
     times: list[float] = []
     rows: list[dict] = []
 
@@ -332,12 +388,10 @@ def evaluate(run: RunDir, vehicle: Vehicle, cfg: Config, laps: int, status: Call
     # One lap to reach the start line plus the timed laps, with a generous time limit.
     budget = (laps + 1) * max(60.0, 3.0 * float(demo.lap_time))
     loop.run(budget, should_stop=lambda: len(times) >= laps)
-    out = Path(run.path) / "evaluation.csv"
-    with open(out, "w") as f:
-        f.write("lap,lap_time_s,collisions,recoveries,mean_speed_mps,max_speed_mps\n")
-        for i, r in enumerate(rows, 1):
-            f.write(f"{i},{r['lap_time_s']:.4f},{r['collisions']},{r['recoveries']},{r['mean_speed_mps']:.4f},"
-                    f"{r['max_speed_mps']:.4f}\n")
+    lines = ["lap,lap_time_s,collisions,recoveries,mean_speed_mps,max_speed_mps"]
+    lines += [f"{i},{r['lap_time_s']:.4f},{r['collisions']},{r['recoveries']},{r['mean_speed_mps']:.4f},"
+              f"{r['max_speed_mps']:.4f}" for i, r in enumerate(rows, 1)]
+    atomic_write_text(Path(run.path) / "evaluation.csv", "\n".join(lines) + "\n")
     if len(times) < laps:
         status(f"only {len(times)} of {laps} laps completed within {budget:.0f} s of driving")
     return times

@@ -15,7 +15,6 @@ A chunk holds, for N ticks (about 21 bytes per tick before compression):
 """
 from __future__ import annotations
 
-import os
 import re
 import zipfile
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fastrlap.practice.supervisor import Mode
+from fastrlap.storage import atomic_write
 
 FORMAT_VERSION = 1
 MODE_NAMES: tuple[str, ...] = tuple(m.value for m in Mode)
@@ -115,17 +115,11 @@ class TrajectoryRecorder:
 
 def _write_chunk(path: Path, rows: list[tuple[float, float, float, float, int, int]]) -> Path:
     cols = list(zip(*rows))
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez_compressed(
-            f, format_version=np.int32(FORMAT_VERSION), mode_names=np.array(MODE_NAMES),
-            t=np.asarray(cols[0], np.float64), x=np.asarray(cols[1], np.float32),
-            y=np.asarray(cols[2], np.float32), speed=np.asarray(cols[3], np.float32),
-            mode=np.asarray(cols[4], np.uint8), lap=np.asarray(cols[5], np.int32))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda f: np.savez_compressed(
+        f, format_version=np.int32(FORMAT_VERSION), mode_names=np.array(MODE_NAMES),
+        t=np.asarray(cols[0], np.float64), x=np.asarray(cols[1], np.float32),
+        y=np.asarray(cols[2], np.float32), speed=np.asarray(cols[3], np.float32),
+        mode=np.asarray(cols[4], np.uint8), lap=np.asarray(cols[5], np.int32)))
 
 
 def read_trajectory(directory: str | Path) -> Trajectory:

@@ -44,7 +44,6 @@ ignored, so a kill -9 loses at most the shard being written.
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -55,6 +54,7 @@ import numpy as np
 
 from fastrlap import __version__
 from fastrlap.errors import FastrlapError
+from fastrlap.storage import atomic_write
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -115,21 +115,6 @@ def sensor_noise(frames: np.ndarray, std: float, rng: np.random.Generator) -> np
     return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through `write(file)` into a temporary sibling, fsync, rename over `path`."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 @dataclass
 class ShardWriter:
     """Buffers ticks and writes full shards, then the manifest that lists them.
@@ -178,7 +163,7 @@ class ShardWriter:
         for name, (dtype, _) in PER_TICK.items():
             arrays[name] = np.asarray(rows[name], dtype=dtype)
         name = f"shard-{len(self.shards):05d}.npz"
-        _atomic_write(self.out / name, lambda f: np.savez_compressed(f, **arrays))
+        atomic_write(self.out / name, lambda f: np.savez_compressed(f, **arrays))
         episodes = np.unique(arrays["episode"])
         self._episodes.update(int(e) for e in episodes)
         self.shards.append({"file": name, "frames": n, "episodes": int(len(episodes))})
@@ -200,7 +185,7 @@ class ShardWriter:
             "shards": self.shards,
         }
         text = json.dumps(manifest, indent=2).encode()
-        _atomic_write(self.out / MANIFEST, lambda f: f.write(text))
+        atomic_write(self.out / MANIFEST, lambda f: f.write(text))
 
     def close(self) -> None:
         self.flush()

@@ -21,10 +21,11 @@ from typing import Callable
 
 import serial
 
+from fastrlap.errors import FastrlapError
 from fastrlap.vehicle import protocol as p
 
 
-class SerialLinkError(RuntimeError):
+class SerialLinkError(FastrlapError, RuntimeError):
     """Base class: every message is one line that names the port and the fix."""
 
 

@@ -32,7 +32,7 @@ def tiny_agent():
 
 def test_insert_returns_at_once_while_a_flush_is_slow(tmp_path, monkeypatch):
     writes = []  # (start, end) of every slow chunk write
-    real_write = replay_mod._atomic_write
+    real_write = replay_mod.atomic_write
 
     def slow_write(path, write):
         if path.name.startswith("chunk_"):
@@ -43,7 +43,7 @@ def test_insert_returns_at_once_while_a_flush_is_slow(tmp_path, monkeypatch):
         else:
             real_write(path, write)
 
-    monkeypatch.setattr(replay_mod, "_atomic_write", slow_write)
+    monkeypatch.setattr(replay_mod, "atomic_write", slow_write)
     replay = ReplayBuffer(8, 4, 2, 1000, directory=tmp_path / "replay", flush_every=10)
     learner = ThreadedLearner(tiny_agent(), replay, start_training=20, sync_seconds=0.05)
     rng = np.random.default_rng(0)
@@ -76,7 +76,7 @@ def test_a_failing_disk_reaches_the_control_loop_and_close_does_not_raise(tmp_pa
     def full(path, write):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(replay_mod, "_atomic_write", full)
+    monkeypatch.setattr(replay_mod, "atomic_write", full)
     replay = ReplayBuffer(8, 4, 2, 100, directory=tmp_path / "replay", flush_every=2)
     learner = ThreadedLearner(tiny_agent(), replay, start_training=1000, sync_seconds=1.0)
     rng = np.random.default_rng(1)
@@ -105,12 +105,12 @@ CHILD = textwrap.dedent("""
     from fastrlap.practice.learner import ThreadedLearner
     from fastrlap.types import Transition
 
-    real = rp._atomic_write
+    real = rp.atomic_write
     def slow(path, write):
         if path.name.startswith("chunk_"):
             time.sleep(0.1)
         real(path, write)
-    rp._atomic_write = slow
+    rp.atomic_write = slow
     agent = SAC(8, 4, 2, AgentConfig(hidden_dim=16, num_qs=2, batch_size=4, utd_ratio=1), seed=0)
     replay = ReplayBuffer(8, 4, 2, 100000, directory=sys.argv[1], flush_every=20)
     learner = ThreadedLearner(agent, replay, start_training=10**9, sync_seconds=1.0)

@@ -13,6 +13,7 @@ import torch
 
 from fastrlap.agent import replay as replay_mod
 from fastrlap.agent.replay import ReplayBuffer, ReplayFormatError
+from fastrlap.errors import FastrlapError
 from fastrlap.types import Transition
 
 E, P, A = 6, 3, 2
@@ -142,11 +143,11 @@ def test_crash_mid_flush_keeps_every_completed_flush(tmp_path, monkeypatch):
             raise KeyboardInterrupt("simulated kill between the chunk and the manifest")
         real_replace(src, dst)
 
-    monkeypatch.setattr(replay_mod.os, "replace", die_before_manifest)
+    monkeypatch.setattr(os, "replace", die_before_manifest)
     with pytest.raises(KeyboardInterrupt):
         for tr in stream[20:]:
             buf.insert(tr)
-    monkeypatch.setattr(replay_mod.os, "replace", real_replace)
+    monkeypatch.setattr(os, "replace", real_replace)
     (tmp_path / "chunk_000003.npz.tmp").write_bytes(b"PK\x03\x04 half a zip")  # a torn write
     restored = ReplayBuffer(E, P, A, capacity=1000, directory=tmp_path)
     report = restored.load()
@@ -179,6 +180,94 @@ def test_mismatched_directory_is_a_clear_error(tmp_path):
     with pytest.raises(ReplayFormatError, match="dims") as err:
         ReplayBuffer(E + 1, P, A, capacity=100, directory=tmp_path).load()
     assert "\n" not in str(err.value)
+
+
+def _flushed(tmp_path, n=30, flush_every=10):
+    stream = make_episode_stream(n, episode_len=7)
+    buf = ReplayBuffer(E, P, A, capacity=1000, directory=tmp_path, flush_every=flush_every)
+    for tr in stream:
+        buf.insert(tr)
+    return stream
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate", "not json", "no chunk list"])
+def test_a_lost_or_damaged_manifest_is_rebuilt_from_the_chunks_and_nothing_is_deleted(tmp_path, damage):
+    stream = _flushed(tmp_path)
+    manifest = tmp_path / "manifest.json"
+    if damage == "delete":
+        manifest.unlink()
+    elif damage == "truncate":
+        manifest.write_text(manifest.read_text()[:25])
+    elif damage == "not json":
+        manifest.write_bytes(b"\xff\xfe" * 20)
+    else:
+        manifest.write_text('{"version": 1, "dims": [6, 3, 2]}')
+    restored = ReplayBuffer(E, P, A, capacity=1000, directory=tmp_path)
+    report = restored.load()
+    assert report.loaded == 30 and report.rebuilt_manifest and report.dropped_files == ()
+    assert "rebuilt from the chunk files" in report.summary()
+    for k in range(30):
+        assert_same(restored.transition(k), stream[k])
+    assert len(list(tmp_path.glob("chunk_*.npz"))) == 3
+    assert ReplayBuffer(E, P, A, capacity=1000, directory=tmp_path).load().rebuilt_manifest is False
+
+
+def test_a_deleted_chunk_is_reported_lost_and_the_rest_loads(tmp_path):
+    stream = _flushed(tmp_path)
+    (tmp_path / "chunk_000001.npz").unlink()
+    report = ReplayBuffer(E, P, A, capacity=1000, directory=tmp_path).load()
+    assert report.loaded == 20 and report.missing_chunks == ("chunk_000001.npz (10 transitions)",)
+    assert "lost missing chunk chunk_000001.npz (10 transitions)" in report.summary()
+    again = ReplayBuffer(E, P, A, capacity=1000, directory=tmp_path)
+    assert again.load().missing_chunks == ()  # the manifest now says what is there
+    assert_same(again.transition(10), stream[20])
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_damaged_chunk_is_one_line_naming_it_and_nothing_is_deleted(tmp_path, damage):
+    _flushed(tmp_path)
+    chunk = tmp_path / "chunk_000001.npz"
+    data = bytearray(chunk.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    else:
+        for k in range(200, 456):
+            data[k] ^= 0xFF
+    chunk.write_bytes(bytes(data))
+    with pytest.raises(ReplayFormatError) as err:
+        ReplayBuffer(E, P, A, capacity=1000, directory=tmp_path).load()
+    assert isinstance(err.value, FastrlapError)
+    assert "\n" not in str(err.value) and str(chunk) in str(err.value) and "move chunk_000001.npz out" in str(err.value)
+    assert len(list(tmp_path.glob("chunk_*.npz"))) == 3
+
+
+def test_a_failed_flush_keeps_its_transitions_pending_and_writes_them_once_later(tmp_path, monkeypatch):
+    from fastrlap.storage import StorageError
+
+    stream = make_episode_stream(25, episode_len=7)
+    buf = ReplayBuffer(E, P, A, capacity=1000, directory=tmp_path, flush_every=10)
+    for tr in stream[:10]:
+        buf.insert(tr)
+    real = replay_mod.atomic_write
+
+    def full_for_manifests(path, write):
+        if path.name == "manifest.json":
+            raise StorageError(f"cannot write {path}: disk full")
+        return real(path, write)
+
+    monkeypatch.setattr(replay_mod, "atomic_write", full_for_manifests)
+    with pytest.raises(StorageError):
+        for tr in stream[10:20]:
+            buf.insert(tr)
+    assert buf.unsaved == 10
+    monkeypatch.undo()
+    for tr in stream[20:]:
+        buf.insert(tr)
+    buf.flush()
+    restored = ReplayBuffer(E, P, A, capacity=1000, directory=tmp_path)
+    assert restored.load().loaded == 25 and buf.unsaved == 0
+    for k in range(25):
+        assert_same(restored.transition(k), stream[k])
 
 
 WRITER = textwrap.dedent("""

@@ -7,6 +7,7 @@ from fastrlap.agent.replay import Batch
 from fastrlap.agent.sac import (
     SAC,
     AdamState,
+    AgentFileError,
     NonFiniteError,
     PolicyInput,
     action_range,
@@ -281,3 +282,62 @@ def test_actor_step_leaves_the_critic_trainable_and_untouched():
     for before, p in zip(critic_after_critic_step, agent.critic.parameters()):
         assert torch.equal(before, p)
     assert agent.actor_updates == 1
+
+
+def test_flipped_bytes_in_a_checkpoint_are_refused_in_one_line_naming_the_file(tmp_path):
+    agent = SAC(E, P, A, small_cfg(), seed=0)
+    agent.update(random_batch(64))
+    path = tmp_path / "learner.pt"
+    agent.save(path)
+    data = bytearray(path.read_bytes())
+    rng = np.random.default_rng(0)
+    for k in rng.choice(len(data) // 2, 256, replace=False) + len(data) // 4:  # inside the tensor data
+        data[k] ^= 0xFF
+    path.write_bytes(bytes(data))
+    fresh = SAC(E, P, A, small_cfg(), seed=1)
+    before = _weights(fresh)
+    with pytest.raises(AgentFileError) as err:
+        fresh.load(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value) and "checksum" in str(err.value)
+    assert all(torch.equal(p, q) for p, q in zip(before, _weights(fresh)))
+
+
+def test_nan_in_the_optimiser_state_is_refused(tmp_path):
+    agent = SAC(E, P, A, small_cfg(), seed=0)
+    agent.update(random_batch(64))
+    state = agent.state_dict()
+    next(iter(state["critic_opt"]["state"].values()))["exp_avg"].fill_(float("nan"))
+    with pytest.raises(NonFiniteError, match="critic_opt"):
+        SAC(E, P, A, small_cfg(), seed=1).load_state_dict(state)
+
+
+class _Payload:
+    """Unpickling this would run a shell command (the classic malicious-pickle trick)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("sealed", [False, True])
+def test_a_crafted_pickle_cannot_run_code_when_loaded(tmp_path, sealed):
+    import io
+
+    from fastrlap.agent.sac import write_checkpoint
+
+    marker = tmp_path / "pwned"
+    path = tmp_path / "learner.pt"
+    buf = io.BytesIO()
+    torch.save({"dims": (E, P, A), "actor": _Payload(marker)}, buf)
+    if sealed:  # a valid checksum must not make the content trusted
+        write_checkpoint(path, buf.getvalue())
+    else:
+        path.write_bytes(buf.getvalue())
+    with pytest.raises(AgentFileError) as err:
+        SAC(E, P, A, small_cfg()).load(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+    assert not marker.exists()

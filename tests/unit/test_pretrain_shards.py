@@ -131,7 +131,7 @@ def test_crash_while_writing_a_shard_or_the_manifest_keeps_the_previous_dataset(
             raise KeyboardInterrupt
         real_replace(src, dst)
 
-    monkeypatch.setattr(shards.os, "replace", no_manifest)
+    monkeypatch.setattr(os, "replace", no_manifest)
     with pytest.raises(KeyboardInterrupt):
         writer.flush()
     monkeypatch.undo()

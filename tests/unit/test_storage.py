@@ -1,0 +1,89 @@
+"""Whole-or-nothing writes and torn-line repair of append-only logs."""
+import errno
+import os
+
+import pytest
+
+from fastrlap.errors import FastrlapError
+from fastrlap.storage import AppendLog, StorageError, atomic_write, atomic_write_text, complete_lines
+
+
+def _fail_fsync_of_tmp_files(monkeypatch, err: int) -> None:
+    """The disk fills up (or turns read-only) under every temporary file being written."""
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".tmp"):
+            raise OSError(err, os.strerror(err))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+@pytest.mark.parametrize("err, words", [(errno.ENOSPC, "full"), (errno.EROFS, "not writable")])
+def test_a_failed_write_keeps_the_old_file_leaves_no_tmp_and_is_one_line(tmp_path, monkeypatch, err, words):
+    target = tmp_path / "learner.pt"
+    atomic_write_text(target, "old")
+    _fail_fsync_of_tmp_files(monkeypatch, err)
+    with pytest.raises(StorageError) as info:
+        atomic_write(target, lambda f: f.write(b"x" * 100_000))
+    assert isinstance(info.value, FastrlapError)
+    message = str(info.value)
+    assert "\n" not in message and str(target) in message and words in message
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["learner.pt"]
+
+
+def test_an_error_inside_the_writer_removes_the_tmp_file(tmp_path):
+    def broken(f):
+        f.write(b"half")
+        raise ValueError("bad weights")
+
+    with pytest.raises(ValueError):
+        atomic_write(tmp_path / "a.bin", broken)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_torn_last_line_is_cut_before_appending_and_reported(tmp_path):
+    path = tmp_path / "laps.csv"
+    path.write_text("lap,t\n1,10.5\n2,2")  # killed while writing lap 2
+    log = AppendLog(path, header="lap,t")
+    assert log.torn is not None and log.torn.text == "2,2"
+    assert "dropped a torn last record" in log.torn.describe()
+    log.append("2,21.25")
+    log.close()
+    assert path.read_text() == "lap,t\n1,10.5\n2,21.25\n"
+
+
+def test_a_file_that_is_one_torn_line_keeps_nothing_of_it_and_gets_its_header(tmp_path):
+    path = tmp_path / "laps.csv"
+    path.write_text("lap,t" + "x" * 10_000)  # longer than one read-back window
+    log = AppendLog(path, header="lap,t")
+    assert log.torn is not None and len(log.torn.text) == 10_005
+    log.close()
+    assert path.read_text() == "lap,t\n"
+
+
+def test_an_intact_log_is_left_alone(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"a": 1}\n')
+    log = AppendLog(path)
+    log.append('{"b": 2}')
+    log.close()
+    assert log.torn is None and path.read_text() == '{"a": 1}\n{"b": 2}\n'
+
+
+def test_readers_ignore_a_torn_last_line(tmp_path):
+    path = tmp_path / "laps.csv"
+    path.write_text("lap,t\n1,10.5\n2,1")
+    assert complete_lines(path) == ["lap,t", "1,10.5"]
+    assert complete_lines(tmp_path / "missing.csv") == []
+
+
+def test_an_append_on_a_full_disk_is_one_line(tmp_path, monkeypatch):
+    log = AppendLog(tmp_path / "events.jsonl")
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left")))
+    with pytest.raises(StorageError, match="events.jsonl: the disk holding .* is full"):
+        log.append('{"event": "lap"}')
+    monkeypatch.undo()
+    log.close()
