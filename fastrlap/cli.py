@@ -478,9 +478,17 @@ def compose(overrides: list[str]) -> Config:
             raise FastrlapError(f"{saved} not found: {resume} is not a run directory to resume; "
                                 f"pass the folder practice printed")
         from omegaconf import OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
+        from yaml import YAMLError
 
         dotlist = [o for o in overrides if "=" in o and not o.startswith(("vehicle=", "+", "~"))]
-        cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(saved), OmegaConf.from_dotlist(dotlist))
+        try:
+            stored = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(saved))
+        except (OSError, UnicodeDecodeError, YAMLError, OmegaConfBaseException) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise FastrlapError(f"{saved} is damaged ({first}); restore it from a copy of the run, or write the "
+                                f"settings the run was started with into it") from None
+        cfg = OmegaConf.merge(stored, OmegaConf.from_dotlist(dotlist))
     return to_typed(cfg)
 
 

@@ -49,11 +49,12 @@ class AgentFileError(FastrlapError):
     """A learner checkpoint that cannot be read or trusted (damaged, foreign, or not finite)."""
 
 
-# Checkpoint file: torch.save's bytes, then this magic and the SHA-256 of those bytes. torch's
-# zip reader does not check its own CRCs, so without the seal flipped bits in a weight load
-# silently (and put NaN into the optimiser). Files without the seal (written before it existed)
-# still load, through the same weights-only reader.
+# Checkpoint file: this magic, the SHA-256 of what follows, then torch.save's bytes. torch's zip
+# reader does not check its own CRCs, so without the seal flipped bits in a weight load silently
+# (and put NaN into the optimiser). Files that start as a plain zip (written before the seal
+# existed) still load, through the same weights-only reader; anything else is refused.
 CHECKPOINT_MAGIC = b"FRLP-SAC-SHA256:"
+_ZIP_MAGIC = b"PK\x03\x04"
 _AGENT_FILE_FIX = ("delete it and `fastrlap practice resume=<run>` retrains the learner from the stored "
                    "transitions, or restore the file from a backup")
 
@@ -61,7 +62,7 @@ _AGENT_FILE_FIX = ("delete it and `fastrlap practice resume=<run>` retrains the 
 def write_checkpoint(path: str | Path, payload: bytes) -> Path:
     """`payload` (torch.save bytes) sealed with its digest, written atomically."""
     seal = CHECKPOINT_MAGIC + hashlib.sha256(payload).digest()
-    return atomic_write(path, lambda f: (f.write(payload), f.write(seal)))
+    return atomic_write(path, lambda f: (f.write(seal), f.write(payload)))
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
@@ -78,12 +79,16 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except OSError as e:
         raise AgentFileError(f"{path} cannot be read ({e.strerror}); check the file's permissions") from None
     seal_len = len(CHECKPOINT_MAGIC) + hashlib.sha256().digest_size
-    payload = data
-    if data[-seal_len:].startswith(CHECKPOINT_MAGIC):
-        payload = data[:-seal_len]
-        if hashlib.sha256(payload).digest() != data[-seal_len + len(CHECKPOINT_MAGIC):]:
+    if data.startswith(CHECKPOINT_MAGIC):
+        payload = data[seal_len:]
+        if hashlib.sha256(payload).digest() != data[len(CHECKPOINT_MAGIC):seal_len]:
             raise AgentFileError(f"{path} is damaged (its checksum does not match: truncated or bytes changed); "
                                  f"{_AGENT_FILE_FIX}")
+    elif data.startswith(_ZIP_MAGIC):
+        payload = data
+    else:
+        raise AgentFileError(f"{path} is not a learner checkpoint (damaged at its start, or another kind of file); "
+                             f"{_AGENT_FILE_FIX}")
     try:
         state = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure to parse untrusted bytes is the same answer

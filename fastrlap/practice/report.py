@@ -28,7 +28,7 @@ from fastrlap.course.demo import DemoFileError, load_demo
 from fastrlap.course.plot import TrackOutline, draw_track, load_outline, map_aspect
 from fastrlap.practice.run import RunDir, RunDirError, laps_path, read_laps, summary_path, trajectories_path
 from fastrlap.practice.supervisor import Mode
-from fastrlap.practice.trajectory import Trajectory, read_trajectory
+from fastrlap.practice.trajectory import Trajectory, read_trajectory_checked
 
 REPORT_MD = "report.md"
 
@@ -131,7 +131,7 @@ def _encoder(run: RunDir) -> str | None:
         return None
     try:
         return to_typed(OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run.config))).agent.encoder
-    except (OSError, YAMLError, OmegaConfBaseException, AssertionError):
+    except (OSError, ValueError, YAMLError, OmegaConfBaseException, AssertionError):  # ValueError: not UTF-8
         return None
 
 
@@ -160,7 +160,9 @@ def load_run(path: str | Path) -> RunData:
     if summary_path(run).is_file():
         try:
             summary = json.loads(summary_path(run).read_text())
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError):  # ValueError: not UTF-8, or not JSON
+            summary = None
+        if not isinstance(summary, dict):
             summary = {}
             data.notes.append("summary.json is unreadable")
         data.demo_lap_s = _float(summary, "demo_lap_s")
@@ -174,7 +176,9 @@ def load_run(path: str | Path) -> RunData:
     if data.collisions is None and data.laps:
         data.collisions = int(sum(r["collisions"] for r in data.laps))
     data.encoder = _encoder(run)
-    data.trajectory = read_trajectory(trajectories_path(run))
+    data.trajectory, skipped = read_trajectory_checked(trajectories_path(run))
+    if skipped:
+        data.notes.append(f"trajectory chunk(s) {', '.join(skipped)} unreadable, left out of the maps")
     if run.demo.is_file():
         try:
             demo = load_demo(run.demo)

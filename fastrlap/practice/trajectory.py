@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,22 +126,38 @@ def _write_chunk(path: Path, rows: list[tuple[float, float, float, float, int, i
 def read_trajectory(directory: str | Path) -> Trajectory:
     """All chunks in order, concatenated. Chunks that cannot be read (another format version, a
     damaged file) are skipped, so a plot still shows the rest; a missing folder is empty."""
+    return read_trajectory_checked(directory)[0]
+
+
+def read_trajectory_checked(directory: str | Path) -> tuple[Trajectory, list[str]]:
+    """`read_trajectory`, plus the names of the chunks it skipped (for the reader to report)."""
     parts: list[Trajectory] = []
+    skipped: list[str] = []
     for _, path in _chunk_numbers(Path(directory)):
-        try:
-            with np.load(path) as z:
-                if int(z["format_version"]) != FORMAT_VERSION:
-                    continue
-                names = [str(s) for s in z["mode_names"]]
-                remap = np.array([MODE_NAMES.index(n) if n in MODE_NAMES else 255 for n in names], np.uint8)
-                part = Trajectory(t=z["t"].astype(np.float64), x=z["x"].astype(np.float32),
-                                  y=z["y"].astype(np.float32), speed=z["speed"].astype(np.float32),
-                                  mode=remap[z["mode"]], lap=z["lap"].astype(np.int32))
-        except (OSError, KeyError, ValueError, IndexError, zipfile.BadZipFile, EOFError):
-            continue
-        if len({len(part.t), len(part.x), len(part.y), len(part.speed), len(part.mode), len(part.lap)}) == 1:
+        part = _read_chunk(path)
+        if part is None:
+            skipped.append(path.name)
+        else:
             parts.append(part)
     if not parts:
-        return empty_trajectory()
+        return empty_trajectory(), skipped
     return Trajectory(*(np.concatenate([getattr(p, f) for p in parts])
-                        for f in ("t", "x", "y", "speed", "mode", "lap")))
+                        for f in ("t", "x", "y", "speed", "mode", "lap"))), skipped
+
+
+def _read_chunk(path: Path) -> Trajectory | None:
+    """One chunk, or None when it is of another format version, damaged or inconsistent."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if int(z["format_version"]) != FORMAT_VERSION:
+                return None
+            names = [str(s) for s in z["mode_names"]]
+            remap = np.array([MODE_NAMES.index(n) if n in MODE_NAMES else 255 for n in names], np.uint8)
+            part = Trajectory(t=z["t"].astype(np.float64), x=z["x"].astype(np.float32),
+                              y=z["y"].astype(np.float32), speed=z["speed"].astype(np.float32),
+                              mode=remap[z["mode"]], lap=z["lap"].astype(np.int32))
+    except (OSError, KeyError, ValueError, IndexError, zipfile.BadZipFile, EOFError, zlib.error):
+        return None
+    if len({len(part.t), len(part.x), len(part.y), len(part.speed), len(part.mode), len(part.lap)}) != 1:
+        return None
+    return part

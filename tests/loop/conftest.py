@@ -29,3 +29,9 @@ def demo_run(tmp_path_factory):
     save_config(run, cfg)
     assert _record_demo_into(cfg, run, load_track("oval")) == 0
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_overrides():
+    """The tiny learner settings as command-line overrides (for tests that go through the CLI)."""
+    return list(TINY)
