@@ -160,10 +160,10 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
                                 f"`fastrlap practice resume={run.path}` or start a new run directory")
         for tr in demo_transitions(demo, spec, encoder, cfg):
             replay.insert(tr)
+        # A first checkpoint before driving: from here on, resume always finds a learner and the demo.
+        _checkpoint_job(run, agent, replay, state, trajectory.cut())()
         log.event(0.0, "start", demo_transitions=len(replay), encoder=cfg.agent.encoder, device=str(device),
                   torch_threads=threads)
-        # A first checkpoint before driving: from here on, resume always finds a learner.
-        _checkpoint_job(run, agent, replay, state, trajectory.cut())()
     for torn in log.torn:
         log.event(state.practice_time, "repaired", file=torn.path.name, dropped=torn.text)
         status(torn.describe())

@@ -95,6 +95,30 @@ def test_a_failing_disk_reaches_the_control_loop_and_close_does_not_raise(tmp_pa
     assert isinstance(learner.error, OSError)
 
 
+def test_on_a_full_disk_the_writer_keeps_every_transition_in_memory_and_the_loop_gets_one_line(tmp_path, monkeypatch):
+    from fastrlap.errors import FastrlapError
+    from fastrlap.storage import StorageError
+
+    def full(path, write):
+        raise StorageError(f"cannot write {path}: the disk is full")
+
+    monkeypatch.setattr(replay_mod, "atomic_write", full)
+    replay = ReplayBuffer(8, 4, 2, 100, directory=tmp_path / "replay", flush_every=2)
+    learner = ThreadedLearner(tiny_agent(), replay, start_training=1000, sync_seconds=1.0)
+    rng = np.random.default_rng(1)
+    for _ in range(7):
+        learner.insert(transition(rng))
+    learner.close()
+    assert isinstance(learner.error, StorageError)
+    assert len(replay) == 7 and replay.unsaved == 7  # stored in memory, counted as not on disk
+    from fastrlap.agent.sac import PolicyInput
+
+    obs = PolicyInput(embedding=np.zeros(8, np.float32), proprio=np.zeros(4, np.float32),
+                      action_lo=-np.ones(2, np.float32), action_hi=np.ones(2, np.float32))
+    with pytest.raises(FastrlapError, match="disk is full"):
+        learner.act(obs, deterministic=True)
+
+
 CHILD = textwrap.dedent("""
     import sys, time
     import numpy as np

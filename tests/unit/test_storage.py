@@ -87,3 +87,23 @@ def test_an_append_on_a_full_disk_is_one_line(tmp_path, monkeypatch):
         log.append('{"event": "lap"}')
     monkeypatch.undo()
     log.close()
+
+
+def test_after_a_torn_lap_the_next_lap_is_kept_and_the_torn_one_is_not_read(tmp_path):
+    from fastrlap.practice.run import RunLog, open_run_dir, read_laps
+
+    run = open_run_dir(tmp_path)
+    log = RunLog(run)
+    row = {"lap": 1, "practice_time_s": 30.0, "lap_time_s": 30.0, "collisions": 0, "recoveries": 0,
+           "mean_speed_mps": 1.0412, "max_speed_mps": 2.0}
+    log.lap(row)
+    log.close()
+    laps = tmp_path / "laps.csv"
+    laps.write_text(laps.read_text() + "2,55.0,25.0,0,0,1.04")  # killed inside lap 2's mean speed
+    assert [r["lap"] for r in read_laps(run)] == [1]
+    log = RunLog(run)
+    assert [t.path.name for t in log.torn] == ["laps.csv"]
+    log.lap({**row, "lap": 2, "practice_time_s": 56.0, "lap_time_s": 26.0})
+    log.event(56.0, "resume")
+    log.close()
+    assert [(r["lap"], r["mean_speed_mps"]) for r in read_laps(run)] == [(1, 1.0412), (2, 1.0412)]
