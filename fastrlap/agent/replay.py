@@ -4,9 +4,11 @@ Memory: an observation (embedding in float16, proprio, the action range the acto
 stored once and shared by the transition that leaves it and the one that arrives in it, so 200k
 transitions of a 1568-d embedding fit in about 0.8 GB instead of 1.3 GB.
 
-Persistence (DESIGN.md §3 run directory `replay/`): every `flush_every` transitions the new ones
-are written as one chunk file, then an atomic manifest lists it. A chunk the manifest does not
-list was never completed; `load()` drops it and says so. A kill -9 loses at most one flush interval.
+Persistence (run directory `replay/`): every `flush_every` transitions (and whenever the session
+calls `flush()`, e.g. every few seconds of wall time) the new ones are written as one chunk file,
+then an atomic manifest lists it. A chunk the manifest does not list was not yet committed;
+`load()` drops it and says so. A lost or unreadable manifest is rebuilt from the chunk files. A
+kill -9 loses at most one flush interval.
 """
 from __future__ import annotations
 
