@@ -72,25 +72,34 @@ def test_insert_returns_at_once_while_a_flush_is_slow(tmp_path, monkeypatch):
     assert again.load().loaded == 60
 
 
-def test_a_failing_disk_reaches_the_control_loop_and_close_does_not_raise(tmp_path, monkeypatch):
+def _on_a_failing_disk(tmp_path, monkeypatch, error: BaseException, inserts: int):
+    """A threaded learner whose every replay write raises `error`, after `inserts` inserts."""
     def full(path, write):
-        raise OSError(28, "No space left on device")
+        raise error
 
     monkeypatch.setattr(replay_mod, "atomic_write", full)
     replay = ReplayBuffer(8, 4, 2, 100, directory=tmp_path / "replay", flush_every=2)
     learner = ThreadedLearner(tiny_agent(), replay, start_training=1000, sync_seconds=1.0)
     rng = np.random.default_rng(1)
-    for _ in range(3):
+    for _ in range(inserts):
         learner.insert(transition(rng))
+    return learner, replay
+
+
+def _obs():
+    from fastrlap.agent.sac import PolicyInput
+
+    return PolicyInput(embedding=np.zeros(8, np.float32), proprio=np.zeros(4, np.float32),
+                       action_lo=-np.ones(2, np.float32), action_hi=np.ones(2, np.float32))
+
+
+def test_a_failing_disk_reaches_the_control_loop_and_close_does_not_raise(tmp_path, monkeypatch):
+    learner, _ = _on_a_failing_disk(tmp_path, monkeypatch, OSError(28, "No space left on device"), 3)
     deadline = time.monotonic() + 5
     while learner.error is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    from fastrlap.agent.sac import PolicyInput
-
-    obs = PolicyInput(embedding=np.zeros(8, np.float32), proprio=np.zeros(4, np.float32),
-                      action_lo=-np.ones(2, np.float32), action_hi=np.ones(2, np.float32))
     with pytest.raises(RuntimeError, match="No space left"):
-        learner.act(obs, deterministic=True)
+        learner.act(_obs(), deterministic=True)
     learner.close()
     assert isinstance(learner.error, OSError)
 
@@ -99,24 +108,12 @@ def test_on_a_full_disk_the_writer_keeps_every_transition_in_memory_and_the_loop
     from fastrlap.errors import FastrlapError
     from fastrlap.storage import StorageError
 
-    def full(path, write):
-        raise StorageError(f"cannot write {path}: the disk is full")
-
-    monkeypatch.setattr(replay_mod, "atomic_write", full)
-    replay = ReplayBuffer(8, 4, 2, 100, directory=tmp_path / "replay", flush_every=2)
-    learner = ThreadedLearner(tiny_agent(), replay, start_training=1000, sync_seconds=1.0)
-    rng = np.random.default_rng(1)
-    for _ in range(7):
-        learner.insert(transition(rng))
+    learner, replay = _on_a_failing_disk(tmp_path, monkeypatch, StorageError("cannot write chunk: the disk is full"), 7)
     learner.close()
     assert isinstance(learner.error, StorageError)
     assert len(replay) == 7 and replay.unsaved == 7  # stored in memory, counted as not on disk
-    from fastrlap.agent.sac import PolicyInput
-
-    obs = PolicyInput(embedding=np.zeros(8, np.float32), proprio=np.zeros(4, np.float32),
-                      action_lo=-np.ones(2, np.float32), action_hi=np.ones(2, np.float32))
     with pytest.raises(FastrlapError, match="disk is full"):
-        learner.act(obs, deterministic=True)
+        learner.act(_obs(), deterministic=True)
 
 
 CHILD = textwrap.dedent("""
