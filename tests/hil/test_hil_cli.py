@@ -87,10 +87,10 @@ def test_rc_demo_then_practice_killed_mid_run_leaves_the_car_stopped_by_the_firm
         assert np.allclose(demo.action[:, 0], np.clip((demo.command[:, 0] - 1.5) / 1.5, -1, 1))  # inverse to_command
         assert np.hypot(*(demo.pose[:, :2] - demo.true_pose[:, :2]).T).max() < 0.3
 
-        def practice_host():
-            return subprocess.Popen([sys.executable, "-m", "fastrlap.cli", "practice", *common, "practice.minutes=1",
-                                     "practice.dashboard=false", "wandb.mode=disabled"], stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True)
+        def practice_host(*resume):
+            return subprocess.Popen([sys.executable, "-m", "fastrlap.cli", "practice", *common, *resume,
+                                     "practice.minutes=1", "practice.dashboard=false", "wandb.mode=disabled"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
         def driving() -> bool:
             esc = rig.board.latest("esc")
@@ -111,7 +111,7 @@ def test_rc_demo_then_practice_killed_mid_run_leaves_the_car_stopped_by_the_firm
         events = [json.loads(line)["event"] for line in (run / "events.jsonl").read_text().splitlines()]
         assert events[0] == "start" and "end" not in events  # killed mid-run, not finished
 
-        host = practice_host()  # the same run directory again: the learner had no checkpoint yet
+        host = practice_host(f"resume={run}")  # the killed session continues (its first checkpoint was on disk)
         _wait(driving, 90.0, "the policy drove the car again", host)
         host.send_signal(signal.SIGTERM)
         sent = time.monotonic()
