@@ -1,7 +1,8 @@
 """Typed configuration, registered in Hydra's ConfigStore and converted once at the CLI.
 
-Code below the CLI receives these dataclasses, never raw dicts (DESIGN.md §2, STYLE.md 5).
-Each field's comment states its unit.
+Code below the CLI receives these dataclasses, never raw dicts, so a setting is checked once here
+rather than wherever it is read. Each field's comment states its meaning and unit: `fastrlap
+<command> --help` prints those comments (fastrlap.settings), so keep them to one line.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from fastrlap.errors import ConfigError
+from fastrlap.settings import check_finite, show
 from fastrlap.types import Command
 
 
@@ -114,7 +117,7 @@ class VehicleConfig:
     hil: HilConfig = field(default_factory=HilConfig)  # vehicle=hil
 
     def to_command(self, action) -> Command:
-        """Policy action a ∈ [-1, 1]² -> physical command (DESIGN.md §3, "Action")."""
+        """Policy action a ∈ [-1, 1]² -> physical command."""
         a0 = min(1.0, max(-1.0, float(action[0])))
         a1 = min(1.0, max(-1.0, float(action[1])))
         return Command(speed=self.speed_bias + self.speed_scale * a0, steer=a1 * self.max_steer)
@@ -148,7 +151,7 @@ class ViewConfig:
 class AgentConfig:
     """The learner (fastrlap.agent): SAC with a REDQ critic ensemble on a frozen encoder."""
 
-    # "pretrained" = fastrlap/assets/encoder.pt (offline IQL on simulated prior data, issue 6);
+    # "pretrained" = fastrlap/assets/encoder.pt (offline IQL on simulated prior data);
     # "random" = a seeded random conv encoder (the no-pretraining ablation); a path = your own weights.
     encoder: str = "pretrained"  # pretrained | random | path to encoder weights (.pt)
     frame_size: int = 128  # px, camera frames are resized to frame_size x frame_size
@@ -221,8 +224,10 @@ class SafetyConfig:
 
 @dataclass
 class WandbConfig:
+    """Weights & Biases logging of practice (offline by default: nothing leaves the machine)."""
+
     mode: str = "offline"  # offline | online | disabled
-    project: str = "fastrlap"
+    project: str = "fastrlap"  # Weights & Biases project the runs are logged to
 
 
 @dataclass
@@ -246,7 +251,7 @@ class PracticeConfig:
 
 @dataclass
 class PretrainConfig:
-    """`fastrlap pretrain collect`: the prior dataset from the simulator's prior environments (issue 6)."""
+    """`fastrlap pretrain collect`: the prior dataset from the simulator's prior environments."""
 
     envs: list[str] = field(default_factory=lambda: ["campus", "warehouse", "trail"])  # prior environments (never race tracks)
     steps: int = 100_000  # frames (control ticks) to collect, count
@@ -271,7 +276,7 @@ class PretrainConfig:
 
 @dataclass
 class IQLConfig:
-    """`fastrlap pretrain train`: offline goal-conditioned IQL that trains the encoder (issue 6).
+    """`fastrlap pretrain train`: offline goal-conditioned IQL that trains the encoder.
 
     Defaults are the recipe of the shipped `fastrlap/assets/encoder.pt` (README, "Pretrained
     encoder"): 9037 steps took 118 s on one H200 GPU. A CPU is far slower (1.9-2.0 steps/s at
@@ -309,7 +314,7 @@ class IQLConfig:
 @dataclass
 class Config:
     track: str = "oval"  # built-in track name or path to a track YAML file
-    seed: int = 0
+    seed: int = 0  # seed of the simulator, the demo driver and the learner (>= 0)
     device: str = "auto"  # auto | cpu | cuda
     vehicle: VehicleConfig = field(default_factory=VehicleConfig)
     view: ViewConfig = field(default_factory=ViewConfig)
@@ -341,8 +346,113 @@ def config_dir() -> Path:
     return Path(str(resources.files("fastrlap.configs")))
 
 
+@dataclass(frozen=True)
+class Limit:
+    """The values a number setting may take: from `low` to `high`, either end left out or open."""
+
+    key: str
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False  # `low` itself is refused
+    open_high: bool = False  # `high` itself is refused
+
+    def allows(self, value: float) -> bool:
+        if self.low is not None and (value < self.low or (self.open_low and value == self.low)):
+            return False
+        return self.high is None or not (value > self.high or (self.open_high and value == self.high))
+
+    def wants(self) -> str:
+        low = "" if self.low is None else f"{'above' if self.open_low else 'at least'} {self.low:g}"
+        high = "" if self.high is None else f"{'below' if self.open_high else 'at most'} {self.high:g}"
+        return " and ".join(p for p in (low, high) if p)
+
+
+def _at_least(key: str, low: float) -> Limit:
+    return Limit(key, low=low)
+
+
+def _above(key: str, low: float) -> Limit:
+    return Limit(key, low=low, open_low=True)
+
+
+# Values that would crash a run minutes in, or make it silently meaningless (a zero batch, no
+# critics, a negative duration): refused when the configuration is converted, before anything starts.
+LIMITS: tuple[Limit, ...] = (
+    _at_least("seed", 0), _at_least("laps", 1),
+    _above("vehicle.control_hz", 0), _above("vehicle.max_steer", 0), _at_least("vehicle.speed_scale", 0),
+    _at_least("vehicle.sim.physics_hz", 100), _at_least("vehicle.sim.latency_ticks", 0),
+    _at_least("vehicle.sim.camera.width", 1), _at_least("vehicle.sim.camera.height", 1),
+    Limit("vehicle.sim.camera.fov_deg", 0, 180, open_low=True, open_high=True),
+    _at_least("agent.frame_size", 1), _at_least("agent.frame_stack", 1), _at_least("agent.projection_dim", 1),
+    _at_least("agent.hidden_dim", 1), _at_least("agent.num_layers", 1), _at_least("agent.num_qs", 1),
+    _at_least("agent.num_min_qs", 1), Limit("agent.gamma", 0, 1, open_high=True),
+    Limit("agent.tau", 0, 1, open_low=True), _above("agent.lr", 0), _above("agent.init_temperature", 0),
+    _at_least("agent.target_entropy_anneal_updates", 0), _at_least("agent.utd_ratio", 1),
+    _at_least("agent.batch_size", 1), _above("agent.action_rate_limit", 0), _at_least("agent.replay_capacity", 1),
+    _at_least("agent.replay_flush_every", 1),
+    _above("course.checkpoint_spacing", 0), _above("course.goal_radius", 0), _at_least("course.gate_half_width", 0),
+    _at_least("course.min_demo_length", 0), _above("course.max_demo_seconds", 0),
+    _above("course.lap_close_radius", 0), _above("course.demo_speed", 0),
+    _at_least("practice.minutes", 0), _at_least("practice.start_training", 0),
+    _at_least("practice.checkpoint_every", 1), _above("practice.actor_sync_seconds", 0),
+    _at_least("practice.summary_every", 1), _at_least("practice.max_ticks", 0), _at_least("practice.torch_threads", 0),
+    _at_least("practice.sim_carry_back_s", 0), _above("practice.supervisor.stuck_seconds", 0),
+    _above("practice.supervisor.geofence", 0), _above("practice.supervisor.stale_after", 0),
+    _at_least("practice.safety.speed_cap", 0), _at_least("practice.safety.reverse_cap", 0),
+    _at_least("practice.safety.steer_cap", 0), _above("practice.safety.steer_rate", 0),
+    _at_least("pretrain.steps", 1), _at_least("pretrain.frames_per_shard", 1), _above("pretrain.episode_seconds", 0),
+    _above("pretrain.min_speed", 0), Limit("pretrain.bump_prob", 0, 1), Limit("pretrain.offtrack_prob", 0, 1),
+    _at_least("pretrain.camera_variants", 1),
+    _at_least("iql.steps", 1), _at_least("iql.batch_size", 1), _above("iql.lr", 0), Limit("iql.gamma", 0, 1, open_high=True),
+    Limit("iql.tau", 0, 1, open_low=True), Limit("iql.expectile", 0, 1, open_low=True, open_high=True),
+    _at_least("iql.num_qs", 1), _at_least("iql.hidden_dim", 1), _at_least("iql.goal_min_ticks", 1),
+    _at_least("iql.shift", 0), _at_least("iql.max_frames", 0), _at_least("iql.log_every", 1),
+    _at_least("iql.save_every", 1), _at_least("iql.recycle_frames", 1), _at_least("iql.recycle_every", 0),
+)
+
+# Words a setting must be one of (the code branches on them; anything else would fail later).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "wandb.mode": ("offline", "online", "disabled"),
+    "view.driver": ("oracle", "demo"),
+    "vehicle.real.pose.source": ("odometry", "gps", "external"),
+}
+
+
+def _get(cfg: Config, key: str):
+    value = cfg
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def check_config(cfg: Config) -> None:
+    """Refuse, in one line naming the setting and what it takes, a value out of range."""
+    check_finite(cfg)
+    for limit in LIMITS:
+        value = _get(cfg, limit.key)
+        if not limit.allows(value):
+            raise ConfigError(f"{limit.key}={show(value)}: use a value {limit.wants()}")
+    for key, options in CHOICES.items():
+        if _get(cfg, key) not in options:
+            raise ConfigError(f"{key}={show(_get(cfg, key))}: use one of {', '.join(options)}")
+    pairs = (("agent.num_min_qs", "agent.num_qs"), ("pretrain.min_speed", "pretrain.max_speed"),
+             ("iql.goal_min_ticks", "iql.goal_max_ticks"))
+    for small, large in pairs:
+        if _get(cfg, small) > _get(cfg, large):
+            raise ConfigError(f"{small}={show(_get(cfg, small))} is more than {large}={show(_get(cfg, large))}; "
+                              f"lower {small} or raise {large}")
+
+
+def config_groups() -> dict[str, list[str]]:
+    """Config group -> its options, the YAML files under configs/<group>/ (`vehicle` -> hil, real, sim)."""
+    root = config_dir()
+    return {d.name: sorted(p.stem for p in d.glob("*.yaml")) for d in sorted(root.iterdir())
+            if d.is_dir() and any(d.glob("*.yaml"))}
+
+
 def to_typed(cfg) -> Config:
-    """OmegaConf -> `Config` dataclass (the one conversion point)."""
+    """OmegaConf -> `Config` dataclass (the one conversion point), checked by `check_config`."""
     obj = OmegaConf.to_object(cfg)
     assert isinstance(obj, Config), type(obj)
+    check_config(obj)
     return obj

@@ -7,3 +7,8 @@ port — with a message that names the thing and the fix.
 
 class FastrlapError(Exception):
     """A problem the user can fix; its message is one line naming the thing and the fix."""
+
+
+class ConfigError(FastrlapError):
+    """A setting on the command line that does not exist, has the wrong type or is out of range;
+    refused before anything starts, so a typo never costs a run."""

@@ -1,0 +1,102 @@
+"""Settings are described by their dataclass comments and checked once, at conversion time."""
+from dataclasses import dataclass, field
+
+import pytest
+
+from fastrlap.config import Config, check_config
+from fastrlap.errors import ConfigError
+from fastrlap.settings import check_overrides, field_docs, leaves, settings_table
+
+
+@dataclass
+class Sample:
+    """A docstring is not a field's meaning."""
+
+    plain: int = 1  # px, the trailing comment
+    # A block above a field without a comment of its own
+    # explains it when nothing is on its line.
+    above: str = "a # not a comment"
+    both: float = 2.0  # the line's own comment wins over the block above
+
+    inner: list[str] = field(default_factory=lambda: ["#", "x"])  # a list
+    bare: bool = False
+
+    def method(self) -> int:
+        local: int = 3  # not a field
+        return local
+
+
+def test_field_docs_read_the_line_comment_else_the_block_above():
+    docs = field_docs(Sample)
+    assert docs["plain"] == "px, the trailing comment"
+    assert docs["above"] == "A block above a field without a comment of its own explains it when nothing is on its line."
+    assert docs["both"] == "the line's own comment wins over the block above"
+    assert docs["inner"] == "a list"
+    assert "bare" not in docs and "local" not in docs
+
+
+def test_every_setting_has_a_one_line_meaning():
+    missing = [s.key for s in leaves(Config()) if not s.doc]
+    assert not missing, f"give these fields a comment in fastrlap/config.py: {missing}"
+
+
+def test_the_table_shows_key_value_and_meaning_for_the_chosen_groups():
+    table = settings_table(Config(), ("practice", "seed"))
+    lines = table.splitlines()
+    assert any(line.split()[:2] == ["practice.minutes", "20.0"] and "simulated minutes" in line for line in lines)
+    assert any(line.split()[:2] == ["seed", "0"] for line in lines)
+    assert not any("agent." in line for line in lines)
+
+
+@pytest.mark.parametrize("key, value, says", [
+    ("practice.minutes", -1.0, "at least 0"),
+    ("agent.num_qs", 0, "at least 1"),
+    ("agent.batch_size", 0, "at least 1"),
+    ("agent.gamma", 1.0, "below 1"),
+    ("laps", 0, "at least 1"),
+    ("seed", -3, "at least 0"),
+    ("practice.minutes", float("nan"), "finite"),
+    ("wandb.mode", "onlin", "offline, online, disabled"),
+])
+def test_out_of_range_values_are_one_line_naming_the_setting(key, value, says):
+    cfg = Config()
+    section, _, name = key.rpartition(".")
+    setattr(cfg if not section else getattr(cfg, section), name, value)
+    with pytest.raises(ConfigError, match=says) as err:
+        check_config(cfg)
+    assert str(err.value).startswith(f"{key}=") and "\n" not in str(err.value)
+
+
+def test_settings_that_must_agree_are_checked_together():
+    cfg = Config()
+    cfg.agent.num_qs, cfg.agent.num_min_qs = 2, 3
+    with pytest.raises(ConfigError, match="agent.num_min_qs=3 is more than agent.num_qs=2"):
+        check_config(cfg)
+
+
+def test_the_defaults_pass():
+    check_config(Config())
+
+
+@pytest.mark.parametrize("override, says", [
+    ("practice.minuts=2", "did you mean practice.minutes?"),
+    ("agent.numqs=2", "did you mean agent.num_qs?"),
+    ("practice.minutes=abc", "practice.minutes takes a number, not abc"),
+    ("agent.num_qs=2.5", "agent.num_qs takes a whole number, not 2.5"),
+    ("practice.dashboard=3", "takes a true/false"),
+    ("+foo=1", "no setting is called foo"),
+    ("+seed=1", "drop the '+': seed=1"),
+    ("~seed", "cannot be deleted"),
+    ("seed=1,2", "one value per setting"),
+    ("vehicle=rael", "choose one of hil, real, sim"),
+    ("practice=3", "practice is a group of settings"),
+])
+def test_bad_overrides_are_refused_with_the_fix(override, says):
+    with pytest.raises(ConfigError, match=says.replace("?", r"\?").replace("+", r"\+")):
+        check_overrides([override], Config, {"vehicle": ["hil", "real", "sim"]})
+
+
+def test_good_overrides_pass():
+    check_overrides(["practice.minutes=2", "track=hairpin", "run_dir=null", "compare=[a,b]", "vehicle=real",
+                     "vehicle.real.imu_axes=[x,-y,z]", "agent.lr=1e-3", "practice.minutes=3"],
+                    Config, {"vehicle": ["hil", "real", "sim"]})
