@@ -1,7 +1,8 @@
 """`fastrlap <command> [hydra overrides]` — the one place that assembles concrete objects.
 
-Each command receives the typed `Config` (converted once here, DESIGN.md §2). Commands with two
-words (`sim view`) are looked up by their first two arguments.
+Each command receives the typed `Config`, converted and checked once here. Commands with two
+words (`sim view`) are looked up by their first two arguments. `--help` after a command lists its
+settings, `--cfg` prints the composed configuration; overrides are checked before anything runs.
 """
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastrlap.config import Config, config_dir, register_configs, to_typed
-from fastrlap.errors import FastrlapError
+from fastrlap import __version__
+from fastrlap.config import Config, config_dir, config_groups, register_configs, to_typed
+from fastrlap.errors import ConfigError, FastrlapError
+from fastrlap.settings import check_overrides, settings_table, split_options
+from fastrlap.signals import StopSignals
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,7 @@ class Command:
     summary: str
     run: Callable[[Config], int | None]
     section: str = ""  # config section whose fields may be given bare (`steps=` for `pretrain.steps=`)
+    settings: tuple[str, ...] = ()  # the keys (or groups of keys) `--help` lists; () = all of them
 
 
 def _sim_view(cfg: Config) -> int:
@@ -434,28 +439,39 @@ def _doctor(cfg: Config) -> int:
     return 1 if failed else 0
 
 
+# What `--help` lists per command: the keys its code reads (vehicle= switches simulator and car).
+_RUN = ("track", "seed", "run_dir")
+_LEARNER = ("device", "agent")
+_PRETRAIN_NET = ("seed", "device", "agent.frame_size", "agent.frame_stack", "iql")
+
 COMMANDS: dict[str, Command] = {
     c.name: c
     for c in [
-        Command("sim view", "Write a first-person PNG and an MP4 of a scripted lap of a track.", _sim_view),
+        Command("sim view", "Write a first-person PNG and an MP4 of a scripted lap of a track.", _sim_view,
+                settings=("track", "seed", "vehicle", "view")),
         Command("record-demo", "Record one slow demo lap into a new run directory and extract its checkpoints.",
-                _record_demo),
-        Command("checkpoints show", "Draw a run's demo path and checkpoints to checkpoints.png.", _checkpoints_show),
+                _record_demo, settings=(*_RUN, "teleop", "vehicle", "course", "gamepad")),
+        Command("checkpoints show", "Draw a run's demo path and checkpoints to checkpoints.png.", _checkpoints_show,
+                settings=("run_dir",)),
         Command("practice", "Practise autonomously after the demo lap (records the demo first if the run has none).",
-                _practice),
-        Command("evaluate", "Drive timed laps with the learned policy, no learning; writes evaluation.csv.", _evaluate),
+                _practice, settings=(*_RUN, "resume", "teleop", *_LEARNER, "vehicle", "course", "practice", "wandb",
+                                     "gamepad")),
+        Command("evaluate", "Drive timed laps with the learned policy, no learning; writes evaluation.csv. Without "
+                "vehicle= it drives in the simulator.", _evaluate, settings=(*_RUN, "laps", *_LEARNER, "vehicle")),
         Command("report", "Write lap-time figures (PNG) and report.md into a run directory; compare=[dirs] adds "
-                "other runs.", _report),
+                "other runs.", _report, settings=("run_dir", "compare")),
         Command("doctor", "Check the car (vehicle=real) or the simulated board (vehicle=hil): port, firmware, "
-                "telemetry, camera, pose source.", _doctor),
+                "telemetry, camera, pose source.", _doctor, settings=("track", "seed", "vehicle")),
         Command("pretrain collect", "Drive the prior environments slowly toward random goals and write the prior "
-                "dataset (envs=[...] steps=N out=DIR).", _pretrain_collect, section="pretrain"),
+                "dataset (envs=[...] steps=N out=DIR).", _pretrain_collect, section="pretrain",
+                settings=("seed", "vehicle", "pretrain")),
         Command("pretrain train", "Pretrain the visual encoder with offline goal-conditioned IQL on a prior dataset "
-                "(data=DIR steps=N out=DIR).", _pretrain_train, section="iql"),
+                "(data=DIR steps=N out=DIR).", _pretrain_train, section="iql", settings=_PRETRAIN_NET),
         Command("pretrain recycle", "Re-initialise the encoder's dormant last-layer channels, measured on a prior "
-                "dataset (src=WEIGHTS data=DIR out=DIR).", _pretrain_recycle, section="iql"),
+                "dataset (src=WEIGHTS data=DIR out=DIR).", _pretrain_recycle, section="iql", settings=_PRETRAIN_NET),
         Command("pretrain import-recon", "Convert the public RECON dataset's HDF5 files into a prior dataset "
-                "(src=DIR out=DIR).", _pretrain_import_recon, section="pretrain"),
+                "(src=DIR out=DIR).", _pretrain_import_recon, section="pretrain",
+                settings=("seed", "agent.frame_size", "pretrain.src", "pretrain.out", "pretrain.frames_per_shard")),
     ]
 }
 
@@ -466,6 +482,7 @@ def compose(overrides: list[str]) -> Config:
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    check_overrides(overrides, Config, config_groups())
     register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base=None):
@@ -500,7 +517,20 @@ def usage() -> str:
         "Learn to race an RC car from its own camera (FastRLAP). Commands:",
     ]
     lines += [f"  {name:<{width}}  {c.summary}" for name, c in COMMANDS.items()]
-    lines += ["", "Overrides use Hydra syntax, e.g. `fastrlap sim view track=hairpin seed=3`."]
+    lines += ["", "Settings follow the command as key=value, e.g. `fastrlap sim view track=hairpin seed=3`;",
+              "`fastrlap <command> --help` lists them with their values and meanings, `--cfg` prints the",
+              "composed configuration as YAML. `fastrlap --version` prints the version."]
+    return "\n".join(lines)
+
+
+def command_help(command: Command, cfg: Config) -> str:
+    """`fastrlap <command> --help`: what it does and the settings it reads, with their values."""
+    lines = [f"usage: fastrlap {command.name} [key=value ...] [--cfg]", "", command.summary, "",
+             "Settings (key=value after the command; values as composed with the overrides given):",
+             settings_table(cfg, command.settings)]
+    if command.section:
+        lines += ["", f"Keys under {command.section}. may be given bare (steps=N for {command.section}.steps=N)."]
+    lines += ["", f"Config tree: {Path(config_dir())}; vehicle= chooses {', '.join(config_groups()['vehicle'])}."]
     return "\n".join(lines)
 
 
@@ -524,24 +554,38 @@ def _split(argv: list[str]) -> tuple[Command | None, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        # `fastrlap practice --help | head`: the reader left; say nothing more (and no traceback
+        # when Python flushes stdout at exit).
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
-    command, overrides = _split(argv)
+    if argv[0] in ("-V", "--version"):
+        print(f"fastrlap {__version__}")
+        return 0
+    command, args = _split(argv)
     if command is None:
         print(f"fastrlap: unknown command {' '.join(argv[:2])!r}; run `fastrlap --help` for the list", file=sys.stderr)
         return 2
-    overrides = _scoped(command, overrides)
-    if any(o in ("-h", "--help") for o in overrides):
-        print(f"fastrlap {command.name}: {command.summary}")
-        print(f"config tree: {Path(config_dir())} (any key can be overridden as key=value)")
-        return 0
     from hydra.errors import HydraException
+    from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        cfg = compose(overrides)
+        options, overrides = split_options(args)
+        cfg = compose(_scoped(command, overrides))
+    except ConfigError as e:
+        print(f"fastrlap {command.name}: {e}", file=sys.stderr)
+        return 2
     except FastrlapError as e:
         print(f"fastrlap {command.name}: {e}", file=sys.stderr)
         return 1
@@ -549,35 +593,22 @@ def main(argv: list[str] | None = None) -> int:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"fastrlap {command.name}: bad override ({first}); see `fastrlap {command.name} --help`", file=sys.stderr)
         return 2
-    previous = stop_on_sigterm()
-    try:
-        return int(command.run(cfg) or 0)
-    except FastrlapError as e:
-        print(f"fastrlap {command.name}: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"fastrlap {command.name}: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        if previous is not None:
-            import signal
-
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
-def stop_on_sigterm():
-    """Make SIGTERM take Ctrl-C's path (KeyboardInterrupt), so every `finally` runs and the car gets a
-    neutral command before the port closes; returns the previous handler (None off the main thread)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _interrupt)
+    if "help" in options:
+        print(command_help(command, cfg))
+        return 0
+    if "cfg" in options:
+        print(OmegaConf.to_yaml(OmegaConf.structured(cfg)), end="")
+        return 0
+    with StopSignals() as stops:
+        try:
+            code = int(command.run(cfg) or 0)
+        except FastrlapError as e:
+            print(f"fastrlap {command.name}: {e}", file=sys.stderr)
+            code = 1
+        except KeyboardInterrupt:
+            print(f"fastrlap {command.name}: interrupted", file=sys.stderr)
+            code = 130
+        return stops.exit_code(code)
 
 
 if __name__ == "__main__":

@@ -104,7 +104,8 @@ def test_killing_the_host_mid_run_leaves_the_car_stopped_by_the_firmware_watchdo
 
 HOST_WITH_STOP_PATH = textwrap.dedent("""
     import sys, time
-    from fastrlap.cli import compose, stop_on_sigterm
+    from fastrlap.cli import compose
+    from fastrlap.signals import StopSignals
     from fastrlap.types import Command
     from fastrlap.vehicle.camera import FakeCamera
     from fastrlap.vehicle.estimator import Estimator
@@ -112,7 +113,7 @@ HOST_WITH_STOP_PATH = textwrap.dedent("""
     from fastrlap.vehicle.serial_link import SerialLink
 
     cfg = compose(["vehicle=hil"]).vehicle
-    stop_on_sigterm()  # what `fastrlap <command>` installs
+    StopSignals().__enter__()  # what `fastrlap <command>` installs for the whole command
     try:
         with RealVehicle(SerialLink(sys.argv[1]), FakeCamera(), Estimator(), cfg.real) as car:
             while True:
