@@ -1,6 +1,7 @@
 """`gymnasium.Env` over the simulator, for third-party RL libraries.
 
-Registered as `fastrlap/Track-v0` on import: `gymnasium.make("fastrlap/Track-v0", track="oval")`.
+Registered as `fastrlap/Track-v0` by `import fastrlap` (fastrlap.registration):
+`gymnasium.make("fastrlap/Track-v0", track="oval")`.
 Observation: {"image": (H, W, 3) uint8 camera frame, "state": float32 vector — body velocity
 (vx, vy), yaw rate, IMU (ax, ay), wheel speed, steering angle, lateral offset from the centerline,
 heading error to the centerline (sin, cos)}. Action: Box([-1, 1]²) mapped like the car's
@@ -22,7 +23,6 @@ from fastrlap.sim.render import Renderer
 from fastrlap.sim.track import Projection, Track, load_track
 from fastrlap.sim.world import World
 
-ENV_ID = "fastrlap/Track-v0"
 STATE_SIZE = 10
 STATE_LIMIT = 1000.0  # state entries are clipped here (an impact spike stays far below it)
 COLLISION_PENALTY = 1.0  # reward per m/s of impact velocity change
@@ -85,6 +85,3 @@ class TrackEnv(gym.Env):
             return self._frame.copy()
         return None
 
-
-if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="fastrlap.sim.env:TrackEnv", max_episode_steps=1000)
