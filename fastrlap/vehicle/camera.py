@@ -85,10 +85,17 @@ def parse_source(source: int | str) -> int | str:
     return int(text) if text.isdigit() else text
 
 
+def quiet_opencv() -> None:
+    """Keep OpenCV's own log to errors: a failed probe otherwise prints several "[ WARN:0@...]"
+    lines per backend tried, around the one line (with its fix) that this module raises instead."""
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
 class OpenCVSource:
     """cv2.VideoCapture over a device index, a file/URL, or a GStreamer pipeline."""
 
     def __init__(self, source: int | str, fps: float = 0.0, size: tuple[int, int] | None = None) -> None:
+        quiet_opencv()
         src = parse_source(source)
         self.description = f"camera {src!r}"
         self._is_file = False

@@ -74,3 +74,12 @@ def test_wrong_frame_format_is_reported_not_passed_on():
     src = CallbackSource(lambda: np.zeros((8, 8), np.float32), fps=50.0, description="float camera")
     with pytest.raises(CameraUnavailable, match="float camera"):
         Camera(src, open_timeout=0.3).open()
+
+
+def test_a_missing_camera_is_our_one_line_without_opencv_warnings(capfd):
+    """OpenCV logs "[ WARN:0@...] ... can't open camera by index" straight to fd 2 for each backend
+    it tries; `doctor` shows its own line with the fix instead."""
+    with pytest.raises(CameraUnavailable, match="cannot open camera 57"):
+        Camera("57", open_timeout=5.0).open()
+    err = capfd.readouterr().err
+    assert "WARN" not in err and "VIDEOIO" not in err, err
