@@ -23,7 +23,7 @@ TINY = ["agent.encoder=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
     run = tmp_path_factory.mktemp("signals") / "demo"
-    assert main(["record-demo", "track=oval", f"run_dir={run}", *TINY]) == 0
+    assert main(["record-demo", "track=oval", f"run_dir={run}", "course.demo_speed=3.0", *TINY]) == 0
     return run
 
 
