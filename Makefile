@@ -16,11 +16,13 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install -q "torch==2.13.0"
 	$(VPY) -m pip install -q -e ".[test,bench]"
 	touch $(STAMP)
+	@echo "fastrlap is installed in $(VENV): in each new shell run 'source $(VENV)/bin/activate' first"
 
 # The whole job on the simulator: one slow demo lap, then 8 simulated minutes of practice
 # (about 4 minutes of wall time on 2 cores: long enough to watch the laps get faster).
 demo: install
 	$(VENV)/bin/fastrlap practice track=oval practice.minutes=8 wandb.mode=disabled
+	@echo "next: 'source $(VENV)/bin/activate', then the README's commands (fastrlap --help lists them)"
 
 test: install firmware-deps
 	$(VPY) -m pytest -q
