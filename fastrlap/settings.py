@@ -98,14 +98,17 @@ def leaves(obj, prefix: str = "") -> list[Setting]:
     return out
 
 
+_NAMES = {int: "whole number", float: "number", bool: "true/false value", str: "string"}
+
+
 def type_name(hint) -> str:
-    """`float` -> "number", `list[str]` -> "list of text", `str | None` -> "text or null"."""
+    """`float` -> "number", `list[str]` -> "list like [a,b] of strings", `str | None` -> "string or null"."""
     origin = typing.get_origin(hint)
     if origin in (UnionType, typing.Union):
         return " or ".join("null" if a is NoneType else type_name(a) for a in typing.get_args(hint))
     if origin is list:
-        return f"list of {type_name(typing.get_args(hint)[0])}"
-    return {int: "whole number", float: "number", bool: "true/false", str: "text"}.get(hint, getattr(hint, "__name__", str(hint)))
+        return f"list like [a,b] of {type_name(typing.get_args(hint)[0])}s"
+    return _NAMES.get(hint, getattr(hint, "__name__", str(hint)))
 
 
 def show(value) -> str:

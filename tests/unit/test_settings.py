@@ -1,4 +1,5 @@
 """Settings are described by their dataclass comments and checked once, at conversion time."""
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -83,7 +84,9 @@ def test_the_defaults_pass():
     ("agent.numqs=2", "did you mean agent.num_qs?"),
     ("practice.minutes=abc", "practice.minutes takes a number, not abc"),
     ("agent.num_qs=2.5", "agent.num_qs takes a whole number, not 2.5"),
-    ("practice.dashboard=3", "takes a true/false"),
+    ("practice.dashboard=3", "takes a true/false value"),
+    ("compare=runs/A", "compare takes a list like [a,b] of strings, not runs/A"),
+    ("track=null", "track takes a string, not null"),
     ("+foo=1", "no setting is called foo"),
     ("+seed=1", "drop the '+': seed=1"),
     ("~seed", "cannot be deleted"),
@@ -92,7 +95,7 @@ def test_the_defaults_pass():
     ("practice=3", "practice is a group of settings"),
 ])
 def test_bad_overrides_are_refused_with_the_fix(override, says):
-    with pytest.raises(ConfigError, match=says.replace("?", r"\?").replace("+", r"\+")):
+    with pytest.raises(ConfigError, match=re.escape(says)):
         check_overrides([override], Config, {"vehicle": ["hil", "real", "sim"]})
 
 
