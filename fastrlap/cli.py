@@ -576,39 +576,37 @@ def _main(argv: list[str]) -> int:
     if command is None:
         print(f"fastrlap: unknown command {' '.join(argv[:2])!r}; run `fastrlap --help` for the list", file=sys.stderr)
         return 2
-    from hydra.errors import HydraException
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        options, overrides = split_options(args)
-        cfg = compose(_scoped(command, overrides))
-    except ConfigError as e:
-        print(f"fastrlap {command.name}: {e}", file=sys.stderr)
-        return 2
-    except FastrlapError as e:
-        print(f"fastrlap {command.name}: {e}", file=sys.stderr)
-        return 1
-    except (HydraException, OmegaConfBaseException) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"fastrlap {command.name}: bad override ({first}); see `fastrlap {command.name} --help`", file=sys.stderr)
-        return 2
-    if "help" in options:
-        print(command_help(command, cfg))
-        return 0
-    if "cfg" in options:
-        print(OmegaConf.to_yaml(OmegaConf.structured(cfg)), end="")
-        return 0
-    with StopSignals() as stops:
+    with StopSignals() as stops:  # from here on, Ctrl-C is one line and a status, never a traceback
         try:
-            code = int(command.run(cfg) or 0)
+            code = _configure_and_run(command, args)
         except FastrlapError as e:
             print(f"fastrlap {command.name}: {e}", file=sys.stderr)
-            code = 1
+            code = 2 if isinstance(e, ConfigError) else 1
         except KeyboardInterrupt:
             print(f"fastrlap {command.name}: interrupted", file=sys.stderr)
             code = 130
         return stops.exit_code(code)
+
+
+def _configure_and_run(command: Command, args: list[str]) -> int:
+    """Compose and check the settings, then `--help`, `--cfg`, or run the command."""
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    options, overrides = split_options(args)
+    try:
+        cfg = compose(_scoped(command, overrides))
+    except (HydraException, OmegaConfBaseException) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"bad override ({first}); see `fastrlap {command.name} --help`") from None
+    if "help" in options:
+        print(command_help(command, cfg))
+    elif "cfg" in options:
+        print(OmegaConf.to_yaml(OmegaConf.structured(cfg)), end="")
+    else:
+        return int(command.run(cfg) or 0)
+    return 0
 
 
 if __name__ == "__main__":

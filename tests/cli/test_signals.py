@@ -52,3 +52,14 @@ def test_a_stop_signal_saves_then_exits_128_plus_its_number(demo_dir, tmp_path, 
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     assert [e for e in events if e["event"] == "interrupted"] and events[-1]["event"] == "end"
     assert f"fastrlap practice resume={run_dir}" in out + err  # how to continue is printed
+
+
+def test_ctrl_c_while_the_settings_load_is_one_line_and_130(monkeypatch, capsys):
+    import fastrlap.cli as cli
+
+    def interrupted(overrides):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "compose", interrupted)
+    assert main(["practice"]) == 130
+    assert capsys.readouterr().err.strip() == "fastrlap practice: interrupted"
