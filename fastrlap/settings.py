@@ -217,31 +217,33 @@ def check_overrides(overrides: list[str], schema: type, groups: dict[str, list[s
             override = parser.parse_override(text)
         except HydraException as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ConfigError(f"{text!r} is not key=value ({first})") from None
+            raise ConfigError(f"bad override {text!r}: not key=value ({first})") from None
         key = override.key_or_group
         if override.type is OverrideType.DEL:
-            raise ConfigError(f"{text}: settings cannot be deleted; set {key}=VALUE instead "
+            raise ConfigError(f"bad override {text}: settings cannot be deleted; set {key}=VALUE instead "
                               f"(`--help` shows the default)")
         if override.type is not OverrideType.CHANGE:
-            plain = text.lstrip("+")
-            hint = f"drop the '+': {plain}" if key in types or key in groups else f"no setting is called {key}{_nearest(key, known)}"
-            raise ConfigError(f"{text}: '+' adds a key that nothing reads; {hint}")
+            if key in types or key in groups:
+                hint = f"drop the '+': {text.lstrip('+')}"
+            else:
+                hint = f"no setting is called {key}{_nearest(key, known)}"
+            raise ConfigError(f"bad override {text}: '+' adds a key that nothing reads; {hint}")
         if override.is_sweep_override():
-            raise ConfigError(f"{text}: one value per setting; sweeps over several values are not supported "
-                              f"(run the command once per value)")
+            raise ConfigError(f"bad override {text}: one value per setting; sweeps over several values are not "
+                              f"supported (run the command once per value)")
         value = override.value()
         if key in groups:
             if value not in groups[key]:
-                raise ConfigError(f"{text}: no such {key}; choose one of {', '.join(groups[key])}")
+                raise ConfigError(f"bad override {text}: no such {key}; choose one of {', '.join(groups[key])}")
             continue
         if key in sections:
-            raise ConfigError(f"{text}: {key} is a group of settings; set one of its keys, e.g. "
+            raise ConfigError(f"bad override {text}: {key} is a group of settings; set one of its keys, e.g. "
                               f"{next(k for k in types if k.startswith(key + '.'))}=...")
         if key not in types:
-            raise ConfigError(f"{text}: no setting is called {key}{_nearest(key, known)}; "
+            raise ConfigError(f"bad override {text}: no setting is called {key}{_nearest(key, known)}; "
                               f"`--help` lists the settings")
         if not _fits(types[key], value):
-            raise ConfigError(f"{text}: {key} takes a {type_name(types[key])}, not {show(value)}")
+            raise ConfigError(f"bad override {text}: {key} takes a {type_name(types[key])}, not {show(value)}")
 
 
 def check_finite(config) -> None:

@@ -30,7 +30,8 @@ class Sample:
 def test_field_docs_read_the_line_comment_else_the_block_above():
     docs = field_docs(Sample)
     assert docs["plain"] == "px, the trailing comment"
-    assert docs["above"] == "A block above a field without a comment of its own explains it when nothing is on its line."
+    assert docs["above"] == ("A block above a field without a comment of its own explains it when nothing is on "
+                             "its line.")
     assert docs["both"] == "the line's own comment wins over the block above"
     assert docs["inner"] == "a list"
     assert "bare" not in docs and "local" not in docs
