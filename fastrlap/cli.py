@@ -73,7 +73,7 @@ def _make_vehicle(cfg: Config, track, paced: bool = False, listen_only: bool = F
 
 
 def _record_demo(cfg: Config) -> int:
-    from fastrlap.practice.run import new_run_dir, open_run_dir, save_config
+    from fastrlap.practice.run import new_run_dir, open_run_dir, save_config, save_track
 
     _teleop(cfg)
     track = _course_track(cfg)
@@ -82,6 +82,8 @@ def _record_demo(cfg: Config) -> int:
     if run.demo.exists():
         raise FastrlapError(f"{run.demo} already exists; leave run_dir unset for a new run, or delete it")
     save_config(run, cfg)
+    if track is not None:
+        save_track(run, track.source)
     try:
         return _record_demo_into(cfg, run, track)
     except BaseException:
@@ -90,10 +92,13 @@ def _record_demo(cfg: Config) -> int:
 
 
 def _discard_unused(cfg: Config, run) -> None:
-    """A new run directory that holds only its config.yaml (the car could not be opened, the
-    transmitter never took over) is removed, so failed starts leave no empty runs behind."""
-    if not cfg.run_dir and [f.name for f in run.path.iterdir()] == [run.config.name]:
-        run.config.unlink()
+    """A new run directory that holds only what was written before driving (config.yaml, its
+    track copy: the car could not be opened, the transmitter never took over) is removed, so
+    failed starts leave no empty runs behind."""
+    setup = [run.config, run.track]
+    if not cfg.run_dir and {f.name for f in run.path.iterdir()} <= {p.name for p in setup}:
+        for p in setup:
+            p.unlink(missing_ok=True)
         run.path.rmdir()
 
 
@@ -213,7 +218,7 @@ def _record_demo_into(cfg: Config, run, track) -> int:
 
 def _practice_run(cfg: Config):
     """The run directory practice works in: resume=, run_dir=, or a new one (demo recorded first)."""
-    from fastrlap.practice.run import new_run_dir, open_run_dir, save_config
+    from fastrlap.practice.run import new_run_dir, open_run_dir, save_config, save_track
 
     track = _course_track(cfg)
     if cfg.resume:
@@ -222,6 +227,8 @@ def _practice_run(cfg: Config):
     run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", name)
     if not run.config.exists():
         save_config(run, cfg)
+    if track is not None:
+        save_track(run, track.source)
     if not run.demo.exists():
         try:
             code = _record_demo_into(cfg, run, track)
@@ -312,21 +319,19 @@ def _report(cfg: Config) -> int:
 def _checkpoints_show(cfg: Config) -> int:
     from fastrlap.course.checkpoints import load_checkpoints
     from fastrlap.course.demo import load_demo
-    from fastrlap.course.plot import load_outline, plot_checkpoints
+    from fastrlap.course.plot import plot_checkpoints
+    from fastrlap.practice.report import track_outline
     from fastrlap.practice.run import open_run_dir
-    from fastrlap.sim.track import TrackError
 
     if not cfg.run_dir:
         raise FastrlapError("which run? pass run_dir=runs/<date>-<time>-<track> (the folder record-demo printed)")
     run = open_run_dir(cfg.run_dir)
     spec = load_checkpoints(run.checkpoints)
     path = load_demo(run.demo).pose[:, :2] if run.demo.exists() else None
-    outline = None
-    if spec.track:
-        try:
-            outline = load_outline(spec.track)
-        except TrackError:
-            print(f"note: track {spec.track!r} not found; drawing without the track", file=sys.stderr)
+    # compose() took the run's own config (and track) when the run has one
+    outline, note = track_outline(cfg if run.config.is_file() else None, spec)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     out = plot_checkpoints(spec, run.checkpoints_png, demo_path=path, outline=outline)
     print(f"wrote {out}")
     return 0
@@ -470,18 +475,40 @@ def compose(overrides: list[str]) -> Config:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base=None):
         cfg = hydra_compose(config_name="config", overrides=overrides)
-    resume = cfg.get("resume")
-    if resume:
-        # Continue with the configuration the run was started with; command-line values win.
-        saved = Path(resume) / "config.yaml"
-        if not saved.is_file():
-            raise FastrlapError(f"{saved} not found: {resume} is not a run directory to resume; "
-                                f"pass the folder practice printed")
-        from omegaconf import OmegaConf
-
-        dotlist = [o for o in overrides if "=" in o and not o.startswith(("vehicle=", "+", "~"))]
-        cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(saved), OmegaConf.from_dotlist(dotlist))
+    resume, run_dir = cfg.get("resume"), cfg.get("run_dir")
+    if resume or (run_dir and (Path(run_dir) / "config.yaml").is_file()):
+        return _run_config(cfg, overrides, resume or run_dir)
     return to_typed(cfg)
+
+
+def _run_config(composed, overrides: list[str], folder: str) -> Config:
+    """A command on an existing run continues with the config the run was started with, and its
+    own track: a policy is only meaningful where its demo was recorded. Other command-line values
+    win; a `track=` or `vehicle=` naming another track or vehicle is refused, since it would
+    silently drive (or draw) the run somewhere it never was."""
+    from omegaconf import OmegaConf
+
+    from fastrlap.practice.run import RunDir, load_run_config
+    from fastrlap.sim.track import track_data
+
+    run = RunDir(Path(folder))
+    if not run.config.is_file():
+        raise FastrlapError(f"{run.config} not found: {folder} is not a run directory to resume; "
+                            f"pass the folder practice printed")
+    given = dict(o.split("=", 1) for o in overrides if "=" in o and not o.startswith(("+", "~")))
+    explicit = OmegaConf.create()
+    for key in given:
+        if key not in ("vehicle", "track"):
+            OmegaConf.update(explicit, key, OmegaConf.select(composed, key), merge=True)
+    cfg = load_run_config(run, explicit)
+    saved = load_run_config(run)
+    if cfg.vehicle.kind != saved.vehicle.kind or given.get("vehicle", saved.vehicle.kind) != saved.vehicle.kind:
+        raise FastrlapError(f"{run.path} was recorded with vehicle={saved.vehicle.kind}; leave vehicle= out, or "
+                            f"start a new run directory for vehicle={given.get('vehicle', cfg.vehicle.kind)}")
+    if "track" in given and saved.vehicle.kind != "real" and track_data(given["track"]) != track_data(cfg.track):
+        raise FastrlapError(f"track={given['track']} is not the track {run.path} was recorded on ({cfg.track}); "
+                            f"leave track= out to use the run's own, or start a new run directory for that track")
+    return cfg
 
 
 def usage() -> str:
