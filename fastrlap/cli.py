@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,28 +75,32 @@ def _make_vehicle(cfg: Config, track, paced: bool = False, listen_only: bool = F
 
 def _record_demo(cfg: Config) -> int:
     from fastrlap.practice.run import new_run_dir, open_run_dir, save_config, save_track
+    from fastrlap.practice.runlock import RunLock
 
     _teleop(cfg)
     track = _course_track(cfg)
     name = track.name if track is not None else "real"
     run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", name)
-    if run.demo.exists():
-        raise FastrlapError(f"{run.demo} already exists; leave run_dir unset for a new run, or delete it")
-    save_config(run, cfg)
-    if track is not None:
-        save_track(run, track.source)
-    try:
-        return _record_demo_into(cfg, run, track)
-    except BaseException:
-        _discard_unused(cfg, run)
-        raise
+    with RunLock(run, "record-demo"):
+        if run.demo.exists():
+            raise FastrlapError(f"{run.demo} already exists; leave run_dir unset for a new run, or delete it")
+        save_config(run, cfg)
+        if track is not None:
+            save_track(run, track.source)
+        try:
+            return _record_demo_into(cfg, run, track)
+        except BaseException:
+            _discard_unused(cfg, run)
+            raise
 
 
 def _discard_unused(cfg: Config, run) -> None:
     """A new run directory that holds only what was written before driving (config.yaml, its
     track copy: the car could not be opened, the transmitter never took over) is removed, so
     failed starts leave no empty runs behind."""
-    setup = [run.config, run.track]
+    from fastrlap.practice.runlock import LOCK_FILE
+
+    setup = [run.config, run.track, run.path / LOCK_FILE]
     if not cfg.run_dir and {f.name for f in run.path.iterdir()} <= {p.name for p in setup}:
         for p in setup:
             p.unlink(missing_ok=True)
@@ -216,15 +221,20 @@ def _record_demo_into(cfg: Config, run, track) -> int:
     return 0
 
 
-def _practice_run(cfg: Config):
-    """The run directory practice works in: resume=, run_dir=, or a new one (demo recorded first)."""
+def _practice_run(cfg: Config, hold: ExitStack):
+    """The run directory practice works in: resume=, run_dir=, or a new one (demo recorded first).
+    It stays locked to this process (`hold`) until practice ends."""
     from fastrlap.practice.run import new_run_dir, open_run_dir, save_config, save_track
+    from fastrlap.practice.runlock import RunLock
 
     track = _course_track(cfg)
     if cfg.resume:
-        return open_run_dir(cfg.resume), track
+        run = open_run_dir(cfg.resume)
+        hold.enter_context(RunLock(run, "practice"))
+        return run, track
     name = track.name if track is not None else "real"
     run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", name)
+    hold.enter_context(RunLock(run, "practice"))
     if not run.config.exists():
         save_config(run, cfg)
     if track is not None:
@@ -248,19 +258,20 @@ def _practice(cfg: Config) -> int:
     from fastrlap.sim.drivers import speed_profile
 
     _check_vehicle(cfg)
-    run, track = _practice_run(cfg)
-    vehicle = _make_vehicle(cfg, track)
-    try:
-        oracle = speed_profile(track, vehicle.params).lap_time if track is not None else None
-        minutes = {"sim": "simulated minutes", "hil": "minutes (wall clock, firmware under simavr)",
-                   "real": "minutes on the car (wall clock)"}[cfg.vehicle.kind]
-        what = track.name if track is not None else "the demo's course"
-        print(f"practising {what} for {cfg.practice.minutes:g} {minutes} in {run.path}"
-              + (f" (oracle lap {oracle:.2f} s)" if oracle is not None else "")
-              + f"; Ctrl-C stops, `fastrlap practice resume={run.path}` continues", flush=True)
-        summary = practice(run, vehicle, cfg, resume=bool(cfg.resume), oracle_lap=oracle)
-    finally:
-        vehicle.close()
+    with ExitStack() as hold:
+        run, track = _practice_run(cfg, hold)
+        vehicle = _make_vehicle(cfg, track)
+        try:
+            oracle = speed_profile(track, vehicle.params).lap_time if track is not None else None
+            minutes = {"sim": "simulated minutes", "hil": "minutes (wall clock, firmware under simavr)",
+                       "real": "minutes on the car (wall clock)"}[cfg.vehicle.kind]
+            what = track.name if track is not None else "the demo's course"
+            print(f"practising {what} for {cfg.practice.minutes:g} {minutes} in {run.path}"
+                  + (f" (oracle lap {oracle:.2f} s)" if oracle is not None else "")
+                  + f"; Ctrl-C stops, `fastrlap practice resume={run.path}` continues", flush=True)
+            summary = practice(run, vehicle, cfg, resume=bool(cfg.resume), oracle_lap=oracle)
+        finally:
+            vehicle.close()
     _print_summary(summary, run)
     return 0
 
@@ -286,20 +297,27 @@ def _print_summary(summary: dict, run) -> None:
 
 
 def _evaluate(cfg: Config) -> int:
+    """Timed laps with the learned policy on the run's vehicle and track; the run is locked
+    meanwhile (evaluation.csv is written, and on a car one controller owns the port)."""
     from fastrlap.practice.run import open_run_dir
+    from fastrlap.practice.runlock import RunLock
     from fastrlap.practice.session import evaluate
-    from fastrlap.sim.track import load_track
-    from fastrlap.vehicle.sim import SimVehicle
 
-    _check_sim(cfg)
+    _check_vehicle(cfg)
     if not cfg.run_dir:
         raise FastrlapError("which run? pass run_dir=runs/<date>-<time>-<track> (a run that has practised)")
     run = open_run_dir(cfg.run_dir)
-    vehicle = SimVehicle(load_track(cfg.track), cfg.vehicle, seed=cfg.seed)
-    try:
-        times = evaluate(run, vehicle, cfg, cfg.laps)
-    finally:
-        vehicle.close()
+    with RunLock(run, "evaluate"):
+        track = _course_track(cfg)
+        vehicle = _make_vehicle(cfg, track)
+        try:
+            where = {"sim": "in the simulator", "hil": "on the simulated board (firmware under simavr, wall clock)",
+                     "real": "on the car (wall clock; RC override and e-stop active)"}[cfg.vehicle.kind]
+            what = track.name if track is not None else "the demo's course"
+            print(f"evaluating {run.path} on {what} {where}: {cfg.laps} laps, no learning; Ctrl-C stops", flush=True)
+            times = evaluate(run, vehicle, cfg, cfg.laps)
+        finally:
+            vehicle.close()
     if times:
         print(f"{len(times)} laps: best {min(times):.2f} s, mean {sum(times) / len(times):.2f} s -> "
               f"{run.path / 'evaluation.csv'}")
@@ -448,7 +466,9 @@ COMMANDS: dict[str, Command] = {
         Command("checkpoints show", "Draw a run's demo path and checkpoints to checkpoints.png.", _checkpoints_show),
         Command("practice", "Practise autonomously after the demo lap (records the demo first if the run has none).",
                 _practice),
-        Command("evaluate", "Drive timed laps with the learned policy, no learning; writes evaluation.csv.", _evaluate),
+        Command("evaluate", "Drive laps=N timed laps of a run with its learned policy, no learning, on the run's "
+                "vehicle: the simulator, the car (vehicle=real: wall clock; RC override, e-stop and recovery "
+                "stay active) or the simulated board (vehicle=hil); writes evaluation.csv.", _evaluate),
         Command("report", "Write lap-time figures (PNG) and report.md into a run directory; compare=[dirs] adds "
                 "other runs.", _report),
         Command("doctor", "Check the car (vehicle=real) or the simulated board (vehicle=hil): port, firmware, "
