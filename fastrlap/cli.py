@@ -82,8 +82,10 @@ def _record_demo(cfg: Config) -> int:
     name = track.name if track is not None else "real"
     run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", name)
     with RunLock(run, "record-demo"):
-        if run.demo.exists():
-            raise FastrlapError(f"{run.demo} already exists; leave run_dir unset for a new run, or delete it")
+        if run.demo.exists() and not cfg.force:
+            raise FastrlapError(f"{run.demo} already exists; record it again with `fastrlap record-demo "
+                                f"run_dir={run.path} force=true` (the old one is kept aside), or leave run_dir "
+                                f"unset for a new run")
         save_config(run, cfg)
         if track is not None:
             save_track(run, track.source)
@@ -159,8 +161,8 @@ def _record_demo_into(cfg: Config, run, track) -> int:
 
     Whatever ends it — the lap, Ctrl-C, SIGTERM, an error — the car gets neutral and the port is
     closed (`finally`); on the car the firmware's watchdog backs that up."""
-    from fastrlap.course.checkpoints import extract_checkpoints, save_checkpoints
     from fastrlap.course.demo import DemoInterrupted, record_demo, save_demo
+    from fastrlap.practice.run import keep_aside
 
     teleop = _teleop(cfg)
     kind = cfg.vehicle.kind
@@ -210,15 +212,35 @@ def _record_demo_into(cfg: Config, run, track) -> int:
             vehicle.close()
         if human is not None:
             human.close()
+    aside = keep_aside(run.demo)
+    if aside is not None:
+        print(f"the previous demo is kept as {aside}")
     save_demo(demo, run.demo)
-    c = cfg.course
-    spec = extract_checkpoints(demo.lap_path(), c.checkpoint_spacing, c.goal_radius, c.gate_half_width,
-                               demo_lap_time=demo.lap_time, track=track_ref)
-    save_checkpoints(spec, run.checkpoints)
+    spec = _extract_into(cfg, run, demo)
     print(f"demo lap time: {demo.lap_time:.2f} s ({spec.course_length:.1f} m in {len(demo)} ticks)")
     print(f"{len(spec.checkpoints)} checkpoints every {spec.spacing:.2f} m -> {run.checkpoints}")
     print(f"run directory: {run.path}")
     return 0
+
+
+def _extract_into(cfg: Config, run, demo):
+    """Checkpoints of `demo`'s lap by `cfg.course`, written to the run's checkpoints.json (a
+    previous file is kept aside)."""
+    from fastrlap.course.checkpoints import extract_checkpoints, save_checkpoints
+    from fastrlap.practice.run import keep_aside
+
+    c = cfg.course
+    try:
+        spec = extract_checkpoints(demo.lap_path(), c.checkpoint_spacing, c.goal_radius, c.gate_half_width,
+                                   demo_lap_time=demo.lap_time, track=demo.track)
+    except ValueError as e:  # an open lap, settings that cannot place checkpoints: one line with the fix
+        raise FastrlapError(f"{run.demo}: {e}; record it again with `fastrlap record-demo run_dir={run.path} "
+                            f"force=true`") from None
+    aside = keep_aside(run.checkpoints)
+    if aside is not None:
+        print(f"the previous checkpoints are kept as {aside}")
+    save_checkpoints(spec, run.checkpoints)
+    return spec
 
 
 def _practice_run(cfg: Config, hold: ExitStack):
@@ -355,6 +377,22 @@ def _checkpoints_show(cfg: Config) -> int:
     return 0
 
 
+def _checkpoints_extract(cfg: Config) -> int:
+    """Checkpoints again from the run's saved demo (a lost or damaged checkpoints.json, or other
+    course.* spacing); the previous file is kept aside."""
+    from fastrlap.course.demo import load_demo
+    from fastrlap.practice.run import open_run_dir
+    from fastrlap.practice.runlock import RunLock
+
+    if not cfg.run_dir:
+        raise FastrlapError("which run? pass run_dir=runs/<date>-<time>-<track> (the folder record-demo printed)")
+    run = open_run_dir(cfg.run_dir)
+    with RunLock(run, "checkpoints extract"):
+        spec = _extract_into(cfg, run, load_demo(run.demo))
+    print(f"{len(spec.checkpoints)} checkpoints every {spec.spacing:.2f} m -> {run.checkpoints}")
+    return 0
+
+
 def _pretrain_collect(cfg: Config) -> int:
     """Drive the prior environments with the exploration driver and write the prior dataset."""
     from fastrlap.pretrain.explore import check_prior_envs, collect
@@ -463,6 +501,8 @@ COMMANDS: dict[str, Command] = {
         Command("sim view", "Write a first-person PNG and an MP4 of a scripted lap of a track.", _sim_view),
         Command("record-demo", "Record one slow demo lap into a new run directory and extract its checkpoints.",
                 _record_demo),
+        Command("checkpoints extract", "Extract a run's checkpoints again from its demo lap (the old "
+                "checkpoints.json is kept aside).", _checkpoints_extract),
         Command("checkpoints show", "Draw a run's demo path and checkpoints to checkpoints.png.", _checkpoints_show),
         Command("practice", "Practise autonomously after the demo lap (records the demo first if the run has none).",
                 _practice),

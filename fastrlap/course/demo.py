@@ -262,9 +262,10 @@ def save_demo(demo: Demo, path: str | Path) -> Path:
 def load_demo(path: str | Path) -> Demo:
     """Read and validate a demo; every problem is one `DemoFileError` line naming the file and the fix."""
     path = Path(path)
-    fix = "record it again with `fastrlap record-demo`"
+    # A demo lives in its run directory: the fix names the command for that very folder.
     if not path.is_file():
-        raise DemoFileError(f"{path}: no such demo file; {fix}")
+        raise DemoFileError(f"{path}: no such demo file; record one with `fastrlap record-demo run_dir={path.parent}`")
+    fix = f"record it again with `fastrlap record-demo run_dir={path.parent} force=true` (the old file is kept aside)"
     try:
         with np.load(path, allow_pickle=False) as z:
             if "format_version" not in z.files:

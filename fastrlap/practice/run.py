@@ -104,6 +104,24 @@ def save_config(run: RunDir, cfg: Config) -> Path:
     return run.config
 
 
+def keep_aside(path: Path, now: datetime | None = None) -> Path | None:
+    """Rename `path` to `<stem>.<YYYYmmdd-HHMMSS><suffix>` beside it before it is replaced, so
+    re-recording or re-extracting never destroys the previous file; None when there is none."""
+    if not path.exists():
+        return None
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    aside, n = path.with_name(f"{path.stem}.{stamp}{path.suffix}"), 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.stem}.{stamp}-{n}{path.suffix}")
+    try:
+        path.rename(aside)
+    except OSError as e:
+        raise RunDirError(f"{path}: cannot keep it aside as {aside.name} ({e.strerror}); check the folder's "
+                          f"permissions") from None
+    return aside
+
+
 def save_track(run: RunDir, source: str | Path) -> Path:
     """Copy the track file the run drives into the run directory (atomically; a no-op when the
     run already drives its own copy)."""

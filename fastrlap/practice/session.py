@@ -139,7 +139,8 @@ def _load_run_inputs(run: RunDir) -> tuple[Demo, CourseSpec]:
         raise FastrlapError(f"{run.demo} not found; record the demo lap first with `fastrlap record-demo "
                             f"run_dir={run.path}`")
     if not run.checkpoints.exists():
-        raise FastrlapError(f"{run.checkpoints} not found; re-run `fastrlap record-demo` for this run directory")
+        raise FastrlapError(f"{run.checkpoints} not found; extract them again from the demo with "
+                            f"`fastrlap checkpoints extract run_dir={run.path}`")
     return load_demo(run.demo), load_checkpoints(run.checkpoints)
 
 
