@@ -46,11 +46,18 @@ def _check_vehicle(cfg: Config) -> None:
 
 
 def _course_track(cfg: Config):
-    """The simulator's track (sim and hil), or None on the real car, whose course is wherever the
-    demo lap goes (`track` then only names the run directory)."""
+    """The simulator's track (sim and hil), checked to hold a lap for this car and course, or None
+    on the real car, whose course is wherever the demo lap goes (`track` then only names the run
+    directory)."""
+    from fastrlap.course.track_fit import check_track_fits
+    from fastrlap.sim.dynamics import car_params
     from fastrlap.sim.track import load_track
 
-    return None if cfg.vehicle.kind == "real" else load_track(cfg.track)
+    if cfg.vehicle.kind == "real":
+        return None
+    track = load_track(cfg.track)
+    check_track_fits(track, car_params(cfg.vehicle), cfg.course)
+    return track
 
 
 def _make_vehicle(cfg: Config, track, paced: bool = False, listen_only: bool = False):
