@@ -83,8 +83,10 @@ def _make_vehicle(cfg: Config, track, paced: bool = False, listen_only: bool = F
 def _record_demo(cfg: Config) -> int:
     from fastrlap.practice.run import new_run_dir, open_run_dir, save_config, save_track
     from fastrlap.practice.runlock import RunLock
+    from fastrlap.practice.session import check_encoder
 
     _teleop(cfg)
+    check_encoder(cfg)  # the demo is recorded for practice with this encoder
     track = _course_track(cfg)
     name = track.name if track is not None else "real"
     run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", name)
@@ -283,10 +285,11 @@ def _practice(cfg: Config) -> int:
     """Practice on the simulator, the simulated board (hil) or the car (real: wall-clock minutes,
     the loop holds its period). Ctrl-C, SIGTERM and errors all end in `vehicle.close()`: neutral,
     then the port closes; a killed process leaves the firmware's 250 ms watchdog to stop the car."""
-    from fastrlap.practice.session import practice
+    from fastrlap.practice.session import check_encoder, practice
     from fastrlap.sim.drivers import speed_profile
 
     _check_vehicle(cfg)
+    check_encoder(cfg)
     with ExitStack() as hold:
         run, track = _practice_run(cfg, hold)
         vehicle = _make_vehicle(cfg, track)

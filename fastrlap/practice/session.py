@@ -55,6 +55,14 @@ def build_encoder(cfg: Config, device: torch.device) -> Encoder:
         raise FastrlapError(str(e)) from None
 
 
+def check_encoder(cfg: Config) -> None:
+    """Load `agent.encoder` once on the CPU when it names a weights file, so a wrong path or a
+    damaged file is one line before a demo lap is driven for nothing (practice loads it only
+    after the demo)."""
+    if cfg.agent.encoder not in ("pretrained", "random", ""):
+        build_encoder(cfg, torch.device("cpu"))
+
+
 def practice_device(cfg: Config) -> torch.device:
     """`device=` as a torch device; a CUDA request on a machine without CUDA is one line."""
     try:
@@ -284,7 +292,8 @@ def _resume(run: RunDir, agent: SAC, replay: ReplayBuffer, log: RunLog, status: 
     msg = report.summary()
     log.event(state.practice_time, "resume", replay=msg, laps=state.laps, critic_updates=agent.critic_updates,
               **context)
-    status(f"resumed {run.path}: {msg}; {state.laps} laps so far, {state.practice_time / 60:.2f} min practised")
+    status(f"resumed {run.path}: {state.laps} laps so far, {state.practice_time / 60:.2f} min practised; {msg} "
+           f"(demo and practice transitions: the replay buffer the dashboard shows)")
     return state
 
 

@@ -174,3 +174,13 @@ def test_a_damaged_demo_or_lost_checkpoints_are_fixed_by_the_commands_the_errors
     assert _one_line_command(capsys) == command
     assert main(command) == 0
     assert len(list(run.glob("checkpoints.2*.json"))) == 2
+
+
+def test_a_bad_encoder_path_is_reported_before_the_demo_is_driven(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken.pt").write_bytes(b"not weights")
+    for command, weights in (("record-demo", tmp_path / "missing.pt"), ("practice", tmp_path / "broken.pt")):
+        assert main([command, f"agent.encoder={weights}"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(weights) in err[0], err
+        assert not (tmp_path / "runs").exists()  # no run folder, no demo lap driven
