@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,11 +51,18 @@ def _check_vehicle(cfg: Config) -> None:
 
 
 def _course_track(cfg: Config):
-    """The simulator's track (sim and hil), or None on the real car, whose course is wherever the
-    demo lap goes (`track` then only names the run directory)."""
+    """The simulator's track (sim and hil), checked to hold a lap for this car and course, or None
+    on the real car, whose course is wherever the demo lap goes (`track` then only names the run
+    directory)."""
+    from fastrlap.course.track_fit import check_track_fits
+    from fastrlap.sim.dynamics import car_params
     from fastrlap.sim.track import load_track
 
-    return None if cfg.vehicle.kind == "real" else load_track(cfg.track)
+    if cfg.vehicle.kind == "real":
+        return None
+    track = load_track(cfg.track)
+    check_track_fits(track, car_params(cfg.vehicle), cfg.course)
+    return track
 
 
 def _make_vehicle(cfg: Config, track, paced: bool = False, listen_only: bool = False):
@@ -78,27 +86,40 @@ def _make_vehicle(cfg: Config, track, paced: bool = False, listen_only: bool = F
 
 
 def _record_demo(cfg: Config) -> int:
-    from fastrlap.practice.run import new_run_dir, open_run_dir, save_config
+    from fastrlap.practice.run import new_run_dir, open_run_dir, save_config, save_track
+    from fastrlap.practice.runlock import RunLock
+    from fastrlap.practice.session import check_encoder
 
     _teleop(cfg)
+    check_encoder(cfg)  # the demo is recorded for practice with this encoder
     track = _course_track(cfg)
     name = track.name if track is not None else "real"
     run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", name)
-    if run.demo.exists():
-        raise FastrlapError(f"{run.demo} already exists; leave run_dir unset for a new run, or delete it")
-    save_config(run, cfg)
-    try:
-        return _record_demo_into(cfg, run, track)
-    except BaseException:
-        _discard_unused(cfg, run)
-        raise
+    with RunLock(run, "record-demo"):
+        if run.demo.exists() and not cfg.force:
+            raise FastrlapError(f"{run.demo} already exists; record it again with `fastrlap record-demo "
+                                f"run_dir={run.path} force=true` (the old one is kept aside), or leave run_dir "
+                                f"unset for a new run")
+        save_config(run, cfg)
+        if track is not None:
+            save_track(run, track.source)
+        try:
+            return _record_demo_into(cfg, run, track)
+        except BaseException:
+            _discard_unused(cfg, run)
+            raise
 
 
 def _discard_unused(cfg: Config, run) -> None:
-    """A new run directory that holds only its config.yaml (the car could not be opened, the
-    transmitter never took over) is removed, so failed starts leave no empty runs behind."""
-    if not cfg.run_dir and [f.name for f in run.path.iterdir()] == [run.config.name]:
-        run.config.unlink()
+    """A new run directory that holds only what was written before driving (config.yaml, its
+    track copy: the car could not be opened, the transmitter never took over) is removed, so
+    failed starts leave no empty runs behind."""
+    from fastrlap.practice.runlock import LOCK_FILE
+
+    setup = [run.config, run.track, run.path / LOCK_FILE]
+    if not cfg.run_dir and {f.name for f in run.path.iterdir()} <= {p.name for p in setup}:
+        for p in setup:
+            p.unlink(missing_ok=True)
         run.path.rmdir()
 
 
@@ -154,8 +175,8 @@ def _record_demo_into(cfg: Config, run, track) -> int:
 
     Whatever ends it — the lap, Ctrl-C, SIGTERM, an error — the car gets neutral and the port is
     closed (`finally`); on the car the firmware's watchdog backs that up."""
-    from fastrlap.course.checkpoints import extract_checkpoints, save_checkpoints
     from fastrlap.course.demo import DemoInterrupted, record_demo, save_demo
+    from fastrlap.practice.run import keep_aside
 
     teleop = _teleop(cfg)
     kind = cfg.vehicle.kind
@@ -205,28 +226,55 @@ def _record_demo_into(cfg: Config, run, track) -> int:
             vehicle.close()
         if human is not None:
             human.close()
+    aside = keep_aside(run.demo)
+    if aside is not None:
+        print(f"the previous demo is kept as {aside}")
     save_demo(demo, run.demo)
-    c = cfg.course
-    spec = extract_checkpoints(demo.lap_path(), c.checkpoint_spacing, c.goal_radius, c.gate_half_width,
-                               demo_lap_time=demo.lap_time, track=track_ref)
-    save_checkpoints(spec, run.checkpoints)
+    spec = _extract_into(cfg, run, demo)
     print(f"demo lap time: {demo.lap_time:.2f} s ({spec.course_length:.1f} m in {len(demo)} ticks)")
     print(f"{len(spec.checkpoints)} checkpoints every {spec.spacing:.2f} m -> {run.checkpoints}")
     print(f"run directory: {run.path}")
     return 0
 
 
-def _practice_run(cfg: Config):
-    """The run directory practice works in: resume=, run_dir=, or a new one (demo recorded first)."""
-    from fastrlap.practice.run import new_run_dir, open_run_dir, save_config
+def _extract_into(cfg: Config, run, demo):
+    """Checkpoints of `demo`'s lap by `cfg.course`, written to the run's checkpoints.json (a
+    previous file is kept aside)."""
+    from fastrlap.course.checkpoints import extract_checkpoints, save_checkpoints
+    from fastrlap.practice.run import keep_aside
+
+    c = cfg.course
+    try:
+        spec = extract_checkpoints(demo.lap_path(), c.checkpoint_spacing, c.goal_radius, c.gate_half_width,
+                                   demo_lap_time=demo.lap_time, track=demo.track)
+    except ValueError as e:  # an open lap, settings that cannot place checkpoints: one line with the fix
+        raise FastrlapError(f"{run.demo}: {e}; record it again with `fastrlap record-demo run_dir={run.path} "
+                            f"force=true`") from None
+    aside = keep_aside(run.checkpoints)
+    if aside is not None:
+        print(f"the previous checkpoints are kept as {aside}")
+    save_checkpoints(spec, run.checkpoints)
+    return spec
+
+
+def _practice_run(cfg: Config, hold: ExitStack):
+    """The run directory practice works in: resume=, run_dir=, or a new one (demo recorded first).
+    It stays locked to this process (`hold`) until practice ends."""
+    from fastrlap.practice.run import new_run_dir, open_run_dir, save_config, save_track
+    from fastrlap.practice.runlock import RunLock
 
     track = _course_track(cfg)
     if cfg.resume:
-        return open_run_dir(cfg.resume), track
+        run = open_run_dir(cfg.resume)
+        hold.enter_context(RunLock(run, "practice"))
+        return run, track
     name = track.name if track is not None else "real"
     run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", name)
+    hold.enter_context(RunLock(run, "practice"))
     if not run.config.exists():
         save_config(run, cfg)
+    if track is not None:
+        save_track(run, track.source)
     if not run.demo.exists():
         try:
             code = _record_demo_into(cfg, run, track)
@@ -242,23 +290,25 @@ def _practice(cfg: Config) -> int:
     """Practice on the simulator, the simulated board (hil) or the car (real: wall-clock minutes,
     the loop holds its period). Ctrl-C, SIGTERM and errors all end in `vehicle.close()`: neutral,
     then the port closes; a killed process leaves the firmware's 250 ms watchdog to stop the car."""
-    from fastrlap.practice.session import practice
+    from fastrlap.practice.session import check_encoder, practice
     from fastrlap.sim.drivers import speed_profile
 
     _check_vehicle(cfg)
-    run, track = _practice_run(cfg)
-    vehicle = _make_vehicle(cfg, track)
-    try:
-        oracle = speed_profile(track, vehicle.params).lap_time if track is not None else None
-        minutes = {"sim": "simulated minutes", "hil": "minutes (wall clock, firmware under simavr)",
-                   "real": "minutes on the car (wall clock)"}[cfg.vehicle.kind]
-        what = track.name if track is not None else "the demo's course"
-        print(f"practising {what} for {cfg.practice.minutes:g} {minutes} in {run.path}"
-              + (f" (oracle lap {oracle:.2f} s)" if oracle is not None else "")
-              + f"; Ctrl-C stops, `fastrlap practice resume={run.path}` continues", flush=True)
-        summary = practice(run, vehicle, cfg, resume=bool(cfg.resume), oracle_lap=oracle)
-    finally:
-        vehicle.close()
+    check_encoder(cfg)
+    with ExitStack() as hold:
+        run, track = _practice_run(cfg, hold)
+        vehicle = _make_vehicle(cfg, track)
+        try:
+            oracle = speed_profile(track, vehicle.params).lap_time if track is not None else None
+            minutes = {"sim": "simulated minutes", "hil": "minutes (wall clock, firmware under simavr)",
+                       "real": "minutes on the car (wall clock)"}[cfg.vehicle.kind]
+            what = track.name if track is not None else "the demo's course"
+            print(f"practising {what} for {cfg.practice.minutes:g} {minutes} in {run.path}"
+                  + (f" (oracle lap {oracle:.2f} s)" if oracle is not None else "")
+                  + f"; Ctrl-C stops, `fastrlap practice resume={run.path}` continues", flush=True)
+            summary = practice(run, vehicle, cfg, resume=bool(cfg.resume), oracle_lap=oracle)
+        finally:
+            vehicle.close()
     _print_summary(summary, run)
     return 0
 
@@ -284,20 +334,27 @@ def _print_summary(summary: dict, run) -> None:
 
 
 def _evaluate(cfg: Config) -> int:
+    """Timed laps with the learned policy on the run's vehicle and track; the run is locked
+    meanwhile (evaluation.csv is written, and on a car one controller owns the port)."""
     from fastrlap.practice.run import open_run_dir
+    from fastrlap.practice.runlock import RunLock
     from fastrlap.practice.session import evaluate
-    from fastrlap.sim.track import load_track
-    from fastrlap.vehicle.sim import SimVehicle
 
-    _check_sim(cfg)
+    _check_vehicle(cfg)
     if not cfg.run_dir:
         raise FastrlapError("which run? pass run_dir=runs/<date>-<time>-<track> (a run that has practised)")
     run = open_run_dir(cfg.run_dir)
-    vehicle = SimVehicle(load_track(cfg.track), cfg.vehicle, seed=cfg.seed)
-    try:
-        times = evaluate(run, vehicle, cfg, cfg.laps)
-    finally:
-        vehicle.close()
+    with RunLock(run, "evaluate"):
+        track = _course_track(cfg)
+        vehicle = _make_vehicle(cfg, track)
+        try:
+            where = {"sim": "in the simulator", "hil": "on the simulated board (firmware under simavr, wall clock)",
+                     "real": "on the car (wall clock; RC override and e-stop active)"}[cfg.vehicle.kind]
+            what = track.name if track is not None else "the demo's course"
+            print(f"evaluating {run.path} on {what} {where}: {cfg.laps} laps, no learning; Ctrl-C stops", flush=True)
+            times = evaluate(run, vehicle, cfg, cfg.laps)
+        finally:
+            vehicle.close()
     if times:
         print(f"{len(times)} laps: best {min(times):.2f} s, mean {sum(times) / len(times):.2f} s -> "
               f"{run.path / 'evaluation.csv'}")
@@ -317,23 +374,37 @@ def _report(cfg: Config) -> int:
 def _checkpoints_show(cfg: Config) -> int:
     from fastrlap.course.checkpoints import load_checkpoints
     from fastrlap.course.demo import load_demo
-    from fastrlap.course.plot import load_outline, plot_checkpoints
+    from fastrlap.course.plot import plot_checkpoints
+    from fastrlap.practice.report import track_outline
     from fastrlap.practice.run import open_run_dir
-    from fastrlap.sim.track import TrackError
 
     if not cfg.run_dir:
         raise FastrlapError("which run? pass run_dir=runs/<date>-<time>-<track> (the folder record-demo printed)")
     run = open_run_dir(cfg.run_dir)
     spec = load_checkpoints(run.checkpoints)
     path = load_demo(run.demo).pose[:, :2] if run.demo.exists() else None
-    outline = None
-    if spec.track:
-        try:
-            outline = load_outline(spec.track)
-        except TrackError:
-            print(f"note: track {spec.track!r} not found; drawing without the track", file=sys.stderr)
+    # compose() took the run's own config (and track) when the run has one
+    outline, note = track_outline(cfg if run.config.is_file() else None, spec)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     out = plot_checkpoints(spec, run.checkpoints_png, demo_path=path, outline=outline)
     print(f"wrote {out}")
+    return 0
+
+
+def _checkpoints_extract(cfg: Config) -> int:
+    """Checkpoints again from the run's saved demo (a lost or damaged checkpoints.json, or other
+    course.* spacing); the previous file is kept aside."""
+    from fastrlap.course.demo import load_demo
+    from fastrlap.practice.run import open_run_dir
+    from fastrlap.practice.runlock import RunLock
+
+    if not cfg.run_dir:
+        raise FastrlapError("which run? pass run_dir=runs/<date>-<time>-<track> (the folder record-demo printed)")
+    run = open_run_dir(cfg.run_dir)
+    with RunLock(run, "checkpoints extract"):
+        spec = _extract_into(cfg, run, load_demo(run.demo))
+    print(f"{len(spec.checkpoints)} checkpoints every {spec.spacing:.2f} m -> {run.checkpoints}")
     return 0
 
 
@@ -450,14 +521,18 @@ COMMANDS: dict[str, Command] = {
         Command("sim view", "Write a first-person PNG and an MP4 of a scripted lap of a track.", _sim_view,
                 settings=("track", "seed", "vehicle", "view")),
         Command("record-demo", "Record one slow demo lap into a new run directory and extract its checkpoints.",
-                _record_demo, settings=(*_RUN, "teleop", "vehicle", "course", "gamepad")),
+                _record_demo, settings=(*_RUN, "force", "teleop", "vehicle", "course", "gamepad")),
+        Command("checkpoints extract", "Extract a run's checkpoints again from its demo lap (the old "
+                "checkpoints.json is kept aside).", _checkpoints_extract, settings=("run_dir",)),
         Command("checkpoints show", "Draw a run's demo path and checkpoints to checkpoints.png.", _checkpoints_show,
                 settings=("run_dir",)),
         Command("practice", "Practise autonomously after the demo lap (records the demo first if the run has none).",
                 _practice, settings=(*_RUN, "resume", "teleop", *_LEARNER, "vehicle", "course", "practice", "wandb",
                                      "gamepad")),
-        Command("evaluate", "Drive timed laps with the learned policy, no learning; writes evaluation.csv. Without "
-                "vehicle= it drives in the simulator.", _evaluate, settings=(*_RUN, "laps", *_LEARNER, "vehicle")),
+        Command("evaluate", "Drive laps=N timed laps of a run with its learned policy, no learning, on the run's "
+                "vehicle: the simulator, the car (vehicle=real: wall clock; RC override, e-stop and recovery "
+                "stay active) or the simulated board (vehicle=hil); writes evaluation.csv.", _evaluate,
+                settings=(*_RUN, "laps", *_LEARNER, "vehicle", "practice.max_ticks")),
         Command("report", "Write lap-time figures (PNG) and report.md into a run directory; compare=[dirs] adds "
                 "other runs.", _report, settings=("run_dir", "compare")),
         Command("doctor", "Check the car (vehicle=real) or the simulated board (vehicle=hil): port, firmware, "
@@ -487,26 +562,40 @@ def compose(overrides: list[str]) -> Config:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base=None):
         cfg = hydra_compose(config_name="config", overrides=overrides)
-    resume = cfg.get("resume")
-    if resume:
-        # Continue with the configuration the run was started with; command-line values win.
-        saved = Path(resume) / "config.yaml"
-        if not saved.is_file():
-            raise FastrlapError(f"{saved} not found: {resume} is not a run directory to resume; "
-                                f"pass the folder practice printed")
-        from omegaconf import OmegaConf
-        from omegaconf.errors import OmegaConfBaseException
-        from yaml import YAMLError
-
-        dotlist = [o for o in overrides if "=" in o and not o.startswith(("vehicle=", "+", "~"))]
-        try:
-            stored = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(saved))
-        except (OSError, UnicodeDecodeError, YAMLError, OmegaConfBaseException) as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise FastrlapError(f"{saved} is damaged ({first}); restore it from a copy of the run, or write the "
-                                f"settings the run was started with into it") from None
-        cfg = OmegaConf.merge(stored, OmegaConf.from_dotlist(dotlist))
+    resume, run_dir = cfg.get("resume"), cfg.get("run_dir")
+    if resume or (run_dir and (Path(run_dir) / "config.yaml").is_file()):
+        return _run_config(cfg, overrides, resume or run_dir)
     return to_typed(cfg)
+
+
+def _run_config(composed, overrides: list[str], folder: str) -> Config:
+    """A command on an existing run continues with the config the run was started with, and its
+    own track: a policy is only meaningful where its demo was recorded. Other command-line values
+    win; a `track=` or `vehicle=` naming another track or vehicle is refused, since it would
+    silently drive (or draw) the run somewhere it never was."""
+    from omegaconf import OmegaConf
+
+    from fastrlap.practice.run import RunDir, load_run_config
+    from fastrlap.sim.track import track_data
+
+    run = RunDir(Path(folder))
+    if not run.config.is_file():
+        raise FastrlapError(f"{run.config} not found: {folder} is not a run directory to resume; "
+                            f"pass the folder practice printed")
+    given = dict(o.split("=", 1) for o in overrides if "=" in o and not o.startswith(("+", "~")))
+    explicit = OmegaConf.create()
+    for key in given:
+        if key not in ("vehicle", "track"):
+            OmegaConf.update(explicit, key, OmegaConf.select(composed, key), merge=True)
+    cfg = load_run_config(run, explicit)
+    saved = load_run_config(run)
+    if cfg.vehicle.kind != saved.vehicle.kind or given.get("vehicle", saved.vehicle.kind) != saved.vehicle.kind:
+        raise FastrlapError(f"{run.path} was recorded with vehicle={saved.vehicle.kind}; leave vehicle= out, or "
+                            f"start a new run directory for vehicle={given.get('vehicle', cfg.vehicle.kind)}")
+    if "track" in given and saved.vehicle.kind != "real" and track_data(given["track"]) != track_data(cfg.track):
+        raise FastrlapError(f"track={given['track']} is not the track {run.path} was recorded on ({cfg.track}); "
+                            f"leave track= out to use the run's own, or start a new run directory for that track")
+    return cfg
 
 
 def usage() -> str:

@@ -329,6 +329,7 @@ class Config:
     wandb: WandbConfig = field(default_factory=WandbConfig)
     resume: str | None = None  # practice: continue the run in this directory
     laps: int = 5  # evaluate: laps to drive with the deterministic policy
+    force: bool = False  # record-demo: replace the run's demo lap (the old demo.npz and checkpoints.json are kept aside)
     compare: list[str] = field(default_factory=list)  # report: other run directories to draw beside run_dir
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)  # `fastrlap pretrain collect`
     iql: IQLConfig = field(default_factory=IQLConfig)  # `fastrlap pretrain train`

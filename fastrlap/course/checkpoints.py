@@ -188,7 +188,7 @@ def save_checkpoints(spec: CourseSpec, path: str | Path) -> None:
 
 def load_checkpoints(path: str | Path) -> CourseSpec:
     path = Path(path)
-    fix = "extract them again with `fastrlap record-demo`"
+    fix = f"extract them again from the demo with `fastrlap checkpoints extract run_dir={path.parent}`"
     if not path.is_file():
         raise CheckpointsFileError(f"{path}: no such checkpoints file; {fix}")
     try:

@@ -193,6 +193,8 @@ def record_demo(vehicle: Vehicle, driver: Driver, vehicle_cfg: VehicleConfig, cf
         timer = LapTimer()
         timer.restart(t0)
         travelled, farthest = 0.0, 0.0
+        collisions, touching = 0, False  # contacts begun, and whether one is going on
+        came_back = math.inf  # m, nearest approach to the start once the car was well away from it
         while True:
             if closing is not None and (travelled - closing[2] >= _TAIL_METRES
                                         or obs.t - t0 - closing[0] >= _TAIL_SECONDS):
@@ -209,7 +211,12 @@ def record_demo(vehicle: Vehicle, driver: Driver, vehicle_cfg: VehicleConfig, cf
             nxt = vehicle.observe()
             p0, p1 = (obs.pose.x, obs.pose.y), (nxt.pose.x, nxt.pose.y)
             travelled += math.hypot(p1[0] - p0[0], p1[1] - p0[1])
-            farthest = max(farthest, math.hypot(p1[0] - start.x, p1[1] - start.y))
+            from_start = math.hypot(p1[0] - start.x, p1[1] - start.y)
+            if farthest > 2 * cfg.lap_close_radius:
+                came_back = min(came_back, from_start)
+            farthest = max(farthest, from_start)
+            collisions += int(nxt.collision and not touching)
+            touching = nxt.collision
             if on_tick is not None:
                 on_tick(nxt, travelled)
             if closing is None and travelled >= cfg.min_demo_length and farthest > 2 * cfg.lap_close_radius:
@@ -219,13 +226,9 @@ def record_demo(vehicle: Vehicle, driver: Driver, vehicle_cfg: VehicleConfig, cf
                     closing = (float(timer.complete(crossed)), k + (crossed - obs.t) / (nxt.t - obs.t), travelled)
             obs = nxt
             if closing is None and obs.t - t0 > cfg.max_demo_seconds:
-                far = math.hypot(obs.pose.x - start.x, obs.pose.y - start.y)
-                need = (f"it covered {travelled:.1f} m of the required {cfg.min_demo_length:.0f} m"
-                        if travelled < cfg.min_demo_length else
-                        f"it is {far:.1f} m from the start; cross the start line within "
-                        f"{cfg.lap_close_radius:.1f} m of where it began")
-                raise DemoRejected(f"no closed lap within course.max_demo_seconds={cfg.max_demo_seconds:.0f} s "
-                                   f"({need}); {keep_partial()}")
+                why = _why_no_lap(cfg, travelled, farthest, came_back, collisions)
+                raise DemoRejected(f"no closed lap: timed out after {obs.t - t0:.0f} s (course.max_demo_seconds) "
+                                   f"with {travelled:.1f} m driven; {why}; {keep_partial()}")
     except KeyboardInterrupt:
         if closing is not None:  # Ctrl-C after the lap closed: the demo is complete
             return closed_demo()
@@ -240,6 +243,23 @@ def record_demo(vehicle: Vehicle, driver: Driver, vehicle_cfg: VehicleConfig, cf
         raise
     finally:
         vehicle.stop()
+
+
+def _why_no_lap(cfg: CourseConfig, travelled: float, farthest: float, came_back: float, collisions: int) -> str:
+    """The reason a demo drive never closed its lap, from how far and where the car went."""
+    hits = f" and hit something {collisions} times" if collisions else ""
+    if travelled < 0.5:
+        return f"the car barely moved{hits} (stuck, or the driver gave no throttle)"
+    if travelled < cfg.min_demo_length:
+        return (f"it covered {travelled:.1f} m{hits}, less than the course.min_demo_length="
+                f"{cfg.min_demo_length:g} m a lap needs")
+    if farthest <= 2 * cfg.lap_close_radius:
+        return (f"it never got more than {farthest:.1f} m from the start{hits} (a lap must leave the start by "
+                f"2 x course.lap_close_radius={2 * cfg.lap_close_radius:g} m)")
+    if came_back > cfg.lap_close_radius:
+        return (f"it never came back across the start line{hits} (closest {came_back:.1f} m from the start; the "
+                f"line reaches course.lap_close_radius={cfg.lap_close_radius:g} m either side)")
+    return f"it came back to the start{hits} but never crossed the start line in the starting direction"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,9 +280,10 @@ def save_demo(demo: Demo, path: str | Path) -> Path:
 def load_demo(path: str | Path) -> Demo:
     """Read and validate a demo; every problem is one `DemoFileError` line naming the file and the fix."""
     path = Path(path)
-    fix = "record it again with `fastrlap record-demo`"
+    # A demo lives in its run directory: the fix names the command for that very folder.
     if not path.is_file():
-        raise DemoFileError(f"{path}: no such demo file; {fix}")
+        raise DemoFileError(f"{path}: no such demo file; record one with `fastrlap record-demo run_dir={path.parent}`")
+    fix = f"record it again with `fastrlap record-demo run_dir={path.parent} force=true` (the old file is kept aside)"
     try:
         with np.load(path, allow_pickle=False) as z:
             if "format_version" not in z.files:

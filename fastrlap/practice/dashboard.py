@@ -54,7 +54,8 @@ class Dashboard:
             "speed": f"{speed:.1f} m/s",
             "collisions": str(st.collisions),
             "updates/s": f"{(loop.learner.updates - self._updates0) / wall:.0f}",
-            "buffer": str(st.transitions),
+            # the replay buffer's size (demo and practice transitions), the number resume reports as loaded
+            "buffer": str(len(loop.learner.replay)),
             "practice": f"{st.practice_time / 60:.2f} / {self.total / 60:.1f} min",
             **({"keys": HELP} if self._reading() else {}),
             **({"e-stop": self.keys.hold()} if self._reading() and self.keys.hold() else {}),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -83,6 +83,7 @@ class Learner(Protocol):
 
     updates: int
     last_metrics: dict[str, float]
+    replay: Sized  # the transitions learned from (the dashboard shows how many)
 
     def act(self, obs: PolicyInput, deterministic: bool) -> np.ndarray: ...
     def insert(self, transition: Transition) -> None: ...

@@ -25,8 +25,10 @@ from matplotlib.lines import Line2D
 
 from fastrlap.course.checkpoints import CheckpointsFileError, CourseSpec, load_checkpoints
 from fastrlap.course.demo import DemoFileError, load_demo
+from fastrlap.config import Config
 from fastrlap.course.plot import TrackOutline, draw_track, load_outline, map_aspect
-from fastrlap.practice.run import RunDir, RunDirError, laps_path, read_laps, summary_path, trajectories_path
+from fastrlap.practice.run import (RunDir, RunDirError, laps_path, load_run_config, read_laps, summary_path,
+                                   trajectories_path)
 from fastrlap.practice.supervisor import Mode
 from fastrlap.practice.trajectory import Trajectory, read_trajectory_checked
 
@@ -119,20 +121,33 @@ def _float(data: dict, key: str) -> float | None:
     return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
 
 
-def _encoder(run: RunDir) -> str | None:
-    """Which encoder the run practised with, from its saved config (None if unreadable)."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-    from yaml import YAMLError
-
-    from fastrlap.config import Config, to_typed
-
+def _config(run: RunDir, notes: list[str]) -> Config | None:
+    """The run's typed config (None, with a note, when it is missing or unreadable)."""
     if not run.config.is_file():
         return None
     try:
-        return to_typed(OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run.config))).agent.encoder
-    except (OSError, ValueError, YAMLError, OmegaConfBaseException, AssertionError):  # ValueError: not UTF-8
+        return load_run_config(run)
+    except RunDirError as e:
+        notes.append(str(e))
         return None
+
+
+def track_outline(cfg: Config | None, spec: CourseSpec | None) -> tuple[TrackOutline | None, str]:
+    """The outline of the track a run drove, and a note when it cannot be drawn.
+
+    `cfg` is the run's own config (its `track` is the run's copy of the track file); a run from
+    before such copies falls back to the track its checkpoints name. A real course has no track."""
+    from fastrlap.sim.track import TrackError
+
+    if cfg is not None and cfg.vehicle.kind == "real":
+        return None, ""
+    ref = cfg.track if cfg is not None else (spec.track if spec is not None else "")
+    if not ref:
+        return None, ""
+    try:
+        return load_outline(ref), ""
+    except TrackError:
+        return None, f"track {ref!r} not found; maps drawn without the track"
 
 
 def encoder_label(data: RunData) -> str:
@@ -175,7 +190,8 @@ def load_run(path: str | Path) -> RunData:
         data.first_lap_practice_min = data.laps[0]["practice_time_s"] / 60.0
     if data.collisions is None and data.laps:
         data.collisions = int(sum(r["collisions"] for r in data.laps))
-    data.encoder = _encoder(run)
+    cfg = _config(run, data.notes)
+    data.encoder = cfg.agent.encoder if cfg is not None else None
     data.trajectory, skipped = read_trajectory_checked(trajectories_path(run))
     if skipped:
         data.notes.append(f"trajectory chunk(s) {', '.join(skipped)} unreadable, left out of the maps")
@@ -195,13 +211,9 @@ def load_run(path: str | Path) -> RunData:
             data.checkpoints = load_checkpoints(run.checkpoints)
         except CheckpointsFileError as e:
             data.notes.append(f"checkpoints not drawn: {str(e).splitlines()[0]}")
-    if data.checkpoints is not None and data.checkpoints.track:
-        from fastrlap.sim.track import TrackError
-
-        try:
-            data.outline = load_outline(data.checkpoints.track)
-        except TrackError:
-            data.notes.append(f"track {data.checkpoints.track!r} not found; maps drawn without the track")
+    data.outline, note = track_outline(cfg, data.checkpoints)
+    if note:
+        data.notes.append(note)
     return data
 
 

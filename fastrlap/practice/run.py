@@ -1,21 +1,27 @@
 """The run directory (DESIGN.md §3): `runs/<date>-<time>-<name>/` and the files in it.
 
 Every command of one practice session reads and writes the same folder, so the paths are named
-once here. `config.yaml` holds the resolved config the run was started with.
+once here. `config.yaml` holds the resolved config the run was started with, and `track.yaml` a
+copy of the simulator track it drives (vehicle=sim and hil): the folder alone says where the
+policy was trained, so a later command can neither drive it on another track by default nor lose
+the track when the original file is edited, moved or never copied to another machine.
 """
 from __future__ import annotations
 
 import csv
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from omegaconf import OmegaConf
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from fastrlap.config import Config
-from fastrlap.errors import FastrlapError
+from fastrlap.config import Config, to_typed
+from fastrlap.errors import ConfigError, FastrlapError
 from fastrlap.storage import AppendLog, TornTail, atomic_write_text, complete_lines
 
 
@@ -47,6 +53,11 @@ class RunDir:
     @property
     def checkpoints_png(self) -> Path:
         return self.path / "checkpoints.png"
+
+    @property
+    def track(self) -> Path:
+        """The run's own copy of its simulator track (absent on a real course)."""
+        return self.path / "track.yaml"
 
 
 def _slug(name: str) -> str:
@@ -91,6 +102,66 @@ def save_config(run: RunDir, cfg: Config) -> Path:
     """Write the resolved config as YAML (what the run was started with, overrides included)."""
     atomic_write_text(run.config, OmegaConf.to_yaml(OmegaConf.structured(cfg), resolve=True))
     return run.config
+
+
+def keep_aside(path: Path, now: datetime | None = None) -> Path | None:
+    """Rename `path` to `<stem>.<YYYYmmdd-HHMMSS><suffix>` beside it before it is replaced, so
+    re-recording or re-extracting never destroys the previous file; None when there is none."""
+    if not path.exists():
+        return None
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    aside, n = path.with_name(f"{path.stem}.{stamp}{path.suffix}"), 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.stem}.{stamp}-{n}{path.suffix}")
+    try:
+        path.rename(aside)
+    except OSError as e:
+        raise RunDirError(f"{path}: cannot keep it aside as {aside.name} ({e.strerror}); check the folder's "
+                          f"permissions") from None
+    return aside
+
+
+def save_track(run: RunDir, source: str | Path) -> Path:
+    """Copy the track file the run drives into the run directory (atomically; a no-op when the
+    run already drives its own copy)."""
+    src = Path(source)
+    if run.track.exists() and src.resolve() == run.track.resolve():
+        return run.track
+    tmp = run.track.with_name(run.track.name + ".tmp")
+    try:
+        shutil.copyfile(src, tmp)
+        tmp.replace(run.track)
+    except OSError as e:
+        raise RunDirError(f"{run.track}: cannot store the run's copy of {src} ({e.strerror}); free space or "
+                          f"choose another run_dir=") from None
+    return run.track
+
+
+def load_run_config(run: RunDir, overrides: DictConfig | None = None) -> Config:
+    """The typed config a run was started with, `overrides` (a partial config) on top.
+
+    `track` becomes the run's own track.yaml where there is one, so every command on the run
+    drives (and draws) the track the demo was recorded on."""
+    if not run.config.is_file():
+        raise RunDirError(f"{run.config} not found: {run.path} is not a run directory; pass the folder "
+                          f"record-demo or practice printed")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run.config),
+                                 overrides if overrides is not None else {})
+        cfg = to_typed(merged)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise RunDirError(f"{run.config}: unreadable ({type(e).__name__}); restore it from a copy of the run "
+                          f"or start a new run") from None
+    except ConfigError as e:  # a value out of range: the file was edited or damaged
+        raise RunDirError(f"{run.config}: {e}; fix that value or start a new run") from None
+    except OmegaConfBaseException as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RunDirError(f"{run.config}: not a valid run config ({first}); fix that key or start a new run") \
+            from None
+    if run.track.is_file():
+        cfg.track = str(run.track)
+    return cfg
 
 
 # ---------------------------------------------------------------------------------------------

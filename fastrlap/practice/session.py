@@ -53,6 +53,14 @@ def build_encoder(cfg: Config, device: torch.device) -> Encoder:
     return load_encoder(None if cfg.agent.encoder in ("pretrained", "") else cfg.agent.encoder, spec, device=device)
 
 
+def check_encoder(cfg: Config) -> None:
+    """Load `agent.encoder` once on the CPU when it names a weights file, so a wrong path or a
+    damaged file is one line before a demo lap is driven for nothing (practice loads it only
+    after the demo)."""
+    if cfg.agent.encoder not in ("pretrained", "random", ""):
+        build_encoder(cfg, torch.device("cpu"))
+
+
 def practice_device(cfg: Config) -> torch.device:
     """`device=` as a torch device; a CUDA request on a machine without CUDA is one line."""
     try:
@@ -125,7 +133,8 @@ def _load_run_inputs(run: RunDir) -> tuple[Demo, CourseSpec]:
         raise FastrlapError(f"{run.demo} not found; record the demo lap first with `fastrlap record-demo "
                             f"run_dir={run.path}`")
     if not run.checkpoints.exists():
-        raise FastrlapError(f"{run.checkpoints} not found; re-run `fastrlap record-demo` for this run directory")
+        raise FastrlapError(f"{run.checkpoints} not found; extract them again from the demo with "
+                            f"`fastrlap checkpoints extract run_dir={run.path}`")
     return load_demo(run.demo), load_checkpoints(run.checkpoints)
 
 
@@ -323,7 +332,8 @@ def _resume(run: RunDir, agent: SAC, replay: ReplayBuffer, log: RunLog, status: 
     msg = "; ".join(notes)
     log.event(state.practice_time, "resume", replay=msg, laps=state.laps, critic_updates=agent.critic_updates,
               **context)
-    status(f"resumed {run.path}: {msg}; {state.laps} laps so far, {state.practice_time / 60:.2f} min practised")
+    status(f"resumed {run.path}: {state.laps} laps so far, {state.practice_time / 60:.2f} min practised; {msg} "
+           f"(demo and practice transitions: the replay buffer the dashboard shows)")
     return state
 
 
@@ -364,7 +374,13 @@ def _summary(state: LoopState, demo: Demo, updates: int, buffer: int, oracle_lap
 
 
 def evaluate(run: RunDir, vehicle: Vehicle, cfg: Config, laps: int, status: Callable[[str], None] = print) -> list[float]:
-    """Drive `laps` timed laps with the deterministic policy, no learning; writes evaluation.csv."""
+    """Drive `laps` timed laps with the deterministic policy, no learning; writes evaluation.csv.
+
+    Laps are timed by the run's checkpoints exactly as in practice, and the same supervisor and
+    safety filter drive the car: on a car the RC transmitter still takes over, a crash or a stuck
+    car still gets its recovery, the firmware's e-stop and the space key still stop it. Nothing is
+    learned and nothing enters the replay buffer. `cfg.practice.max_ticks` (when > 0) bounds the
+    drive in control ticks; Ctrl-C ends it early and the laps so far are still written."""
     demo, spec = _load_run_inputs(run)
     learner_path = agent_dir(run) / LEARNER_FILE
     if not learner_path.exists():
@@ -381,17 +397,31 @@ def evaluate(run: RunDir, vehicle: Vehicle, cfg: Config, laps: int, status: Call
         rows.append(row)
         status(f"evaluation lap {len(times)}: {row['lap_time_s']:.2f} s, collisions {row['collisions']}")
 
+    def on_event(t: float, kind: str, data: dict) -> None:
+        if kind == "mode" and data["new"] != "LEARNING":
+            status(f"  {t:6.1f} s  {data['old']} -> {data['new']} ({data['reason']})")
+
     replay = ReplayBuffer(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, 1)
     learner = SyncLearner(agent, replay, start_training=math.inf)
+    keys = KeyReader(stdin_fd() if cfg.practice.estop_key else None,
+                     on_change=lambda stopped, message: status(message))
     loop = PracticeLoop(vehicle, Course(spec), encoder, learner, cfg, distance_to_polyline(demo.lap_path()),
-                        on_lap=on_lap, learn=False, deterministic=True)
+                        on_lap=on_lap, on_event=on_event, learn=False, deterministic=True,
+                        operator_stop=keys.hold if keys.enabled else None)
     # One lap to reach the start line plus the timed laps, with a generous time limit.
     budget = (laps + 1) * max(60.0, 3.0 * float(demo.lap_time))
-    loop.run(budget, should_stop=lambda: len(times) >= laps)
+    try:
+        keys.start()
+        loop.run(budget, max_ticks=cfg.practice.max_ticks, should_stop=lambda: len(times) >= laps)
+    except KeyboardInterrupt:
+        status(f"interrupted after {len(times)} of {laps} laps")
+    finally:
+        keys.close()
     lines = ["lap,lap_time_s,collisions,recoveries,mean_speed_mps,max_speed_mps"]
     lines += [f"{i},{r['lap_time_s']:.4f},{r['collisions']},{r['recoveries']},{r['mean_speed_mps']:.4f},"
               f"{r['max_speed_mps']:.4f}" for i, r in enumerate(rows, 1)]
     atomic_write_text(Path(run.path) / "evaluation.csv", "\n".join(lines) + "\n")
     if len(times) < laps:
-        status(f"only {len(times)} of {laps} laps completed within {budget:.0f} s of driving")
+        status(f"{len(times)} of {laps} laps completed in {loop.state.ticks} ticks "
+               f"({loop.state.practice_time:.0f} s of driving); evaluation.csv holds those")
     return times

@@ -321,12 +321,17 @@ def resolve_track_path(name_or_path: str) -> Path:
 
 
 def load_track(name_or_path: str) -> Track:
+    return parse_track(track_data(name_or_path), source=str(resolve_track_path(name_or_path)))
+
+
+def track_data(name_or_path: str):
+    """The parsed YAML mapping of a track (a name or a path), for comparing two tracks by content."""
     path = resolve_track_path(name_or_path)
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise TrackError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    return parse_track(data, source=str(path))
+    return data
 
 
 def _number(src: str, field: str, value) -> float:

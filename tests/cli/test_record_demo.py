@@ -133,3 +133,54 @@ def test_show_errors_are_one_line(tmp_path, capsys):
     assert main(["checkpoints", "show", f"run_dir={tmp_path}"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "version 99" in err[0]
+
+
+def _one_line_command(capsys) -> list[str]:
+    """The one error line's command (between backquotes), as argv for main()."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    command = err[0].split("`")[1].split()
+    assert command[0] == "fastrlap"
+    return command[1:]
+
+
+def test_a_damaged_demo_or_lost_checkpoints_are_fixed_by_the_commands_the_errors_name(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["record-demo", "track=oval", f"run_dir={run}"]) == 0
+    spec = load_checkpoints(run / "checkpoints.json")
+    torn = (run / "demo.npz").read_bytes()[:5000]
+    (run / "demo.npz").write_bytes(torn)
+    capsys.readouterr()
+    assert main(["checkpoints", "extract", f"run_dir={run}"]) == 1
+    command = _one_line_command(capsys)
+    assert command == ["record-demo", f"run_dir={run}", "force=true"]
+    assert main(command) == 0
+    assert "previous demo is kept as" in capsys.readouterr().out
+    [aside] = run.glob("demo.2*.npz")
+    assert aside.read_bytes() == torn  # the damaged file is kept, not destroyed
+    assert len(list(run.glob("checkpoints.2*.json"))) == 1
+    assert load_demo(run / "demo.npz").closed
+    spec = load_checkpoints(run / "checkpoints.json")
+
+    (run / "checkpoints.json").unlink()
+    assert main(["practice", f"run_dir={run}"]) == 1
+    command = _one_line_command(capsys)
+    assert command == ["checkpoints", "extract", f"run_dir={run}"]
+    assert main(command) == 0
+    again = load_checkpoints(run / "checkpoints.json")
+    assert again == spec
+    (run / "checkpoints.json").write_text("{")  # damaged: the same command fixes it and keeps it aside
+    assert main(["checkpoints", "show", f"run_dir={run}"]) == 1
+    assert _one_line_command(capsys) == command
+    assert main(command) == 0
+    assert len(list(run.glob("checkpoints.2*.json"))) == 2
+
+
+def test_a_bad_encoder_path_is_reported_before_the_demo_is_driven(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken.pt").write_bytes(b"not weights")
+    for command, weights in (("record-demo", tmp_path / "missing.pt"), ("practice", tmp_path / "broken.pt")):
+        assert main([command, f"agent.encoder={weights}"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(weights) in err[0], err
+        assert not (tmp_path / "runs").exists()  # no run folder, no demo lap driven

@@ -51,6 +51,17 @@ def test_record_demo_and_practice_through_the_real_serial_path(firmware_build, t
     assert events[-1]["event"] == "end" and events[-1]["ticks"] == 30
     assert not [e for e in events if e["event"] == "mode" and e["new"] in ("STOPPED", "ERRORED")], events
 
+    # The learned policy drives the board with no learning: nothing is added to the replay
+    # buffer or the practice logs, evaluation.csv is written. The run's vehicle is taken from
+    # the run itself (no vehicle= needed).
+    kept = {p: p.stat().st_mtime_ns for p in [*(run / "replay").rglob("*"), run / "events.jsonl", run / "laps.csv"]}
+    code = main(["evaluate", f"run_dir={run}", "laps=1", "practice.max_ticks=30"])
+    out = capsys.readouterr().out
+    assert "on the simulated board" in out and "0 of 1 laps completed in 30 ticks" in out
+    assert code == 1  # the one lap asked for was not driven in 30 ticks
+    assert (run / "evaluation.csv").read_text().startswith("lap,lap_time_s")
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+
 
 def _wait(predicate, timeout: float, what: str, host=None) -> None:
     deadline = time.monotonic() + timeout

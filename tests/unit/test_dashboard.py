@@ -17,6 +17,7 @@ class FakeLoop:
 
         class L:
             updates = 400
+            replay = range(130)  # 90 demo transitions and the 40 of practice
 
         self.learner = L()
 
@@ -26,7 +27,7 @@ def test_plain_dashboard_line_has_the_fields(capsys):
     dash.update(FakeLoop())
     line = capsys.readouterr().out.strip()
     for part in ("mode LEARNING", "laps 2", "last lap 12.50 s", "best lap 12.50 s", "collisions 3",
-                 "buffer 40", "practice 1.50 / 10.0 min", "updates/s"):
+                 "buffer 130", "practice 1.50 / 10.0 min", "updates/s"):
         assert part in line
     dash.update(FakeLoop())  # throttled: at most one line per every_s
     dash.close()

@@ -1,5 +1,6 @@
 """The demo lap: recording against a fake car, Ctrl-C and rejection keep the partial demo,
 demo.npz round trip, and one-line errors for corrupt, truncated and wrong-version files."""
+import dataclasses
 import math
 import zipfile
 
@@ -208,3 +209,25 @@ def test_ctrl_c_after_the_lap_closed_keeps_the_demo(tmp_path):
     assert demo.closed and demo.lap_time == pytest.approx(period, rel=0.01)
     assert demo.lap_end <= len(demo) - 1 and demo.t[-1] > period
     assert not (tmp_path / "p.npz").exists()
+
+
+class BumpingCar(CircleCar):
+    """A CircleCar that reports a contact beginning every 10th tick."""
+
+    def observe(self):
+        obs = super().observe()
+        return dataclasses.replace(obs, collision=self.ticks % 10 == 1)
+
+
+@pytest.mark.parametrize("car, speed, cause", [
+    (CircleCar(), 0.0, "the car barely moved"),
+    (BumpingCar(), 0.0, "the car barely moved and hit something"),
+    (CircleCar(radius=1000.0), 1.0, "never came back across the start line (closest"),
+    (CircleCar(radius=0.5), 1.0, "never got more than 1.0 m from the start"),
+])
+def test_a_demo_that_never_closes_says_why(tmp_path, car, speed, cause):
+    cfg = CourseConfig(max_demo_seconds=30.0)
+    with pytest.raises(DemoRejected) as err:
+        record_demo(car, steady(speed), VCFG, cfg, tmp_path / "p.npz")
+    message = str(err.value)
+    assert "timed out after 30 s" in message and cause in message, message
