@@ -1,6 +1,6 @@
 """The serial wire format shared with the firmware (docs/protocol.md is the spec).
 
-A frame on the wire is ``COBS(seq, type, body..., crc_lo, crc_hi) + b"\\x00"``. The CRC is
+A frame on the wire is ``b"\\x00" + COBS(seq, type, body..., crc_lo, crc_hi) + b"\\x00"``. The CRC is
 CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor) over seq, type and
 body; every field is little-endian. ``firmware/src/protocol.h`` packs the same layouts and
 ``firmware/test_vectors.txt`` holds frames both sides must produce byte for byte.
@@ -323,10 +323,16 @@ class Frame:
 
 
 def encode_frame(seq: int, msg: Message) -> bytes:
-    """One complete wire frame, trailing 0x00 included."""
+    """One complete wire frame: ``0x00 + COBS(...) + 0x00``.
+
+    The leading delimiter closes whatever line noise reached the receiver before this frame (a
+    glitch on the cable, a half-written frame from a process that died), so the noise is
+    dropped on its own and this frame arrives intact; without it the noise and the frame would
+    decode as one corrupt frame and the command would be lost. Receivers ignore the empty frame
+    the two delimiters between consecutive frames make."""
     raw = bytes([seq & 0xFF, int(msg.TYPE)]) + pack_body(msg)
     raw += struct.pack("<H", crc16_ccitt_false(raw))
-    return cobs_encode(raw) + b"\x00"
+    return b"\x00" + cobs_encode(raw) + b"\x00"
 
 
 def decode_frame(encoded: bytes) -> Frame:

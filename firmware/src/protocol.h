@@ -1,6 +1,7 @@
 /* Wire format shared with fastrlap/vehicle/protocol.py; docs/protocol.md is the spec.
  *
- * Frame on the wire: COBS(seq, type, body..., crc_lo, crc_hi) followed by one 0x00 delimiter.
+ * Frame on the wire: 0x00, COBS(seq, type, body..., crc_lo, crc_hi), 0x00. The leading delimiter
+ * ends whatever line noise came before, so noise costs at most itself and never the next frame.
  * CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor) over seq, type
  * and body. Every multi-byte field is little-endian. Packing is done byte by byte, never by
  * casting structs, so the layout does not depend on the compiler (AVR or host). */
@@ -16,8 +17,8 @@
 #define PROTO_MAX_BODY 48
 #define PROTO_MAX_DECODED (PROTO_MAX_BODY + 4)
 #define PROTO_MAX_ENCODED (PROTO_MAX_DECODED + PROTO_MAX_DECODED / 254 + 1)
-/* Encoded bytes plus the delimiter: the size of a transmit buffer for one frame. */
-#define PROTO_MAX_WIRE (PROTO_MAX_ENCODED + 1)
+/* Encoded bytes plus both delimiters: the size of a transmit buffer for one frame. */
+#define PROTO_MAX_WIRE (PROTO_MAX_ENCODED + 2)
 
 /* Message types. Host -> firmware below 0x80, firmware -> host from 0x80. */
 enum {
@@ -127,7 +128,8 @@ uint16_t proto_crc16(const uint8_t *data, size_t len);
 size_t cobs_encode(const uint8_t *in, size_t len, uint8_t *out, size_t out_cap);
 size_t cobs_decode(const uint8_t *in, size_t len, uint8_t *out, size_t out_cap);
 
-/* Build a complete wire frame (with trailing 0x00) into out; returns its length, 0 if too big. */
+/* Build a complete wire frame (leading and trailing 0x00) into out; returns its length, 0 if too
+ * big. */
 size_t proto_frame(uint8_t seq, uint8_t type, const uint8_t *body, size_t body_len,
                    uint8_t *out, size_t out_cap);
 
@@ -151,7 +153,8 @@ int unpack_telemetry(const uint8_t *b, size_t n, msg_telemetry_t *m);
 int unpack_fault(const uint8_t *b, size_t n, msg_fault_t *m);
 int unpack_heartbeat_ack(const uint8_t *b, size_t n, msg_heartbeat_ack_t *m);
 
-/* Streaming receiver: feed bytes one at a time; it resynchronises on every 0x00. */
+/* Streaming receiver: feed bytes one at a time; it resynchronises on every 0x00 and ignores
+ * empty frames (two delimiters in a row, as between two frames). */
 typedef struct {
     uint8_t buf[PROTO_MAX_ENCODED];
     uint8_t len;

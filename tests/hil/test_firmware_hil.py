@@ -136,6 +136,21 @@ def test_garbage_and_corrupted_frames_do_not_move_outputs(link, fw_sim):
         stream.stop()
 
 
+def test_line_noise_without_a_delimiter_does_not_cost_the_next_command(link, fw_sim):
+    """Random bytes that never end in 0x00 reach the firmware just before a command: the
+    command's leading delimiter closes the noise, so that very command is accepted."""
+    rng = random.Random(23)
+    bad_before = link.wait_telemetry(timeout=0.5).rx_bad_frames
+    with serial.Serial(fw_sim.link, 115200, timeout=0.1) as noise:
+        for i in range(20):
+            noise.write(bytes(rng.randrange(1, 256) for _ in range(rng.randint(1, 40))))
+            noise.flush()
+            time.sleep(0.005)  # the noise is on the wire before the command
+            tel = link.command_and_wait(100 + 10 * i, -10 * i, timeout=0.5)
+            assert tel.mode == p.Mode.AUTO and (tel.steer_us, tel.esc_us) == CAL.auto_pulses(100 + 10 * i, -10 * i)
+    assert link.wait_telemetry(timeout=0.5).rx_bad_frames == bad_before + 20  # each burst dropped once
+
+
 def test_rc_override_wins_and_rc_loss_goes_neutral(link, fw_sim):
     stream = CommandStream(link, -500, -500)
     try:
