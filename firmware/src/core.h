@@ -10,7 +10,7 @@
 #include "protocol.h"
 
 #define FW_MAJOR 1
-#define FW_MINOR 0
+#define FW_MINOR 1
 #define CMD_TIMEOUT_MS 250     /* no valid COMMAND for this long -> neutral throttle */
 #define SESSION_TIMEOUT_MS 1000/* no valid frame for this long -> HELLO needed again */
 #define RC_TIMEOUT_MS 100      /* an RC channel without a pulse for this long is lost */
@@ -21,6 +21,9 @@
 #define RC_STICK_DEADBAND_US 100
 #define RC_STICK_HOLD_MS 1000  /* stick activity keeps TELEOP this long after the last deflection */
 #define TELEMETRY_HZ 50
+/* A SET_CONFIG with persist is stored only when CONFIRM_CONFIG echoes it within this time, so one
+ * stray or corrupted-yet-valid frame can never change what the car boots with. */
+#define CONFIRM_WINDOW_MS 2000
 
 enum { RC_STEER = 0, RC_THROTTLE = 1, RC_MODE = 2, RC_CHANNELS = 3 };
 
@@ -60,6 +63,9 @@ typedef struct {
     rc_input_t rc;
     sensors_t sensors;
     uint16_t steer_us, esc_us; /* outputs to apply */
+    uint8_t pending;           /* a SET_CONFIG with persist awaits its CONFIRM_CONFIG */
+    calib_t pending_cal;
+    uint32_t pending_ms;
 } core_t;
 
 /* boot_faults: FAULT_* known at boot (EEPROM defaults, watchdog reset). caps: CAP_*. */

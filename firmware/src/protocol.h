@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 
 /* Largest decoded frame (seq + type + body + crc) and its COBS-encoded size. */
 #define PROTO_MAX_BODY 48
@@ -27,6 +27,7 @@ enum {
     MSG_HEARTBEAT = 0x03,
     MSG_SET_CONFIG = 0x04,
     MSG_GET_CONFIG = 0x05,
+    MSG_CONFIRM_CONFIG = 0x06,
     MSG_HELLO_ACK = 0x81,
     MSG_TELEMETRY = 0x82,
     MSG_HEARTBEAT_ACK = 0x83,
@@ -60,8 +61,18 @@ enum {
 /* HELLO_ACK.caps bits. */
 enum { CAP_IMU = 1u << 0, CAP_EEPROM_CONFIG = 1u << 1 };
 
-/* CONFIG.status values. */
-enum { CONFIG_OK = 0, CONFIG_INVALID = 1 };
+/* CONFIG.status values: what became of a SET_CONFIG / CONFIRM_CONFIG (docs/protocol.md). */
+enum {
+    CONFIG_OK = 0,                 /* applied (not stored); also the answer to GET_CONFIG */
+    CONFIG_INVALID = 1,            /* a pulse outside 1000..2000 us, out of order, limit > 1000 */
+    CONFIG_CENTRE_OUT_OF_BAND = 2, /* steering centre or ESC neutral outside 1450..1550 us */
+    CONFIG_NO_SESSION = 3,         /* no HELLO yet (or the session timed out) */
+    CONFIG_RC_OVERRIDE = 4,        /* TELEOP or FAILSAFE: the transmitter owns the outputs */
+    CONFIG_PENDING = 5,            /* applied; stored once CONFIRM_CONFIG echoes it in time */
+    CONFIG_STORED = 6,             /* confirmed and written to EEPROM (read back intact) */
+    CONFIG_NOT_PENDING = 7,        /* CONFIRM_CONFIG without a matching, unexpired SET_CONFIG */
+    CONFIG_STORE_FAILED = 8,       /* the EEPROM did not read back what was written */
+};
 
 /* CONFIG.flags bits. */
 enum { CAL_REVERSE_STEER = 1u << 0, CAL_REVERSE_THROTTLE = 1u << 1 };
@@ -116,6 +127,8 @@ typedef struct { uint8_t echo_seq; } msg_heartbeat_ack_t;
 #define BODY_CALIB 15
 #define BODY_SET_CONFIG (BODY_CALIB + 1)
 #define BODY_GET_CONFIG 0
+/* CONFIRM_CONFIG carries an echo of the calibration to store. */
+#define BODY_CONFIRM_CONFIG BODY_CALIB
 #define BODY_HELLO_ACK 8
 #define BODY_TELEMETRY 41
 #define BODY_HEARTBEAT_ACK 1

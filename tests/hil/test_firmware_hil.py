@@ -5,6 +5,7 @@ about what a servo and an ESC would see. Run just these with `pytest -m hil`.
 """
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import time
@@ -13,7 +14,7 @@ import pytest
 import serial
 
 from fastrlap.vehicle import protocol as p
-from fastrlap.vehicle.serial_link import LinkDown, SerialLink
+from fastrlap.vehicle.serial_link import ConfigRefused, LinkDown, SerialLink
 
 pytestmark = pytest.mark.hil
 
@@ -51,7 +52,7 @@ class CommandStream:
 
 def test_handshake_reports_version_and_telemetry_rate(link, fw_sim):
     ack = link.hello_ack
-    assert ack.version == p.PROTOCOL_VERSION and (ack.fw_major, ack.fw_minor) == (1, 0)
+    assert ack.version == p.PROTOCOL_VERSION and (ack.fw_major, ack.fw_minor) == (1, 1)
     assert ack.cmd_timeout_ms == 250 and ack.telemetry_hz == 50
     assert not ack.caps & p.Capability.IMU  # no MPU-6050 on the simulated bus: reported, not fatal
     # 50 Hz telemetry, counted against the firmware's own clock
@@ -235,14 +236,15 @@ def test_calibration_applies_and_invalid_is_rejected(link, fw_sim):
                         esc_neutral_us=1510, esc_max_us=1700, throttle_limit=500,
                         flags=p.CalFlag.REVERSE_STEER)
     reply = link.set_config(cal, persist=True)
-    assert reply.status == p.ConfigStatus.OK and reply.calibration == cal
+    assert reply.status == p.ConfigStatus.STORED and reply.calibration == cal
     tel = link.command_and_wait(1000, 1000)
     assert (tel.steer_us, tel.esc_us) == cal.auto_pulses(1000, 1000) == (1200, 1605)
     assert abs(fw_sim.settled("steer") - 1200) <= TOL_US and abs(fw_sim.settled("esc") - 1605) <= TOL_US
     assert not link.wait_telemetry(timeout=0.5).faults & p.Fault.EEPROM_DEFAULTS  # stored
     bad = p.Calibration(steer_min_us=900)
-    reply = link.set_config(bad)
-    assert reply.status == p.ConfigStatus.INVALID and reply.calibration == cal
+    with pytest.raises(ConfigRefused, match="1000 <= min <= centre <= max <= 2000") as err:
+        link.set_config(bad)
+    assert "\n" not in str(err.value)
     assert link.get_config().calibration == cal
     # the stored calibration survives a restart (the watchdog resets the hung MCU)
     fw_sim.hang()
@@ -290,3 +292,83 @@ def test_hung_firmware_is_reset_by_the_watchdog_into_neutral(link, fw_sim):
         assert link.stats().firmware_resets == 1
     finally:
         stream.stop()
+
+
+# ---- the calibration lock: what "neutral" means may change only in the open, and stays safe ----
+
+TRIM = p.Calibration(steer_min_us=1100, steer_center_us=1480, steer_max_us=1900, esc_min_us=1100,
+                     esc_neutral_us=1540, esc_max_us=1900, throttle_limit=500)  # in band: 1540 us at rest
+
+
+def _config_reply_without_session(port: str, msg: p.Message) -> p.Config:
+    """A second program on the port that never said HELLO sends `msg`; the firmware's CONFIG reply."""
+    dec = p.FrameDecoder()
+    with serial.Serial(port, 115200, timeout=0.05) as ser:
+        ser.write(p.encode_frame(0, msg))
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            for frame in dec.feed(ser.read(256)):
+                if isinstance(frame.msg, p.Config):
+                    return frame.msg
+    pytest.fail("no CONFIG reply within 2 s")
+
+
+def test_set_config_without_a_session_is_refused(fw_sim):
+    reply = _config_reply_without_session(fw_sim.link, p.SetConfig(TRIM, persist=True))
+    assert reply.status == p.ConfigStatus.NO_SESSION and reply.calibration == CAL
+    assert abs(fw_sim.settled("esc", 3) - 1500) <= TOL_US  # the outputs did not move
+    reply = _config_reply_without_session(fw_sim.link, p.ConfirmConfig(TRIM))
+    assert reply.status == p.ConfigStatus.NO_SESSION
+    with SerialLink(fw_sim.link) as link:
+        assert not link.hello_ack.caps & p.Capability.EEPROM_CONFIG and link.get_config().calibration == CAL
+
+
+def test_set_config_during_rc_override_is_refused(link, fw_sim):
+    fw_sim.rc(1500, 1500, 2000)  # the human's mode switch on manual, sticks centred
+    link.wait_telemetry(lambda t: t.mode == p.Mode.TELEOP, timeout=1.0)
+    start = fw_sim.count("esc")
+    with pytest.raises(ConfigRefused, match="transmitter has the car") as err:
+        link.set_config(TRIM, persist=False)
+    assert "\n" not in str(err.value) and link.get_config().calibration == CAL
+    time.sleep(0.1)
+    assert all(abs(x.width_us - 1500) <= TOL_US for x in fw_sim.pulses_after("esc", start))
+
+
+def test_set_config_in_failsafe_is_refused(link, fw_sim):
+    fw_sim.rc(1500, 1500, 2000)
+    link.wait_telemetry(lambda t: t.mode == p.Mode.TELEOP, timeout=1.0)
+    fw_sim.rc(0, 0, 0)  # the radio is lost while the human has the car
+    link.wait_telemetry(lambda t: t.mode == p.Mode.FAILSAFE, timeout=1.0)
+    with pytest.raises(ConfigRefused, match="transmitter has the car"):
+        link.set_config(TRIM, persist=True)
+    assert link.get_config().calibration == CAL
+    assert abs(fw_sim.settled("esc", 3) - 1500) <= TOL_US
+
+
+@pytest.mark.parametrize("bad,reason", [
+    (p.Calibration(esc_neutral_us=1700), "1450-1550"),  # ~40 % throttle whenever the car "stops"
+    (p.Calibration(steer_center_us=1400, steer_min_us=1000), "1450-1550"),
+    (p.Calibration(esc_max_us=2300), "1000 <= min <= centre <= max <= 2000"),
+    (p.Calibration(esc_min_us=700), "1000 <= min <= centre <= max <= 2000"),
+])
+def test_calibration_outside_the_safe_band_is_refused(link, fw_sim, bad, reason):
+    with pytest.raises(ConfigRefused, match=reason):
+        link.set_config(bad, persist=True)
+    assert link.get_config().calibration == CAL
+    tel = link.command_and_wait(0, 0, p.CommandMode.NEUTRAL)
+    assert (tel.steer_us, tel.esc_us) == (1500, 1500)
+    assert abs(fw_sim.settled("esc", 3) - 1500) <= TOL_US
+
+
+def test_persist_without_confirmation_does_not_survive_a_reset(link, fw_sim):
+    reply = link.request_config(p.SetConfig(TRIM, persist=True))
+    assert reply.status == p.ConfigStatus.PENDING and reply.calibration == TRIM  # applied at once
+    assert abs(fw_sim.settled("esc", 3) - 1540) <= TOL_US
+    wrong = dataclasses.replace(TRIM, throttle_limit=600)
+    assert link.request_config(p.ConfirmConfig(wrong)).status == p.ConfigStatus.NOT_PENDING
+    assert link.request_config(p.ConfirmConfig(TRIM)).status == p.ConfigStatus.NOT_PENDING  # one try only
+    fw_sim.hang()  # the watchdog restarts the MCU, as a power cycle would
+    link.wait_telemetry(lambda t: t.faults & p.Fault.WDT_RESET and t.flags & p.TelemetryFlag.SESSION, timeout=3.0)
+    assert not link.hello_ack.caps & p.Capability.EEPROM_CONFIG
+    assert link.get_config().calibration == CAL
+    assert abs(fw_sim.settled("esc", 3) - 1500) <= TOL_US

@@ -1,6 +1,7 @@
 """RealVehicle over the real firmware under simavr: what the car's pins do for the loop's commands."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -61,6 +62,24 @@ def test_real_vehicle_drives_the_firmware_outputs_and_reads_its_sensors(fw_sim):
     closed = time.monotonic()
     p_ = fw_sim.wait_pulse("esc", lambda w: abs(w - 1500) <= 10, timeout=1.0)
     assert p_.arrived - closed < 0.15  # close() sent neutral; it did not wait for the 250 ms watchdog
+
+
+def test_a_calibration_the_firmware_refuses_is_one_clear_line(fw_sim):
+    from fastrlap.vehicle.real import VehicleError
+
+    hot = dataclasses.replace(CFG, esc_neutral_us=1700)  # would hold throttle open at "neutral"
+    with pytest.raises(VehicleError, match="esc_neutral_us must lie within 1450-1550 us") as err:
+        RealVehicle(SerialLink(fw_sim.link), FakeCamera(), Estimator(), hot).open()
+    assert "\n" not in str(err.value)
+    fw_sim.rc(1500, 1500, 2000)  # the human holds the car in manual: a new calibration is refused...
+    with SerialLink(fw_sim.link) as link:
+        link.wait_telemetry(lambda t: t.mode == p.Mode.TELEOP, timeout=2.0)
+    with pytest.raises(VehicleError, match="transmitter has the car"):
+        RealVehicle(SerialLink(fw_sim.link), FakeCamera(), Estimator(), CFG).open()
+    # ...while the one the firmware already uses needs no sending, so the car still opens
+    same = dataclasses.replace(CFG, steer_min_us=1000, steer_max_us=2000, throttle_limit=1000)
+    with RealVehicle(SerialLink(fw_sim.link), FakeCamera(), Estimator(), same) as car:
+        assert car.calibration == p.Calibration()
 
 
 def test_missing_port_is_one_clear_line(tmp_path):

@@ -15,7 +15,7 @@ HEADER = Path(__file__).resolve().parents[2] / "firmware" / "src" / "protocol.h"
 
 CLASSES = {
     "hello": p.Hello, "command": p.Command, "heartbeat": p.Heartbeat, "set_config": p.SetConfig,
-    "get_config": p.GetConfig, "hello_ack": p.HelloAck, "telemetry": p.Telemetry,
+    "get_config": p.GetConfig, "confirm_config": p.ConfirmConfig, "hello_ack": p.HelloAck, "telemetry": p.Telemetry,
     "heartbeat_ack": p.HeartbeatAck, "config": p.Config, "fault": p.FaultReport,
 }
 CAL_FIELDS = set(p.Calibration.__dataclass_fields__) - {"FORMAT"}
@@ -28,7 +28,7 @@ def vector_lines(kind: str) -> list[str]:
 
 def build(name: str, fields: dict[str, str]) -> p.Message:
     values = {k: (tuple(int(x) for x in v.split(",")) if "," in v else int(v)) for k, v in fields.items()}
-    if name in ("set_config", "config"):
+    if name in ("set_config", "confirm_config", "config"):
         cal = {k: values.pop(k) for k in list(values) if k in CAL_FIELDS}
         values["calibration"] = p.Calibration(**cal)
     if "persist" in values:
