@@ -74,7 +74,7 @@ static void evaluate(core_t *c, uint32_t now)
 
     if (c->session && (uint32_t)(now - c->last_frame_ms) > SESSION_TIMEOUT_MS)
         c->session = 0;
-    uint8_t cmd_fresh = c->session && c->have_cmd && (uint32_t)(now - c->cmd_ms) <= CMD_TIMEOUT_MS;
+    uint8_t cmd_fresh = c->session && c->have_cmd && (uint32_t)(now - c->cmd_ms) <= CMD_DRIVE_MS;
 
     uint8_t prev = c->mode, next;
     if ((want_manual || prev == MODE_TELEOP || prev == MODE_FAILSAFE) && !rc_ok)

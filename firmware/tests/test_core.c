@@ -388,9 +388,9 @@ static void test_watchdog(uint32_t t0)
     setup(t0);
     hello(t0, PROTO_VERSION);
     command(t0 + 10, 1, 400, 200, CMD_MODE_DRIVE);
-    core_step(&core, t0 + 10 + CMD_TIMEOUT_MS, &rc, &sensors);
-    CHECK(core.mode == MODE_AUTO && core.esc_us == 1700, "still driving at exactly the timeout");
-    core_step(&core, t0 + 11 + CMD_TIMEOUT_MS, &rc, &sensors);
+    core_step(&core, t0 + 10 + CMD_DRIVE_MS, &rc, &sensors);
+    CHECK(core.mode == MODE_AUTO && core.esc_us == 1700, "still driving at exactly the drive limit");
+    core_step(&core, t0 + 11 + CMD_DRIVE_MS, &rc, &sensors);
     CHECK(core.mode == MODE_NEUTRAL && core.esc_us == 1500, "neutral after the timeout");
     CHECK(core.steer_us == 1600, "steering held at the last command (%u)", core.steer_us);
     CHECK((core.faults & FAULT_CMD_TIMEOUT) && io.count[MSG_FAULT] == 1 &&
@@ -408,6 +408,30 @@ static void test_watchdog(uint32_t t0)
     CHECK(core.session, "heartbeats keep the session open");
     core_step(&core, t0 + 1900 + SESSION_TIMEOUT_MS + 1, &rc, &sensors);
     CHECK(!core.session, "the session closes after silence");
+}
+
+/* As the chip runs it: core_step at every frame start; a width chosen there is output from the
+ * next frame start. Whatever the command's phase within the frame, the first neutral pulse must
+ * end 230-250 ms after the command. */
+static void test_watchdog_bound_on_the_wire(uint32_t t0)
+{
+    for (uint32_t phase = 0; phase < SERVO_FRAME_MS; phase++) {
+        setup(t0);
+        hello(t0, PROTO_VERSION);
+        uint32_t cmd_at = t0 + 2 * SERVO_FRAME_MS + phase;
+        command(cmd_at, 1, 400, 0, CMD_MODE_DRIVE);
+        uint32_t frame = t0 + 3 * SERVO_FRAME_MS, end_us = 0;
+        for (; (int32_t)(frame - cmd_at) < 400; frame += SERVO_FRAME_MS) {
+            core_step(&core, frame, &rc, &sensors);
+            if (core.esc_us == core.cal.esc_neutral_us) {
+                /* output from the next frame start, for esc_neutral_us */
+                end_us = (frame + SERVO_FRAME_MS - cmd_at) * 1000u + core.cal.esc_neutral_us;
+                break;
+            }
+        }
+        CHECK(end_us >= 230000 && end_us <= 250000, "phase %u: neutral pulse ends %u us after the command",
+              phase, end_us);
+    }
 }
 
 static void test_rc_override(uint32_t t0)
@@ -622,6 +646,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 2; i++) {
         test_session_and_command(origins[i]);
         test_watchdog(origins[i]);
+        test_watchdog_bound_on_the_wire(origins[i]);
         test_rc_override(origins[i]);
         test_calibration(origins[i]);
         test_config_lock(origins[i]);

@@ -108,6 +108,34 @@ def test_silence_returns_throttle_to_neutral_within_300ms(link, fw_sim):
     assert all(abs(x.width_us - 1500) <= TOL_US for x in fw_sim.pulses_after("esc", -20))
 
 
+def test_watchdog_bound_holds_over_100_silences(link, fw_sim):
+    """The ESC sees a neutral pulse no later than 250 ms after the last COMMAND, every time.
+
+    Each silence starts at a different point of the 20 ms servo frame (the host's timing is
+    not locked to it), so 100 of them sample every phase the firmware's decision can meet. The
+    command's own reply carries the firmware time it was taken; a silence during which the host
+    lost a frame is not counted (the next telemetry, a frame later, would stand in for it)."""
+    delays: list[float] = []
+    for i in range(130):
+        if len(delays) == 100:
+            break
+        before = link.stats()
+        reply = link.command_and_wait(500, 0)
+        assert reply.mode == p.Mode.AUTO
+        neutral = fw_sim.wait_pulse("esc", lambda w: abs(w - 1500) <= TOL_US, timeout=2.0)
+        after = link.stats()
+        if (after.lost_frames, after.crc_errors, after.framing_errors) == \
+                (before.lost_frames, before.crc_errors, before.framing_errors):
+            delays.append(neutral.t_us / 1000.0 - reply.uptime_ms)
+        time.sleep(0.001 * (i % 20))  # move the next command across the frame
+    assert len(delays) == 100, f"only {len(delays)} silences without a lost frame"
+    delays.sort()
+    print(f"watchdog over {len(delays)} silences: min {delays[0]:.1f} ms, median {delays[50]:.1f} ms, "
+          f"max {delays[-1]:.1f} ms")
+    assert delays[-1] <= 250.0, delays[-5:]
+    assert delays[0] >= 230.0, delays[:5]  # and never cuts a host that keeps its 10-50 Hz off early
+
+
 def test_garbage_and_corrupted_frames_do_not_move_outputs(link, fw_sim):
     want_steer, want_esc = CAL.auto_pulses(300, -200)
     stream = CommandStream(link, 300, -200)
