@@ -56,7 +56,14 @@ static void evaluate(core_t *c, uint32_t now)
     const rc_input_t *rc = &c->rc;
     const calib_t *cal = &c->cal;
     uint8_t rc_ok = rc_channel_valid(rc, RC_STEER, now) && rc_channel_valid(rc, RC_THROTTLE, now);
-    uint8_t manual_switch = rc_channel_valid(rc, RC_MODE, now) && rc->width_us[RC_MODE] >= RC_SWITCH_ON_US;
+    /* The switch keeps its last valid reading while its channel is silent. A receiver's channels
+     * stop one after another when the radio goes; read as "off", a manual switch whose pulses
+     * stop a frame before the sticks' would hand the car back to the host for that frame, and
+     * the radio loss that follows would then find the host, not the human, in charge: no
+     * FAILSAFE. A receiver without a mode channel never reads manual. */
+    if (rc_channel_valid(rc, RC_MODE, now))
+        c->switch_manual = rc->width_us[RC_MODE] >= RC_SWITCH_ON_US;
+    uint8_t manual_switch = c->switch_manual;
 
     if (rc_ok && (abs_diff(rc->width_us[RC_STEER], RC_NEUTRAL_US) > RC_STICK_DEADBAND_US ||
                   abs_diff(rc->width_us[RC_THROTTLE], RC_NEUTRAL_US) > RC_STICK_DEADBAND_US)) {
@@ -191,8 +198,10 @@ void core_handle_frame(core_t *c, uint32_t now, uint8_t seq, uint8_t type,
         c->have_cmd = 0;
         c->faults &= (uint16_t)~FAULT_RX_OVERFLOW; /* a new session starts with a clean stream */
         c->pending = 0;                            /* and confirms only what it set itself */
-        if (c->session && c->mode == MODE_FAILSAFE)
-            c->mode = MODE_NEUTRAL; /* an explicit re-arm by the host */
+        if (c->session && c->mode == MODE_FAILSAFE) {
+            c->mode = MODE_NEUTRAL; /* an explicit re-arm by the host: */
+            c->switch_manual = 0;   /* the silent switch no longer counts as manual */
+        }
         msg_hello_ack_t a = {.version = PROTO_VERSION, .fw_major = FW_MAJOR, .fw_minor = FW_MINOR,
                              .caps = c->caps, .cmd_timeout_ms = CMD_TIMEOUT_MS,
                              .telemetry_hz = TELEMETRY_HZ, .reset_flags = c->reset_flags};

@@ -67,6 +67,7 @@ typedef struct {
     msg_command_t cmd;
     uint32_t cmd_ms;
     uint8_t ack_seq;
+    uint8_t switch_manual; /* the mode switch's last valid reading (see evaluate) */
     uint8_t stick_seen;
     uint32_t last_stick_ms;
     uint8_t rc_ok;

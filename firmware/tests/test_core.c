@@ -468,6 +468,20 @@ static void test_rc_override(uint32_t t0)
     hello(t0 + 1260, PROTO_VERSION);
     command(t0 + 1270, 7, 300, 300, CMD_MODE_DRIVE);
     CHECK(core.mode == MODE_AUTO, "HELLO re-arms after FAILSAFE (mode %u)", core.mode);
+    /* the radio goes while the switch alone holds manual: the switch's channel stops a frame
+     * before the sticks' (as a receiver's channels stop one by one) */
+    setup(t0 + 2000);
+    hello(t0 + 2000, PROTO_VERSION);
+    set_rc(t0 + 2000, 1500, 1500, 2000);
+    command(t0 + 2001, 8, 300, 300, CMD_MODE_DRIVE);
+    CHECK(core.mode == MODE_TELEOP, "switch on manual, sticks centred");
+    rc.at_ms[RC_STEER] = rc.at_ms[RC_THROTTLE] = t0 + 2020; /* the sticks pulse once more */
+    core_step(&core, t0 + 2020 + RC_TIMEOUT_MS - 10, &rc, &sensors);
+    command(t0 + 2020 + RC_TIMEOUT_MS - 9, 9, 300, 300, CMD_MODE_DRIVE);
+    CHECK(core.mode == MODE_TELEOP && core.esc_us == 1500, "a silent switch is not a switch flipped to auto (%u)",
+          core.mode);
+    core_step(&core, t0 + 2020 + RC_TIMEOUT_MS + 1, &rc, &sensors);
+    CHECK(core.mode == MODE_FAILSAFE, "then the sticks go too: FAILSAFE (mode %u)", core.mode);
     /* out-of-range pulses count as lost */
     set_rc(t0 + 1300, 1500, 2500, 2000);
     core_step(&core, t0 + 1300, &rc, &sensors);
