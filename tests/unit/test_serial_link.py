@@ -46,8 +46,8 @@ def test_silent_device_times_out_with_flash_hint(pty_pair):
     assert not link.connected
 
 
-def _answer_hello(master: int, version: int, stop: threading.Event) -> None:
-    """A stand-in for a firmware of another protocol version: answers every HELLO."""
+def _stand_in_firmware(master: int, stop: threading.Event, answer) -> None:
+    """Reads frames from the port's other end and writes `answer(message)` back (None: nothing)."""
     dec = p.FrameDecoder()
     while not stop.is_set():
         try:
@@ -55,10 +55,21 @@ def _answer_hello(master: int, version: int, stop: threading.Event) -> None:
         except OSError:
             return
         for frame in dec.feed(data):
-            if isinstance(frame.msg, p.Hello):
-                ack = p.HelloAck(version=version, fw_major=9, fw_minor=1, caps=0, cmd_timeout_ms=250,
-                                 telemetry_hz=50, reset_flags=1)
-                os.write(master, p.encode_frame(0, ack))
+            reply = answer(frame.msg)
+            if reply is not None:
+                os.write(master, p.encode_frame(0, reply))
+
+
+def _hello_ack(version: int, msg: p.Message) -> p.HelloAck | None:
+    if not isinstance(msg, p.Hello):
+        return None
+    return p.HelloAck(version=version, fw_major=9, fw_minor=1, caps=0, cmd_timeout_ms=250, telemetry_hz=50,
+                      reset_flags=1)
+
+
+def _answer_hello(master: int, version: int, stop: threading.Event) -> None:
+    """A stand-in for a firmware of another protocol version: answers every HELLO."""
+    _stand_in_firmware(master, stop, lambda msg: _hello_ack(version, msg))
 
 
 def test_other_protocol_version_is_refused(pty_pair):
@@ -79,21 +90,13 @@ def test_other_protocol_version_is_refused(pty_pair):
 
 def _refuse_config(master: int, status: int, stop: threading.Event) -> None:
     """A stand-in firmware that shakes hands and answers every SET_CONFIG with `status`."""
-    dec = p.FrameDecoder()
-    while not stop.is_set():
-        try:
-            data = os.read(master, 256)
-        except OSError:
-            return
-        for frame in dec.feed(data):
-            if isinstance(frame.msg, p.Hello):
-                reply = p.HelloAck(version=p.PROTOCOL_VERSION, fw_major=1, fw_minor=1, caps=0, cmd_timeout_ms=250,
-                                   telemetry_hz=50, reset_flags=1)
-            elif isinstance(frame.msg, p.SetConfig):
-                reply = p.Config(status=status, calibration=p.Calibration())
-            else:
-                continue
-            os.write(master, p.encode_frame(0, reply))
+
+    def answer(msg: p.Message) -> p.Message | None:
+        if isinstance(msg, p.SetConfig):
+            return p.Config(status=status, calibration=p.Calibration())
+        return _hello_ack(p.PROTOCOL_VERSION, msg)
+
+    _stand_in_firmware(master, stop, answer)
 
 
 @pytest.mark.parametrize("status", sorted(p.CONFIG_REFUSALS))
