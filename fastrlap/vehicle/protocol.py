@@ -1,6 +1,6 @@
 """The serial wire format shared with the firmware (docs/protocol.md is the spec).
 
-A frame on the wire is ``COBS(seq, type, body..., crc_lo, crc_hi) + b"\\x00"``. The CRC is
+A frame on the wire is ``b"\\x00" + COBS(seq, type, body..., crc_lo, crc_hi) + b"\\x00"``. The CRC is
 CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor) over seq, type and
 body; every field is little-endian. ``firmware/src/protocol.h`` packs the same layouts and
 ``firmware/test_vectors.txt`` holds frames both sides must produce byte for byte.
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from enum import IntEnum, IntFlag
 from typing import ClassVar, Union
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 DELIMITER = 0x00
 MAX_BODY = 48  # bytes; firmware PROTO_MAX_BODY
 MAX_ENCODED = MAX_BODY + 4 + 1  # COBS of seq+type+body+crc (one overhead byte below 254)
@@ -32,6 +32,7 @@ class MsgType(IntEnum):
     HEARTBEAT = 0x03
     SET_CONFIG = 0x04
     GET_CONFIG = 0x05
+    CONFIRM_CONFIG = 0x06
     HELLO_ACK = 0x81
     TELEMETRY = 0x82
     HEARTBEAT_ACK = 0x83
@@ -74,8 +75,37 @@ class Capability(IntFlag):
 
 
 class ConfigStatus(IntEnum):
-    OK = 0
-    INVALID = 1
+    """What became of a SET_CONFIG or CONFIRM_CONFIG (CONFIG's status byte)."""
+
+    OK = 0  # applied, not stored (and the answer to GET_CONFIG)
+    INVALID = 1  # a pulse outside 1000..2000 us, out of order, or throttle_limit > 1000
+    CENTRE_OUT_OF_BAND = 2  # steering centre or ESC neutral outside 1450..1550 us
+    NO_SESSION = 3
+    RC_OVERRIDE = 4  # TELEOP or FAILSAFE: the transmitter owns the outputs
+    PENDING = 5  # applied; stored once CONFIRM_CONFIG echoes it within 2 s
+    STORED = 6
+    NOT_PENDING = 7  # CONFIRM_CONFIG without a matching, unexpired SET_CONFIG
+    STORE_FAILED = 8  # the EEPROM did not read back what was written
+
+
+CENTRE_BAND_US = (1450, 1550)  # steering centre and ESC neutral: the firmware refuses others
+CONFIRM_WINDOW_S = 2.0  # CONFIRM_CONFIG must follow its SET_CONFIG within this
+
+# Why the firmware refused, and what to do: the text behind each refusal status.
+CONFIG_REFUSALS: dict[int, str] = {
+    ConfigStatus.INVALID: ("every pulse must satisfy 1000 <= min <= centre <= max <= 2000 us, with "
+                           "throttle_limit <= 1000 and only the two reverse flags"),
+    ConfigStatus.CENTRE_OUT_OF_BAND: (f"steer_center_us and esc_neutral_us must lie within "
+                                      f"{CENTRE_BAND_US[0]}-{CENTRE_BAND_US[1]} us (they are what the car "
+                                      f"outputs whenever it stops): calibrate the ESC's neutral first"),
+    ConfigStatus.NO_SESSION: "no session is open: send HELLO first (SerialLink.open() does)",
+    ConfigStatus.RC_OVERRIDE: ("the RC transmitter has the car (TELEOP or FAILSAFE): put the mode switch on "
+                               "auto, centre the sticks, keep the transmitter on, and retry after a second"),
+    ConfigStatus.NOT_PENDING: (f"nothing to store: the confirmation must echo the calibration just set with "
+                               f"persist, within {CONFIRM_WINDOW_S:.0f} s and in the same session"),
+    ConfigStatus.STORE_FAILED: ("the EEPROM did not read back what was written (worn or faulty board): the "
+                                "calibration applies until the next reset only"),
+}
 
 
 class CalFlag(IntFlag):
@@ -209,9 +239,19 @@ class Heartbeat:
 @dataclass(frozen=True)
 class SetConfig:
     calibration: Calibration
-    persist: bool = True  # also store it in EEPROM
+    persist: bool = True  # also store it in EEPROM, once a ConfirmConfig echoes it
     TYPE: ClassVar[MsgType] = MsgType.SET_CONFIG
     FORMAT: ClassVar[str] = Calibration.FORMAT + "B"
+
+
+@dataclass(frozen=True)
+class ConfirmConfig:
+    """Store the calibration a SET_CONFIG with persist just applied: an echo of it (the firmware
+    stores nothing on a mismatch), sent within `CONFIRM_WINDOW_S`."""
+
+    calibration: Calibration
+    TYPE: ClassVar[MsgType] = MsgType.CONFIRM_CONFIG
+    FORMAT: ClassVar[str] = Calibration.FORMAT
 
 
 @dataclass(frozen=True)
@@ -277,14 +317,16 @@ class FaultReport:
     FORMAT: ClassVar[str] = "<HI"
 
 
-Message = Union[Hello, Command, Heartbeat, SetConfig, GetConfig, HelloAck, Telemetry, HeartbeatAck,
-                Config, FaultReport]
+Message = Union[Hello, Command, Heartbeat, SetConfig, ConfirmConfig, GetConfig, HelloAck, Telemetry,
+                HeartbeatAck, Config, FaultReport]
 MESSAGES: dict[int, type] = {cls.TYPE: cls for cls in Message.__args__}
 
 
 def pack_body(msg: Message) -> bytes:
     if isinstance(msg, SetConfig):
         values = (*msg.calibration.values(), int(msg.persist))
+    elif isinstance(msg, ConfirmConfig):
+        values = msg.calibration.values()
     elif isinstance(msg, Config):
         values = (msg.status, *msg.calibration.values())
     elif isinstance(msg, Telemetry):
@@ -309,6 +351,8 @@ def unpack_body(msg_type: int, body: bytes) -> Message:
     v = struct.unpack(cls.FORMAT, body)
     if cls is SetConfig:
         return SetConfig(calibration=Calibration(*v[:8]), persist=bool(v[8]))
+    if cls is ConfirmConfig:
+        return ConfirmConfig(calibration=Calibration(*v))
     if cls is Config:
         return Config(status=v[0], calibration=Calibration(*v[1:]))
     if cls is Telemetry:
@@ -323,10 +367,16 @@ class Frame:
 
 
 def encode_frame(seq: int, msg: Message) -> bytes:
-    """One complete wire frame, trailing 0x00 included."""
+    """One complete wire frame: ``0x00 + COBS(...) + 0x00``.
+
+    The leading delimiter closes whatever line noise reached the receiver before this frame (a
+    glitch on the cable, a half-written frame from a process that died), so the noise is
+    dropped on its own and this frame arrives intact; without it the noise and the frame would
+    decode as one corrupt frame and the command would be lost. Receivers ignore the empty frame
+    the two delimiters between consecutive frames make."""
     raw = bytes([seq & 0xFF, int(msg.TYPE)]) + pack_body(msg)
     raw += struct.pack("<H", crc16_ccitt_false(raw))
-    return cobs_encode(raw) + b"\x00"
+    return b"\x00" + cobs_encode(raw) + b"\x00"
 
 
 def decode_frame(encoded: bytes) -> Frame:

@@ -33,7 +33,7 @@ from fastrlap.vehicle import protocol as p
 from fastrlap.vehicle.base import Clock, WallClock
 from fastrlap.vehicle.camera import Camera, CameraStalled
 from fastrlap.vehicle.estimator import Estimator, NmeaGps, UdpPoseReceiver
-from fastrlap.vehicle.serial_link import LinkDown, SerialLink, SerialLinkError, SerialTimeout
+from fastrlap.vehicle.serial_link import ConfigRefused, LinkDown, SerialLink, SerialLinkError, SerialTimeout
 
 G = 9.80665
 ACCEL_COUNTS_PER_G = 8192.0  # MPU-6050 at ±4 g
@@ -246,10 +246,13 @@ class RealVehicle:
     def _apply_calibration(self) -> None:
         try:
             if self.cfg.send_calibration:
-                reply = self.link.set_config(self.calibration, persist=False)
-                if reply.status != p.ConfigStatus.OK:
-                    raise VehicleError(f"the firmware on {self.link.port} refused the calibration in vehicle.real "
-                                       f"({self.calibration}): keep 1000 <= min <= centre <= max <= 2000 us")
+                # The firmware refuses a calibration while the transmitter has the car; one it
+                # already uses needs no sending, so a car opened in manual mode still opens.
+                if self.link.get_config().calibration != self.calibration:
+                    try:
+                        self.link.set_config(self.calibration, persist=False)
+                    except ConfigRefused as exc:
+                        raise VehicleError(f"vehicle.real calibration {self.calibration.values()}: {exc}") from None
             else:
                 # what the firmware uses (EEPROM or defaults) is what the steering/throttle maths must use
                 self.calibration = self.link.get_config().calibration

@@ -41,6 +41,10 @@ class LinkDown(SerialLinkError):
     """The port dropped and has not come back yet (the link keeps trying)."""
 
 
+class ConfigRefused(SerialLinkError):
+    """The firmware refused a calibration (or to store it); the message says why and what to do."""
+
+
 class ProtocolVersionError(SerialLinkError):
     """The firmware speaks another protocol version: reflash it (make -C firmware flash)."""
 
@@ -226,13 +230,30 @@ class SerialLink:
             return self._hb_acks.pop(seq) - sent
 
     def get_config(self) -> p.Config:
-        return self._config_request(p.GetConfig())
+        return self.request_config(p.GetConfig())
 
     def set_config(self, calibration: p.Calibration, persist: bool = True) -> p.Config:
-        """Send a calibration; returns the firmware's CONFIG (status INVALID if it refused)."""
-        return self._config_request(p.SetConfig(calibration=calibration, persist=persist))
+        """Apply a calibration and, with `persist`, store it; returns the firmware's last CONFIG.
 
-    def _config_request(self, msg: p.Message) -> p.Config:
+        Storing takes two messages: SET_CONFIG applies the calibration and stages it, and
+        CONFIRM_CONFIG, echoing the calibration the firmware reported back, stores it. A single
+        stray frame can therefore never change what the car boots with. Raises `ConfigRefused`
+        (one line: the reason and the fix) when the firmware refuses either step."""
+        reply = self.request_config(p.SetConfig(calibration=calibration, persist=persist))
+        self._expect(reply, p.ConfigStatus.PENDING if persist else p.ConfigStatus.OK)
+        if persist:
+            reply = self.request_config(p.ConfirmConfig(calibration=reply.calibration))
+            self._expect(reply, p.ConfigStatus.STORED)
+        return reply
+
+    def _expect(self, reply: p.Config, status: p.ConfigStatus) -> None:
+        if reply.status == status:
+            return
+        reason = p.CONFIG_REFUSALS.get(reply.status, f"unexpected status {reply.status} (reflash the firmware)")
+        raise ConfigRefused(f"the firmware on {self.port} refused the calibration: {reason}")
+
+    def request_config(self, msg: p.Message) -> p.Config:
+        """Send SET_CONFIG, CONFIRM_CONFIG or GET_CONFIG and return the CONFIG reply as it is."""
         with self._cond:
             before = self._config_count
         self.send(msg)

@@ -431,6 +431,16 @@ static void quiet_logger(avr_t *a, const int level, const char *fmt, va_list ap)
 
 static void no_sleep(avr_t *a, avr_cycle_count_t how_long) { (void)a, (void)how_long; }
 
+/* While the MCU sleeps, simavr jumps straight to the next timer event, and the pty is only read
+ * between jumps: host bytes would wait for the next servo frame (up to 20 ms) instead of waking
+ * the chip at once as its UART interrupt does. This empty event every IO_EVERY_US bounds the
+ * jump, so bytes arrive within 250 us of sim time, as the pty is polled anyway. */
+static avr_cycle_count_t io_tick(avr_t *a, avr_cycle_count_t when, void *param)
+{
+    (void)a, (void)param;
+    return when + (avr_cycle_count_t)IO_EVERY_US * CYC_PER_US;
+}
+
 int main(int argc, char **argv)
 {
     const char *elf = NULL;
@@ -499,6 +509,7 @@ int main(int argc, char **argv)
         avr_cycle_timer_register(avr, (avr_cycle_count_t)(1000 + 2500 * i) * CYC_PER_US, rc_tick, &rc[i]);
     }
     avr_cycle_timer_register(avr, FREQ / 100, wheel_tick, NULL);
+    avr_cycle_timer_register(avr, (avr_cycle_count_t)IO_EVERY_US * CYC_PER_US, io_tick, NULL);
     pty_open();
 
     uint64_t start = wall_us(), next_io = 0;

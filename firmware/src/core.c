@@ -56,7 +56,14 @@ static void evaluate(core_t *c, uint32_t now)
     const rc_input_t *rc = &c->rc;
     const calib_t *cal = &c->cal;
     uint8_t rc_ok = rc_channel_valid(rc, RC_STEER, now) && rc_channel_valid(rc, RC_THROTTLE, now);
-    uint8_t manual_switch = rc_channel_valid(rc, RC_MODE, now) && rc->width_us[RC_MODE] >= RC_SWITCH_ON_US;
+    /* The switch keeps its last valid reading while its channel is silent. A receiver's channels
+     * stop one after another when the radio goes; read as "off", a manual switch whose pulses
+     * stop a frame before the sticks' would hand the car back to the host for that frame, and
+     * the radio loss that follows would then find the host, not the human, in charge: no
+     * FAILSAFE. A receiver without a mode channel never reads manual. */
+    if (rc_channel_valid(rc, RC_MODE, now))
+        c->switch_manual = rc->width_us[RC_MODE] >= RC_SWITCH_ON_US;
+    uint8_t manual_switch = c->switch_manual;
 
     if (rc_ok && (abs_diff(rc->width_us[RC_STEER], RC_NEUTRAL_US) > RC_STICK_DEADBAND_US ||
                   abs_diff(rc->width_us[RC_THROTTLE], RC_NEUTRAL_US) > RC_STICK_DEADBAND_US)) {
@@ -74,7 +81,7 @@ static void evaluate(core_t *c, uint32_t now)
 
     if (c->session && (uint32_t)(now - c->last_frame_ms) > SESSION_TIMEOUT_MS)
         c->session = 0;
-    uint8_t cmd_fresh = c->session && c->have_cmd && (uint32_t)(now - c->cmd_ms) <= CMD_TIMEOUT_MS;
+    uint8_t cmd_fresh = c->session && c->have_cmd && (uint32_t)(now - c->cmd_ms) <= CMD_DRIVE_MS;
 
     uint8_t prev = c->mode, next;
     if ((want_manual || prev == MODE_TELEOP || prev == MODE_FAILSAFE) && !rc_ok)
@@ -157,6 +164,20 @@ void core_send_telemetry(core_t *c, uint32_t now)
     send_frame(c, MSG_TELEMETRY, body, pack_telemetry(&t, body));
 }
 
+/* CONFIG_OK if the host may change the calibration now, else why not. Only the host that holds
+ * the session, and only while it (not the transmitter) owns the outputs: a calibration arriving
+ * during RC override would move the pulses under the human's hands. The mode is re-evaluated
+ * first, so an override that began since the last servo frame counts. */
+static uint8_t config_lock(core_t *c, uint32_t now)
+{
+    evaluate(c, now);
+    if (!c->session)
+        return CONFIG_NO_SESSION;
+    if (c->mode == MODE_TELEOP || c->mode == MODE_FAILSAFE)
+        return CONFIG_RC_OVERRIDE;
+    return CONFIG_OK;
+}
+
 static void send_config(core_t *c, uint8_t status)
 {
     msg_config_t m = {.status = status, .cal = c->cal};
@@ -176,8 +197,11 @@ void core_handle_frame(core_t *c, uint32_t now, uint8_t seq, uint8_t type,
         c->last_frame_ms = now;
         c->have_cmd = 0;
         c->faults &= (uint16_t)~FAULT_RX_OVERFLOW; /* a new session starts with a clean stream */
-        if (c->session && c->mode == MODE_FAILSAFE)
-            c->mode = MODE_NEUTRAL; /* an explicit re-arm by the host */
+        c->pending = 0;                            /* and confirms only what it set itself */
+        if (c->session && c->mode == MODE_FAILSAFE) {
+            c->mode = MODE_NEUTRAL; /* an explicit re-arm by the host: */
+            c->switch_manual = 0;   /* the silent switch no longer counts as manual */
+        }
         msg_hello_ack_t a = {.version = PROTO_VERSION, .fw_major = FW_MAJOR, .fw_minor = FW_MINOR,
                              .caps = c->caps, .cmd_timeout_ms = CMD_TIMEOUT_MS,
                              .telemetry_hz = TELEMETRY_HZ, .reset_flags = c->reset_flags};
@@ -213,15 +237,41 @@ void core_handle_frame(core_t *c, uint32_t now, uint8_t seq, uint8_t type,
         msg_set_config_t m;
         if (!unpack_set_config(body, len, &m))
             return;
-        if (!calib_valid(&m.cal)) {
-            send_config(c, CONFIG_INVALID);
-            return;
+        uint8_t status = config_lock(c, now);
+        if (status == CONFIG_OK)
+            status = calib_check(&m.cal);
+        c->pending = 0; /* whatever was staged is replaced or, on a refusal, dropped */
+        if (status == CONFIG_OK) {
+            c->cal = m.cal;
+            if (m.persist) {
+                c->pending = 1;
+                c->pending_cal = m.cal;
+                c->pending_ms = now;
+                status = CONFIG_PENDING;
+            }
+            evaluate(c, now);
         }
-        c->cal = m.cal;
-        if (m.persist && c->io.save_calib(c->io.ctx, &c->cal))
+        send_config(c, status);
+        return;
+    }
+    case MSG_CONFIRM_CONFIG: {
+        calib_t echo;
+        if (!unpack_calib(body, len, &echo))
+            return;
+        uint8_t status = config_lock(c, now);
+        if (status == CONFIG_OK) {
+            if (!c->pending || (uint32_t)(now - c->pending_ms) > CONFIRM_WINDOW_MS ||
+                !calib_equal(&echo, &c->pending_cal))
+                status = CONFIG_NOT_PENDING;
+            else if (c->io.save_calib(c->io.ctx, &c->pending_cal))
+                status = CONFIG_STORED;
+            else
+                status = CONFIG_STORE_FAILED;
+        }
+        if (status == CONFIG_STORED)
             c->faults &= (uint16_t)~FAULT_EEPROM_DEFAULTS;
-        evaluate(c, now);
-        send_config(c, CONFIG_OK);
+        c->pending = 0; /* one confirmation per SET_CONFIG, whatever its outcome */
+        send_config(c, status);
         return;
     }
     case MSG_GET_CONFIG:

@@ -10,8 +10,18 @@
 #include "protocol.h"
 
 #define FW_MAJOR 1
-#define FW_MINOR 0
-#define CMD_TIMEOUT_MS 250     /* no valid COMMAND for this long -> neutral throttle */
+#define FW_MINOR 1
+#define CMD_TIMEOUT_MS 250     /* the ESC gets a neutral pulse within this of the last COMMAND */
+#define SERVO_FRAME_MS 20      /* core_step runs at the start of every servo frame */
+/* The command watchdog's bound is about the ESC's wire, and a width can only change there at a
+ * frame start: one chosen at a frame start is output from the next one (the timer double-
+ * buffers it), and a pulse lasts up to 1.55 ms at neutral. So at each frame start the core keeps
+ * driving only while the frame after next, the first one a later decision could still make
+ * neutral, would end its pulse within CMD_TIMEOUT_MS of the last command: the ESC then sees
+ * neutral 230-250 ms after it. (Checking "older than CMD_TIMEOUT_MS" instead let the neutral
+ * pulse end 271-292 ms after the last command: up to one frame until the next check, one frame
+ * of double-buffering, then the pulse itself.) */
+#define CMD_DRIVE_MS (CMD_TIMEOUT_MS - 2 * SERVO_FRAME_MS - 2)
 #define SESSION_TIMEOUT_MS 1000/* no valid frame for this long -> HELLO needed again */
 #define RC_TIMEOUT_MS 100      /* an RC channel without a pulse for this long is lost */
 #define RC_VALID_MIN_US 800
@@ -21,6 +31,9 @@
 #define RC_STICK_DEADBAND_US 100
 #define RC_STICK_HOLD_MS 1000  /* stick activity keeps TELEOP this long after the last deflection */
 #define TELEMETRY_HZ 50
+/* A SET_CONFIG with persist is stored only when CONFIRM_CONFIG echoes it within this time, so one
+ * stray or corrupted-yet-valid frame can never change what the car boots with. */
+#define CONFIRM_WINDOW_MS 2000
 
 enum { RC_STEER = 0, RC_THROTTLE = 1, RC_MODE = 2, RC_CHANNELS = 3 };
 
@@ -54,12 +67,16 @@ typedef struct {
     msg_command_t cmd;
     uint32_t cmd_ms;
     uint8_t ack_seq;
+    uint8_t switch_manual; /* the mode switch's last valid reading (see evaluate) */
     uint8_t stick_seen;
     uint32_t last_stick_ms;
     uint8_t rc_ok;
     rc_input_t rc;
     sensors_t sensors;
     uint16_t steer_us, esc_us; /* outputs to apply */
+    uint8_t pending;           /* a SET_CONFIG with persist awaits its CONFIRM_CONFIG */
+    calib_t pending_cal;
+    uint32_t pending_ms;
 } core_t;
 
 /* boot_faults: FAULT_* known at boot (EEPROM defaults, watchdog reset). caps: CAP_*. */
@@ -69,7 +86,8 @@ void core_init(core_t *c, const calib_t *cal, uint16_t boot_faults, uint8_t caps
 void core_feed_byte(core_t *c, uint32_t now, uint8_t byte);
 void core_handle_frame(core_t *c, uint32_t now, uint8_t seq, uint8_t type,
                        const uint8_t *body, uint8_t len);
-/* Re-evaluate the safety state with fresh RC input and sensor readings; updates outputs. */
+/* Re-evaluate the safety state with fresh RC input and sensor readings; updates outputs. Call it
+ * at the start of every servo frame, with `now` that frame's start. */
 void core_step(core_t *c, uint32_t now, const rc_input_t *rc, const sensors_t *s);
 void core_send_telemetry(core_t *c, uint32_t now);
 /* Set a fault bit; a FAULT frame goes out when it was not already set. */

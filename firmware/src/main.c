@@ -7,7 +7,11 @@
  *   D10 / PB2 / OC1B   ESC pulse out                 D4  / PD4 / PCINT20  RC steering in
  *   A0  / PC0          LED: on while the host drives  D5  / PD5 / PCINT21  RC throttle in
  *   A4/A5 (SDA/SCL)    optional MPU-6050              D6  / PD6 / PCINT22  RC mode switch in
- *   D0/D1              UART0 to the host (USB serial), 115200 8N1 */
+ *   D0/D1              UART0 to the host (USB serial), 115200 8N1
+ *
+ * Timer1 is both the servo PWM and the clock: the core's milliseconds are counted from its 20 ms
+ * frames, so every frame starts on an exact millisecond and the core knows when a pulse it
+ * chooses will be on the wire (the command watchdog's bound depends on it, see core.h). */
 #include <avr/eeprom.h>
 #include <avr/interrupt.h>
 #include <avr/io.h>
@@ -24,6 +28,7 @@
 
 #define BAUD 115200UL
 #define SERVO_PERIOD_TICKS 40000u /* Timer1 at 2 MHz (0.5 us per tick): 20 ms = 50 Hz */
+#define TICKS_PER_MS (SERVO_PERIOD_TICKS / SERVO_FRAME_MS)
 #define WHEEL_STOPPED_MS 500      /* no encoder tick for this long: speed reported as 0 */
 #define MPU_ADDR 0x68
 #define TWI_SPINS 2000u           /* ~1 ms per I2C step before giving up */
@@ -43,11 +48,8 @@ void early_init(void)
 }
 
 /* ---------------------------------------------------------------- time */
-static volatile uint32_t ms_now;
-static volatile uint16_t servo_frames; /* Timer1 overflows (20 ms each) */
+static volatile uint32_t servo_frames; /* Timer1 overflows (20 ms each) */
 static volatile uint8_t tick_due;
-
-ISR(TIMER0_COMPA_vect) { ms_now++; }
 
 ISR(TIMER1_OVF_vect)
 {
@@ -55,32 +57,44 @@ ISR(TIMER1_OVF_vect)
     tick_due = 1;
 }
 
-static uint32_t millis(void)
+/* A moment on Timer1: completed servo frames and ticks into the current one. Taking one is a few
+ * register reads, so interrupts stamp events with it; the division into milliseconds happens
+ * later, with interrupts on (a long critical section would delay the RC edge interrupt and
+ * make it mismeasure the pulse). */
+typedef struct {
+    uint32_t frames;
+    uint16_t ticks;
+} stamp_t;
+
+/* Call with interrupts disabled. */
+static stamp_t stamp_locked(void)
 {
-    uint32_t t;
-    ATOMIC_BLOCK(ATOMIC_RESTORESTATE) { t = ms_now; }
-    return t;
+    stamp_t s = {servo_frames, TCNT1};
+    if ((TIFR1 & _BV(TOV1)) && s.ticks < SERVO_PERIOD_TICKS / 2)
+        s.frames++; /* the overflow happened but its interrupt has not run yet */
+    return s;
 }
 
-/* Timer1 extended to 32 bits, in 0.5 us ticks; call with interrupts disabled. */
-static uint32_t halfus_locked(void)
+/* Milliseconds since the servo timer started (wraps after 49 days). */
+static uint32_t stamp_ms(stamp_t s) { return s.frames * SERVO_FRAME_MS + s.ticks / TICKS_PER_MS; }
+
+static uint32_t millis(void)
 {
-    uint16_t t = TCNT1;
-    uint32_t frames = servo_frames;
-    if ((TIFR1 & _BV(TOV1)) && t < SERVO_PERIOD_TICKS / 2)
-        frames++; /* the overflow happened but its interrupt has not run yet */
-    return frames * SERVO_PERIOD_TICKS + t;
+    stamp_t s;
+    ATOMIC_BLOCK(ATOMIC_RESTORESTATE) { s = stamp_locked(); }
+    return stamp_ms(s);
 }
 
 /* ---------------------------------------------------------------- RC inputs */
 static volatile uint16_t rc_rise[RC_CHANNELS];
 static volatile uint16_t rc_width_us[RC_CHANNELS];
-static volatile uint32_t rc_at_ms[RC_CHANNELS];
+static volatile stamp_t rc_at[RC_CHANNELS];
 static uint8_t rc_last_pins;
 
 ISR(PCINT2_vect)
 {
-    uint16_t now = TCNT1;
+    stamp_t at = stamp_locked(); /* TCNT1 read first: the edge's time */
+    uint16_t now = at.ticks;
     uint8_t pins = PIND, changed = pins ^ rc_last_pins;
     rc_last_pins = pins;
     for (uint8_t ch = 0; ch < RC_CHANNELS; ch++) {
@@ -91,21 +105,23 @@ ISR(PCINT2_vect)
         } else {
             uint16_t w = now >= rc_rise[ch] ? now - rc_rise[ch] : now + SERVO_PERIOD_TICKS - rc_rise[ch];
             rc_width_us[ch] = (w + 1) / 2;
-            rc_at_ms[ch] = ms_now;
+            rc_at[ch] = at;
         }
     }
 }
 
 /* ---------------------------------------------------------------- wheel encoder */
-static volatile uint32_t wheel_ticks, wheel_last_halfus, wheel_period_halfus, wheel_last_ms;
+static volatile uint32_t wheel_ticks, wheel_last_halfus, wheel_period_halfus;
+static volatile stamp_t wheel_last;
 
 ISR(INT0_vect)
 {
-    uint32_t now = halfus_locked();
+    stamp_t at = stamp_locked();
+    uint32_t now = at.frames * SERVO_PERIOD_TICKS + at.ticks; /* 0.5 us ticks, wraps every 36 min */
     if (wheel_ticks)
         wheel_period_halfus = now - wheel_last_halfus;
     wheel_last_halfus = now;
-    wheel_last_ms = ms_now;
+    wheel_last = at;
     wheel_ticks++;
 }
 
@@ -283,14 +299,6 @@ static void inputs_init(void)
     EIMSK = _BV(INT0);
 }
 
-static void clock_init(void)
-{
-    TCCR0A = _BV(WGM01); /* CTC */
-    OCR0A = (uint8_t)(F_CPU / 64 / 1000 - 1);
-    TCCR0B = _BV(CS01) | _BV(CS00); /* clk/64 -> 1 kHz compare */
-    TIMSK0 = _BV(OCIE0A);
-}
-
 static void uart_init(void)
 {
     UCSR0A = _BV(U2X0);
@@ -299,17 +307,27 @@ static void uart_init(void)
     UCSR0B = _BV(RXEN0) | _BV(TXEN0) | _BV(RXCIE0);
 }
 
-static void read_inputs(uint32_t now, rc_input_t *rc, sensors_t *s)
+/* Snapshot the inputs; returns the time, read after the snapshot so that no input carries a
+ * later stamp than it (a pulse stamped "in the future" would look 49 days old: lost). */
+static uint32_t read_inputs(rc_input_t *rc, sensors_t *s)
 {
+    stamp_t rc_stamp[RC_CHANNELS], wheel_stamp;
+    uint32_t period_halfus;
     ATOMIC_BLOCK(ATOMIC_RESTORESTATE)
     {
         for (uint8_t ch = 0; ch < RC_CHANNELS; ch++) {
             rc->width_us[ch] = rc_width_us[ch];
-            rc->at_ms[ch] = rc_at_ms[ch];
+            rc_stamp[ch] = rc_at[ch];
         }
         s->wheel_ticks = wheel_ticks;
-        s->wheel_period_us = (uint32_t)(now - wheel_last_ms) > WHEEL_STOPPED_MS ? 0 : wheel_period_halfus / 2;
+        wheel_stamp = wheel_last;
+        period_halfus = wheel_period_halfus;
     }
+    uint32_t now = millis();
+    for (uint8_t ch = 0; ch < RC_CHANNELS; ch++)
+        rc->at_ms[ch] = stamp_ms(rc_stamp[ch]);
+    s->wheel_period_us = (uint32_t)(now - stamp_ms(wheel_stamp)) > WHEEL_STOPPED_MS ? 0 : period_halfus / 2;
+    return now;
 }
 
 static core_t core;
@@ -332,7 +350,6 @@ int main(void)
         boot_faults |= FAULT_WDT_RESET;
 
     outputs_init(cal.steer_center_us, cal.esc_neutral_us); /* neutral from the first pulse */
-    clock_init();
     inputs_init();
     uart_init();
     wdt_enable(WDTO_250MS);
@@ -351,16 +368,16 @@ int main(void)
     for (;;) {
         wdt_reset();
         uint8_t b;
+        uint32_t rx_now = millis(); /* a burst of bytes is handled well within a millisecond */
         while (uart_read(&b))
-            core_feed_byte(&core, millis(), b);
+            core_feed_byte(&core, rx_now, b);
         if (rx_overflow) {
             rx_overflow = 0;
             core_raise_fault(&core, millis(), FAULT_RX_OVERFLOW);
         }
         if (tick_due) {
             tick_due = 0;
-            uint32_t now = millis();
-            read_inputs(now, &rc, &sensors);
+            uint32_t now = read_inputs(&rc, &sensors); /* this frame's start, to the millisecond */
             if (imu && !mpu_sample(&sensors))
                 core_raise_fault(&core, now, FAULT_IMU_ERROR);
             core_step(&core, now, &rc, &sensors);

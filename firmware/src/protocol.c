@@ -73,11 +73,14 @@ size_t proto_frame(uint8_t seq, uint8_t type, const uint8_t *body, size_t body_l
     uint16_t crc = proto_crc16(raw, body_len + 2);
     raw[body_len + 2] = (uint8_t)crc;
     raw[body_len + 3] = (uint8_t)(crc >> 8);
-    size_t n = cobs_encode(raw, body_len + 4, out, out_cap);
-    if (n == 0 || n >= out_cap)
+    if (out_cap < 2)
         return 0;
-    out[n] = 0;
-    return n + 1;
+    size_t n = cobs_encode(raw, body_len + 4, out + 1, out_cap - 1);
+    if (n == 0 || n + 2 > out_cap)
+        return 0;
+    out[0] = 0;
+    out[n + 1] = 0;
+    return n + 2;
 }
 
 /* ---- little-endian field helpers ---- */

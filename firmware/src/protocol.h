@@ -1,6 +1,7 @@
 /* Wire format shared with fastrlap/vehicle/protocol.py; docs/protocol.md is the spec.
  *
- * Frame on the wire: COBS(seq, type, body..., crc_lo, crc_hi) followed by one 0x00 delimiter.
+ * Frame on the wire: 0x00, COBS(seq, type, body..., crc_lo, crc_hi), 0x00. The leading delimiter
+ * ends whatever line noise came before, so noise costs at most itself and never the next frame.
  * CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor) over seq, type
  * and body. Every multi-byte field is little-endian. Packing is done byte by byte, never by
  * casting structs, so the layout does not depend on the compiler (AVR or host). */
@@ -10,14 +11,14 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 
 /* Largest decoded frame (seq + type + body + crc) and its COBS-encoded size. */
 #define PROTO_MAX_BODY 48
 #define PROTO_MAX_DECODED (PROTO_MAX_BODY + 4)
 #define PROTO_MAX_ENCODED (PROTO_MAX_DECODED + PROTO_MAX_DECODED / 254 + 1)
-/* Encoded bytes plus the delimiter: the size of a transmit buffer for one frame. */
-#define PROTO_MAX_WIRE (PROTO_MAX_ENCODED + 1)
+/* Encoded bytes plus both delimiters: the size of a transmit buffer for one frame. */
+#define PROTO_MAX_WIRE (PROTO_MAX_ENCODED + 2)
 
 /* Message types. Host -> firmware below 0x80, firmware -> host from 0x80. */
 enum {
@@ -26,6 +27,7 @@ enum {
     MSG_HEARTBEAT = 0x03,
     MSG_SET_CONFIG = 0x04,
     MSG_GET_CONFIG = 0x05,
+    MSG_CONFIRM_CONFIG = 0x06,
     MSG_HELLO_ACK = 0x81,
     MSG_TELEMETRY = 0x82,
     MSG_HEARTBEAT_ACK = 0x83,
@@ -59,8 +61,18 @@ enum {
 /* HELLO_ACK.caps bits. */
 enum { CAP_IMU = 1u << 0, CAP_EEPROM_CONFIG = 1u << 1 };
 
-/* CONFIG.status values. */
-enum { CONFIG_OK = 0, CONFIG_INVALID = 1 };
+/* CONFIG.status values: what became of a SET_CONFIG / CONFIRM_CONFIG (docs/protocol.md). */
+enum {
+    CONFIG_OK = 0,                 /* applied (not stored); also the answer to GET_CONFIG */
+    CONFIG_INVALID = 1,            /* a pulse outside 1000..2000 us, out of order, limit > 1000 */
+    CONFIG_CENTRE_OUT_OF_BAND = 2, /* steering centre or ESC neutral outside 1450..1550 us */
+    CONFIG_NO_SESSION = 3,         /* no HELLO yet (or the session timed out) */
+    CONFIG_RC_OVERRIDE = 4,        /* TELEOP or FAILSAFE: the transmitter owns the outputs */
+    CONFIG_PENDING = 5,            /* applied; stored once CONFIRM_CONFIG echoes it in time */
+    CONFIG_STORED = 6,             /* confirmed and written to EEPROM (read back intact) */
+    CONFIG_NOT_PENDING = 7,        /* CONFIRM_CONFIG without a matching, unexpired SET_CONFIG */
+    CONFIG_STORE_FAILED = 8,       /* the EEPROM did not read back what was written */
+};
 
 /* CONFIG.flags bits. */
 enum { CAL_REVERSE_STEER = 1u << 0, CAL_REVERSE_THROTTLE = 1u << 1 };
@@ -115,6 +127,8 @@ typedef struct { uint8_t echo_seq; } msg_heartbeat_ack_t;
 #define BODY_CALIB 15
 #define BODY_SET_CONFIG (BODY_CALIB + 1)
 #define BODY_GET_CONFIG 0
+/* CONFIRM_CONFIG carries an echo of the calibration to store. */
+#define BODY_CONFIRM_CONFIG BODY_CALIB
 #define BODY_HELLO_ACK 8
 #define BODY_TELEMETRY 41
 #define BODY_HEARTBEAT_ACK 1
@@ -127,7 +141,8 @@ uint16_t proto_crc16(const uint8_t *data, size_t len);
 size_t cobs_encode(const uint8_t *in, size_t len, uint8_t *out, size_t out_cap);
 size_t cobs_decode(const uint8_t *in, size_t len, uint8_t *out, size_t out_cap);
 
-/* Build a complete wire frame (with trailing 0x00) into out; returns its length, 0 if too big. */
+/* Build a complete wire frame (leading and trailing 0x00) into out; returns its length, 0 if too
+ * big. */
 size_t proto_frame(uint8_t seq, uint8_t type, const uint8_t *body, size_t body_len,
                    uint8_t *out, size_t out_cap);
 
@@ -151,7 +166,8 @@ int unpack_telemetry(const uint8_t *b, size_t n, msg_telemetry_t *m);
 int unpack_fault(const uint8_t *b, size_t n, msg_fault_t *m);
 int unpack_heartbeat_ack(const uint8_t *b, size_t n, msg_heartbeat_ack_t *m);
 
-/* Streaming receiver: feed bytes one at a time; it resynchronises on every 0x00. */
+/* Streaming receiver: feed bytes one at a time; it resynchronises on every 0x00 and ignores
+ * empty frames (two delimiters in a row, as between two frames). */
 typedef struct {
     uint8_t buf[PROTO_MAX_ENCODED];
     uint8_t len;

@@ -43,6 +43,7 @@ typedef union {
     msg_hello_t hello;
     msg_command_t command;
     msg_set_config_t set_config;
+    calib_t confirm_config;
     msg_config_t config;
     msg_hello_ack_t hello_ack;
     msg_telemetry_t telemetry;
@@ -74,6 +75,14 @@ static const field_t FIELDS[] = {
     FLD("command", msg_command_t, mode, "mode"),
     CAL("set_config", msg_set_config_t, cal),
     FLD("set_config", msg_set_config_t, persist, "persist"),
+    FLD("confirm_config", calib_t, steer_min_us, "steer_min_us"),
+    FLD("confirm_config", calib_t, steer_center_us, "steer_center_us"),
+    FLD("confirm_config", calib_t, steer_max_us, "steer_max_us"),
+    FLD("confirm_config", calib_t, esc_min_us, "esc_min_us"),
+    FLD("confirm_config", calib_t, esc_neutral_us, "esc_neutral_us"),
+    FLD("confirm_config", calib_t, esc_max_us, "esc_max_us"),
+    FLD("confirm_config", calib_t, throttle_limit, "throttle_limit"),
+    FLD("confirm_config", calib_t, flags, "flags"),
     FLD("config", msg_config_t, status, "status"),
     CAL("config", msg_config_t, cal),
     FLD("hello_ack", msg_hello_ack_t, version, "version"),
@@ -138,6 +147,7 @@ static int pack_named(const char *name, const any_msg_t *m, uint8_t *type, uint8
     else if (!strcmp(name, "heartbeat")) { *type = MSG_HEARTBEAT; *len = 0; }
     else if (!strcmp(name, "set_config")) { *type = MSG_SET_CONFIG; *len = pack_set_config(&m->set_config, body); }
     else if (!strcmp(name, "get_config")) { *type = MSG_GET_CONFIG; *len = 0; }
+    else if (!strcmp(name, "confirm_config")) { *type = MSG_CONFIRM_CONFIG; *len = pack_calib(&m->confirm_config, body); }
     else if (!strcmp(name, "hello_ack")) { *type = MSG_HELLO_ACK; *len = pack_hello_ack(&m->hello_ack, body); }
     else if (!strcmp(name, "telemetry")) { *type = MSG_TELEMETRY; *len = pack_telemetry(&m->telemetry, body); }
     else if (!strcmp(name, "heartbeat_ack")) { *type = MSG_HEARTBEAT_ACK; *len = pack_heartbeat_ack(&m->heartbeat_ack, body); }
@@ -158,6 +168,7 @@ static int roundtrip(uint8_t type, const uint8_t *body, size_t n)
     case MSG_COMMAND: if (!unpack_command(body, n, &m.command)) return 0; k = pack_command(&m.command, again); break;
     case MSG_HEARTBEAT: case MSG_GET_CONFIG: return n == 0;
     case MSG_SET_CONFIG: if (!unpack_set_config(body, n, &m.set_config)) return 0; k = pack_set_config(&m.set_config, again); break;
+    case MSG_CONFIRM_CONFIG: if (!unpack_calib(body, n, &m.confirm_config)) return 0; k = pack_calib(&m.confirm_config, again); break;
     case MSG_HELLO_ACK: if (!unpack_hello_ack(body, n, &m.hello_ack)) return 0; k = pack_hello_ack(&m.hello_ack, again); break;
     case MSG_TELEMETRY: if (!unpack_telemetry(body, n, &m.telemetry)) return 0; k = pack_telemetry(&m.telemetry, again); break;
     case MSG_HEARTBEAT_ACK: if (!unpack_heartbeat_ack(body, n, &m.heartbeat_ack)) return 0; k = pack_heartbeat_ack(&m.heartbeat_ack, again); break;
@@ -377,9 +388,9 @@ static void test_watchdog(uint32_t t0)
     setup(t0);
     hello(t0, PROTO_VERSION);
     command(t0 + 10, 1, 400, 200, CMD_MODE_DRIVE);
-    core_step(&core, t0 + 10 + CMD_TIMEOUT_MS, &rc, &sensors);
-    CHECK(core.mode == MODE_AUTO && core.esc_us == 1700, "still driving at exactly the timeout");
-    core_step(&core, t0 + 11 + CMD_TIMEOUT_MS, &rc, &sensors);
+    core_step(&core, t0 + 10 + CMD_DRIVE_MS, &rc, &sensors);
+    CHECK(core.mode == MODE_AUTO && core.esc_us == 1700, "still driving at exactly the drive limit");
+    core_step(&core, t0 + 11 + CMD_DRIVE_MS, &rc, &sensors);
     CHECK(core.mode == MODE_NEUTRAL && core.esc_us == 1500, "neutral after the timeout");
     CHECK(core.steer_us == 1600, "steering held at the last command (%u)", core.steer_us);
     CHECK((core.faults & FAULT_CMD_TIMEOUT) && io.count[MSG_FAULT] == 1 &&
@@ -397,6 +408,30 @@ static void test_watchdog(uint32_t t0)
     CHECK(core.session, "heartbeats keep the session open");
     core_step(&core, t0 + 1900 + SESSION_TIMEOUT_MS + 1, &rc, &sensors);
     CHECK(!core.session, "the session closes after silence");
+}
+
+/* As the chip runs it: core_step at every frame start; a width chosen there is output from the
+ * next frame start. Whatever the command's phase within the frame, the first neutral pulse must
+ * end 230-250 ms after the command. */
+static void test_watchdog_bound_on_the_wire(uint32_t t0)
+{
+    for (uint32_t phase = 0; phase < SERVO_FRAME_MS; phase++) {
+        setup(t0);
+        hello(t0, PROTO_VERSION);
+        uint32_t cmd_at = t0 + 2 * SERVO_FRAME_MS + phase;
+        command(cmd_at, 1, 400, 0, CMD_MODE_DRIVE);
+        uint32_t frame = t0 + 3 * SERVO_FRAME_MS, end_us = 0;
+        for (; (int32_t)(frame - cmd_at) < 400; frame += SERVO_FRAME_MS) {
+            core_step(&core, frame, &rc, &sensors);
+            if (core.esc_us == core.cal.esc_neutral_us) {
+                /* output from the next frame start, for esc_neutral_us */
+                end_us = (frame + SERVO_FRAME_MS - cmd_at) * 1000u + core.cal.esc_neutral_us;
+                break;
+            }
+        }
+        CHECK(end_us >= 230000 && end_us <= 250000, "phase %u: neutral pulse ends %u us after the command",
+              phase, end_us);
+    }
 }
 
 static void test_rc_override(uint32_t t0)
@@ -433,27 +468,61 @@ static void test_rc_override(uint32_t t0)
     hello(t0 + 1260, PROTO_VERSION);
     command(t0 + 1270, 7, 300, 300, CMD_MODE_DRIVE);
     CHECK(core.mode == MODE_AUTO, "HELLO re-arms after FAILSAFE (mode %u)", core.mode);
+    /* the radio goes while the switch alone holds manual: the switch's channel stops a frame
+     * before the sticks' (as a receiver's channels stop one by one) */
+    setup(t0 + 2000);
+    hello(t0 + 2000, PROTO_VERSION);
+    set_rc(t0 + 2000, 1500, 1500, 2000);
+    command(t0 + 2001, 8, 300, 300, CMD_MODE_DRIVE);
+    CHECK(core.mode == MODE_TELEOP, "switch on manual, sticks centred");
+    rc.at_ms[RC_STEER] = rc.at_ms[RC_THROTTLE] = t0 + 2020; /* the sticks pulse once more */
+    core_step(&core, t0 + 2020 + RC_TIMEOUT_MS - 10, &rc, &sensors);
+    command(t0 + 2020 + RC_TIMEOUT_MS - 9, 9, 300, 300, CMD_MODE_DRIVE);
+    CHECK(core.mode == MODE_TELEOP && core.esc_us == 1500, "a silent switch is not a switch flipped to auto (%u)",
+          core.mode);
+    core_step(&core, t0 + 2020 + RC_TIMEOUT_MS + 1, &rc, &sensors);
+    CHECK(core.mode == MODE_FAILSAFE, "then the sticks go too: FAILSAFE (mode %u)", core.mode);
     /* out-of-range pulses count as lost */
     set_rc(t0 + 1300, 1500, 2500, 2000);
     core_step(&core, t0 + 1300, &rc, &sensors);
     CHECK(!core.rc_ok, "a 2500 us pulse is not a valid RC signal");
 }
 
+static void set_config(uint32_t now, uint8_t seq, const calib_t *cal, uint8_t persist)
+{
+    msg_set_config_t m = {.cal = *cal, .persist = persist};
+    uint8_t b[BODY_SET_CONFIG];
+    host_send(now, seq, MSG_SET_CONFIG, b, pack_set_config(&m, b));
+}
+
+static void confirm_config(uint32_t now, uint8_t seq, const calib_t *echo)
+{
+    uint8_t b[BODY_CONFIRM_CONFIG];
+    host_send(now, seq, MSG_CONFIRM_CONFIG, b, pack_calib(echo, b));
+}
+
+/* HEARTBEATs every 300 ms over [from, to): the session stays open, nothing else happens. */
+static void keep_session(uint32_t from, uint32_t to)
+{
+    for (uint32_t t = from; (int32_t)(to - t) > 0; t += 300)
+        host_send(t, 0, MSG_HEARTBEAT, NULL, 0);
+}
+
 static void test_calibration(uint32_t t0)
 {
     setup(t0);
     hello(t0, PROTO_VERSION);
-    msg_set_config_t m;
-    uint8_t b[BODY_SET_CONFIG];
-    calib_defaults(&m.cal);
-    m.cal.steer_min_us = 1600; /* min above centre: invalid */
-    m.persist = 1;
-    host_send(t0 + 1, 1, MSG_SET_CONFIG, b, pack_set_config(&m, b));
+    calib_t cal;
+    calib_defaults(&cal);
+    cal.steer_min_us = 1600; /* min above centre: invalid */
+    set_config(t0 + 1, 1, &cal, 1);
     CHECK(io.last_cfg.status == CONFIG_INVALID && io.last_cfg.cal.steer_min_us == 1000 && io.saves == 0,
           "invalid calibration rejected");
-    m.cal = (calib_t){1100, 1450, 1900, 1200, 1520, 1800, 500, CAL_REVERSE_STEER};
-    host_send(t0 + 2, 2, MSG_SET_CONFIG, b, pack_set_config(&m, b));
-    CHECK(io.last_cfg.status == CONFIG_OK && io.saves == 1, "valid calibration stored");
+    cal = (calib_t){1100, 1450, 1900, 1200, 1520, 1800, 500, CAL_REVERSE_STEER};
+    set_config(t0 + 2, 2, &cal, 1);
+    CHECK(io.last_cfg.status == CONFIG_PENDING && io.saves == 0, "persist waits for the confirmation");
+    confirm_config(t0 + 3, 3, &cal);
+    CHECK(io.last_cfg.status == CONFIG_STORED && io.saves == 1, "confirmed calibration stored");
     calib_t back;
     CHECK(calib_from_image(io.image, &back) && back.steer_center_us == 1450 && back.esc_max_us == 1800,
           "EEPROM image round trip");
@@ -465,13 +534,89 @@ static void test_calibration(uint32_t t0)
     command(t0 + 4, 4, -1000, 0, CMD_MODE_DRIVE);
     CHECK(core.esc_us == 1360 && core.steer_us == 1450, "reverse side %u %u", core.esc_us, core.steer_us);
     host_send(t0 + 5, 5, MSG_GET_CONFIG, NULL, 0);
-    CHECK(io.count[MSG_CONFIG] == 3 && io.last_cfg.cal.throttle_limit == 500, "GET_CONFIG");
+    CHECK(io.count[MSG_CONFIG] == 4 && io.last_cfg.cal.throttle_limit == 500, "GET_CONFIG");
     CHECK(calib_mix(333, 1000, 1500, 2000) == 1667 && calib_mix(-333, 1000, 1500, 2000) == 1333,
           "rounding %u %u", calib_mix(333, 1000, 1500, 2000), calib_mix(-333, 1000, 1500, 2000));
     CHECK(calib_mix(5000, 1000, 1500, 2000) == 2000 && calib_mix(-5000, 1000, 1500, 2000) == 1000, "clamp");
     uint8_t blank[CAL_IMAGE_SIZE];
     memset(blank, 0xFF, sizeof blank); /* an erased EEPROM */
     CHECK(!calib_from_image(blank, &back), "erased EEPROM gives no calibration");
+    calib_t hot = cal;
+    hot.esc_neutral_us = 1700;
+    uint8_t img[CAL_IMAGE_SIZE];
+    calib_to_image(&hot, img); /* well formed, checksum right, neutral out of band */
+    CHECK(!calib_from_image(img, &back), "a stored neutral outside the band is not used at boot");
+}
+
+/* The calibration moves what "neutral" means: only the session's host, in host mode, within the
+ * safe band, and stored only on a timely confirmation that echoes it. */
+static void test_config_lock(uint32_t t0)
+{
+    setup(t0);
+    calib_t def, cal = {1100, 1480, 1900, 1200, 1510, 1800, 600, 0};
+    calib_defaults(&def);
+    set_config(t0 + 1, 1, &cal, 1);
+    CHECK(io.last_cfg.status == CONFIG_NO_SESSION && calib_equal(&core.cal, &def), "no session: refused");
+    confirm_config(t0 + 2, 2, &cal);
+    CHECK(io.last_cfg.status == CONFIG_NO_SESSION && io.saves == 0, "no session: nothing stored");
+    hello(t0 + 3, PROTO_VERSION);
+    set_rc(t0 + 3, 1500, 1500, 2000); /* the mode switch on manual */
+    set_config(t0 + 4, 3, &cal, 0);
+    CHECK(io.last_cfg.status == CONFIG_RC_OVERRIDE && calib_equal(&core.cal, &def), "TELEOP: refused");
+    CHECK(io.last_cfg.cal.esc_neutral_us == 1500, "the reply carries the calibration still in use");
+    set_rc(t0 + 5, 1500, 1500, 1000);
+    set_rc(t0 + 6, 1700, 1500, 1000); /* switch off but a stick moved: still the human's */
+    set_config(t0 + 6, 4, &cal, 0);
+    CHECK(io.last_cfg.status == CONFIG_RC_OVERRIDE, "stick override: refused");
+    core_step(&core, t0 + 6 + RC_TIMEOUT_MS + 1, &rc, &sensors); /* radio gone mid-override */
+    CHECK(core.mode == MODE_FAILSAFE, "failsafe (mode %u)", core.mode);
+    set_config(t0 + 7 + RC_TIMEOUT_MS, 5, &cal, 0);
+    CHECK(io.last_cfg.status == CONFIG_RC_OVERRIDE && calib_equal(&core.cal, &def), "FAILSAFE: refused");
+    hello(t0 + 200, PROTO_VERSION); /* re-arm */
+    calib_t bad[4] = {cal, cal, cal, cal};
+    bad[0].esc_neutral_us = 1700; /* ~40 % throttle whenever the car stops */
+    bad[0].esc_max_us = 1900;
+    bad[1].steer_center_us = 1449;
+    bad[2].esc_max_us = 2300;
+    bad[3].throttle_limit = 1001;
+    const uint8_t why[4] = {CONFIG_CENTRE_OUT_OF_BAND, CONFIG_CENTRE_OUT_OF_BAND, CONFIG_INVALID, CONFIG_INVALID};
+    for (uint8_t k = 0; k < 4; k++) {
+        set_config(t0 + 201 + k, (uint8_t)(6 + k), &bad[k], 1);
+        CHECK(io.last_cfg.status == why[k] && calib_equal(&core.cal, &def) && !core.pending,
+              "out-of-band calibration %u refused (status %u)", k, io.last_cfg.status);
+    }
+    /* in band, host mode: applied at once, stored only on confirmation */
+    set_config(t0 + 210, 10, &cal, 0);
+    CHECK(io.last_cfg.status == CONFIG_OK && calib_equal(&core.cal, &cal) && io.saves == 0, "applied, not stored");
+    confirm_config(t0 + 211, 11, &cal);
+    CHECK(io.last_cfg.status == CONFIG_NOT_PENDING && io.saves == 0, "nothing staged without persist");
+    set_config(t0 + 220, 12, &cal, 1);
+    CHECK(io.last_cfg.status == CONFIG_PENDING && io.saves == 0, "staged");
+    calib_t other = cal;
+    other.throttle_limit = 700;
+    confirm_config(t0 + 221, 13, &other);
+    CHECK(io.last_cfg.status == CONFIG_NOT_PENDING && io.saves == 0, "an echo that differs stores nothing");
+    confirm_config(t0 + 222, 14, &cal);
+    CHECK(io.last_cfg.status == CONFIG_NOT_PENDING && io.saves == 0, "a failed confirmation ends the staging");
+    set_config(t0 + 230, 15, &cal, 1);
+    keep_session(t0 + 231, t0 + 231 + CONFIRM_WINDOW_MS);
+    confirm_config(t0 + 231 + CONFIRM_WINDOW_MS, 16, &cal);
+    CHECK(io.last_cfg.status == CONFIG_NOT_PENDING && io.saves == 0, "a late confirmation stores nothing");
+    set_config(t0 + 240, 17, &cal, 1);
+    hello(t0 + 241, PROTO_VERSION);
+    confirm_config(t0 + 242, 18, &cal);
+    CHECK(io.last_cfg.status == CONFIG_NOT_PENDING && io.saves == 0, "a new session cannot confirm the old one's");
+    set_config(t0 + 250, 19, &cal, 1);
+    set_rc(t0 + 251, 1500, 1500, 2000);
+    confirm_config(t0 + 252, 20, &cal);
+    CHECK(io.last_cfg.status == CONFIG_RC_OVERRIDE && io.saves == 0, "no storing during RC override");
+    set_rc(t0 + 1100, 1500, 1500, 1000); /* switch off, the stick hold from t0 + 6 long over */
+    set_config(t0 + 1110, 21, &cal, 1);
+    keep_session(t0 + 1111, t0 + 1110 + CONFIRM_WINDOW_MS);
+    confirm_config(t0 + 1110 + CONFIRM_WINDOW_MS, 22, &cal);
+    CHECK(io.last_cfg.status == CONFIG_STORED && io.saves == 1, "confirmed in time: stored (%u, %d)", io.last_cfg.status, io.saves);
+    calib_t back;
+    CHECK(calib_from_image(io.image, &back) && calib_equal(&back, &cal), "what was confirmed is what is stored");
 }
 
 static void test_garbage(uint32_t t0)
@@ -510,8 +655,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < 2; i++) {
         test_session_and_command(origins[i]);
         test_watchdog(origins[i]);
+        test_watchdog_bound_on_the_wire(origins[i]);
         test_rc_override(origins[i]);
         test_calibration(origins[i]);
+        test_config_lock(origins[i]);
         test_garbage(origins[i]);
     }
     printf("%d checks, %d failures\n", checks, failures);

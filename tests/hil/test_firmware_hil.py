@@ -5,6 +5,7 @@ about what a servo and an ESC would see. Run just these with `pytest -m hil`.
 """
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import time
@@ -13,7 +14,7 @@ import pytest
 import serial
 
 from fastrlap.vehicle import protocol as p
-from fastrlap.vehicle.serial_link import LinkDown, SerialLink
+from fastrlap.vehicle.serial_link import ConfigRefused, LinkDown, SerialLink
 
 pytestmark = pytest.mark.hil
 
@@ -51,7 +52,7 @@ class CommandStream:
 
 def test_handshake_reports_version_and_telemetry_rate(link, fw_sim):
     ack = link.hello_ack
-    assert ack.version == p.PROTOCOL_VERSION and (ack.fw_major, ack.fw_minor) == (1, 0)
+    assert ack.version == p.PROTOCOL_VERSION and (ack.fw_major, ack.fw_minor) == (1, 1)
     assert ack.cmd_timeout_ms == 250 and ack.telemetry_hz == 50
     assert not ack.caps & p.Capability.IMU  # no MPU-6050 on the simulated bus: reported, not fatal
     # 50 Hz telemetry, counted against the firmware's own clock
@@ -107,6 +108,58 @@ def test_silence_returns_throttle_to_neutral_within_300ms(link, fw_sim):
     assert all(abs(x.width_us - 1500) <= TOL_US for x in fw_sim.pulses_after("esc", -20))
 
 
+def _drive_then_neutral(fw_sim, start: int, drive_us: float, timeout: float = 2.0):
+    """The first ESC pulse at `drive_us` from index `start` on, and the first neutral one after it.
+
+    Scans by index rather than waiting "from now on": the harness reports pulses through its own
+    pipe, which a loaded machine can leave behind the serial replies, so a neutral pulse from
+    before a command may only be reported after the command's reply."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pulses = fw_sim.pulses_after("esc", start)
+        drive = next((k for k, x in enumerate(pulses) if abs(x.width_us - drive_us) <= TOL_US), None)
+        if drive is not None:
+            neutral = next((x for x in pulses[drive:] if abs(x.width_us - 1500) <= TOL_US), None)
+            if neutral is not None:
+                return pulses[drive], neutral
+        time.sleep(0.01)
+    raise TimeoutError("no drive pulse followed by a neutral one within 2 s")
+
+
+def test_watchdog_bound_holds_over_100_silences(link, fw_sim):
+    """The ESC sees a neutral pulse no later than 250 ms after the last COMMAND, every time.
+
+    Each silence starts at a different point of the 20 ms servo frame (the host's timing is
+    not locked to it), so 100 of them sample every phase the firmware's decision can meet. The
+    command's reply carries the firmware time it was taken. On a loaded machine that reply can
+    be lost, and the next periodic telemetry (same ack_seq, stamped at the start of the frame the
+    command's first pulse starts in) would stand in with a later time; such silences are not
+    counted: the link saw a lost or bad frame, or the first driven pulse does not start 1-21 ms
+    after the stamp (the firmware's clock is frame aligned, so a command is always stamped at
+    least 1 ms before that frame starts)."""
+    drive_us = CAL.auto_pulses(500, 0)[1]
+    delays: list[float] = []
+    for i in range(150):
+        if len(delays) == 100:
+            break
+        start, before = fw_sim.count("esc"), link.stats()
+        reply = link.command_and_wait(500, 0)
+        assert reply.mode == p.Mode.AUTO
+        drive, neutral = _drive_then_neutral(fw_sim, start, drive_us)
+        after = link.stats()
+        clean = (after.lost_frames, after.crc_errors, after.framing_errors) == \
+            (before.lost_frames, before.crc_errors, before.framing_errors)
+        if clean and 1.0 <= (drive.t_us - drive.width_us) / 1000.0 - reply.uptime_ms <= 21.0:
+            delays.append(neutral.t_us / 1000.0 - reply.uptime_ms)
+        time.sleep(0.001 * (i % 20))  # move the next command across the frame
+    assert len(delays) == 100, f"only {len(delays)} of 150 silences could be timed"
+    delays.sort()
+    print(f"watchdog over {len(delays)} silences: min {delays[0]:.1f} ms, median {delays[50]:.1f} ms, "
+          f"max {delays[-1]:.1f} ms")
+    assert delays[-1] <= 250.0, delays[-5:]
+    assert delays[0] >= 230.0, delays[:5]  # and never cuts a host that keeps its 10-50 Hz off early
+
+
 def test_garbage_and_corrupted_frames_do_not_move_outputs(link, fw_sim):
     want_steer, want_esc = CAL.auto_pulses(300, -200)
     stream = CommandStream(link, 300, -200)
@@ -134,6 +187,21 @@ def test_garbage_and_corrupted_frames_do_not_move_outputs(link, fw_sim):
         assert tel.rx_bad_frames >= bad_before + 40 and tel.mode == p.Mode.AUTO
     finally:
         stream.stop()
+
+
+def test_line_noise_without_a_delimiter_does_not_cost_the_next_command(link, fw_sim):
+    """Random bytes that never end in 0x00 reach the firmware just before a command: the
+    command's leading delimiter closes the noise, so that very command is accepted."""
+    rng = random.Random(23)
+    bad_before = link.wait_telemetry(timeout=0.5).rx_bad_frames
+    with serial.Serial(fw_sim.link, 115200, timeout=0.1) as noise:
+        for i in range(20):
+            noise.write(bytes(rng.randrange(1, 256) for _ in range(rng.randint(1, 40))))
+            noise.flush()
+            time.sleep(0.005)  # the noise is on the wire before the command
+            tel = link.command_and_wait(100 + 10 * i, -10 * i, timeout=0.5)
+            assert tel.mode == p.Mode.AUTO and (tel.steer_us, tel.esc_us) == CAL.auto_pulses(100 + 10 * i, -10 * i)
+    assert link.wait_telemetry(timeout=0.5).rx_bad_frames == bad_before + 20  # each burst dropped once
 
 
 def test_rc_override_wins_and_rc_loss_goes_neutral(link, fw_sim):
@@ -220,14 +288,15 @@ def test_calibration_applies_and_invalid_is_rejected(link, fw_sim):
                         esc_neutral_us=1510, esc_max_us=1700, throttle_limit=500,
                         flags=p.CalFlag.REVERSE_STEER)
     reply = link.set_config(cal, persist=True)
-    assert reply.status == p.ConfigStatus.OK and reply.calibration == cal
+    assert reply.status == p.ConfigStatus.STORED and reply.calibration == cal
     tel = link.command_and_wait(1000, 1000)
     assert (tel.steer_us, tel.esc_us) == cal.auto_pulses(1000, 1000) == (1200, 1605)
     assert abs(fw_sim.settled("steer") - 1200) <= TOL_US and abs(fw_sim.settled("esc") - 1605) <= TOL_US
     assert not link.wait_telemetry(timeout=0.5).faults & p.Fault.EEPROM_DEFAULTS  # stored
     bad = p.Calibration(steer_min_us=900)
-    reply = link.set_config(bad)
-    assert reply.status == p.ConfigStatus.INVALID and reply.calibration == cal
+    with pytest.raises(ConfigRefused, match="1000 <= min <= centre <= max <= 2000") as err:
+        link.set_config(bad)
+    assert "\n" not in str(err.value)
     assert link.get_config().calibration == cal
     # the stored calibration survives a restart (the watchdog resets the hung MCU)
     fw_sim.hang()
@@ -275,3 +344,83 @@ def test_hung_firmware_is_reset_by_the_watchdog_into_neutral(link, fw_sim):
         assert link.stats().firmware_resets == 1
     finally:
         stream.stop()
+
+
+# ---- the calibration lock: what "neutral" means may change only in the open, and stays safe ----
+
+TRIM = p.Calibration(steer_min_us=1100, steer_center_us=1480, steer_max_us=1900, esc_min_us=1100,
+                     esc_neutral_us=1540, esc_max_us=1900, throttle_limit=500)  # in band: 1540 us at rest
+
+
+def _config_reply_without_session(port: str, msg: p.Message) -> p.Config:
+    """A second program on the port that never said HELLO sends `msg`; the firmware's CONFIG reply."""
+    dec = p.FrameDecoder()
+    with serial.Serial(port, 115200, timeout=0.05) as ser:
+        ser.write(p.encode_frame(0, msg))
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            for frame in dec.feed(ser.read(256)):
+                if isinstance(frame.msg, p.Config):
+                    return frame.msg
+    pytest.fail("no CONFIG reply within 2 s")
+
+
+def test_set_config_without_a_session_is_refused(fw_sim):
+    reply = _config_reply_without_session(fw_sim.link, p.SetConfig(TRIM, persist=True))
+    assert reply.status == p.ConfigStatus.NO_SESSION and reply.calibration == CAL
+    assert abs(fw_sim.settled("esc", 3) - 1500) <= TOL_US  # the outputs did not move
+    reply = _config_reply_without_session(fw_sim.link, p.ConfirmConfig(TRIM))
+    assert reply.status == p.ConfigStatus.NO_SESSION
+    with SerialLink(fw_sim.link) as link:
+        assert not link.hello_ack.caps & p.Capability.EEPROM_CONFIG and link.get_config().calibration == CAL
+
+
+def test_set_config_during_rc_override_is_refused(link, fw_sim):
+    fw_sim.rc(1500, 1500, 2000)  # the human's mode switch on manual, sticks centred
+    link.wait_telemetry(lambda t: t.mode == p.Mode.TELEOP, timeout=1.0)
+    start = fw_sim.count("esc")
+    with pytest.raises(ConfigRefused, match="transmitter has the car") as err:
+        link.set_config(TRIM, persist=False)
+    assert "\n" not in str(err.value) and link.get_config().calibration == CAL
+    time.sleep(0.1)
+    assert all(abs(x.width_us - 1500) <= TOL_US for x in fw_sim.pulses_after("esc", start))
+
+
+def test_set_config_in_failsafe_is_refused(link, fw_sim):
+    fw_sim.rc(1500, 1500, 2000)
+    link.wait_telemetry(lambda t: t.mode == p.Mode.TELEOP, timeout=1.0)
+    fw_sim.rc(0, 0, 0)  # the radio is lost while the human has the car
+    link.wait_telemetry(lambda t: t.mode == p.Mode.FAILSAFE, timeout=1.0)
+    with pytest.raises(ConfigRefused, match="transmitter has the car"):
+        link.set_config(TRIM, persist=True)
+    assert link.get_config().calibration == CAL
+    assert abs(fw_sim.settled("esc", 3) - 1500) <= TOL_US
+
+
+@pytest.mark.parametrize("bad,reason", [
+    (p.Calibration(esc_neutral_us=1700), "1450-1550"),  # ~40 % throttle whenever the car "stops"
+    (p.Calibration(steer_center_us=1400, steer_min_us=1000), "1450-1550"),
+    (p.Calibration(esc_max_us=2300), "1000 <= min <= centre <= max <= 2000"),
+    (p.Calibration(esc_min_us=700), "1000 <= min <= centre <= max <= 2000"),
+])
+def test_calibration_outside_the_safe_band_is_refused(link, fw_sim, bad, reason):
+    with pytest.raises(ConfigRefused, match=reason):
+        link.set_config(bad, persist=True)
+    assert link.get_config().calibration == CAL
+    tel = link.command_and_wait(0, 0, p.CommandMode.NEUTRAL)
+    assert (tel.steer_us, tel.esc_us) == (1500, 1500)
+    assert abs(fw_sim.settled("esc", 3) - 1500) <= TOL_US
+
+
+def test_persist_without_confirmation_does_not_survive_a_reset(link, fw_sim):
+    reply = link.request_config(p.SetConfig(TRIM, persist=True))
+    assert reply.status == p.ConfigStatus.PENDING and reply.calibration == TRIM  # applied at once
+    assert abs(fw_sim.settled("esc", 3) - 1540) <= TOL_US
+    wrong = dataclasses.replace(TRIM, throttle_limit=600)
+    assert link.request_config(p.ConfirmConfig(wrong)).status == p.ConfigStatus.NOT_PENDING
+    assert link.request_config(p.ConfirmConfig(TRIM)).status == p.ConfigStatus.NOT_PENDING  # one try only
+    fw_sim.hang()  # the watchdog restarts the MCU, as a power cycle would
+    link.wait_telemetry(lambda t: t.faults & p.Fault.WDT_RESET and t.flags & p.TelemetryFlag.SESSION, timeout=3.0)
+    assert not link.hello_ack.caps & p.Capability.EEPROM_CONFIG
+    assert link.get_config().calibration == CAL
+    assert abs(fw_sim.settled("esc", 3) - 1500) <= TOL_US

@@ -1,6 +1,7 @@
 """RealVehicle over the real firmware under simavr: what the car's pins do for the loop's commands."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -45,22 +46,47 @@ def test_real_vehicle_drives_the_firmware_outputs_and_reads_its_sensors(fw_sim):
         assert car.last_throttle < 0  # far too fast for 1 m/s: the speed loop brakes
         fw_sim.wheel(0)
 
+        # The firmware's RC timings (100 ms to call the radio lost, the sticks' 1 s hold) run on the
+        # simulated board's clock, which falls behind the wall clock on a loaded machine (the
+        # harness pauses rather than race): wait on the firmware's reports, not on sleeps.
         fw_sim.rc(1700, 1500, 2000)  # the human flips the mode switch and steers left
-        time.sleep(0.2)
+        car.link.wait_telemetry(lambda t: t.mode == p.Mode.TELEOP and t.rc_steer_us > 1650, timeout=2.0)
         obs = car.observe()
         assert obs.teleop is not None and obs.teleop.steer == pytest.approx(0.2, abs=0.01)  # 1700 us as the MCU measures it and not obs.estop
         fw_sim.rc(0, 0, 0)  # the receiver loses the transmitter while the human drives
-        time.sleep(0.3)
+        car.link.wait_telemetry(lambda t: t.mode == p.Mode.FAILSAFE, timeout=2.0)
         obs = car.observe()
         assert obs.estop and obs.teleop is None
         fw_sim.rc(1500, 1500, 1000)  # back, switch on auto, sticks centred
-        time.sleep(1.3)
+        car.link.wait_telemetry(lambda t: t.mode != p.Mode.FAILSAFE, timeout=2.0)
+        assert not car.observe().estop  # FAILSAFE ends as soon as the receiver's pulses are back
+        # the sticks' hold keeps the car the human's until 1 s (firmware time) after the last
+        # deflection; then the host may drive again
+        car.link.wait_telemetry(lambda t: t.mode == p.Mode.NEUTRAL, timeout=3.0)
         _drive(car, Command(speed=0.5, steer=0.0), 0.3)
         assert not car.observe().estop
         assert fw_sim.settled("esc") > 1500  # driving again
     closed = time.monotonic()
     p_ = fw_sim.wait_pulse("esc", lambda w: abs(w - 1500) <= 10, timeout=1.0)
     assert p_.arrived - closed < 0.15  # close() sent neutral; it did not wait for the 250 ms watchdog
+
+
+def test_a_calibration_the_firmware_refuses_is_one_clear_line(fw_sim):
+    from fastrlap.vehicle.real import VehicleError
+
+    hot = dataclasses.replace(CFG, esc_neutral_us=1700)  # would hold throttle open at "neutral"
+    with pytest.raises(VehicleError, match="esc_neutral_us must lie within 1450-1550 us") as err:
+        RealVehicle(SerialLink(fw_sim.link), FakeCamera(), Estimator(), hot).open()
+    assert "\n" not in str(err.value)
+    fw_sim.rc(1500, 1500, 2000)  # the human holds the car in manual: a new calibration is refused...
+    with SerialLink(fw_sim.link) as link:
+        link.wait_telemetry(lambda t: t.mode == p.Mode.TELEOP, timeout=2.0)
+    with pytest.raises(VehicleError, match="transmitter has the car"):
+        RealVehicle(SerialLink(fw_sim.link), FakeCamera(), Estimator(), CFG).open()
+    # ...while the one the firmware already uses needs no sending, so the car still opens
+    same = dataclasses.replace(CFG, steer_min_us=1000, steer_max_us=2000, throttle_limit=1000)
+    with RealVehicle(SerialLink(fw_sim.link), FakeCamera(), Estimator(), same) as car:
+        assert car.calibration == p.Calibration()
 
 
 def test_missing_port_is_one_clear_line(tmp_path):

@@ -10,7 +10,8 @@ import tty
 import pytest
 
 from fastrlap.vehicle import protocol as p
-from fastrlap.vehicle.serial_link import (PortUnavailable, ProtocolVersionError, SerialLink,
+from fastrlap.errors import FastrlapError
+from fastrlap.vehicle.serial_link import (ConfigRefused, PortUnavailable, ProtocolVersionError, SerialLink,
                                           SerialTimeout, describe_open_error)
 
 
@@ -45,8 +46,8 @@ def test_silent_device_times_out_with_flash_hint(pty_pair):
     assert not link.connected
 
 
-def _answer_hello(master: int, version: int, stop: threading.Event) -> None:
-    """A stand-in for a firmware of another protocol version: answers every HELLO."""
+def _stand_in_firmware(master: int, stop: threading.Event, answer) -> None:
+    """Reads frames from the port's other end and writes `answer(message)` back (None: nothing)."""
     dec = p.FrameDecoder()
     while not stop.is_set():
         try:
@@ -54,10 +55,21 @@ def _answer_hello(master: int, version: int, stop: threading.Event) -> None:
         except OSError:
             return
         for frame in dec.feed(data):
-            if isinstance(frame.msg, p.Hello):
-                ack = p.HelloAck(version=version, fw_major=9, fw_minor=1, caps=0, cmd_timeout_ms=250,
-                                 telemetry_hz=50, reset_flags=1)
-                os.write(master, p.encode_frame(0, ack))
+            reply = answer(frame.msg)
+            if reply is not None:
+                os.write(master, p.encode_frame(0, reply))
+
+
+def _hello_ack(version: int, msg: p.Message) -> p.HelloAck | None:
+    if not isinstance(msg, p.Hello):
+        return None
+    return p.HelloAck(version=version, fw_major=9, fw_minor=1, caps=0, cmd_timeout_ms=250, telemetry_hz=50,
+                      reset_flags=1)
+
+
+def _answer_hello(master: int, version: int, stop: threading.Event) -> None:
+    """A stand-in for a firmware of another protocol version: answers every HELLO."""
+    _stand_in_firmware(master, stop, lambda msg: _hello_ack(version, msg))
 
 
 def test_other_protocol_version_is_refused(pty_pair):
@@ -74,3 +86,32 @@ def test_other_protocol_version_is_refused(pty_pair):
         fd = os.open(port, os.O_WRONLY | os.O_NOCTTY)
         os.write(fd, b"\x00")  # wake the responder so it sees `stop`
         os.close(fd)
+
+
+def _refuse_config(master: int, status: int, stop: threading.Event) -> None:
+    """A stand-in firmware that shakes hands and answers every SET_CONFIG with `status`."""
+
+    def answer(msg: p.Message) -> p.Message | None:
+        if isinstance(msg, p.SetConfig):
+            return p.Config(status=status, calibration=p.Calibration())
+        return _hello_ack(p.PROTOCOL_VERSION, msg)
+
+    _stand_in_firmware(master, stop, answer)
+
+
+@pytest.mark.parametrize("status", sorted(p.CONFIG_REFUSALS))
+def test_each_config_refusal_is_one_line_with_the_reason(pty_pair, status):
+    master, port = pty_pair
+    stop = threading.Event()
+    threading.Thread(target=_refuse_config, args=(master, status, stop), daemon=True).start()
+    link = SerialLink(port, open_timeout=2.0)
+    try:
+        link.open()
+        with pytest.raises(ConfigRefused) as err:
+            link.set_config(p.Calibration(), persist=False)
+    finally:
+        stop.set()
+        link.close(send_neutral=True)  # the neutral command also wakes the responder
+    msg = str(err.value)
+    assert isinstance(err.value, FastrlapError)  # the CLI prints it as one line
+    assert "\n" not in msg and port in msg and p.CONFIG_REFUSALS[status] in msg
