@@ -11,8 +11,9 @@ at the firmware's rate, not the 10 Hz control rate.
 
 Safety: the firmware owns it (250 ms command watchdog, RC override, hardware watchdog). Here:
 `stop()` sends neutral, `close()` always stops before releasing anything, and the context
-manager closes in `finally`. A link that drops, telemetry that goes stale or an RC failsafe
-show up as `Observation.estop`, so the supervisor stops the car; a camera that stops delivering
+manager closes in `finally`. A link that drops or telemetry that goes stale shows up as
+`Observation.link_lost` (the port; the supervisor stops the car and, once the link is back,
+waits for a human) and as `Observation.estop`, as does an RC failsafe; a camera that stops delivering
 shows as an old `frame_t` (the supervisor's stale-sensor stop) and, after `dead_after`, as
 `CameraStalled`.
 """
@@ -321,7 +322,7 @@ class RealVehicle:
             estop = tm.mode == p.Mode.FAILSAFE
         return Observation(t=now, frame=frame.image, imu=imu, wheel_speed=wheel.speed, pose=est.pose,
                            velocity=est.velocity, yaw_rate=est.yaw_rate, collision=False, teleop=teleop,
-                           estop=estop, frame_t=frame.t)
+                           estop=estop, link_lost=self.link.port if stale else "", frame_t=frame.t)
 
     def act(self, command: Command) -> None:
         """Target speed (m/s) through the speed loop, steering (rad) to permille; non-blocking."""

@@ -14,6 +14,7 @@ class FakeLoop:
                                best_lap=12.5, lap_times=[14.0, 12.5])
         self.mode = Mode.LEARNING
         self.last_obs = None
+        self.link_message = ""
 
         class L:
             updates = 400
@@ -70,4 +71,15 @@ def test_the_estop_line_shows_at_once_and_says_how_to_continue(capsys):
     keys.message = ""
     dash.update(FakeLoop())
     assert "e-stop" not in capsys.readouterr().out.replace(HELP, "")
+    dash.close()
+
+
+def test_a_lost_serial_link_shows_at_once_with_its_port(capsys):
+    dash = Dashboard(total_seconds=600.0, live=False, every_s=1e9)
+    loop = FakeLoop()
+    dash.update(loop)
+    assert "link" not in capsys.readouterr().out
+    loop.mode, loop.link_message = Mode.LINK_LOST, "serial link lost: /dev/ttyUSB0"
+    dash.update(loop)  # not held back by the throttle
+    assert "mode LINK_LOST" in (out := capsys.readouterr().out) and "link serial link lost: /dev/ttyUSB0" in out
     dash.close()
