@@ -60,8 +60,11 @@ class PoseSourceConfig:
     gps_baud: int = 9600  # bit/s
     gps_uere: float = 2.5  # m of position std per unit of HDOP
     gps_origin: list[float] = field(default_factory=list)  # [lat, lon] deg of the local frame; [] = first fix
-    udp_host: str = "0.0.0.0"  # address to listen on for external pose JSON (source=external)
-    udp_port: int = 5600  # UDP port for external pose JSON
+    udp_host: str = "127.0.0.1"  # address to listen on for external poses (source=external); loopback unless the tracker runs elsewhere
+    udp_port: int = 5600  # UDP port for external poses
+    udp_key_file: str = ""  # file holding the shared key that signs external poses (HMAC-SHA256, >= 32 characters)
+    udp_key: str = ""  # the shared key itself, instead of udp_key_file
+    udp_max_age: float = 0.5  # s: an external pose stamped further than this from this machine's clock is rejected
     fix_timeout: float = 1.0  # s without an accepted fix before the pose source counts as silent
 
 

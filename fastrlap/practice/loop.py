@@ -32,9 +32,11 @@ from fastrlap.practice.features import proprio
 from fastrlap.practice.safety import SafetyFilter
 from fastrlap.practice.supervisor import PAUSED, Event, Mode, Supervisor
 from fastrlap.types import NEUTRAL, Command, Observation, Transition
-from fastrlap.vehicle.base import SimClock, Vehicle
+from fastrlap.vehicle.base import RejectsPoses, SimClock, Vehicle
+from fastrlap.vehicle.pose_auth import PoseRejections
 
 JITTER_WINDOW = 100  # control ticks per "timing" event on a real clock (the simulator never waits)
+REJECTION_EVENT_S = 1.0  # s between "pose_rejected" events at most, however many datagrams a sender fires
 OPERATOR_STOP = "e-stop (space key)"  # the supervisor's stop reason for the keyboard e-stop
 CONFIRM_KEY = "c key"  # how the supervisor is told a human confirmed at the terminal
 
@@ -134,6 +136,9 @@ class PracticeLoop:
         self._t_start: float | None = None
         self._t_last: float | None = None
         self._paused = 0.0  # s of this session spent in the supervisor's PAUSED modes
+        self.pose_rejections = PoseRejections()  # external pose datagrams refused, as last reported
+        self._count_rejections = vehicle.pose_rejections if isinstance(vehicle, RejectsPoses) else None
+        self._rejections_t = -math.inf
         self._practice_offset = self.state.practice_time
 
     # ------------------------------------------------------------------ events
@@ -174,6 +179,17 @@ class PracticeLoop:
     def mode(self) -> Mode:
         return self.supervisor.mode
 
+    def _report_rejections(self, t: float) -> None:
+        """A "pose_rejected" event with the counts when they grew, at most every REJECTION_EVENT_S."""
+        if self._count_rejections is None or t - self._rejections_t < REJECTION_EVENT_S - 1e-6:
+            return
+        counts = self._count_rejections()
+        if counts.total > self.pose_rejections.total:
+            self.pose_rejections = counts
+            self._rejections_t = t
+            self._emit(t, "pose_rejected", unauthenticated=counts.unauthenticated, stale=counts.stale,
+                       replayed=counts.replayed, malformed=counts.malformed, detail=counts.describe())
+
     # ------------------------------------------------------------------ one control tick
     def tick(self) -> Mode:
         obs = self.vehicle.observe()
@@ -182,6 +198,7 @@ class PracticeLoop:
             self.course.reset(obs.t, obs.pose, standing_start=True)
             self.frames.reset(obs.frame)
         self.last_obs = obs
+        self._report_rejections(obs.t)
         message = self.operator_stop() if self.operator_stop is not None else ""
         held = bool(message)
         if held != self.operator_stopped:

@@ -41,7 +41,7 @@ ACTION_DIM = 2
 LEARNER_FILE = "learner.pt"
 STATE_FILE = "loop_state.json"
 STATE_VERSION = 1  # loop_state.json's format
-SHOUTED_EVENTS = ("link", "confirm")  # events also printed as a status line when they happen
+SHOUTED_EVENTS = ("link", "confirm", "pose_rejected")  # events also printed as a status line when they happen
 
 
 def build_encoder(cfg: Config, device: torch.device) -> Encoder:

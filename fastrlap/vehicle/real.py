@@ -27,13 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from fastrlap.config import RealConfig, VehicleConfig
+from fastrlap.config import PoseSourceConfig, RealConfig, VehicleConfig
 from fastrlap.errors import FastrlapError
 from fastrlap.types import Command, ImuReading, Observation
 from fastrlap.vehicle import protocol as p
 from fastrlap.vehicle.base import Clock, WallClock
 from fastrlap.vehicle.camera import Camera, CameraStalled
 from fastrlap.vehicle.estimator import Estimator, NmeaGps, UdpPoseReceiver
+from fastrlap.vehicle.pose_auth import PoseAuthenticator, PoseRejections, load_pose_key
 from fastrlap.vehicle.serial_link import LinkDown, SerialLink, SerialLinkError, SerialTimeout
 
 G = 9.80665
@@ -219,6 +220,9 @@ class RealVehicle:
         if self._opened:
             return self
         try:
+            if self.cfg.pose.source == "external" and not self.pose_sources:
+                # first: without a key to authenticate poses, nothing on the car needs opening
+                self.pose_sources.append(external_pose_receiver(self.estimator, self.cfg.pose))
             try:
                 ack = self.link.open()
             except SerialLinkError as exc:
@@ -233,8 +237,6 @@ class RealVehicle:
                     raise VehicleError(f"vehicle.real.pose.gps_origin={list(origin)}: give [lat, lon] in degrees or []")
                 self.pose_sources.append(NmeaGps(self.estimator, origin=origin, uere=self.cfg.pose.gps_uere)
                                          .start(self.cfg.pose.gps_port, self.cfg.pose.gps_baud))
-            elif self.cfg.pose.source == "external" and not self.pose_sources:
-                self.pose_sources.append(UdpPoseReceiver(self.estimator, self.cfg.pose.udp_port, self.cfg.pose.udp_host))
             self._stop.clear()
             self._thread = threading.Thread(target=self._telemetry_loop, name="real-vehicle telemetry", daemon=True)
             self._thread.start()
@@ -360,6 +362,11 @@ class RealVehicle:
             except SerialLinkError:
                 self.link_errors += 1
 
+    def pose_rejections(self) -> PoseRejections:
+        """External pose datagrams refused so far (all zero without an external pose source)."""
+        counts = [source.rejections for source in self.pose_sources if isinstance(source, UdpPoseReceiver)]
+        return counts[0] if counts else PoseRejections()
+
     def rc_input(self) -> RcInput:
         """The RC receiver as the newest telemetry reports it."""
         try:
@@ -445,6 +452,12 @@ class RealVehicle:
             self._wheel, self._imu, self._last_processed, self._mode = wheel, imu, t, tm.mode
             self._imu_sum += np.concatenate([imu.accel, imu.gyro])
             self._imu_n += 1
+
+
+def external_pose_receiver(estimator: Estimator, pose: PoseSourceConfig) -> UdpPoseReceiver:
+    """The UDP receiver for `pose.source=external`; refuses to start without the shared key."""
+    auth = PoseAuthenticator(load_pose_key(pose.udp_key, pose.udp_key_file), max_age=pose.udp_max_age)
+    return UdpPoseReceiver(estimator, pose.udp_port, auth, host=pose.udp_host)
 
 
 def estimator_for(rc: RealConfig) -> Estimator:
@@ -582,6 +595,7 @@ def check_camera(camera: Camera, seconds: float = 1.0, min_fps: float = 15.0) ->
 def check_pose(rc: RealConfig, seconds: float = 2.0) -> Check:
     """The configured absolute pose source delivers (odometry alone needs nothing)."""
     from fastrlap.vehicle.estimator import EstimatorError
+    from fastrlap.vehicle.pose_auth import PoseKeyError
 
     source = rc.pose.source
     if source == "odometry":
@@ -592,7 +606,10 @@ def check_pose(rc: RealConfig, seconds: float = 2.0) -> Check:
         if source == "gps":
             reader = NmeaGps(est, uere=rc.pose.gps_uere).start(rc.pose.gps_port, rc.pose.gps_baud)
         else:
-            reader = UdpPoseReceiver(est, rc.pose.udp_port, rc.pose.udp_host)
+            reader = external_pose_receiver(est, rc.pose)
+    except PoseKeyError as exc:
+        head, _, fix = str(exc).partition(": ")
+        return Check("pose", "fail", head, fix)
     except EstimatorError as exc:
         return Check("pose", "fail", str(exc), f"fix vehicle.real.pose (source={source})")
     try:
@@ -603,9 +620,10 @@ def check_pose(rc: RealConfig, seconds: float = 2.0) -> Check:
             fix = ("check vehicle.real.pose.gps_baud" if reader.errors and not reader.sentences
                    else "give the antenna a view of the sky and wait for a fix")
         else:
-            got = f"{reader.messages} pose messages ({reader.errors} bad)"
+            got = f"{reader.messages} pose messages ({reader.rejections.describe()})"
             fix = (reader.last_error if reader.errors else
-                   f"send JSON {{\"x\", \"y\", \"yaw\"}} datagrams to UDP port {rc.pose.udp_port}")
+                   f"send signed poses (docs/hardware.md, Pose sources) to UDP port {rc.pose.udp_port} on "
+                   f"{rc.pose.udp_host}")
         if h.fixes == 0:
             return Check("pose", "fail", f"{source}: {got}, no fix in {seconds:.0f} s", fix)
         rate = h.fixes / seconds

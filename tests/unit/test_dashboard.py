@@ -6,6 +6,7 @@ from fastrlap.errors import FastrlapError
 from fastrlap.practice.dashboard import Dashboard, WandbLogger
 from fastrlap.practice.loop import LoopState
 from fastrlap.practice.supervisor import Mode
+from fastrlap.vehicle.pose_auth import PoseRejections
 
 
 class FakeLoop:
@@ -15,6 +16,7 @@ class FakeLoop:
         self.mode = Mode.LEARNING
         self.last_obs = None
         self.link_message = ""
+        self.pose_rejections = PoseRejections()
 
         class L:
             updates = 400
@@ -82,4 +84,15 @@ def test_a_lost_serial_link_shows_at_once_with_its_port(capsys):
     loop.mode, loop.link_message = Mode.LINK_LOST, "serial link lost: /dev/ttyUSB0"
     dash.update(loop)  # not held back by the throttle
     assert "mode LINK_LOST" in (out := capsys.readouterr().out) and "link serial link lost: /dev/ttyUSB0" in out
+    dash.close()
+
+
+def test_refused_external_poses_are_counted_on_the_dashboard(capsys):
+    dash = Dashboard(total_seconds=600.0, live=False, every_s=0.0)
+    loop = FakeLoop()
+    dash.update(loop)
+    assert "rejected" not in capsys.readouterr().out
+    loop.pose_rejections = PoseRejections(unauthenticated=3, replayed=1)
+    dash.update(loop)
+    assert "pose external poses rejected: 3 unauthenticated, 1 replayed" in capsys.readouterr().out
     dash.close()
