@@ -93,7 +93,8 @@ class RealConfig:
     kp: float = 40.0  # permille per m/s of speed error
     ki: float = 60.0  # permille per m of accumulated speed error (m/s · s)
     i_limit: float = 300.0  # permille, bound of the integral term
-    telemetry_stale: float = 0.2  # s: telemetry older than this reports an e-stop (link down)
+    telemetry_stale: float = 0.2  # s: telemetry older than this reports an e-stop (clears itself when telemetry resumes)
+    link_lost_after: float = 1.0  # s: telemetry older than this, or the port gone, is a lost link: once back, the car waits for a human
     rc_wait: float = 120.0  # s record-demo teleop=rc waits for the transmitter to take over (TELEOP)
     camera: RealCameraConfig = field(default_factory=RealCameraConfig)
     pose: PoseSourceConfig = field(default_factory=PoseSourceConfig)

@@ -11,9 +11,10 @@ at the firmware's rate, not the 10 Hz control rate.
 
 Safety: the firmware owns it (250 ms command watchdog, RC override, hardware watchdog). Here:
 `stop()` sends neutral, `close()` always stops before releasing anything, and the context
-manager closes in `finally`. A link that drops or telemetry that goes stale shows up as
-`Observation.link_lost` (the port; the supervisor stops the car and, once the link is back,
-waits for a human) and as `Observation.estop`, as does an RC failsafe; a camera that stops delivering
+manager closes in `finally`. Telemetry older than `telemetry_stale` or an RC failsafe shows
+up as `Observation.estop`, so the supervisor stops the car; a port that is gone, or telemetry
+older than `link_lost_after`, also as `Observation.link_lost` (the port: the supervisor stops
+the car and, once the link is back, waits for a human); a camera that stops delivering
 shows as an old `frame_t` (the supervisor's stale-sensor stop) and, after `dead_after`, as
 `CameraStalled`.
 """
@@ -315,6 +316,9 @@ class RealVehicle:
         except SerialTimeout:
             tm, t_tm = None, None
         stale = t_tm is None or now - t_tm > self.cfg.telemetry_stale or not self.link.connected
+        # A hiccup of a few telemetry frames (a busy laptop) is an e-stop that clears itself; a port
+        # that is gone or silent for longer may mean the car was unplugged, reset or handled.
+        lost = t_tm is None or now - t_tm > self.cfg.link_lost_after or not self.link.connected
         est = self.estimator.estimate()
         teleop = None
         estop = stale
@@ -324,7 +328,7 @@ class RealVehicle:
             estop = tm.mode == p.Mode.FAILSAFE
         return Observation(t=now, frame=frame.image, imu=imu, wheel_speed=wheel.speed, pose=est.pose,
                            velocity=est.velocity, yaw_rate=est.yaw_rate, collision=False, teleop=teleop,
-                           estop=estop, link_lost=self.link.port if stale else "", frame_t=frame.t)
+                           estop=estop, link_lost=self.link.port if lost else "", frame_t=frame.t)
 
     def act(self, command: Command) -> None:
         """Target speed (m/s) through the speed loop, steering (rad) to permille; non-blocking."""

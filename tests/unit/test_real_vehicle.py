@@ -166,11 +166,14 @@ def test_a_dropped_or_silent_link_is_reported_with_its_port():
 
     link, clock = Link(), Clock()
     with FakeCamera() as cam:
-        car = RealVehicle(link, cam, Estimator(), RealConfig(telemetry_stale=0.2), clock=clock)
+        car = RealVehicle(link, cam, Estimator(), RealConfig(telemetry_stale=0.2, link_lost_after=1.0), clock=clock)
         assert car.observe().link_lost == "" and not car.observe().estop
         link.connected = False  # the port went away (USB unplugged)
         assert car.observe().link_lost == "/dev/ttyUSB3"
-        link.connected, clock.t = True, 0.5  # open, but nothing arrived for 0.5 s
+        link.connected, clock.t = True, 0.5  # open, nothing for 0.5 s: an e-stop that clears itself
+        obs = car.observe()
+        assert obs.estop and obs.link_lost == ""
+        clock.t = 1.5  # nothing for 1.5 s: the link is lost
         assert car.observe().link_lost == "/dev/ttyUSB3"
-        link.arrived = 0.45
+        link.arrived = 1.45
         assert car.observe().link_lost == ""
