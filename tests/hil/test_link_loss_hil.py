@@ -19,13 +19,6 @@ from fastrlap.vehicle.hil import open_hil_vehicle
 
 pytestmark = pytest.mark.hil
 
-SMALL = """\
-name: small
-width: 1.6
-walls: none
-start: 0.0
-centerline: [[-2, -2.2], [0, -2.2], [2, -2.2], [3.8, -1.2], [3.8, 1.2], [2, 2.2], [0, 2.2], [-2, 2.2], [-3.8, 1.2], [-3.8, -1.2]]
-"""
 TINY = ["agent.encoder=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16", "agent.utd_ratio=1",
         "practice.start_training=50", "wandb.mode=disabled", "practice.dashboard=false"]
 
@@ -70,9 +63,9 @@ class Unplugged:
         return self.car.pose_rejections()
 
 
-def test_unplugged_port_pauses_practice_until_the_operator_confirms(firmware_build, tmp_path, monkeypatch):
-    track = tmp_path / "small.yaml"
-    track.write_text(SMALL)
+def test_unplugged_port_pauses_practice_until_the_operator_confirms(firmware_build, small_track, tmp_path,
+                                                                    monkeypatch):
+    track = small_track
     run = tmp_path / "run"
     assert main(["record-demo", f"track={track}", f"run_dir={run}", "course.demo_speed=2.0"]) == 0  # simulator
     master, slave = pty.openpty()

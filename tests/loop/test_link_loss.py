@@ -4,13 +4,11 @@ for the operator's confirmation."""
 import dataclasses
 import json
 import os
-import pty
 import shutil
 import time
 
 import pytest
 
-from fastrlap.practice import session as session_mod
 from fastrlap.practice.run import open_run_dir
 from fastrlap.practice.session import practice
 from fastrlap.sim.track import load_track
@@ -43,21 +41,12 @@ class CutLink(SimVehicle):
         super().act(command)
 
 
-@pytest.fixture
-def terminal(monkeypatch):
-    master, slave = pty.openpty()
-    monkeypatch.setattr(session_mod, "stdin_fd", lambda: slave)
-    yield master
-    os.close(master)
-    os.close(slave)
-
-
 def test_lost_link_pauses_practice_says_so_and_waits_for_the_operator(tmp_path, demo_run, tiny, terminal):
     path = tmp_path / "run"
     shutil.copytree(demo_run.path, path)
     cfg = tiny("oval", "practice.max_ticks=45")
     # link down for ticks 10-19; a `c` during the loss answers nothing, the one at tick 28 confirms
-    car = CutLink(load_track("oval"), cfg.vehicle, seed=0, master=terminal, keys={15: b"c", 28: b"c"},
+    car = CutLink(load_track("oval"), cfg.vehicle, seed=0, master=terminal[0], keys={15: b"c", 28: b"c"},
                   lost=range(10, 20))
     messages = []
     summary = practice(open_run_dir(path), car, cfg, status=messages.append)
