@@ -59,7 +59,7 @@ class Dashboard:
             **({"keys": HELP} if self._reading() else {}),
             **({"e-stop": self.keys.hold()} if self._reading() and self.keys.hold() else {}),
             **({"link": loop.link_message} if loop.link_message else {}),
-            **({"pose": loop.pose_rejections.describe()} if loop.pose_rejections.total else {}),
+            **({"poses rejected": loop.pose_rejections.describe()} if loop.pose_rejections.total else {}),
         }
 
     def _reading(self) -> bool:

@@ -58,10 +58,10 @@ class PoseRejections:
         return self.unauthenticated + self.stale + self.replayed + self.malformed
 
     def describe(self) -> str:
-        """One line for the operator, e.g. "external poses rejected: 3 unauthenticated, 1 replayed"."""
+        """The counts for the operator, e.g. "3 unauthenticated, 1 replayed" ("none" when all are 0)."""
         parts = [f"{n} {kind}" for kind, n in (("unauthenticated", self.unauthenticated), ("stale", self.stale),
                                                ("replayed", self.replayed), ("malformed", self.malformed)) if n]
-        return "external poses rejected: " + (", ".join(parts) if parts else "none")
+        return ", ".join(parts) if parts else "none"
 
 
 def load_pose_key(key: str, key_file: str) -> bytes:

@@ -624,7 +624,7 @@ def check_pose(rc: RealConfig, seconds: float = 2.0) -> Check:
             fix = ("check vehicle.real.pose.gps_baud" if reader.errors and not reader.sentences
                    else "give the antenna a view of the sky and wait for a fix")
         else:
-            got = f"{reader.messages} pose messages ({reader.rejections.describe()})"
+            got = f"{reader.messages} pose messages (rejected: {reader.rejections.describe()})"
             fix = (reader.last_error if reader.errors else
                    f"send signed poses (docs/hardware.md, Pose sources) to UDP port {rc.pose.udp_port} on "
                    f"{rc.pose.udp_host}")

@@ -86,5 +86,5 @@ def test_a_lost_link_shows_at_once_and_refused_poses_are_counted(capsys):
     dash.update(loop)  # a change of the link is not held back by the throttle
     out = capsys.readouterr().out
     assert "mode LINK_LOST" in out and "link serial link lost: /dev/ttyUSB0" in out
-    assert "pose external poses rejected: 3 unauthenticated, 1 replayed" in out
+    assert "poses rejected 3 unauthenticated, 1 replayed" in out
     dash.close()

@@ -38,7 +38,8 @@ def test_good_poses_pass_and_every_kind_of_bad_one_is_refused_and_counted():
                 auth.open(d, now)
             assert exc.value.kind == kind, (kind, d)
     assert auth.rejections == PoseRejections(unauthenticated=3, stale=2, replayed=2, malformed=1)
-    assert auth.rejections.describe() == "external poses rejected: 3 unauthenticated, 2 stale, 2 replayed, 1 malformed"
+    assert auth.rejections.describe() == "3 unauthenticated, 2 stale, 2 replayed, 1 malformed"
+    assert PoseRejections().describe() == "none"
     assert auth.open(sign_pose(KEY.encode(), pose(16, now + 0.3)), now)  # a newer one still passes
 
 
