@@ -60,7 +60,7 @@ class PoseSourceConfig:
     gps_baud: int = 9600  # bit/s
     gps_uere: float = 2.5  # m of position std per unit of HDOP
     gps_origin: list[float] = field(default_factory=list)  # [lat, lon] deg of the local frame; [] = first fix
-    udp_host: str = "127.0.0.1"  # address to listen on for external poses (source=external); loopback unless the tracker runs elsewhere
+    udp_host: str = "127.0.0.1"  # address external poses arrive on (source=external); loopback = same machine only
     udp_port: int = 5600  # UDP port for external poses
     udp_key_file: str = ""  # file holding the shared key that signs external poses (HMAC-SHA256, >= 32 characters)
     udp_key: str = ""  # the shared key itself, instead of udp_key_file
@@ -93,8 +93,8 @@ class RealConfig:
     kp: float = 40.0  # permille per m/s of speed error
     ki: float = 60.0  # permille per m of accumulated speed error (m/s · s)
     i_limit: float = 300.0  # permille, bound of the integral term
-    telemetry_stale: float = 0.2  # s: telemetry older than this reports an e-stop (clears itself when telemetry resumes)
-    link_lost_after: float = 1.0  # s: telemetry older than this, or the port gone, is a lost link: once back, the car waits for a human
+    telemetry_stale: float = 0.2  # s: telemetry older than this is an e-stop (clears when telemetry resumes)
+    link_lost_after: float = 1.0  # s: telemetry older than this (or no port) is a lost link; back, it waits for a human
     rc_wait: float = 120.0  # s record-demo teleop=rc waits for the transmitter to take over (TELEOP)
     camera: RealCameraConfig = field(default_factory=RealCameraConfig)
     pose: PoseSourceConfig = field(default_factory=PoseSourceConfig)

@@ -188,7 +188,8 @@ class PracticeLoop:
             self.pose_rejections = counts
             self._rejections_t = t
             self._emit(t, "pose_rejected", unauthenticated=counts.unauthenticated, stale=counts.stale,
-                       replayed=counts.replayed, malformed=counts.malformed, detail=f"external poses rejected: {counts.describe()}")
+                       replayed=counts.replayed, malformed=counts.malformed,
+                       detail=f"external poses rejected: {counts.describe()}")
 
     # ------------------------------------------------------------------ one control tick
     def tick(self) -> Mode:

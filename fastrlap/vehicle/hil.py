@@ -250,6 +250,8 @@ class SimulatedCar:
         self._render_rng = np.random.default_rng(seed + 7)
         self.pose_port = pose_port
         self.pose_period = 1.0 / pose_hz
+        if pose_port and not pose_key:
+            raise ValueError("SimulatedCar: a pose_port needs the pose_key its poses are signed with")
         self.pose_key = pose_key
         self._pose_seq = time.time_ns() // 1000  # grows across rig restarts, as docs/hardware.md asks of senders
         self._lock = threading.Lock()
@@ -484,8 +486,8 @@ class RigServer:
     """Serves a `HilRig` to commands in other processes over a Unix socket.
 
     Requests are pickled tuples over `multiprocessing.connection` (`RemoteRig` sends them): the
-    rig's pty, pose port and pose key, the car's parameters, a rendered frame, the true pose, the scripted
-    transmitter. Each client has its own thread; a client that goes away (killed) releases the
+    rig's pty, pose port and pose key, the car's parameters, a rendered frame, the true pose, the
+    scripted transmitter. Each client has its own thread; a client that goes away (killed) releases the
     transmitter it held. The firmware and the simulated car keep running between clients.
     """
 
