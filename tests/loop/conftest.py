@@ -4,9 +4,8 @@ import pty
 
 import pytest
 
-from fastrlap.practice import session as session_mod
-
 from fastrlap.cli import _record_demo_into, compose
+from fastrlap.practice import session as session_mod
 from fastrlap.practice.run import open_run_dir, save_config
 from fastrlap.sim.track import load_track
 
