@@ -60,8 +60,11 @@ class PoseSourceConfig:
     gps_baud: int = 9600  # bit/s
     gps_uere: float = 2.5  # m of position std per unit of HDOP
     gps_origin: list[float] = field(default_factory=list)  # [lat, lon] deg of the local frame; [] = first fix
-    udp_host: str = "0.0.0.0"  # address to listen on for external pose JSON (source=external)
-    udp_port: int = 5600  # UDP port for external pose JSON
+    udp_host: str = "127.0.0.1"  # address external poses arrive on (source=external); loopback = same machine only
+    udp_port: int = 5600  # UDP port for external poses
+    udp_key_file: str = ""  # file holding the shared key that signs external poses (HMAC-SHA256, >= 32 characters)
+    udp_key: str = ""  # the shared key itself, instead of udp_key_file
+    udp_max_age: float = 0.5  # s: an external pose stamped further than this from this machine's clock is rejected
     fix_timeout: float = 1.0  # s without an accepted fix before the pose source counts as silent
 
 
@@ -90,7 +93,8 @@ class RealConfig:
     kp: float = 40.0  # permille per m/s of speed error
     ki: float = 60.0  # permille per m of accumulated speed error (m/s · s)
     i_limit: float = 300.0  # permille, bound of the integral term
-    telemetry_stale: float = 0.2  # s: telemetry older than this reports an e-stop (link down)
+    telemetry_stale: float = 0.2  # s: telemetry older than this is an e-stop (clears when telemetry resumes)
+    link_lost_after: float = 1.0  # s: telemetry older than this (or no port) is a lost link; back, it waits for a human
     rc_wait: float = 120.0  # s record-demo teleop=rc waits for the transmitter to take over (TELEOP)
     camera: RealCameraConfig = field(default_factory=RealCameraConfig)
     pose: PoseSourceConfig = field(default_factory=PoseSourceConfig)

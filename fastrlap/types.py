@@ -61,6 +61,7 @@ class Observation:
     collision: bool = False  # a contact began or continued during the last tick
     teleop: Command | None = None  # a human command when one is active (RC override, keyboard)
     estop: bool = False  # an emergency stop was requested by hardware or the user
+    link_lost: str = ""  # the serial port whose link to the car is down ("" while it is up)
     true_pose: Pose | None = None  # ground truth, only the simulator knows it
     frame_t: float | None = None  # s, when the frame was captured (real cameras lag)
 

@@ -18,8 +18,8 @@ from fastrlap.practice.loop import PracticeLoop
 
 class Dashboard:
     """`keys`, when given and reading the terminal, adds the e-stop key to the view and, while the
-    car is held, the line that says how to continue; a change of the e-stop shows at once, not at
-    the next throttled refresh."""
+    car is held, the line that says how to continue; a change of the e-stop or of the serial link
+    shows at once, not at the next throttled refresh."""
 
     def __init__(self, total_seconds: float, live: bool | None = None, every_s: float = 10.0,
                  keys: KeyReader | None = None) -> None:
@@ -59,6 +59,8 @@ class Dashboard:
             "practice": f"{st.practice_time / 60:.2f} / {self.total / 60:.1f} min",
             **({"keys": HELP} if self._reading() else {}),
             **({"e-stop": self.keys.hold()} if self._reading() and self.keys.hold() else {}),
+            **({"link": loop.link_message} if loop.link_message else {}),
+            **({"poses rejected": loop.pose_rejections.describe()} if loop.pose_rejections.total else {}),
         }
 
     def _reading(self) -> bool:
@@ -67,7 +69,7 @@ class Dashboard:
 
     def update(self, loop: PracticeLoop) -> None:
         now = time.monotonic()
-        stop = self.keys.hold() if self._reading() else ""
+        stop = (self.keys.hold() if self._reading() else "") + loop.link_message
         changed, self._shown_stop = stop != self._shown_stop, stop
         if now - self._last_print < (0.5 if self.live else self.every_s) and not changed:
             return

@@ -3,7 +3,9 @@
 When stdin is a terminal in the foreground, a background thread reads single key presses (the
 terminal in cbreak mode: no echo, no line buffering; the signal keys still work, so Ctrl-C still
 ends practice). Space latches an e-stop: the supervisor goes to STOPPED and commands neutral,
-and it stays there until the operator presses `c`.
+and it stays there until the operator presses `c`. A `c` that releases no e-stop is counted
+(`continue_presses`): after the car's serial link came back, the practice loop waits for one
+before it lets the car drive again.
 
 Why `c` and not space again: space is the big key a startled operator hits, often several
 times; if a second press released the stop, a double tap would send the car off again a moment
@@ -65,6 +67,7 @@ class KeyReader:
         self.enabled = fd is not None and _foreground_terminal(fd)
         self.message = ""  # the line to show while stopped
         self._stopped = threading.Event()
+        self._continues = 0  # presses of `c` that released no e-stop
         self._quit = threading.Event()
         self._saved: list | None = None
         self._thread: threading.Thread | None = None
@@ -72,6 +75,13 @@ class KeyReader:
     @property
     def stopped(self) -> bool:
         return self._stopped.is_set()
+
+    def continue_presses(self) -> int:
+        """How often `c` was pressed without releasing an e-stop (the loop compares two readings).
+
+        The press that releases an e-stop is not counted: releasing one stop must not also
+        answer another question the operator may not have seen yet."""
+        return self._continues
 
     def hold(self) -> str:
         """What the control loop asks every tick: the line to show while stopped, "" otherwise."""
@@ -133,6 +143,8 @@ class KeyReader:
                     self._set(True, STOPPED_HELP)
                 elif key in CONTINUE_KEYS and self.message == STOPPED_HELP:
                     self._set(False, "e-stop released (c)")
+                elif key in CONTINUE_KEYS:
+                    self._continues += 1
 
     def close(self) -> None:
         """Stop reading and restore the terminal exactly as it was; safe to call twice."""

@@ -7,6 +7,11 @@ on the car `wait_until` holds the period and the overrun is logged.
 Episode semantics (DESIGN.md §3): entering RECOVERY truncates the episode — the transition on
 which the crash began carries the collision penalty and still bootstraps (mask 1); leaving the
 geofence is a state the car cannot drive out of, so it terminates (mask 0).
+
+Practice time counts driving only: while the serial link is lost, and until a human confirms
+after it came back (the supervisor's PAUSED modes), the practice clock stands still, so a cable
+that falls out does not eat the session's minutes, and the events logged meanwhile carry the
+practice time at which the car stopped.
 """
 from __future__ import annotations
 
@@ -25,12 +30,15 @@ from fastrlap.course.checkpoints import Course, goal_features
 from fastrlap.course.reward import reward as course_reward
 from fastrlap.practice.features import proprio
 from fastrlap.practice.safety import SafetyFilter
-from fastrlap.practice.supervisor import Event, Mode, Supervisor
+from fastrlap.practice.supervisor import PAUSED, Event, Mode, Supervisor
 from fastrlap.types import NEUTRAL, Command, Observation, Transition
-from fastrlap.vehicle.base import SimClock, Vehicle
+from fastrlap.vehicle.base import RejectsPoses, SimClock, Vehicle
+from fastrlap.vehicle.pose_auth import PoseRejections
 
 JITTER_WINDOW = 100  # control ticks per "timing" event on a real clock (the simulator never waits)
+REJECTION_EVENT_S = 1.0  # s between "pose_rejected" events at most, however many datagrams a sender fires
 OPERATOR_STOP = "e-stop (space key)"  # the supervisor's stop reason for the keyboard e-stop
+CONFIRM_KEY = "c key"  # how the supervisor is told a human confirmed at the terminal
 
 
 @dataclass
@@ -95,7 +103,8 @@ class PracticeLoop:
                  distance_to_path: Callable[[float, float], float], state: LoopState | None = None,
                  on_lap: Callable[[dict], None] | None = None, on_event: Callable[[float, str, dict], None] | None = None,
                  learn: bool = True, deterministic: bool = False,
-                 operator_stop: Callable[[], str] | None = None) -> None:
+                 operator_stop: Callable[[], str] | None = None,
+                 continue_presses: Callable[[], int] | None = None) -> None:
         self.vehicle = vehicle
         self.course = course
         self.encoder = encoder
@@ -110,6 +119,10 @@ class PracticeLoop:
         # operator while it holds the car, "" when it does not.
         self.operator_stop = operator_stop
         self.operator_stopped = False
+        # How often the operator has pressed the continue key (practice/keys.py): a press after
+        # the link came back confirms that the car may drive again.
+        self.continue_presses = continue_presses
+        self._presses_seen = 0
         self.safety = SafetyFilter(cfg.practice.safety, vehicle.control_hz)
         self.supervisor = Supervisor(cfg.practice.supervisor, distance_to_path, vehicle.control_hz,
                                      on_event=self._mode_event, seed=cfg.seed)
@@ -122,21 +135,62 @@ class PracticeLoop:
         self.last_obs: Observation | None = None
         self.last_command: Command = NEUTRAL
         self._t_start: float | None = None
+        self._t_last: float | None = None
+        self._paused = 0.0  # s of this session spent in the supervisor's PAUSED modes
+        self.pose_rejections = PoseRejections()  # external pose datagrams refused, as last reported
+        self._count_rejections = vehicle.pose_rejections if isinstance(vehicle, RejectsPoses) else None
+        self._rejections_t = -math.inf
         self._practice_offset = self.state.practice_time
 
     # ------------------------------------------------------------------ events
     def _emit(self, t: float, kind: str, **data) -> None:
         """Events carry practice time (s since practice began, across resumes), whatever the clock."""
         if self.on_event is not None:
-            since = 0.0 if self._t_start is None else t - self._t_start
+            since = 0.0 if self._t_start is None else t - self._t_start - self._paused
             self.on_event(self._practice_offset + since, kind, data)
 
     def _mode_event(self, ev: Event) -> None:
         self._emit(ev.t, "mode", old=ev.old.value, new=ev.new.value, reason=ev.reason)
+        port = self.supervisor.lost_port
+        if ev.new == Mode.LINK_LOST:
+            self._emit(ev.t, "link", state="lost", port=port, detail=f"serial link lost: {port}")
+        elif ev.new == Mode.AWAITING_CONFIRM:
+            self._presses_seen = self._presses()
+            self._emit(ev.t, "link", state="back", port=port, detail=self.link_message)
+        elif ev.old == Mode.AWAITING_CONFIRM:
+            self._emit(ev.t, "confirm", port=port, source="transmitter" if ev.new == Mode.TELEOP else CONFIRM_KEY,
+                       detail=ev.reason)
+
+    def _presses(self) -> int:
+        return self.continue_presses() if self.continue_presses is not None else 0
+
+    @property
+    def link_message(self) -> str:
+        """What the operator must know about the serial link now, "" while it is up and confirmed."""
+        port = self.supervisor.lost_port
+        if self.mode == Mode.LINK_LOST:
+            return f"serial link lost: {port}"
+        if self.mode == Mode.AWAITING_CONFIRM:
+            how = ("press c to drive on, or take over with the transmitter" if self.continue_presses is not None
+                   else "take over with the transmitter's mode switch, then release it, to drive on")
+            return f"serial link back on {port}: the car waits; {how}"
+        return ""
 
     @property
     def mode(self) -> Mode:
         return self.supervisor.mode
+
+    def _report_rejections(self, t: float) -> None:
+        """A "pose_rejected" event with the counts when they grew, at most every REJECTION_EVENT_S."""
+        if self._count_rejections is None or t - self._rejections_t < REJECTION_EVENT_S - 1e-6:
+            return
+        counts = self._count_rejections()
+        if counts.total > self.pose_rejections.total:
+            self.pose_rejections = counts
+            self._rejections_t = t
+            self._emit(t, "pose_rejected", unauthenticated=counts.unauthenticated, stale=counts.stale,
+                       replayed=counts.replayed, malformed=counts.malformed,
+                       detail=f"external poses rejected: {counts.describe()}")
 
     # ------------------------------------------------------------------ one control tick
     def tick(self) -> Mode:
@@ -146,16 +200,25 @@ class PracticeLoop:
             self.course.reset(obs.t, obs.pose, standing_start=True)
             self.frames.reset(obs.frame)
         self.last_obs = obs
+        self._report_rejections(obs.t)
         message = self.operator_stop() if self.operator_stop is not None else ""
         held = bool(message)
         if held != self.operator_stopped:
             self.operator_stopped = held
             self._emit(obs.t, "estop", source="space key", active=held, detail=message or "released (c)")
-        decision = self.supervisor.tick(obs, operator_stop=OPERATOR_STOP if held else "")
+        before = self.supervisor.mode
+        # The time since the last tick was not practice if the car waited then or its link is down
+        # now (the supervisor enters a PAUSED mode only from one or the other); counted before the
+        # supervisor decides, so the events it logs carry the practice time the car stopped at.
+        if self._t_last is not None and (before in PAUSED or obs.link_lost):
+            self._paused += obs.t - self._t_last
+        self._t_last = obs.t
+        confirm = CONFIRM_KEY if before == Mode.AWAITING_CONFIRM and self._presses() > self._presses_seen else ""
+        decision = self.supervisor.tick(obs, operator_stop=OPERATOR_STOP if held else "", confirm=confirm)
         mode = decision.mode
         step = self.course.update(obs.t, obs.pose, collision=decision.crash_started, recovering=mode == Mode.RECOVERY)
         st = self.state
-        st.practice_time = self._practice_offset + (obs.t - self._t_start)
+        st.practice_time = self._practice_offset + (obs.t - self._t_start) - self._paused
         st.collisions += int(decision.crash_started)
         st.recoveries += int(mode == Mode.RECOVERY and (decision.crash_started or decision.stuck_started))
         speed = float(math.hypot(*obs.velocity))

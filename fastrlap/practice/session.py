@@ -41,6 +41,7 @@ ACTION_DIM = 2
 LEARNER_FILE = "learner.pt"
 STATE_FILE = "loop_state.json"
 STATE_VERSION = 1  # loop_state.json's format
+SHOUTED_EVENTS = ("link", "confirm", "pose_rejected")  # events also printed as a status line when they happen
 
 
 def build_encoder(cfg: Config, device: torch.device) -> Encoder:
@@ -191,9 +192,15 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
         status(f"lap {row['lap']:3d}  {row['lap_time_s']:6.2f} s  at {row['practice_time_s'] / 60:5.2f} min  "
                f"collisions {row['collisions']}  mean {row['mean_speed_mps']:.2f} m/s")
 
+    def on_event(t: float, kind: str, data: dict) -> None:
+        log.event(t, kind, **data)
+        if kind in SHOUTED_EVENTS:
+            status(data["detail"])  # the operator must act or know now, not at the next dashboard refresh
+
     loop = PracticeLoop(vehicle, Course(spec), encoder, learner, cfg, distance_to_polyline(demo.lap_path()),
-                        state=state, on_lap=on_lap, on_event=lambda t, kind, d: log.event(t, kind, **d),
-                        operator_stop=keys.hold if keys.enabled else None)
+                        state=state, on_lap=on_lap, on_event=on_event,
+                        operator_stop=keys.hold if keys.enabled else None,
+                        continue_presses=keys.continue_presses if keys.enabled else None)
 
     # Simulator only: nobody is there to carry a car back from outside the geofence (sim_operator.py).
     carry_back = (SimOperator(vehicle, demo.lap_path(), cfg.practice.sim_carry_back_s,

@@ -14,6 +14,12 @@ decides; it never touches the car.
   Only a human (TELEOP) or fresh sensors (STARTING) get the car out of it. An e-stop (the
   firmware's, or the operator's space key) holds against human input too: whoever pressed it
   wants the car still until it is released (the firmware's RC override works underneath).
+- LINK_LOST: the serial link to the car is down (cable out, board reset): neutral, and practice
+  time stands still. Nothing else matters while it lasts; no command could reach the car anyway.
+- AWAITING_CONFIRM: the link is back, but the car may have been picked up, moved or switched off
+  meanwhile, so it stays at neutral until a human confirms: the operator's continue key, or taking
+  over with the transmitter (which is TELEOP, and LEARNING after release as always). A car that
+  drove off by itself the moment a cable was plugged back in is what this state prevents.
 - ERRORED: something broke (e.g. a non-finite action); neutral, terminal.
 """
 from __future__ import annotations
@@ -37,16 +43,23 @@ class Mode(Enum):
     TELEOP = "TELEOP"
     STOPPED = "STOPPED"
     ERRORED = "ERRORED"
+    LINK_LOST = "LINK_LOST"
+    AWAITING_CONFIRM = "AWAITING_CONFIRM"
 
 
 TRANSITIONS: dict[Mode, frozenset[Mode]] = {
-    Mode.STARTING: frozenset({Mode.LEARNING, Mode.TELEOP, Mode.STOPPED, Mode.ERRORED}),
-    Mode.LEARNING: frozenset({Mode.RECOVERY, Mode.TELEOP, Mode.STOPPED, Mode.ERRORED}),
-    Mode.RECOVERY: frozenset({Mode.LEARNING, Mode.TELEOP, Mode.STOPPED, Mode.ERRORED}),
-    Mode.TELEOP: frozenset({Mode.LEARNING, Mode.STOPPED, Mode.ERRORED}),
-    Mode.STOPPED: frozenset({Mode.STARTING, Mode.TELEOP, Mode.ERRORED}),
+    Mode.STARTING: frozenset({Mode.LEARNING, Mode.TELEOP, Mode.STOPPED, Mode.ERRORED, Mode.LINK_LOST}),
+    Mode.LEARNING: frozenset({Mode.RECOVERY, Mode.TELEOP, Mode.STOPPED, Mode.ERRORED, Mode.LINK_LOST}),
+    Mode.RECOVERY: frozenset({Mode.LEARNING, Mode.TELEOP, Mode.STOPPED, Mode.ERRORED, Mode.LINK_LOST}),
+    Mode.TELEOP: frozenset({Mode.LEARNING, Mode.STOPPED, Mode.ERRORED, Mode.LINK_LOST}),
+    Mode.STOPPED: frozenset({Mode.STARTING, Mode.TELEOP, Mode.ERRORED, Mode.LINK_LOST}),
     Mode.ERRORED: frozenset(),
+    Mode.LINK_LOST: frozenset({Mode.AWAITING_CONFIRM, Mode.ERRORED}),
+    Mode.AWAITING_CONFIRM: frozenset({Mode.STARTING, Mode.TELEOP, Mode.LINK_LOST, Mode.ERRORED}),
 }
+
+# Modes in which the car waits for its link or for a human: not practice (the loop's clock stands still).
+PAUSED: frozenset[Mode] = frozenset({Mode.LINK_LOST, Mode.AWAITING_CONFIRM})
 
 
 class IllegalTransition(RuntimeError):
@@ -88,11 +101,17 @@ class Supervisor:
         self._recovery_steer = 0.0
         self._last_human = -math.inf
         self._stop_reason = ""
+        self._lost_port = ""
 
     @property
     def stop_reason(self) -> str:
         """Why the car was last stopped ("" if it never was)."""
         return self._stop_reason
+
+    @property
+    def lost_port(self) -> str:
+        """The serial port of the last lost link ("" if none was lost)."""
+        return self._lost_port
 
     def transition(self, t: float, new: Mode, reason: str) -> None:
         if new == self.mode:
@@ -112,11 +131,13 @@ class Supervisor:
         if self.mode != Mode.ERRORED:
             self.transition(t, Mode.ERRORED, reason)
 
-    def tick(self, obs: Observation, operator_stop: str = "") -> Tick:
+    def tick(self, obs: Observation, operator_stop: str = "", confirm: str = "") -> Tick:
         """Decide this tick's mode from the newest observation.
 
         `operator_stop`: why an operator e-stop outside the vehicle is held (e.g. "e-stop (space
-        key)"), "" when none is; it counts exactly like `obs.estop`.
+        key)"), "" when none is; it counts exactly like `obs.estop`. `confirm`: how a human
+        confirmed since the last tick that the car may drive again after its link came back
+        (e.g. "c key"), "" when nobody did.
         """
         cfg, t = self.cfg, obs.t
         accel = float(math.hypot(obs.imu.accel[0], obs.imu.accel[1]))
@@ -124,8 +145,12 @@ class Supervisor:
         if self.mode == Mode.ERRORED:
             return Tick(Mode.ERRORED, False, False, 0.0, Command(0.0, 0.0))
 
-        # Safety stops come first, from every mode.
         estop = obs.estop or bool(operator_stop)
+        held = self._link_hold(obs, estop, confirm)
+        if held is not None:
+            return held
+
+        # Safety stops come first, from every mode.
         reason = operator_stop or self._stop_condition(obs)
         if reason:
             if self.mode == Mode.TELEOP and obs.teleop is not None and not estop:
@@ -177,6 +202,33 @@ class Supervisor:
             return Tick(Mode.RECOVERY, crash, stuck and not crash, accel / self.control_hz if crash else 0.0,
                         Command(-cfg.recovery_speed, self._recovery_steer))
         return Tick(Mode.LEARNING, False, False, 0.0, None)
+
+    def _link_hold(self, obs: Observation, estop: bool, confirm: str) -> Tick | None:
+        """LINK_LOST and AWAITING_CONFIRM: the tick to return, or None to decide as usual.
+
+        A lost link wins over everything else. When it comes back the car waits for a human; the
+        tick on which the link returns never confirms (a key pressed while the link was down was
+        not an answer to "the link is back"). A held e-stop keeps the car waiting whatever else.
+        """
+        t, neutral = obs.t, Command(0.0, 0.0)
+        if obs.link_lost:
+            self._lost_port = obs.link_lost
+            self.transition(t, Mode.LINK_LOST, f"serial link lost: {obs.link_lost}")
+            return Tick(Mode.LINK_LOST, False, False, 0.0, neutral)
+        if self.mode == Mode.LINK_LOST:
+            self.transition(t, Mode.AWAITING_CONFIRM, f"serial link back: {self._lost_port}; waiting for a human to "
+                                                      f"confirm")
+            return Tick(Mode.AWAITING_CONFIRM, False, False, 0.0, neutral)
+        if self.mode != Mode.AWAITING_CONFIRM:
+            return None
+        if not estop and obs.teleop is not None:
+            self._last_human = t
+            self.transition(t, Mode.TELEOP, "confirmed by the transmitter (human input)")
+            return Tick(Mode.TELEOP, False, False, 0.0, obs.teleop)
+        if estop or not confirm:
+            return Tick(Mode.AWAITING_CONFIRM, False, False, 0.0, neutral)
+        self.transition(t, Mode.STARTING, f"confirmed by the operator ({confirm})")
+        return None
 
     def _stop_condition(self, obs: Observation) -> str:
         cfg = self.cfg

@@ -10,6 +10,7 @@ import time
 from typing import Protocol, runtime_checkable
 
 from fastrlap.types import Command, Observation
+from fastrlap.vehicle.pose_auth import PoseRejections
 
 
 @runtime_checkable
@@ -70,3 +71,13 @@ class Vehicle(Protocol):
     def stop(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class RejectsPoses(Protocol):
+    """A vehicle that takes pose from the network and refuses what it cannot authenticate.
+
+    The practice loop logs and shows the refusals: a stream of forged or replayed poses is an
+    attack or a misconfigured tracker, and either way the operator must know."""
+
+    def pose_rejections(self) -> PoseRejections: ...

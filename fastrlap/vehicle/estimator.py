@@ -24,8 +24,9 @@ the covariance, the age of the last fix and a one-line problem for `doctor` and 
 
 NMEA parsing (`parse_nmea`) and the UDP pose message (`parse_pose_message`) live here too;
 `NmeaGps` / `UdpPoseReceiver` are the threads that feed an estimator from a serial GPS or a
-UDP socket. The UDP message is one JSON object per datagram (docs/hardware.md):
-`{"x": m, "y": m, "yaw": rad, "pos_std": m (optional), "yaw_std": rad (optional)}`.
+UDP socket. The UDP pose is one JSON object per datagram (docs/hardware.md),
+`{"seq": n, "t": unix s, "x": m, "y": m, "yaw": rad, "pos_std": m (optional), "yaw_std": rad
+(optional)}`, signed with a shared key; the receiver takes only what `pose_auth` authenticates.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ import numpy as np
 
 from fastrlap.errors import FastrlapError
 from fastrlap.types import Pose
+from fastrlap.vehicle.pose_auth import PoseAuthenticator, PoseRejected, PoseRejections
 
 GATE_CHI2_2DOF = 16.0  # P(chi2_2 > 16) = 3e-4: a consistent fix is almost never rejected
 GATE_CHI2_1DOF = 12.0
@@ -240,7 +242,8 @@ class Estimator:
                 what = "no fix yet" if age is None else f"last fix {age:.1f} s ago"
                 fix = ("check the GPS has a sky view and its port/baud (vehicle.real.pose.gps_port)"
                        if self.source == "gps" else
-                       "check the tracking system streams JSON to vehicle.real.pose.udp_port")
+                       "check the tracking system sends signed poses to vehicle.real.pose.udp_host:udp_port "
+                       "(docs/hardware.md, Pose sources)")
                 problem = f"{self.source} pose source silent ({what}): {fix}"
             elif pos_std > self.max_pos_std:
                 problem = (f"position uncertainty {pos_std:.2f} m exceeds {self.max_pos_std:.2f} m: the estimate "
@@ -496,26 +499,59 @@ def parse_pose_message(data: bytes, default_pos_std: float = 0.02, default_yaw_s
 
 
 class UdpPoseReceiver:
-    """Listens on a UDP port and feeds every valid pose message into an estimator."""
+    """Listens on a UDP port and feeds every authentic, fresh, valid pose into an estimator.
 
-    def __init__(self, estimator: Estimator, port: int, host: str = "0.0.0.0", clock=time.monotonic) -> None:
+    `host` is loopback unless configured otherwise: a tracker on another machine needs the
+    address of the interface it sends to, and then the key is what keeps others out.
+    """
+
+    def __init__(self, estimator: Estimator, port: int, auth: PoseAuthenticator, host: str = "127.0.0.1",
+                 clock=time.monotonic, wall=time.time) -> None:
         self.estimator = estimator
+        self.auth = auth
         self.clock = clock
+        self.wall = wall
         self.messages = 0
-        self.errors = 0
-        self.last_error = ""
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             self._sock.bind((host, port))
         except OSError as exc:
             self._sock.close()
             raise EstimatorError(f"cannot listen for external poses on UDP {host}:{port} ({exc}): pick a free "
-                                 f"vehicle.real.pose.udp_port") from None
+                                 f"vehicle.real.pose.udp_port, and for udp_host an address of this machine") from None
         self._sock.settimeout(0.2)
-        self.port = self._sock.getsockname()[1]
+        self.host, self.port = self._sock.getsockname()[:2]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"udp pose {self.port}", daemon=True)
         self._thread.start()
+
+    @property
+    def rejections(self) -> PoseRejections:
+        return self.auth.rejections
+
+    @property
+    def errors(self) -> int:
+        """Datagrams refused, whatever the reason."""
+        return self.auth.rejections.total
+
+    @property
+    def last_error(self) -> str:
+        return self.auth.last_rejection
+
+    def handle(self, datagram: bytes) -> bool:
+        """Feed one datagram to the estimator if it is an authentic, fresh, new, valid pose."""
+        try:
+            body = self.auth.open(datagram, self.wall())
+        except PoseRejected:
+            return False
+        try:
+            msg = parse_pose_message(body)
+        except EstimatorError as exc:
+            self.auth.count_malformed(str(exc))
+            return False
+        self.messages += 1
+        self.estimator.update_pose(self.clock(), msg.pose, msg.pos_std, msg.yaw_std)
+        return True
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -525,14 +561,7 @@ class UdpPoseReceiver:
                 continue
             except OSError:
                 return  # socket closed
-            try:
-                msg = parse_pose_message(data)
-            except EstimatorError as exc:
-                self.errors += 1
-                self.last_error = str(exc)
-                continue
-            self.messages += 1
-            self.estimator.update_pose(self.clock(), msg.pose, msg.pos_std, msg.yaw_std)
+            self.handle(data)
 
     def close(self) -> None:
         self._stop.set()

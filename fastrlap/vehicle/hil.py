@@ -5,7 +5,7 @@ RealVehicle ──SerialLink──► pty ──► firmware.elf under simavr (f
     ▲                                   │ ESC / servo pulses measured on D10 / D9
     │ Camera(CallbackSource)            ▼
     │◄── Renderer ◄── SimulatedCar: World (fastrlap.sim) stepped at 50 Hz on the wall clock
-    │◄── UDP pose JSON (the world's noisy pose, as an indoor tracker would send it)
+    │◄── UDP pose JSON, signed (the world's noisy pose, as an indoor tracker would send it)
     └─── wheel-encoder pin pulsed at |wheel speed| / metres-per-tick, MPU-6050 registers fed
 ```
 
@@ -29,8 +29,8 @@ This module is the only part of `fastrlap.vehicle` that imports the simulator.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
+import secrets
 import shutil
 import socket
 import subprocess
@@ -55,6 +55,7 @@ from fastrlap.sim.world import World
 from fastrlap.types import Command, Observation, Pose
 from fastrlap.vehicle.camera import CallbackSource, Camera
 from fastrlap.vehicle.estimator import Estimator
+from fastrlap.vehicle.pose_auth import sign_pose
 from fastrlap.vehicle.real import ACCEL_COUNTS_PER_G, G, GYRO_COUNTS_PER_DPS, RealVehicle
 from fastrlap.vehicle.serial_link import SerialLink
 
@@ -230,11 +231,12 @@ class SimulatedCar:
     car's command (pulse offset from neutral as a fraction of the range: ESC -> `top_speed`·p,
     servo -> `steer_full_lock`·p), steps the world, and writes the encoder rate and IMU
     registers back. `pose_port`: also send the world's noisy pose as UDP JSON to this port
-    (an indoor tracking system), at `pose_hz`.
+    (an indoor tracking system), at `pose_hz`, signed with `pose_key` as a tracker's sender must.
     """
 
     def __init__(self, board: FirmwareBoard, track: Track, vcfg: VehicleConfig, rate_hz: float = 50.0,
-                 top_speed: float = 8.0, seed: int = 0, pose_port: int | None = None, pose_hz: float = 20.0) -> None:
+                 top_speed: float = 8.0, seed: int = 0, pose_port: int | None = None, pose_hz: float = 20.0,
+                 pose_key: bytes = b"") -> None:
         self.board = board
         self.track = track
         self.vcfg = vcfg
@@ -248,6 +250,10 @@ class SimulatedCar:
         self._render_rng = np.random.default_rng(seed + 7)
         self.pose_port = pose_port
         self.pose_period = 1.0 / pose_hz
+        if pose_port and not pose_key:
+            raise ValueError("SimulatedCar: a pose_port needs the pose_key its poses are signed with")
+        self.pose_key = pose_key
+        self._pose_seq = time.time_ns() // 1000  # grows across rig restarts, as docs/hardware.md asks of senders
         self._lock = threading.Lock()
         self._reading = None
         self.command = Command(speed=0.0, steer=0.0)
@@ -323,10 +329,11 @@ class SimulatedCar:
             if self._sock is not None and now >= next_pose:
                 next_pose += self.pose_period
                 pe = reading.pose_estimate
-                msg = {"x": pe.x, "y": pe.y, "yaw": pe.yaw, "pos_std": max(self.vcfg.sim.pose_noise, 1e-3),
-                       "yaw_std": max(self.vcfg.sim.yaw_noise, 1e-3)}
+                self._pose_seq += 1
+                msg = {"seq": self._pose_seq, "t": time.time(), "x": pe.x, "y": pe.y, "yaw": pe.yaw,
+                       "pos_std": max(self.vcfg.sim.pose_noise, 1e-3), "yaw_std": max(self.vcfg.sim.yaw_noise, 1e-3)}
                 try:
-                    self._sock.sendto(json.dumps(msg).encode(), ("127.0.0.1", self.pose_port))
+                    self._sock.sendto(sign_pose(self.pose_key, msg), ("127.0.0.1", self.pose_port))
                 except OSError:
                     pass  # nobody listening yet: a tracker does not care either
             next_t += period
@@ -392,8 +399,9 @@ class ScriptedTransmitter:
             pass
 
 
-def _host_config(rc: RealConfig, link: str, pose_port: int | None) -> RealConfig:
-    pose = dataclasses.replace(rc.pose, udp_port=pose_port or rc.pose.udp_port, udp_host="127.0.0.1")
+def _host_config(rc: RealConfig, link: str, pose_port: int | None, pose_key: str) -> RealConfig:
+    pose = dataclasses.replace(rc.pose, udp_port=pose_port or rc.pose.udp_port, udp_host="127.0.0.1",
+                               udp_key=pose_key, udp_key_file="")
     return dataclasses.replace(rc, port=link, pose=pose)
 
 
@@ -406,7 +414,8 @@ def _rig_camera(vcfg: VehicleConfig, render: Callable[[], np.ndarray]) -> Camera
 class HilRig:
     """The simulated board and car without the host side: what `open_hil_vehicle` and
     `fastrlap doctor vehicle=hil` connect to. `host_config()` is the `vehicle.real` section
-    pointing at the rig (its pty, its UDP pose port); `camera()` shows the renderer."""
+    pointing at the rig (its pty, its UDP pose port and the key its poses are signed with, made
+    afresh for each rig); `camera()` shows the renderer."""
 
     def __init__(self, vcfg: VehicleConfig, track: Track, seed: int = 0, top_speed: float = 8.0) -> None:
         elf = build_firmware()
@@ -420,14 +429,15 @@ class HilRig:
         try:
             self.board = FirmwareBoard(elf, Path(self.workdir.name), imu=True)
             self.pose_port = _free_udp_port() if vcfg.real.pose.source == "external" else None
+            self.pose_key = secrets.token_hex(32)
             self.car = SimulatedCar(self.board, track, vcfg, top_speed=top_speed, seed=seed,
-                                    pose_port=self.pose_port).start()
+                                    pose_port=self.pose_port, pose_key=self.pose_key.encode()).start()
         except BaseException:
             self.close()
             raise
 
     def host_config(self) -> RealConfig:
-        return _host_config(self.vcfg.real, self.board.link, self.pose_port)
+        return _host_config(self.vcfg.real, self.board.link, self.pose_port, self.pose_key)
 
     def camera(self) -> Camera:
         return _rig_camera(self.vcfg, self.car.render)
@@ -476,8 +486,8 @@ class RigServer:
     """Serves a `HilRig` to commands in other processes over a Unix socket.
 
     Requests are pickled tuples over `multiprocessing.connection` (`RemoteRig` sends them): the
-    rig's pty and pose port, the car's parameters, a rendered frame, the true pose, the scripted
-    transmitter. Each client has its own thread; a client that goes away (killed) releases the
+    rig's pty, pose port and pose key, the car's parameters, a rendered frame, the true pose, the
+    scripted transmitter. Each client has its own thread; a client that goes away (killed) releases the
     transmitter it held. The firmware and the simulated car keep running between clients.
     """
 
@@ -510,7 +520,8 @@ class RigServer:
     def _handle(self, request: tuple, held: list[bool]):
         rig, name = self.rig, request[0]
         if name == "config":
-            return {"link": rig.board.link, "pose_port": rig.pose_port, "track": rig.track.name}
+            return {"link": rig.board.link, "pose_port": rig.pose_port, "pose_key": rig.pose_key,
+                    "track": rig.track.name}
         if name == "params":
             return rig.params
         if name == "render":
@@ -574,6 +585,7 @@ class RemoteRig:
         self._lock = threading.Lock()
         info = self._call("config")
         self.link, self.pose_port, self.track_name = info["link"], info["pose_port"], info["track"]
+        self.pose_key: str = info["pose_key"]
         self.params: CarParams = self._call("params")
 
     def _call(self, *request):
@@ -588,7 +600,7 @@ class RemoteRig:
         return value
 
     def host_config(self) -> RealConfig:
-        return _host_config(self.vcfg.real, self.link, self.pose_port)
+        return _host_config(self.vcfg.real, self.link, self.pose_port, self.pose_key)
 
     def render(self) -> np.ndarray:
         return self._call("render")

@@ -11,8 +11,10 @@ at the firmware's rate, not the 10 Hz control rate.
 
 Safety: the firmware owns it (250 ms command watchdog, RC override, hardware watchdog). Here:
 `stop()` sends neutral, `close()` always stops before releasing anything, and the context
-manager closes in `finally`. A link that drops, telemetry that goes stale or an RC failsafe
-show up as `Observation.estop`, so the supervisor stops the car; a camera that stops delivering
+manager closes in `finally`. Telemetry older than `telemetry_stale` or an RC failsafe shows
+up as `Observation.estop`, so the supervisor stops the car; a port that is gone, or telemetry
+older than `link_lost_after`, also as `Observation.link_lost` (the port: the supervisor stops
+the car and, once the link is back, waits for a human); a camera that stops delivering
 shows as an old `frame_t` (the supervisor's stale-sensor stop) and, after `dead_after`, as
 `CameraStalled`.
 """
@@ -26,13 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from fastrlap.config import RealConfig, VehicleConfig
+from fastrlap.config import PoseSourceConfig, RealConfig, VehicleConfig
 from fastrlap.errors import FastrlapError
 from fastrlap.types import Command, ImuReading, Observation
 from fastrlap.vehicle import protocol as p
 from fastrlap.vehicle.base import Clock, WallClock
 from fastrlap.vehicle.camera import Camera, CameraStalled
 from fastrlap.vehicle.estimator import Estimator, NmeaGps, UdpPoseReceiver
+from fastrlap.vehicle.pose_auth import PoseAuthenticator, PoseRejections, load_pose_key
 from fastrlap.vehicle.serial_link import ConfigRefused, LinkDown, SerialLink, SerialLinkError, SerialTimeout
 
 G = 9.80665
@@ -218,6 +221,9 @@ class RealVehicle:
         if self._opened:
             return self
         try:
+            if self.cfg.pose.source == "external" and not self.pose_sources:
+                # first: without a key to authenticate poses, nothing on the car needs opening
+                self.pose_sources.append(external_pose_receiver(self.estimator, self.cfg.pose))
             try:
                 ack = self.link.open()
             except SerialLinkError as exc:
@@ -232,8 +238,6 @@ class RealVehicle:
                     raise VehicleError(f"vehicle.real.pose.gps_origin={list(origin)}: give [lat, lon] in degrees or []")
                 self.pose_sources.append(NmeaGps(self.estimator, origin=origin, uere=self.cfg.pose.gps_uere)
                                          .start(self.cfg.pose.gps_port, self.cfg.pose.gps_baud))
-            elif self.cfg.pose.source == "external" and not self.pose_sources:
-                self.pose_sources.append(UdpPoseReceiver(self.estimator, self.cfg.pose.udp_port, self.cfg.pose.udp_host))
             self._stop.clear()
             self._thread = threading.Thread(target=self._telemetry_loop, name="real-vehicle telemetry", daemon=True)
             self._thread.start()
@@ -315,6 +319,9 @@ class RealVehicle:
         except SerialTimeout:
             tm, t_tm = None, None
         stale = t_tm is None or now - t_tm > self.cfg.telemetry_stale or not self.link.connected
+        # A hiccup of a few telemetry frames (a busy laptop) is an e-stop that clears itself; a port
+        # that is gone or silent for longer may mean the car was unplugged, reset or handled.
+        lost = t_tm is None or now - t_tm > self.cfg.link_lost_after or not self.link.connected
         est = self.estimator.estimate()
         teleop = None
         estop = stale
@@ -324,7 +331,7 @@ class RealVehicle:
             estop = tm.mode == p.Mode.FAILSAFE
         return Observation(t=now, frame=frame.image, imu=imu, wheel_speed=wheel.speed, pose=est.pose,
                            velocity=est.velocity, yaw_rate=est.yaw_rate, collision=False, teleop=teleop,
-                           estop=estop, frame_t=frame.t)
+                           estop=estop, link_lost=self.link.port if lost else "", frame_t=frame.t)
 
     def act(self, command: Command) -> None:
         """Target speed (m/s) through the speed loop, steering (rad) to permille; non-blocking."""
@@ -361,6 +368,11 @@ class RealVehicle:
                 self.link.send(p.Command(throttle=0, steer=0, mode=p.CommandMode.NEUTRAL))
             except SerialLinkError:
                 self.link_errors += 1
+
+    def pose_rejections(self) -> PoseRejections:
+        """External pose datagrams refused so far (all zero without an external pose source)."""
+        counts = [source.rejections for source in self.pose_sources if isinstance(source, UdpPoseReceiver)]
+        return counts[0] if counts else PoseRejections()
 
     def rc_input(self) -> RcInput:
         """The RC receiver as the newest telemetry reports it."""
@@ -447,6 +459,12 @@ class RealVehicle:
             self._wheel, self._imu, self._last_processed, self._mode = wheel, imu, t, tm.mode
             self._imu_sum += np.concatenate([imu.accel, imu.gyro])
             self._imu_n += 1
+
+
+def external_pose_receiver(estimator: Estimator, pose: PoseSourceConfig) -> UdpPoseReceiver:
+    """The UDP receiver for `pose.source=external`; refuses to start without the shared key."""
+    auth = PoseAuthenticator(load_pose_key(pose.udp_key, pose.udp_key_file), max_age=pose.udp_max_age)
+    return UdpPoseReceiver(estimator, pose.udp_port, auth, host=pose.udp_host)
 
 
 def estimator_for(rc: RealConfig) -> Estimator:
@@ -584,6 +602,7 @@ def check_camera(camera: Camera, seconds: float = 1.0, min_fps: float = 15.0) ->
 def check_pose(rc: RealConfig, seconds: float = 2.0) -> Check:
     """The configured absolute pose source delivers (odometry alone needs nothing)."""
     from fastrlap.vehicle.estimator import EstimatorError
+    from fastrlap.vehicle.pose_auth import PoseKeyError
 
     source = rc.pose.source
     if source == "odometry":
@@ -594,7 +613,10 @@ def check_pose(rc: RealConfig, seconds: float = 2.0) -> Check:
         if source == "gps":
             reader = NmeaGps(est, uere=rc.pose.gps_uere).start(rc.pose.gps_port, rc.pose.gps_baud)
         else:
-            reader = UdpPoseReceiver(est, rc.pose.udp_port, rc.pose.udp_host)
+            reader = external_pose_receiver(est, rc.pose)
+    except PoseKeyError as exc:
+        head, _, fix = str(exc).partition(": ")
+        return Check("pose", "fail", head, fix)
     except EstimatorError as exc:
         return Check("pose", "fail", str(exc), f"fix vehicle.real.pose (source={source})")
     try:
@@ -605,9 +627,10 @@ def check_pose(rc: RealConfig, seconds: float = 2.0) -> Check:
             fix = ("check vehicle.real.pose.gps_baud" if reader.errors and not reader.sentences
                    else "give the antenna a view of the sky and wait for a fix")
         else:
-            got = f"{reader.messages} pose messages ({reader.errors} bad)"
+            got = f"{reader.messages} pose messages (rejected: {reader.rejections.describe()})"
             fix = (reader.last_error if reader.errors else
-                   f"send JSON {{\"x\", \"y\", \"yaw\"}} datagrams to UDP port {rc.pose.udp_port}")
+                   f"send signed poses (docs/hardware.md, Pose sources) to UDP port {rc.pose.udp_port} on "
+                   f"{rc.pose.udp_host}")
         if h.fixes == 0:
             return Check("pose", "fail", f"{source}: {got}, no fix in {seconds:.0f} s", fix)
         rate = h.fixes / seconds

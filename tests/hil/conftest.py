@@ -39,3 +39,20 @@ def fw_sim_imu(firmware_build, tmp_path):
     sim = FirmwareBoard(firmware_build, tmp_path, imu=True)
     yield sim
     sim.close()
+
+
+SMALL_TRACK = """\
+name: small
+width: 1.6
+walls: none
+start: 0.0
+centerline: [[-2, -2.2], [0, -2.2], [2, -2.2], [3.8, -1.2], [3.8, 1.2], [2, 2.2], [0, 2.2], [-2, 2.2], [-3.8, 1.2], [-3.8, -1.2]]
+"""
+
+
+@pytest.fixture
+def small_track(tmp_path) -> Path:
+    """A small wall-less track file: a demo lap on it takes seconds, not minutes."""
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL_TRACK)
+    return path

@@ -19,18 +19,8 @@ from fastrlap.vehicle.hil import HilRig, RigServer
 
 pytestmark = pytest.mark.hil
 
-SMALL = """\
-name: small
-width: 1.6
-walls: none
-start: 0.0
-centerline: [[-2, -2.2], [0, -2.2], [2, -2.2], [3.8, -1.2], [3.8, 1.2], [2, 2.2], [0, 2.2], [-2, 2.2], [-3.8, 1.2], [-3.8, -1.2]]
-"""
-
-
-def test_record_demo_and_practice_through_the_real_serial_path(firmware_build, tmp_path, capsys):
-    track = tmp_path / "small.yaml"
-    track.write_text(SMALL)
+def test_record_demo_and_practice_through_the_real_serial_path(firmware_build, small_track, tmp_path, capsys):
+    track = small_track
     run = tmp_path / "run"
     common = ["vehicle=hil", f"track={track}", f"run_dir={run}"]
     assert main(["record-demo", *common, "course.demo_speed=2.0"]) == 0
@@ -72,13 +62,13 @@ def _wait(predicate, timeout: float, what: str, host=None) -> None:
         time.sleep(0.05)
 
 
-def test_rc_demo_then_practice_killed_mid_run_leaves_the_car_stopped_by_the_firmware(firmware_build, tmp_path, capsys):
+def test_rc_demo_then_practice_killed_mid_run_leaves_the_car_stopped_by_the_firmware(
+        firmware_build, small_track, tmp_path, capsys):
     """The acceptance run of issue 7 on the real serial path, with the rig in this process so the
     simulated car outlives the host: the demo driven through the firmware's RC passthrough, then
     `fastrlap practice` as its own process, SIGKILLed while driving (only the firmware's watchdog
     can stop the car), then again and SIGTERMed (the host's own stop path is faster)."""
-    track = tmp_path / "small.yaml"
-    track.write_text(SMALL)
+    track = small_track
     run = tmp_path / "run"
     sock = tmp_path / "rig.sock"
     rig = HilRig(compose(["vehicle=hil"]).vehicle, load_track(str(track)))

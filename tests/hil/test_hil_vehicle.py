@@ -63,7 +63,8 @@ HOST = textwrap.dedent("""
     from fastrlap.vehicle.real import RealVehicle
     from fastrlap.vehicle.serial_link import SerialLink
 
-    cfg = compose(["vehicle=hil"]).vehicle
+    # odometry alone: this host drives blind, and external poses would need the rig's key
+    cfg = compose(["vehicle=hil", "vehicle.real.pose.source=odometry"]).vehicle
     car = RealVehicle(SerialLink(sys.argv[1]), FakeCamera(), Estimator(), cfg.real).open()
     while True:  # a control loop that never stops by itself
         car.observe()
@@ -112,7 +113,7 @@ HOST_WITH_STOP_PATH = textwrap.dedent("""
     from fastrlap.vehicle.real import RealVehicle
     from fastrlap.vehicle.serial_link import SerialLink
 
-    cfg = compose(["vehicle=hil"]).vehicle
+    cfg = compose(["vehicle=hil", "vehicle.real.pose.source=odometry"]).vehicle  # as HOST: no poses
     StopSignals().__enter__()  # what `fastrlap <command>` installs for the whole command
     try:
         with RealVehicle(SerialLink(sys.argv[1]), FakeCamera(), Estimator(), cfg.real) as car:

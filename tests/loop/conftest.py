@@ -1,7 +1,11 @@
 """Shared pieces for loop tests: a recorded demo run directory and tiny learner settings."""
+import os
+import pty
+
 import pytest
 
 from fastrlap.cli import _record_demo_into, compose
+from fastrlap.practice import session as session_mod
 from fastrlap.practice.run import open_run_dir, save_config
 from fastrlap.sim.track import load_track
 
@@ -35,3 +39,14 @@ def demo_run(tmp_path_factory):
 def tiny_overrides():
     """The tiny learner settings as command-line overrides (for tests that go through the CLI)."""
     return list(TINY)
+
+
+@pytest.fixture
+def terminal(monkeypatch):
+    """(master, slave) of a pseudo-terminal that practice() takes as its stdin: the test types
+    the operator's keys into master."""
+    master, slave = pty.openpty()
+    monkeypatch.setattr(session_mod, "stdin_fd", lambda: slave)
+    yield master, slave
+    os.close(master)
+    os.close(slave)

@@ -1,14 +1,10 @@
 """The space-key e-stop end to end: practice() on the simulator with a pseudo-terminal as stdin."""
 import json
 import os
-import pty
 import shutil
 import termios
 import time
 
-import pytest
-
-from fastrlap.practice import session as session_mod
 from fastrlap.practice.keys import STOPPED_HELP
 from fastrlap.practice.run import open_run_dir
 from fastrlap.practice.session import practice
@@ -37,15 +33,6 @@ class Operator(SimVehicle):
     def act(self, command: Command) -> None:
         self.commands.append(command)
         super().act(command)
-
-
-@pytest.fixture
-def terminal(monkeypatch):
-    master, slave = pty.openpty()
-    monkeypatch.setattr(session_mod, "stdin_fd", lambda: slave)
-    yield master, slave
-    os.close(master)
-    os.close(slave)
 
 
 def run_with_keys(tmp_path, demo_run, tiny, keys, master, ticks=45):

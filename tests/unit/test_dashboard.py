@@ -6,6 +6,7 @@ from fastrlap.errors import FastrlapError
 from fastrlap.practice.dashboard import Dashboard, WandbLogger
 from fastrlap.practice.loop import LoopState
 from fastrlap.practice.supervisor import Mode
+from fastrlap.vehicle.pose_auth import PoseRejections
 
 
 class FakeLoop:
@@ -14,6 +15,8 @@ class FakeLoop:
                                best_lap=12.5, lap_times=[14.0, 12.5])
         self.mode = Mode.LEARNING
         self.last_obs = None
+        self.link_message = ""
+        self.pose_rejections = PoseRejections()
 
         class L:
             updates = 400
@@ -71,4 +74,18 @@ def test_the_estop_line_shows_at_once_and_says_how_to_continue(capsys):
     keys.message = ""
     dash.update(FakeLoop())
     assert "e-stop" not in capsys.readouterr().out.replace(HELP, "")
+    dash.close()
+
+
+def test_a_lost_link_shows_at_once_and_refused_poses_are_counted(capsys):
+    dash = Dashboard(total_seconds=600.0, live=False, every_s=1e9)
+    loop = FakeLoop()
+    dash.update(loop)
+    assert "link" not in (out := capsys.readouterr().out) and "rejected" not in out
+    loop.mode, loop.link_message = Mode.LINK_LOST, "serial link lost: /dev/ttyUSB0"
+    loop.pose_rejections = PoseRejections(unauthenticated=3, replayed=1)
+    dash.update(loop)  # a change of the link is not held back by the throttle
+    out = capsys.readouterr().out
+    assert "mode LINK_LOST" in out and "link serial link lost: /dev/ttyUSB0" in out
+    assert "poses rejected 3 unauthenticated, 1 replayed" in out
     dash.close()

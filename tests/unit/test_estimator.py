@@ -1,7 +1,6 @@
 """Estimator: EKF on a simulated circle drive, NMEA parsing, GPS fusion, UDP external poses."""
 from __future__ import annotations
 
-import json
 import math
 import socket
 import time
@@ -12,6 +11,7 @@ import pytest
 from fastrlap.types import Pose
 from fastrlap.vehicle.estimator import (Estimator, EstimatorError, GgaFix, LocalFrame, NmeaGps, RmcFix,
                                         UdpPoseReceiver, parse_nmea, parse_pose_message, wrap_angle)
+from fastrlap.vehicle.pose_auth import PoseAuthenticator, sign_pose
 
 RADIUS, SPEED, HZ = 3.0, 2.0, 50.0
 
@@ -143,15 +143,17 @@ def test_nan_inputs_are_counted_not_used():
 
 def test_udp_pose_message_updates_the_estimate():
     est = Estimator(source="external")
-    rx = UdpPoseReceiver(est, port=0, host="127.0.0.1")
+    key = b"k" * 32
+    rx = UdpPoseReceiver(est, port=0, auth=PoseAuthenticator(key, max_age=0.5), host="127.0.0.1")
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
-            tx.sendto(b"garbage", ("127.0.0.1", rx.port))
-            tx.sendto(json.dumps({"x": 2.0, "y": -1.0, "yaw": 0.5, "pos_std": 0.01}).encode(), ("127.0.0.1", rx.port))
+            tx.sendto(sign_pose(key, {"seq": 1, "t": time.time(), "x": "garbage"}), ("127.0.0.1", rx.port))
+            tx.sendto(sign_pose(key, {"seq": 2, "t": time.time(), "x": 2.0, "y": -1.0, "yaw": 0.5, "pos_std": 0.01}),
+                      ("127.0.0.1", rx.port))
             deadline = time.monotonic() + 2.0
             while rx.messages < 1 and time.monotonic() < deadline:
                 time.sleep(0.01)
-        assert rx.errors == 1 and "bad pose message" in rx.last_error
+        assert rx.errors == 1 and "bad pose message" in rx.last_error and rx.rejections.malformed == 1
         e = est.estimate()
         assert (e.pose.x, e.pose.y, e.pose.yaw) == (pytest.approx(2.0), pytest.approx(-1.0), pytest.approx(0.5))
         h = est.health(time.monotonic())

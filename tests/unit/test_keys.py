@@ -111,3 +111,19 @@ def test_a_terminal_another_process_already_reads_key_by_key_is_left_alone(termi
     finally:
         first.close()
     assert termios.tcgetattr(slave)[3] & termios.ICANON
+
+
+def test_c_counts_as_a_confirmation_only_when_it_releases_no_estop(terminal):
+    master, slave = terminal
+    with KeyReader(slave) as reader:
+        assert reader.continue_presses() == 0
+        os.write(master, b"c")
+        assert wait_for(lambda: reader.continue_presses() == 1)
+        os.write(master, b" ")
+        assert wait_for(lambda: reader.stopped)
+        os.write(master, b"c")  # releases the e-stop: answers that, and nothing else
+        assert wait_for(lambda: not reader.stopped)
+        time.sleep(0.1)
+        assert reader.continue_presses() == 1
+        os.write(master, b"C")
+        assert wait_for(lambda: reader.continue_presses() == 2)

@@ -143,3 +143,37 @@ def test_observe_reports_the_tick_average_imu_so_an_impact_is_not_missed():
         assert obs.estop  # no telemetry reaching observe() is an e-stop
         car.process_telemetry(_telemetry(flags=flags, accel=(0, 0, 8192)), 0.2)
         assert car.observe().imu.accel[0] == 0.0  # the next tick starts a new average
+
+
+def test_a_dropped_or_silent_link_is_reported_with_its_port():
+    from fastrlap.vehicle.serial_link import TimedTelemetry
+
+    class Link(RecordingLink):
+        port = "/dev/ttyUSB3"
+
+        def __init__(self):
+            super().__init__()
+            self.arrived = 0.0
+
+        def latest_telemetry(self, max_age=None):
+            return TimedTelemetry(telemetry=_telemetry(), t=self.arrived)
+
+    class Clock:
+        t = 0.0
+
+        def now(self):
+            return self.t
+
+    link, clock = Link(), Clock()
+    with FakeCamera() as cam:
+        car = RealVehicle(link, cam, Estimator(), RealConfig(telemetry_stale=0.2, link_lost_after=1.0), clock=clock)
+        assert car.observe().link_lost == "" and not car.observe().estop
+        link.connected = False  # the port went away (USB unplugged)
+        assert car.observe().link_lost == "/dev/ttyUSB3"
+        link.connected, clock.t = True, 0.5  # open, nothing for 0.5 s: an e-stop that clears itself
+        obs = car.observe()
+        assert obs.estop and obs.link_lost == ""
+        clock.t = 1.5  # nothing for 1.5 s: the link is lost
+        assert car.observe().link_lost == "/dev/ttyUSB3"
+        link.arrived = 1.45
+        assert car.observe().link_lost == ""

@@ -1,7 +1,6 @@
 """`fastrlap doctor vehicle=real` without a car: each problem is one line with its fix."""
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
@@ -11,6 +10,7 @@ import numpy as np
 
 from fastrlap.cli import main
 from fastrlap.config import PoseSourceConfig, RealConfig
+from fastrlap.vehicle.pose_auth import sign_pose
 from fastrlap.vehicle.real import check_pose
 
 
@@ -40,16 +40,20 @@ def test_pose_check_waits_for_external_messages():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    rc = RealConfig(pose=PoseSourceConfig(source="external", udp_host="127.0.0.1", udp_port=port))
+    key = "f" * 64
+    rc = RealConfig(pose=PoseSourceConfig(source="external", udp_host="127.0.0.1", udp_port=port, udp_key=key))
     silent = check_pose(rc, seconds=0.3)
     assert silent.status == "fail" and "0 pose messages" in silent.detail and "UDP port" in silent.fix
 
     stop = threading.Event()
+    seq = [0]
 
     def tracker():
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
             while not stop.is_set():
-                tx.sendto(json.dumps({"x": 1.0, "y": 2.0, "yaw": 0.1}).encode(), ("127.0.0.1", port))
+                seq[0] += 1
+                tx.sendto(sign_pose(key.encode(), {"seq": seq[0], "t": time.time(), "x": 1.0, "y": 2.0, "yaw": 0.1}),
+                          ("127.0.0.1", port))
                 time.sleep(0.02)
 
     thread = threading.Thread(target=tracker, daemon=True)

@@ -7,11 +7,11 @@ from fastrlap.practice.supervisor import TRANSITIONS, IllegalTransition, Mode, S
 from fastrlap.types import Command, ImuReading, Observation, Pose
 
 
-def obs(t, x=0.0, teleop=None, estop=False, frame_age=0.0, accel=(0.0, 0.0)):
+def obs(t, x=0.0, teleop=None, estop=False, frame_age=0.0, accel=(0.0, 0.0), link_lost=""):
     return Observation(t=t, frame=np.zeros((4, 4, 3), np.uint8),
                        imu=ImuReading(accel=np.array([accel[0], accel[1], 9.81]), gyro=np.zeros(3)),
                        wheel_speed=0.0, pose=Pose(x, 0.0, 0.0), velocity=np.zeros(2), yaw_rate=0.0,
-                       teleop=teleop, estop=estop, frame_t=t - frame_age)
+                       teleop=teleop, estop=estop, link_lost=link_lost, frame_t=t - frame_age)
 
 
 def make(events=None, **kw):
@@ -83,3 +83,55 @@ def test_an_estop_holds_against_human_input_until_released():
     assert sup.tick(obs(0.5, teleop=Command(1.0, 0.0), estop=True)).mode == Mode.STOPPED  # the firmware's too
     assert sup.tick(obs(0.6)).mode == Mode.LEARNING  # released: STARTING -> LEARNING
     assert [e.new for e in events] == [Mode.LEARNING, Mode.STOPPED, Mode.STARTING, Mode.LEARNING]
+
+
+NEUTRAL = Command(0.0, 0.0)
+
+
+def test_a_lost_link_stops_and_only_a_human_confirmation_lets_the_car_drive_again():
+    events = []
+    sup = make(events)
+    sup.tick(obs(0.0))
+    lost = sup.tick(obs(0.1, link_lost="/dev/ttyUSB0", estop=True))  # a real car reports both
+    assert lost.mode == Mode.LINK_LOST and lost.override == NEUTRAL and sup.lost_port == "/dev/ttyUSB0"
+    # a key pressed while the link is down, and the link's return itself, confirm nothing
+    assert sup.tick(obs(0.2, link_lost="/dev/ttyUSB0"), confirm="c key").mode == Mode.LINK_LOST
+    back = sup.tick(obs(0.3), confirm="c key")
+    assert back.mode == Mode.AWAITING_CONFIRM and back.override == NEUTRAL
+    for t in (0.4, 5.0, 60.0):  # the link is fine: still nobody said go
+        assert sup.tick(obs(t)).override == NEUTRAL and sup.mode == Mode.AWAITING_CONFIRM
+    # an e-stop held at the same time keeps it waiting, confirmation or not
+    assert sup.tick(obs(60.1), operator_stop="e-stop (space key)", confirm="c key").mode == Mode.AWAITING_CONFIRM
+    go = sup.tick(obs(60.2), confirm="c key")
+    assert go.mode == Mode.LEARNING and go.override is None
+    assert [(e.old, e.new) for e in events] == [
+        (Mode.STARTING, Mode.LEARNING), (Mode.LEARNING, Mode.LINK_LOST), (Mode.LINK_LOST, Mode.AWAITING_CONFIRM),
+        (Mode.AWAITING_CONFIRM, Mode.STARTING), (Mode.STARTING, Mode.LEARNING)]
+    assert events[1].reason == "serial link lost: /dev/ttyUSB0"
+    assert "/dev/ttyUSB0" in events[2].reason and events[3].reason == "confirmed by the operator (c key)"
+
+
+def test_the_transmitter_confirms_a_returned_link_and_a_second_loss_waits_again():
+    events = []
+    sup = make(events)
+    sup.tick(obs(0.0))
+    sup.tick(obs(0.1, link_lost="/dev/ttyACM0"))
+    sup.tick(obs(0.2))
+    assert sup.mode == Mode.AWAITING_CONFIRM
+    assert sup.tick(obs(0.3, link_lost="/dev/ttyACM0")).mode == Mode.LINK_LOST  # lost again while waiting
+    assert sup.tick(obs(0.4)).mode == Mode.AWAITING_CONFIRM
+    human = Command(speed=0.5, steer=0.0)
+    tick = sup.tick(obs(0.5, teleop=human))
+    assert tick.mode == Mode.TELEOP and tick.override == human
+    assert events[-1].reason == "confirmed by the transmitter (human input)"
+    assert sup.tick(obs(1.2)).mode == Mode.LEARNING  # released, as after any takeover
+    # a link lost while a human drives, or while stopped for another reason, is LINK_LOST too
+    sup.tick(obs(1.3, teleop=human))
+    assert sup.tick(obs(1.4, link_lost="/dev/ttyACM0")).mode == Mode.LINK_LOST
+    sup2 = make(geofence=2.0)
+    sup2.tick(obs(0.0, x=3.0))
+    assert sup2.mode == Mode.STOPPED
+    assert sup2.tick(obs(0.1, x=3.0, link_lost="/dev/ttyACM0")).mode == Mode.LINK_LOST
+    sup2.tick(obs(0.2, x=3.0))
+    # confirmed while outside the geofence: the usual stop applies at once
+    assert sup2.tick(obs(0.3, x=3.0), confirm="c key").mode == Mode.STOPPED
