@@ -529,9 +529,10 @@ COMMANDS: dict[str, Command] = {
         Command("practice", "Practise autonomously after the demo lap (records the demo first if the run has none).",
                 _practice, settings=(*_RUN, "resume", "teleop", *_LEARNER, "vehicle", "course", "practice", "wandb",
                                      "gamepad")),
-        Command("evaluate", "Drive laps=N timed laps of a run with its learned policy, no learning, on the run's "
-                "vehicle: the simulator, the car (vehicle=real: wall clock; RC override, e-stop and recovery "
-                "stay active) or the simulated board (vehicle=hil); writes evaluation.csv.", _evaluate,
+        Command("evaluate", "Drive laps=N timed laps of a run with its learned policy, no learning, on the "
+                "vehicle the run was recorded with: without vehicle= it drives in the simulator; vehicle=real "
+                "drives the car on the wall clock (RC override, e-stop and recovery stay active), vehicle=hil the "
+                "simulated board. Writes evaluation.csv.", _evaluate,
                 settings=(*_RUN, "laps", *_LEARNER, "vehicle", "practice.max_ticks")),
         Command("report", "Write lap-time figures (PNG) and report.md into a run directory; compare=[dirs] adds "
                 "other runs.", _report, settings=("run_dir", "compare")),

@@ -90,7 +90,9 @@ def test_every_readme_command_works(practised_run, tmp_path, monkeypatch, capsys
     failures = []
     for i, line in enumerate(readme_commands()):
         run_dir = tmp_path / "runs" / f"practised{i}"
-        if PLACEHOLDER.search(line):
+        # A hardware line's run is one recorded on that vehicle, which the test cannot make: its
+        # settings are checked against a run directory not yet created, as on a first day with the car.
+        if PLACEHOLDER.search(line) and not any(h in line for h in HARDWARE):
             shutil.copytree(practised_run, run_dir)  # each line its own copy (practice resume= adds to it)
         argv, how = plan(line, run_dir)
         code = main(argv)

@@ -32,7 +32,7 @@ def test_every_command_has_help(name, capsys):
 
 def test_evaluate_help_says_it_runs_in_the_simulator_by_default(capsys):
     assert main(["evaluate", "--help"]) == 0
-    assert "Without vehicle= it drives in the simulator" in capsys.readouterr().out
+    assert "without vehicle= it drives in the simulator" in capsys.readouterr().out
 
 
 def test_cfg_prints_the_composed_config_as_yaml(capsys):
