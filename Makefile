@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.install.stamp
 
-.PHONY: install demo test bench clean firmware-deps firmware
+.PHONY: install demo test bench clean firmware-deps firmware browser-deps
 
 install: $(STAMP)
 
@@ -24,7 +24,7 @@ demo: install
 	$(VENV)/bin/fastrlap practice track=oval practice.minutes=8 wandb.mode=disabled
 	@echo "next: 'source $(VENV)/bin/activate', then the README's commands (fastrlap --help lists them)"
 
-test: install firmware-deps
+test: install firmware-deps browser-deps
 	$(VPY) -m pytest -q
 
 # AVR toolchain + simavr (Debian packages) for firmware/ and the `hil` tests. Installs only what
@@ -40,6 +40,21 @@ firmware-deps:
 		echo "firmware-deps: could not install$$missing; the firmware and hil tests will be skipped"; \
 	else \
 		echo "firmware-deps: missing$$missing; run: sudo apt-get update && sudo apt-get install -y$$missing"; \
+	fi
+
+# Debian's chromium and its driver, for the field console's browser tests (Selenium drives the
+# system browser; nothing is downloaded at test time). Same pattern as firmware-deps.
+BROWSER_DEBS := chromium chromium-driver
+
+browser-deps:
+	@command -v dpkg >/dev/null || { echo "browser-deps: not a Debian system; install: $(BROWSER_DEBS)"; exit 0; }; \
+	missing=""; for p in $(BROWSER_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; } || \
+		echo "browser-deps: could not install$$missing; the console's browser tests will be skipped"; \
+	else \
+		echo "browser-deps: missing$$missing; run: sudo apt-get update && sudo apt-get install -y$$missing"; \
 	fi
 
 firmware: firmware-deps
