@@ -6,17 +6,21 @@ const TOKEN_HEADER = "X-Fastrlap-Token";
 const $ = (id) => document.getElementById(id);
 
 // The token comes in the address's fragment (never sent to the server) and stays in this tab.
-(function takeToken() {
+// A fragment typed into an open page does not reload it, hence the hashchange listener too.
+function takeToken() {
   const m = location.hash.match(/token=([A-Za-z0-9_-]+)/);
   if (m) {
     sessionStorage.setItem("fastrlap-token", m[1]);
     history.replaceState(null, "", location.pathname);
+    if (last) render(last);
   }
-})();
+}
+let last = null;
+takeToken();
+window.addEventListener("hashchange", takeToken);
 const token = () => sessionStorage.getItem("fastrlap-token") || "";
 
 let track = { path: [], checkpoints: [] };
-let last = null;
 let shownFrame = -1;
 
 const fmt = (v, unit, digits = 2) => (v === null || v === undefined) ? "-" : `${Number(v).toFixed(digits)}${unit}`;
