@@ -154,6 +154,10 @@ def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
 def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: CourseSpec, synchronous: bool,
               threads: int, resume: bool, oracle_lap: float | None, status: Callable[[str], None]) -> dict:
     device = practice_device(cfg)
+    # The field console (a web page with an e-stop; its stop reaches the supervisor like the space
+    # key) opens first: a port that is taken stops practice before anything is written to the run.
+    demo_lap = float(demo.lap_time) if math.isfinite(demo.lap_time) else None  # an open demo has none
+    console = LiveConsole.open(cfg, demo.lap_path(), spec, demo_lap, oracle_lap, status)
     encoder = build_encoder(cfg, device)
     agent = SAC(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent, device=device, seed=cfg.seed)
     replay = ReplayBuffer(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent.replay_capacity,
@@ -187,8 +191,6 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
     keys = KeyReader(stdin_fd() if cfg.practice.estop_key else None,
                      on_change=lambda stopped, message: status(message))
     dashboard = Dashboard(cfg.practice.minutes * 60.0, keys=keys) if cfg.practice.dashboard else None
-    # The field console (a web page with an e-stop); its stop reaches the supervisor like the space key.
-    console = LiveConsole.open(cfg, demo.lap_path(), spec, float(demo.lap_time), oracle_lap, status)
     holds = [h for h in (keys.hold if keys.enabled else None, console.hold if console else None) if h is not None]
 
     def on_lap(row: dict) -> None:
