@@ -21,7 +21,7 @@ from fastrlap.practice.loop import PracticeLoop
 from fastrlap.practice.supervisor import Mode
 
 SNAPSHOT_HZ = 10.0  # live figures refreshed this often (wall time)
-TRAIL_POINTS = 400  # recent car positions drawn on the map
+TRAIL_POINTS = 400  # recent car positions (control ticks) drawn on the map
 EVENT_LINES = 60  # newest events kept for the page's log
 RATE_WINDOW_S = 3.0  # learner updates/s is measured over about this much wall time
 
@@ -103,6 +103,8 @@ class ConsoleFeed:
             with self._lock:
                 self._recoveries.append((round(obs.pose.x, 3), round(obs.pose.y, 3)))
         self._last_mode = mode
+        # Every tick, so the trail follows the road in the simulator too, which outruns the wall clock.
+        self._trail.append((round(obs.pose.x, 3), round(obs.pose.y, 3)))
         now = time.monotonic()
         if now < self._next_snapshot:
             return
@@ -113,7 +115,6 @@ class ConsoleFeed:
             self._rates.popleft()
         (t0, u0), (t1, u1) = self._rates[0], self._rates[-1]
         with self._lock:
-            self._trail.append((round(obs.pose.x, 3), round(obs.pose.y, 3)))
             f = self._fig
             f.mode = mode.value
             f.stop_reason = loop.supervisor.stop_reason
