@@ -27,35 +27,33 @@ demo: install
 test: install firmware-deps browser-deps
 	$(VPY) -m pytest -q
 
-# AVR toolchain + simavr (Debian packages) for firmware/ and the `hil` tests. Installs only what
-# `dpkg -s` reports missing; without root it prints the command instead (those tests then skip).
+# Debian packages a target needs: installs only what `dpkg -s` reports missing; without root it
+# prints the command instead, and the tests that need them skip.
+# $(call debs,TARGET,PACKAGES,WHAT IS SKIPPED WITHOUT THEM)
+define debs
+	@command -v dpkg >/dev/null || { echo "$(1): not a Debian system; install: $(2)"; exit 0; }; \
+	missing=""; for p in $(2); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; } || \
+		echo "$(1): could not install$$missing; $(3) will be skipped"; \
+	else \
+		echo "$(1): missing$$missing; run: sudo apt-get update && sudo apt-get install -y$$missing"; \
+	fi
+endef
+
+# AVR toolchain + simavr for firmware/ and the `hil` tests.
 FIRMWARE_DEBS := gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1 libelf-dev
 
 firmware-deps:
-	@command -v dpkg >/dev/null || { echo "firmware-deps: not a Debian system; install: $(FIRMWARE_DEBS)"; exit 0; }; \
-	missing=""; for p in $(FIRMWARE_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -z "$$missing" ]; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ]; then \
-		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; } || \
-		echo "firmware-deps: could not install$$missing; the firmware and hil tests will be skipped"; \
-	else \
-		echo "firmware-deps: missing$$missing; run: sudo apt-get update && sudo apt-get install -y$$missing"; \
-	fi
+	$(call debs,firmware-deps,$(FIRMWARE_DEBS),the firmware and hil tests)
 
 # Debian's chromium and its driver, for the field console's browser tests (Selenium drives the
-# system browser; nothing is downloaded at test time). Same pattern as firmware-deps.
+# system browser; nothing is downloaded at test time).
 BROWSER_DEBS := chromium chromium-driver
 
 browser-deps:
-	@command -v dpkg >/dev/null || { echo "browser-deps: not a Debian system; install: $(BROWSER_DEBS)"; exit 0; }; \
-	missing=""; for p in $(BROWSER_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -z "$$missing" ]; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ]; then \
-		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; } || \
-		echo "browser-deps: could not install$$missing; the console's browser tests will be skipped"; \
-	else \
-		echo "browser-deps: missing$$missing; run: sudo apt-get update && sudo apt-get install -y$$missing"; \
-	fi
+	$(call debs,browser-deps,$(BROWSER_DEBS),the console's browser tests)
 
 firmware: firmware-deps
 	$(MAKE) -C firmware all

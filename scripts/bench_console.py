@@ -34,7 +34,7 @@ from fastrlap.practice.run import open_run_dir, save_config
 from fastrlap.practice.session import practice
 from fastrlap.sim.drivers import OracleDriver
 from fastrlap.sim.track import load_track
-from fastrlap.types import NEUTRAL
+from fastrlap.types import NEUTRAL, Command
 from fastrlap.vehicle.base import WallClock
 from fastrlap.vehicle.sim import SimVehicle
 
@@ -50,15 +50,19 @@ class CarClock(WallClock):
         del dt
 
 
-class PacedCar(SimVehicle):
-    """The simulator on the wall clock, driven by a human at the transmitter; records when each
-    command arrives."""
+class HumanDriven(SimVehicle):
+    """The simulator with a human at the transmitter who drives clean laps (the supervisor's
+    TELEOP path: laps come quickly and the learner stores nothing); keeps every command with the
+    time it arrived; `done` ends practice as Ctrl-C would. An e-stop holds the car against the
+    human. `clock`: the car's wall clock instead of simulated time. (The console's browser test
+    drives this vehicle too.)"""
 
-    def __init__(self, track, cfg):
+    def __init__(self, track, cfg, clock: WallClock | None = None):
         super().__init__(track, cfg.vehicle, seed=0)
-        self.clock = CarClock()
+        if clock is not None:
+            self.clock = clock
         self.human = OracleDriver(track, self.params, grip=0.7)
-        self.sent: list[tuple[float, bool]] = []  # (perf_counter, neutral)
+        self.sent: list[tuple[float, Command]] = []  # (perf_counter, command)
         self.done = threading.Event()
 
     def observe(self):
@@ -67,8 +71,8 @@ class PacedCar(SimVehicle):
         obs = super().observe()
         return replace(obs, teleop=self.human(obs.true_pose, obs.wheel_speed))
 
-    def act(self, command):
-        self.sent.append((time.perf_counter(), command == NEUTRAL))
+    def act(self, command: Command) -> None:
+        self.sent.append((time.perf_counter(), command))
         super().act(command)
 
 
@@ -109,7 +113,7 @@ def main() -> None:
         run = open_run_dir(Path(tmp) / "run", create=True)
         save_config(run, cfg)
         _record_demo_into(cfg, run, track)
-        car = PacedCar(track, cfg)
+        car = HumanDriven(track, cfg, clock=CarClock())
         messages: list[str] = []
         worker = threading.Thread(target=practice, args=(run, car, cfg), kwargs={"status": messages.append})
         worker.start()
@@ -124,10 +128,10 @@ def main() -> None:
             wait(button.is_enabled, 30)
             for _ in range(args.repeats):
                 time.sleep(1.0)  # driving again
-                assert not car.sent[-1][1], "the car is not driving before the click"
+                assert car.sent[-1][1] != NEUTRAL, "the car is not driving before the click"
                 t0 = time.perf_counter()
                 button.click()
-                t1 = wait(lambda: next((t for t, neutral in car.sent[-5:] if t > t0 and neutral), None), 10)
+                t1 = wait(lambda: next((t for t, c in car.sent[-5:] if t > t0 and c == NEUTRAL), None), 10)
                 latencies.append(1e3 * (t1 - t0))
                 req = urllib.request.Request(base + "api/continue", method="POST", data=b"",
                                              headers={TOKEN_HEADER: token})

@@ -2,8 +2,8 @@
 simulated practice: the page loads, a lap shows, a phone-size screen has no horizontal scroll,
 the E-STOP click stops the car, and control without the token or from another origin is refused.
 Skipped where the system chromium or its driver is missing (`make browser-deps` installs them)."""
+import importlib.util
 import json
-from dataclasses import replace
 import re
 import shutil
 import socket
@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -18,15 +19,22 @@ from fastrlap.console.replay import ReplaySource
 from fastrlap.console.server import TOKEN_HEADER, ConsoleServer
 from fastrlap.practice.run import open_run_dir
 from fastrlap.practice.session import practice
-from fastrlap.sim.drivers import OracleDriver
 from fastrlap.sim.track import load_track
 from fastrlap.types import NEUTRAL
-from fastrlap.vehicle.sim import SimVehicle
 
+BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench_console.py"
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
                                 reason="system chromium/chromedriver missing (make browser-deps)")
 PHONE = (390, 844)
+
+
+def human_driven(cfg):
+    """The benchmark's simulated car with a human at the transmitter (scripts/bench_console.py)."""
+    spec = importlib.util.spec_from_file_location("bench_console", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench.HumanDriven(load_track("oval"), cfg)
 
 
 @pytest.fixture
@@ -70,28 +78,6 @@ def post(url: str, headers: dict) -> int:
         return e.code
 
 
-class Car(SimVehicle):
-    """The simulator with a human at the transmitter who drives clean laps (the supervisor's
-    TELEOP path, so laps come in a few seconds and the learner costs nothing); keeps every
-    command; `done` ends practice as Ctrl-C would. An e-stop holds the car against the human."""
-
-    def __init__(self, track, cfg, **kw):
-        super().__init__(track, cfg.vehicle, seed=0, **kw)
-        self.human = OracleDriver(track, self.params, grip=0.7)
-        self.commands = []
-        self.done = threading.Event()
-
-    def observe(self):
-        if self.done.is_set():
-            raise KeyboardInterrupt
-        obs = super().observe()
-        return replace(obs, teleop=self.human(obs.true_pose, obs.wheel_speed))
-
-    def act(self, command):
-        self.commands.append(command)
-        super().act(command)
-
-
 def events(path):
     return [json.loads(line) for line in (path / "events.jsonl").read_text().splitlines() if line.strip()]
 
@@ -100,7 +86,7 @@ def test_live_console_in_a_browser(tmp_path, demo_run, tiny, browser):
     path = tmp_path / "run"
     shutil.copytree(demo_run.path, path)
     cfg = tiny("oval", f"console.port={free_port()}", "practice.minutes=600")
-    car = Car(load_track("oval"), cfg)
+    car = human_driven(cfg)
     messages: list[str] = []
     worker = threading.Thread(target=practice, args=(open_run_dir(path), car, cfg),
                               kwargs={"status": messages.append}, daemon=True)
@@ -132,9 +118,9 @@ def test_live_console_in_a_browser(tmp_path, demo_run, tiny, browser):
 
         browser.find_element("id", "estop").click()
         wait(lambda: any(e["event"] == "estop" and e["active"] for e in events(path)), 30)
-        stopped_at = len(car.commands)
-        wait(lambda: len(car.commands) >= stopped_at + 5, 30)
-        assert all(c == NEUTRAL for c in car.commands[stopped_at:])
+        stopped_at = len(car.sent)
+        wait(lambda: len(car.sent) >= stopped_at + 5, 30)
+        assert all(c == NEUTRAL for _, c in car.sent[stopped_at:])
         assert any(e["event"] == "mode" and e["new"] == "STOPPED" for e in events(path))
         wait(lambda: browser.find_element("id", "mode").text == "STOPPED", 30)
         assert browser.find_element("id", "continue").is_enabled()
@@ -148,7 +134,7 @@ def test_replay_of_a_finished_run_is_read_only(tmp_path, demo_run, tiny, browser
     path = tmp_path / "run"
     shutil.copytree(demo_run.path, path)
     cfg = tiny("oval", "practice.max_ticks=600")
-    practice(open_run_dir(path), Car(load_track("oval"), cfg), cfg, status=lambda m: None)
+    practice(open_run_dir(path), human_driven(cfg), cfg, status=lambda m: None)
     laps = (path / "laps.csv").read_text().splitlines()[1:]
     assert laps  # the human at the transmitter drove at least one lap
     with ConsoleServer(ReplaySource.load(path), "127.0.0.1", 0) as server:
