@@ -372,7 +372,7 @@ def _report(cfg: Config) -> int:
 
 
 def _console(cfg: Config) -> int:
-    """Serve the field console's page for a finished run, read-only, until Ctrl-C."""
+    """Serve the field console's page for a finished run, read-only, until Ctrl-C or SIGTERM."""
     import threading
 
     from fastrlap.console.live import DEFAULT_PORT
@@ -384,10 +384,7 @@ def _console(cfg: Config) -> int:
     port = DEFAULT_PORT if cfg.console.port is None else cfg.console.port  # 0: any free port
     with ConsoleServer(ReplaySource.load(cfg.run_dir), cfg.console.host, port) as server:
         print(f"console: {server.url} (replay of {cfg.run_dir}, read-only); Ctrl-C to stop", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        threading.Event().wait()  # Ctrl-C ends it (exit status 130, as every command)
     return 0
 
 

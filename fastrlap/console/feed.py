@@ -60,7 +60,8 @@ class Figures:
     trail: list[tuple[float, float]] = field(default_factory=list)
     recoveries: list[tuple[float, float]] = field(default_factory=list)  # where each pseudo-reset began
     updates_per_s: float = 0.0
-    buffer: int = 0  # transitions stored during practice
+    buffer: int = 0  # transitions in the replay buffer (demo and practice), as the dashboard shows
+    link: str = ""  # the serial link's trouble ("serial link lost: PORT", waiting to confirm), "" while up
     camera_age: float | None = None  # s between the newest frame and the newest observation
     frame: int = 0  # counts camera frames taken for the page (the page reloads the image when it changes)
     events: list[dict] = field(default_factory=list)  # newest last: {"t", "event", "text"}
@@ -129,7 +130,8 @@ class ConsoleFeed:
             f.trail = list(self._trail)
             f.recoveries = list(self._recoveries)
             f.updates_per_s = round((u1 - u0) / (t1 - t0), 1) if t1 > t0 else 0.0
-            f.buffer = st.transitions
+            f.buffer = len(loop.learner.replay)
+            f.link = loop.link_message
             f.camera_age = None if obs.frame_t is None else round(obs.t - obs.frame_t, 3)
             f.events = list(self._events)
             if now >= self._next_frame:

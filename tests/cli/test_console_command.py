@@ -37,7 +37,7 @@ def test_console_replays_a_practised_run_until_ctrl_c(tmp_path, capsys):
             assert b"E-STOP" in r.read()
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=30) == 130  # Ctrl-C, as for every command
 
 
 def test_console_of_a_missing_or_empty_run_directory_is_one_line(tmp_path, capsys):

@@ -15,9 +15,9 @@ from fastrlap.types import Pose
 def fake_loop(x: float, mode: Mode, laps: list[float], updates: int = 0):
     obs = SimpleNamespace(pose=Pose(x, 1.0, 0.5), velocity=np.array([3.0, 4.0]), t=10.0, frame_t=9.9,
                           frame=np.full((96, 128, 3), 200, dtype=np.uint8))
-    state = LoopState(laps=len(laps), lap_times=list(laps), best_lap=min(laps) if laps else None, transitions=7,
-                      practice_time=12.0)
-    return SimpleNamespace(last_obs=obs, mode=mode, state=state, learner=SimpleNamespace(updates=updates),
+    state = LoopState(laps=len(laps), lap_times=list(laps), best_lap=min(laps) if laps else None, practice_time=12.0)
+    return SimpleNamespace(last_obs=obs, mode=mode, state=state, learner=SimpleNamespace(updates=updates, replay=[None] * 7),
+                           link_message="",
                            supervisor=SimpleNamespace(stop_reason=""))
 
 

@@ -40,6 +40,7 @@ function render(s) {
   $("rate").textContent = s.live ? fmt(s.updates_per_s, "", 0) : "-";
   $("buffer").textContent = String(s.buffer);
   $("age").textContent = fmt(s.camera_age, " s");
+  $("serial").textContent = s.live ? (s.link || "up") : "-";
   const canControl = s.live && s.control && token() !== "";
   $("estop").disabled = !canControl;
   $("estop").classList.toggle("latched", Boolean(s.estop));
