@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.install.stamp
 
-.PHONY: install demo test bench clean firmware-deps firmware
+.PHONY: install demo test bench clean firmware-deps firmware browser-deps
 
 install: $(STAMP)
 
@@ -24,23 +24,36 @@ demo: install
 	$(VENV)/bin/fastrlap practice track=oval practice.minutes=8 wandb.mode=disabled
 	@echo "next: 'source $(VENV)/bin/activate', then the README's commands (fastrlap --help lists them)"
 
-test: install firmware-deps
+test: install firmware-deps browser-deps
 	$(VPY) -m pytest -q
 
-# AVR toolchain + simavr (Debian packages) for firmware/ and the `hil` tests. Installs only what
-# `dpkg -s` reports missing; without root it prints the command instead (those tests then skip).
-FIRMWARE_DEBS := gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1 libelf-dev
-
-firmware-deps:
-	@command -v dpkg >/dev/null || { echo "firmware-deps: not a Debian system; install: $(FIRMWARE_DEBS)"; exit 0; }; \
-	missing=""; for p in $(FIRMWARE_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Debian packages a target needs: installs only what `dpkg -s` reports missing; without root it
+# prints the command instead, and the tests that need them skip.
+# $(call debs,TARGET,PACKAGES,WHAT IS SKIPPED WITHOUT THEM)
+define debs
+	@command -v dpkg >/dev/null || { echo "$(1): not a Debian system; install: $(2)"; exit 0; }; \
+	missing=""; for p in $(2); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; } || \
-		echo "firmware-deps: could not install$$missing; the firmware and hil tests will be skipped"; \
+		echo "$(1): could not install$$missing; $(3) will be skipped"; \
 	else \
-		echo "firmware-deps: missing$$missing; run: sudo apt-get update && sudo apt-get install -y$$missing"; \
+		echo "$(1): missing$$missing; run: sudo apt-get update && sudo apt-get install -y$$missing"; \
 	fi
+endef
+
+# AVR toolchain + simavr for firmware/ and the `hil` tests.
+FIRMWARE_DEBS := gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1 libelf-dev
+
+firmware-deps:
+	$(call debs,firmware-deps,$(FIRMWARE_DEBS),the firmware and hil tests)
+
+# Debian's chromium and its driver, for the field console's browser tests (Selenium drives the
+# system browser; nothing is downloaded at test time).
+BROWSER_DEBS := chromium chromium-driver
+
+browser-deps:
+	$(call debs,browser-deps,$(BROWSER_DEBS),the console's browser tests)
 
 firmware: firmware-deps
 	$(MAKE) -C firmware all

@@ -371,6 +371,23 @@ def _report(cfg: Config) -> int:
     return 0
 
 
+def _console(cfg: Config) -> int:
+    """Serve the field console's page for a finished run, read-only, until Ctrl-C or SIGTERM."""
+    import threading
+
+    from fastrlap.console.live import DEFAULT_PORT
+    from fastrlap.console.replay import ReplaySource
+    from fastrlap.console.server import ConsoleServer
+
+    if not cfg.run_dir:
+        raise FastrlapError("which run? pass run_dir=runs/<date>-<time>-<track> (a run that has practised)")
+    port = DEFAULT_PORT if cfg.console.port is None else cfg.console.port  # 0: any free port
+    with ConsoleServer(ReplaySource.load(cfg.run_dir), cfg.console.host, port) as server:
+        print(f"console: {server.url} (replay of {cfg.run_dir}, read-only); Ctrl-C to stop", flush=True)
+        threading.Event().wait()  # Ctrl-C ends it (exit status 130, as every command)
+    return 0
+
+
 def _checkpoints_show(cfg: Config) -> int:
     from fastrlap.course.checkpoints import load_checkpoints
     from fastrlap.course.demo import load_demo
@@ -528,7 +545,7 @@ COMMANDS: dict[str, Command] = {
                 settings=("run_dir",)),
         Command("practice", "Practise autonomously after the demo lap (records the demo first if the run has none).",
                 _practice, settings=(*_RUN, "resume", "teleop", *_LEARNER, "vehicle", "course", "practice", "wandb",
-                                     "gamepad")),
+                                     "gamepad", "console")),
         Command("evaluate", "Drive laps=N timed laps of a run with its learned policy, no learning, on the "
                 "vehicle the run was recorded with: without vehicle= it drives in the simulator; vehicle=real "
                 "drives the car on the wall clock (RC override, e-stop and recovery stay active), vehicle=hil the "
@@ -536,6 +553,8 @@ COMMANDS: dict[str, Command] = {
                 settings=(*_RUN, "laps", *_LEARNER, "vehicle", "practice.max_ticks")),
         Command("report", "Write lap-time figures (PNG) and report.md into a run directory; compare=[dirs] adds "
                 "other runs.", _report, settings=("run_dir", "compare")),
+        Command("console", "Open the field console's page for a finished run (replay of laps, events and paths; "
+                "read-only).", _console, settings=("run_dir", "console")),
         Command("doctor", "Check the car (vehicle=real) or the simulated board (vehicle=hil): port, firmware, "
                 "telemetry, camera, pose source.", _doctor, settings=("track", "seed", "vehicle")),
         Command("pretrain collect", "Drive the prior environments slowly toward random goals and write the prior "

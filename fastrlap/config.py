@@ -254,6 +254,17 @@ class PracticeConfig:
 
 
 @dataclass
+class ConsoleConfig:
+    """The field console: a web page served by `fastrlap practice` (and `fastrlap console`)."""
+
+    # TCP port; None = on (8765) for a car (vehicle=real, hil), off in the simulator; 0 = off
+    port: int | None = None
+    host: str = "127.0.0.1"  # bind address; 0.0.0.0 lets a phone on the same network open the page
+    camera_fps: float = 4.0  # camera frames per second sent to the page (downscaled JPEG)
+    camera_width: int = 320  # px, width the camera view is downscaled to
+
+
+@dataclass
 class PretrainConfig:
     """`fastrlap pretrain collect`: the prior dataset from the simulator's prior environments."""
 
@@ -331,6 +342,7 @@ class Config:
     gamepad: GamepadConfig = field(default_factory=GamepadConfig)  # teleop=gamepad
     practice: PracticeConfig = field(default_factory=PracticeConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)  # the field console (web page)
     resume: str | None = None  # practice: continue the run in this directory
     laps: int = 5  # evaluate: laps to drive with the deterministic policy
     force: bool = False  # record-demo: replace the run's demo lap (the old demo.npz and checkpoints.json are kept aside)

@@ -20,6 +20,8 @@ from omegaconf import OmegaConf
 from fastrlap.agent.encoder import Encoder, EncoderSpec, FrameStack, load_encoder, resolve_device
 from fastrlap.agent.replay import ReplayBuffer
 from fastrlap.agent.sac import SAC, action_range
+from fastrlap.console.live import LiveConsole
+from fastrlap.console.remote import first_hold
 from fastrlap.config import Config
 from fastrlap.course.checkpoints import Course, CourseSpec, goal_features, load_checkpoints
 from fastrlap.course.demo import Demo, load_demo
@@ -152,6 +154,10 @@ def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
 def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: CourseSpec, synchronous: bool,
               threads: int, resume: bool, oracle_lap: float | None, status: Callable[[str], None]) -> dict:
     device = practice_device(cfg)
+    # The field console (a web page with an e-stop; its stop reaches the supervisor like the space
+    # key) opens first: a port that is taken stops practice before anything is written to the run.
+    demo_lap = float(demo.lap_time) if math.isfinite(demo.lap_time) else None  # an open demo has none
+    console = LiveConsole.open(cfg, demo.lap_path(), spec, demo_lap, oracle_lap, status)
     encoder = build_encoder(cfg, device)
     agent = SAC(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent, device=device, seed=cfg.seed)
     replay = ReplayBuffer(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent.replay_capacity,
@@ -185,21 +191,26 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
     keys = KeyReader(stdin_fd() if cfg.practice.estop_key else None,
                      on_change=lambda stopped, message: status(message))
     dashboard = Dashboard(cfg.practice.minutes * 60.0, keys=keys) if cfg.practice.dashboard else None
+    holds = [h for h in (keys.hold if keys.enabled else None, console.hold if console else None) if h is not None]
 
     def on_lap(row: dict) -> None:
         log.lap(row)
+        if console is not None:
+            console.feed.lap(row)
         wandb.lap(row)
         status(f"lap {row['lap']:3d}  {row['lap_time_s']:6.2f} s  at {row['practice_time_s'] / 60:5.2f} min  "
                f"collisions {row['collisions']}  mean {row['mean_speed_mps']:.2f} m/s")
 
     def on_event(t: float, kind: str, data: dict) -> None:
         log.event(t, kind, **data)
+        if console is not None:
+            console.feed.event(t, kind, data)
         if kind in SHOUTED_EVENTS:
             status(data["detail"])  # the operator must act or know now, not at the next dashboard refresh
 
     loop = PracticeLoop(vehicle, Course(spec), encoder, learner, cfg, distance_to_polyline(demo.lap_path()),
                         state=state, on_lap=on_lap, on_event=on_event,
-                        operator_stop=keys.hold if keys.enabled else None,
+                        operator_stop=first_hold(*holds) if holds else None,
                         continue_presses=keys.continue_presses if keys.enabled else None)
 
     # Simulator only: nobody is there to carry a car back from outside the geofence (sim_operator.py).
@@ -218,6 +229,8 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
             carry_back(lp)
         if dashboard is not None:
             dashboard.update(lp)
+        if console is not None:
+            console.update(lp)
         obs = lp.last_obs
         trajectory.add(st.practice_time, obs.pose.x, obs.pose.y, math.hypot(*obs.velocity), lp.mode, st.laps + 1)
         now = time.monotonic()
@@ -245,6 +258,8 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
         learner.close()  # the writer stores every queued transition and runs every queued checkpoint
         if dashboard is not None:
             dashboard.close()
+        if console is not None:
+            console.close()
         wandb.close()
         final = _finish(run, agent, replay, loop.state, trajectory, log, learner.error, summary)
     return final

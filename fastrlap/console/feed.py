@@ -1,0 +1,175 @@
+"""The live figures of a practice session, as one thread-safe object the page reads.
+
+The control loop calls `ConsoleFeed.update(loop)` every tick (cheap: a mode check, and at most
+`SNAPSHOT_HZ` times a second a copy of a few numbers), the session forwards laps and events, and
+the web server's thread reads `snapshot()` and `camera_jpeg()`. The camera frame is only
+referenced here and encoded to JPEG in the server's thread, so the control loop never pays for
+the encoding; a page that nobody watches costs the loop nothing beyond the copy.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+
+import cv2
+import numpy as np
+
+from fastrlap.practice.loop import PracticeLoop
+from fastrlap.practice.supervisor import Mode
+
+SNAPSHOT_HZ = 10.0  # live figures refreshed this often (wall time)
+TRAIL_POINTS = 400  # recent car positions (control ticks) drawn on the map
+EVENT_LINES = 60  # newest events kept for the page's log
+RATE_WINDOW_S = 3.0  # learner updates/s is measured over about this much wall time
+
+
+@dataclass(frozen=True)
+class TrackMap:
+    """What the map draws under the car: the demo lap and the checkpoints (world metres)."""
+
+    path: list[tuple[float, float]]
+    checkpoints: list[tuple[float, float]]
+
+    @staticmethod
+    def from_arrays(path: np.ndarray, checkpoints: list[tuple[float, float]]) -> TrackMap:
+        return TrackMap(path=[(round(float(x), 3), round(float(y), 3)) for x, y in path],
+                        checkpoints=[(round(float(x), 3), round(float(y), 3)) for x, y in checkpoints])
+
+
+@dataclass
+class Figures:
+    """One snapshot of the session, sent to the page as JSON."""
+
+    live: bool  # a practice in progress (False: the replay of a finished run)
+    mode: str = Mode.STARTING.value
+    stop_reason: str = ""
+    estop: str = ""  # the console's e-stop line while it holds the car, "" otherwise
+    speed: float = 0.0  # m/s
+    laps: int = 0
+    lap_times: list[float] = field(default_factory=list)  # s, in order
+    lap_ends: list[float] = field(default_factory=list)  # s of practice at which each lap ended
+    best_lap: float | None = None
+    demo_lap: float | None = None
+    oracle_lap: float | None = None
+    practice_time: float = 0.0  # s
+    total_time: float | None = None  # s of practice planned
+    car: tuple[float, float, float] | None = None  # x, y (m), yaw (rad)
+    trail: list[tuple[float, float]] = field(default_factory=list)
+    recoveries: list[tuple[float, float]] = field(default_factory=list)  # where each pseudo-reset began
+    updates_per_s: float = 0.0
+    buffer: int = 0  # transitions in the replay buffer (demo and practice), as the dashboard shows
+    link: str = ""  # the serial link's trouble ("serial link lost: PORT", waiting to confirm), "" while up
+    camera_age: float | None = None  # s between the newest frame and the newest observation
+    frame: int = 0  # counts camera frames taken for the page (the page reloads the image when it changes)
+    events: list[dict] = field(default_factory=list)  # newest last: {"t", "event", "text"}
+
+
+def event_text(kind: str, data: dict) -> str:
+    """One short line for the page's log ("mode LEARNING -> RECOVERY: crash (31.0 m/s²)")."""
+    if kind == "mode":
+        return f"{data.get('old')} -> {data.get('new')}: {data.get('reason', '')}"
+    return ", ".join(f"{k} {v}" for k, v in data.items())
+
+
+class ConsoleFeed:
+    def __init__(self, track: TrackMap, demo_lap: float | None, oracle_lap: float | None, total_time: float,
+                 camera_fps: float, camera_width: int) -> None:
+        self.track = track
+        self.camera_width = camera_width
+        self._camera_period = 1.0 / camera_fps if camera_fps > 0 else math.inf
+        self._lock = threading.Lock()
+        self._fig = Figures(live=True, demo_lap=demo_lap, oracle_lap=oracle_lap, total_time=total_time)
+        self._trail: deque[tuple[float, float]] = deque(maxlen=TRAIL_POINTS)
+        self._events: deque[dict] = deque(maxlen=EVENT_LINES)
+        self._recoveries: list[tuple[float, float]] = []
+        self._lap_ends: list[float] = []
+        self._rates: deque[tuple[float, int]] = deque()
+        self._last_mode: Mode | None = None
+        self._next_snapshot = 0.0
+        self._next_frame = 0.0
+        self._frame: np.ndarray | None = None
+        self._jpeg: tuple[int, bytes] | None = None
+        self.remote_hold = lambda: ""  # the console e-stop's line, set by the session
+
+    # ------------------------------------------------------------------ written by the loop's thread
+    def update(self, loop: PracticeLoop) -> None:
+        obs = loop.last_obs
+        if obs is None:
+            return
+        mode = loop.mode
+        if mode == Mode.RECOVERY and self._last_mode != Mode.RECOVERY:
+            with self._lock:
+                self._recoveries.append((round(obs.pose.x, 3), round(obs.pose.y, 3)))
+        self._last_mode = mode
+        # Every tick, so the trail follows the road in the simulator too, which outruns the wall clock.
+        self._trail.append((round(obs.pose.x, 3), round(obs.pose.y, 3)))
+        now = time.monotonic()
+        if now < self._next_snapshot:
+            return
+        self._next_snapshot = now + 1.0 / SNAPSHOT_HZ
+        st = loop.state
+        self._rates.append((now, loop.learner.updates))
+        while len(self._rates) > 2 and now - self._rates[1][0] >= RATE_WINDOW_S:
+            self._rates.popleft()
+        (t0, u0), (t1, u1) = self._rates[0], self._rates[-1]
+        with self._lock:
+            f = self._fig
+            f.mode = mode.value
+            f.stop_reason = loop.supervisor.stop_reason
+            f.estop = self.remote_hold()
+            f.speed = round(float(math.hypot(*obs.velocity)), 2)
+            f.laps = st.laps
+            f.lap_times = [round(x, 3) for x in st.lap_times]
+            f.lap_ends = list(self._lap_ends)
+            f.best_lap = st.best_lap
+            f.practice_time = round(st.practice_time, 2)
+            f.car = (round(obs.pose.x, 3), round(obs.pose.y, 3), round(obs.pose.yaw, 3))
+            f.trail = list(self._trail)
+            f.recoveries = list(self._recoveries)
+            f.updates_per_s = round((u1 - u0) / (t1 - t0), 1) if t1 > t0 else 0.0
+            f.buffer = len(loop.learner.replay)
+            f.link = loop.link_message
+            f.camera_age = None if obs.frame_t is None else round(obs.t - obs.frame_t, 3)
+            f.events = list(self._events)
+            if now >= self._next_frame:
+                self._next_frame = now + self._camera_period
+                self._frame = obs.frame
+                f.frame += 1
+
+    def lap(self, row: dict) -> None:
+        """A completed lap (the session's lap callback): its end time places it on the chart."""
+        with self._lock:
+            self._lap_ends.append(round(float(row["practice_time_s"]), 2))
+
+    def event(self, t: float, kind: str, data: dict) -> None:
+        with self._lock:
+            self._events.append({"t": round(float(t), 2), "event": kind, "text": event_text(kind, data)})
+            if kind == "estop":
+                self._fig.estop = self.remote_hold()
+
+    # ------------------------------------------------------------------ read by the server's thread
+    def snapshot(self) -> dict:
+        with self._lock:
+            return asdict(self._fig)
+
+    def camera_jpeg(self) -> bytes | None:
+        """The newest frame for the page as a downscaled JPEG (encoded once per frame)."""
+        with self._lock:
+            frame, number = self._frame, self._fig.frame
+            if self._jpeg is not None and self._jpeg[0] == number:
+                return self._jpeg[1]
+        if frame is None:
+            return None
+        h, w = frame.shape[:2]
+        scale = min(1.0, self.camera_width / w)
+        small = cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 70])
+        if not ok:
+            return None
+        data = buf.tobytes()
+        with self._lock:
+            self._jpeg = (number, data)
+        return data
