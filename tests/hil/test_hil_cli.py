@@ -22,7 +22,7 @@ pytestmark = pytest.mark.hil
 def test_record_demo_and_practice_through_the_real_serial_path(firmware_build, small_track, tmp_path, capsys):
     track = small_track
     run = tmp_path / "run"
-    common = ["vehicle=hil", f"track={track}", f"run_dir={run}"]
+    common = ["vehicle=hil", "console.port=0", f"track={track}", f"run_dir={run}"]
     assert main(["record-demo", *common, "course.demo_speed=2.0"]) == 0
     demo = np.load(run / "demo.npz")
     assert json.loads(str(demo["meta"]))["closed"]
@@ -74,7 +74,7 @@ def test_rc_demo_then_practice_killed_mid_run_leaves_the_car_stopped_by_the_firm
     rig = HilRig(compose(["vehicle=hil"]).vehicle, load_track(str(track)))
     server = RigServer(rig, str(sock)).start()
     host = None
-    common = ["vehicle=hil", f"vehicle.hil.attach={sock}", f"track={track}", f"run_dir={run}"]
+    common = ["vehicle=hil", "console.port=0", f"vehicle.hil.attach={sock}", f"track={track}", f"run_dir={run}"]
     try:
         # the demo: a scripted driver holds the transmitter, the host only listens
         assert main(["record-demo", *common, "teleop=rc", "course.demo_speed=2.0"]) == 0

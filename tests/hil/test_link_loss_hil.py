@@ -70,7 +70,7 @@ def test_unplugged_port_pauses_practice_until_the_operator_confirms(firmware_bui
     assert main(["record-demo", f"track={track}", f"run_dir={run}", "course.demo_speed=2.0"]) == 0  # simulator
     master, slave = pty.openpty()
     monkeypatch.setattr(session_mod, "stdin_fd", lambda: slave)
-    cfg = compose(["vehicle=hil", f"track={track}", *TINY, "practice.max_ticks=60"])
+    cfg = compose(["vehicle=hil", "console.port=0", f"track={track}", *TINY, "practice.max_ticks=60"])
     messages: list[str] = []
     try:
         with open_hil_vehicle(cfg.vehicle, load_track(str(track))) as hil:
