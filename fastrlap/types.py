@@ -1,4 +1,4 @@
-"""Records that cross module boundaries (DESIGN.md §1, §3).
+"""Records that cross module boundaries: observations, commands and transitions.
 
 Built with keywords everywhere (STYLE.md 4): no string-keyed dicts and no tuple-order coupling
 between the vehicle, the course, the supervisor and the learner. SI units, world frame x/y on the

@@ -32,7 +32,7 @@ class Batch(NamedTuple):
     """Transitions as tensors with a leading batch axis B (SB3's `ReplayBufferSamples`).
 
     Build it with keywords. Float32 everywhere; `mask` is 0 where the episode terminated (no
-    bootstrap) and 1 otherwise, including truncations (DESIGN.md §3).
+    bootstrap) and 1 otherwise, including truncations (the transition record's `mask`).
     """
 
     embedding: torch.Tensor  # (B, E)

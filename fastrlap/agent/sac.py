@@ -3,7 +3,7 @@
 One `update(batch)` is one UTD block: the batch of `utd_ratio · batch_size` transitions is split
 into `utd_ratio` minibatches, each gives one critic update (and one polyak step of the targets),
 then the actor and the temperature update once on the last minibatch. Metrics are returned,
-never logged (STYLE.md 8).
+never logged: the caller decides where they go.
 
 Read top to bottom: `critic_target`, `next_actions`, `critic_loss`, `actor_loss`, `temperature_loss`, then
 `adam_step`, `critic_update` and `actor_update` (each whole step as one function), then the `SAC`

@@ -100,7 +100,7 @@ class OracleDriver:
 class DemoDriver:
     """A slow, slightly noisy "human" lap: wandering line and speed, smooth steering noise.
 
-    The demo only has to teach the course (DESIGN.md: one slow lap), so it drives well inside
+    The demo only has to teach the course, so it drives well inside
     the limit; the noise keeps the recorded states from lying on one perfect line.
     """
 

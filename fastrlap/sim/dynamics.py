@@ -1,6 +1,6 @@
 """1/10-scale car dynamics: a single-track (bicycle) model with saturating tires.
 
-Pure functions of a frozen `CarParams` (STYLE.md 6, after f1tenth_gym's split of physics and
+Pure functions of a frozen `CarParams` (after f1tenth_gym's split of physics and
 env). The model is the dynamic bicycle with a simplified Pacejka lateral tire and a friction
 circle per axle, so the car cannot corner harder than mu·g and braking while turning costs grip —
 the skills a racing policy must learn. Below ~1.5 m/s it blends into the kinematic bicycle,

@@ -1,4 +1,4 @@
-"""First-person camera of the simulated car (issue 2, "First-person camera").
+"""First-person camera of the simulated car, as a small wide-angle USB camera sees the track.
 
 A pinhole camera sits on the car at `CameraConfig.mount_height`, pitched by `pitch_deg`, with a
 horizontal field of view `fov_deg`. The simulator renders one frame per control tick, so the
