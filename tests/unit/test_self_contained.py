@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # descriptions of the particular computers the project was developed on.
 # The notes' file names are matched in capitals only: docs/design.md is this repository's own page.
 UNFOLLOWABLE = re.compile(
-    r"shared/|\bissues? [0-9]|(?-i:DESIGN\.md|STYLE\.md)|machine class|the GPU machine|these machines|"
-    r"workplace|\blent\b",
+    r"shared[/]|\bissues? [0-9]|(?-i:DESIGN\.md|STYLE\.md)|machine class|the GPU machine|these machines|"
+    r"development machine|workplace|\blent\b",
     re.IGNORECASE)
 SCOPE = ("fastrlap", "docs", "README.md", "tests", "scripts", "firmware", "notebooks", "configs", "Makefile",
          "pyproject.toml")
