@@ -8,8 +8,8 @@ STAMP := $(VENV)/.install.stamp
 
 install: $(STAMP)
 
-# Re-runs only when the package metadata changes; torch is pinned first so pip takes the CPU
-# build that lies on this machine class instead of downloading a CUDA build.
+# Re-runs only when the package metadata changes; torch is pinned first to the version the tests
+# run with, so a pip index that offers a CPU build (several GB smaller than CUDA's) supplies it.
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip

@@ -293,8 +293,8 @@ class PretrainConfig:
 class IQLConfig:
     """`fastrlap pretrain train`: offline goal-conditioned IQL that trains the encoder.
 
-    Defaults are the recipe of the shipped `fastrlap/assets/encoder.pt` (README, "Pretrained
-    encoder"): 9037 steps took 118 s on one H200 GPU. A CPU is far slower (1.9-2.0 steps/s at
+    Defaults are the recipe of the shipped `fastrlap/assets/encoder.pt` (docs/experiments/encoder.md):
+    9037 steps took 118 s on one H200 GPU. A CPU is far slower (1.9-2.0 steps/s at
     batch 64 on a quiet 2-core machine): there use e.g. steps=3600 batch_size=64 (31 minutes)
     for an encoder of your own; the progress line shows the ETA.
     """

@@ -1,6 +1,6 @@
 """Records that cross module boundaries: observations, commands and transitions.
 
-Built with keywords everywhere (STYLE.md 4): no string-keyed dicts and no tuple-order coupling
+Built with keywords everywhere (field order never matters): no string-keyed dicts and no tuple-order coupling
 between the vehicle, the course, the supervisor and the learner. SI units, world frame x/y on the
 ground with yaw CCW from +x, body frame x forward / y left.
 """
@@ -68,7 +68,7 @@ class Observation:
 
 @dataclass(frozen=True)
 class Transition:
-    """One step of experience as the learner stores it (DESIGN.md §1).
+    """One step of experience as the learner stores it (from practice or the demo lap alike).
 
     `action_lo/action_hi` is the per-step output range the actor sampled in (the paper's rate
     limit), kept so the critic and the actor see the same constraint at update time.

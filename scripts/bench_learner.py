@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/bench_learner.py [--threads N] [--seconds S] [--rounds R] [--no-compile]
 
-Figures (issue 3), all measured in this one run because these machines are shared and noisy:
+Figures, all measured in this one run because a shared computer's speed drifts from minute to minute:
 - updates_per_s: critic updates per second of our learner at the car's settings (batch 256,
   10 critics, 256x256, 1568-d embedding, UTD 8: eight critic updates and one actor update per block).
 - sb3_updates_per_s: gradient steps per second of SB3's SAC configured as closely as it allows
@@ -35,7 +35,7 @@ from fastrlap.agent.replay import Batch
 from fastrlap.agent.sac import SAC, PolicyInput, action_range
 from fastrlap.config import AgentConfig
 
-EMBEDDING, PROPRIO, ACTION = 1568, 11, 2  # the car: 32·7·7 encoder features, proprio of DESIGN.md §3
+EMBEDDING, PROPRIO, ACTION = 1568, 11, 2  # the car: 32·7·7 encoder features, practice/features.py's proprio
 
 
 class Timed:
@@ -177,7 +177,7 @@ def main() -> None:
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    # Issue 3's settings: batch 256 per critic update (the practice default is smaller), with the
+    # The learner's target settings: batch 256 per critic update (the practice default is smaller), with the
     # car's 10 critics, 256x256 and UTD 8.
     cfg = replace(AgentConfig(), batch_size=256)
     print(f"bench_learner: torch {torch.__version__}, {args.threads} threads, {platform.machine()}, "

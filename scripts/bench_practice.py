@@ -8,7 +8,7 @@ t2f_min, best_lap_s, oracle_lap_s, best_over_oracle, collisions_last5, laps, wal
 
     python scripts/bench_practice.py --track oval --minutes 20 --seed 0 [key=value ...]
 
-Targets (issue 5): best lap <= 1.3x oracle within 20 simulated minutes, T2F <= 5 minutes, and
+Targets: best lap <= 1.3x oracle within 20 simulated minutes, T2F <= 5 minutes, and
 >= 40% faster than the demo lap.
 """
 from __future__ import annotations

@@ -5,7 +5,7 @@ talking over the harness's pseudo-terminal at 115200 baud with the simulation pa
 wall clock; `--port /dev/ttyUSB0` measures a real board instead. Commands go out at `--hz`
 (a control loop's pace), each waiting for its acknowledgement.
 
-Prints a readable report and ends with one JSON line (DESIGN.md, benchmarks).
+Prints a readable report and ends with one JSON line, as every benchmark does, so scripts can collect the figures.
 """
 from __future__ import annotations
 

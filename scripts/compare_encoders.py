@@ -5,7 +5,7 @@
 For every (track, seed) run with both encoders, takes the laps both runs had driven by the same
 practice time (the shorter run's, or `--minutes`), and prints T2F (the first lap's practice time)
 and the best lap within that time for each, with which encoder was better; then the seed means
-per track and on which tracks the pretrained encoder is better on both figures (issue 6's
+per track and on which tracks the pretrained encoder is better on both figures (pretraining's
 target: a majority of tracks), and the pairs each encoder won over all tracks with a two-sided
 sign test (how likely so lopsided a count is if neither encoder were better). Any non-random
 encoder (e.g. a weights path) counts as "pretrained"; pass only the files to compare. Final
@@ -75,7 +75,7 @@ def main() -> None:
               f"{t['t2f_wins']['pretrained']}-{t['t2f_wins']['random']} / {t['best_wins']['pretrained']}-"
               f"{t['best_wins']['random']} | {', '.join(t['pretrained_better']) or '-'} |")
     both = sum(t["pretrained_better"] == ["T2F", "best lap"] for t in tracks)
-    print(f"pretrained better on both figures on {both} of {len(tracks)} tracks (issue 6's target: a majority)")
+    print(f"pretrained better on both figures on {both} of {len(tracks)} tracks (target: a majority)")
     p_values = {k: sign_test(w["pretrained"], w["random"]) for k, w in wins.items()}
     print("pairs won over all tracks (pretrained-random): " + ", ".join(
         f"{name} {wins[k]['pretrained']}-{wins[k]['random']} (sign test p = {p_values[k]:.3f})"

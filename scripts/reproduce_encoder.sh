@@ -4,7 +4,7 @@
 #
 #   scripts/reproduce_encoder.sh DATA_DIR OUT_DIR [iql overrides, e.g. steps=2000 device=cpu]
 #
-# The shipped file was made with the defaults below on one GPU (README, "Pretrained encoder");
+# The shipped file was made with the defaults below on one GPU (docs/experiments/encoder.md);
 # the same commands run on a CPU, only slower. Copy OUT_DIR/encoder.pt to fastrlap/assets/ to ship it.
 set -euo pipefail
 DATA=${1:?usage: reproduce_encoder.sh DATA_DIR OUT_DIR [overrides]}

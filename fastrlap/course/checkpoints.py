@@ -77,7 +77,7 @@ class LapTimer:
 
 
 # ---------------------------------------------------------------------------------------------
-# Checkpoints extracted from the demo lap (issue 4: typed in by hand in the authors' release).
+# Checkpoints extracted from the demo lap (the paper's release had them typed in by hand).
 
 CHECKPOINTS_FORMAT_VERSION = 1
 _MIN_STEP = 0.10  # m: demo samples closer than this to the last kept one are noise (car at rest)
@@ -215,7 +215,7 @@ def load_checkpoints(path: str | Path) -> CourseSpec:
 
 
 # ---------------------------------------------------------------------------------------------
-# Course: the current goal, advancing, laps (DESIGN.md §3 "Reward and episodes").
+# Course: the current goal, advancing, laps (the reward and the episode ends are built on these; docs/design.md).
 
 @dataclass(frozen=True)
 class GoalFeatures:

@@ -1,4 +1,4 @@
-"""The reward (DESIGN.md §3): speed toward the current checkpoint, minus a penalty when a crash
+"""The reward: speed toward the current checkpoint, minus a penalty when a crash
 or a stuck condition begins.
 
 FastRLAP (arXiv 2304.09831, §IV) rewards progress toward the next checkpoint rather than

@@ -1,6 +1,6 @@
 """What the user watches during practice: a live terminal view, plain log lines, and wandb.
 
-The loop and the learner return numbers; this module decides where they go (STYLE.md 8). On a
+The loop and the learner return numbers; this module decides where they go, so no computation prints. On a
 terminal the view is a `rich` live panel; when stdout is not a terminal (CI, a service, a pipe)
 it prints one plain line every `every_s` seconds instead. wandb runs offline by default (files in
 the run directory, upload later with `wandb sync`); `wandb.mode=disabled` turns it off.

@@ -1,4 +1,4 @@
-"""The policy's proprioceptive input (DESIGN.md §3, "Policy observation").
+"""The policy's proprioceptive input: the state vector that goes with the camera embedding.
 
 One function builds it for the practice loop, evaluation and demo seeding alike, so a transition
 from the demo lap and one from practice mean the same thing to the critic. Entries are scaled to

@@ -1,4 +1,4 @@
-"""The operator's keyboard e-stop: space on the terminal stops the car (issue 5).
+"""The operator's keyboard e-stop: space on the terminal stops the car (a stop the operator always has).
 
 When stdin is a terminal in the foreground, a background thread reads single key presses (the
 terminal in cbreak mode: no echo, no line buffering; the signal keys still work, so Ctrl-C still

@@ -1,10 +1,10 @@
-"""The control loop of DESIGN.md §1: observe, decide who drives, act, store, learn.
+"""The control loop: observe, decide who drives, act, store, learn.
 
 One `PracticeLoop.tick()` is one control period. The same loop drives the simulator and the
 real car; only the `Vehicle` (and its `Clock`) differ. In the simulator the clock never sleeps;
 on the car `wait_until` holds the period and the overrun is logged.
 
-Episode semantics (DESIGN.md §3): entering RECOVERY truncates the episode — the transition on
+Episode semantics for the critic: entering RECOVERY truncates the episode — the transition on
 which the crash began carries the collision penalty and still bootstraps (mask 1); leaving the
 geofence is a state the car cannot drive out of, so it terminates (mask 0).
 

@@ -1,4 +1,4 @@
-"""The run directory (DESIGN.md §3): `runs/<date>-<time>-<name>/` and the files in it.
+"""The run directory (formats in docs/design.md): `runs/<date>-<time>-<name>/` and the files in it.
 
 Every command of one practice session reads and writes the same folder, so the paths are named
 once here. `config.yaml` holds the resolved config the run was started with, and `track.yaml` a
@@ -165,7 +165,7 @@ def load_run_config(run: RunDir, overrides: DictConfig | None = None) -> Config:
 
 
 # ---------------------------------------------------------------------------------------------
-# Practice logs: laps.csv, events.jsonl, summary.json, learner checkpoints (DESIGN.md §3)
+# Practice logs: laps.csv, events.jsonl, summary.json, learner checkpoints (formats in docs/design.md)
 
 LAP_FIELDS = ("lap", "practice_time_s", "lap_time_s", "collisions", "recoveries", "mean_speed_mps", "max_speed_mps")
 

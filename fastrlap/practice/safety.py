@@ -1,4 +1,4 @@
-"""The last filter before every command reaches the car (DESIGN.md §1).
+"""The last filter before every command reaches the car, whoever produced it.
 
 Whoever produced the command — the policy, recovery, a human — it passes through here: NaN/Inf
 becomes neutral (and is reported), speed and steering are capped, and steering slews no faster

@@ -2,7 +2,7 @@
 
 The CLI builds the `Vehicle` (simulator or car) and hands it here; this module connects the run
 directory's demo and checkpoints, the encoder, the learner, the replay buffer and the loop, and
-writes laps.csv / events.jsonl / summary.json as the run goes (DESIGN.md §3).
+writes laps.csv / events.jsonl / summary.json as the run goes (formats in docs/design.md).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The practice state machine: who drives the car right now, and why (DESIGN.md §1, STYLE.md 10).
+"""The practice state machine: who drives the car right now, and why (states in docs/design.md).
 
 An `Enum` of modes, an explicit transition table, and an error on an illegal transition. Every
 transition is reported to a callback (the loop writes it to events.jsonl). The supervisor only

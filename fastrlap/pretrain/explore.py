@@ -1,4 +1,4 @@
-"""Low-speed exploration of the prior environments: the simulated analogue of RECON (issue 6).
+"""Low-speed exploration of the prior environments: the simulated analogue of RECON, the paper's prior data.
 
 RECON (the paper's prior data) is a Jackal driving slowly toward random goals in places the race
 car never sees, bumping into things now and then. `ExplorationDriver` does the same on the

@@ -14,8 +14,8 @@ Two users, one implementation:
 * offline pretraining (`dataset.py`, `iql.py`) adds an auxiliary loss that predicts the free
   distance along `RAY_ANGLES` from the camera's frames of the *prior* environments — depth
   prediction as an auxiliary task (Mirowski et al. 2016, arXiv 1611.03673), because the IQL
-  critic alone learned features with less of this geometry than a random encoder has (README,
-  "Pretrained encoder").
+  critic alone learned features with less of this geometry than a random encoder has
+  (docs/experiments/encoder.md).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Offline goal-conditioned IQL that trains the visual encoder through its critic (issue 6).
+"""Offline goal-conditioned IQL that trains the visual encoder through its critic, as the paper pretrains it.
 
 Implicit Q-learning (Kostrikov et al., arXiv 2110.06169) never queries actions outside the data:
 V(s, g) regresses an upper expectile of Q(s, g, a) over the dataset's actions, Q regresses
@@ -13,7 +13,7 @@ learns its own actor and critics on top of the frozen features.
 With `geometry_weight` > 0 a small head also predicts, from the same embedding, the free distance
 along each of `geometry.RAY_ANGLES` (auxiliary depth prediction, Mirowski et al. 2016, arXiv
 1611.03673): on the simulated prior data the critic alone left the encoder with *less* of this
-geometry than a random one has (README, "Pretrained encoder"), because reaching a goal on open
+geometry than a random one has (docs/experiments/encoder.md), because reaching a goal on open
 ground hardly depends on where the walls are. The head is dropped at export like the others.
 
 Augmentation: DrQ's random shift (pad 4 px by edge replication, crop back at a random offset),

@@ -5,7 +5,7 @@ Why: training through the IQL critic leaves many ReLU channels of the last conv 
 every prior frame (15 of 32 in the shipped IQL export, against ~10 in a random encoder). A
 silent channel feeds nothing to practice's projections: the frozen embedding is then narrower
 than a random one, and linear probes on race-track frames scored *below* random
-(README, "Pretrained encoder"). ReDo's remedy is to re-initialise such units; for a frozen
+(docs/experiments/encoder.md). ReDo's remedy is to re-initialise such units; for a frozen
 encoder that means drawing fresh filters for the silent channels of the last layer, whose
 outputs go straight to the learned projections. Earlier layers are left alone: new filters there
 would change the input of the pretrained layers above them.

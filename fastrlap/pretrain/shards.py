@@ -1,4 +1,4 @@
-"""The prior dataset on disk: shards of per-tick records plus a manifest (issue 6, part 1).
+"""The prior dataset on disk: shards of per-tick records plus a manifest, so a crash loses one shard at most.
 
 Layout of a dataset folder::
 

@@ -28,7 +28,7 @@ with integer arithmetic on ~150 rays. All colours are gathered as 3-byte items s
 output array (a 4-byte RGBA gather plus a strided copy to RGB costs more than the rest of the
 frame). Tables are shared between renderers of the same track and camera geometry.
 
-Measured on the 2-core development machine (median over 1000 poses, 128x128): ~0.08 ms on tracks
+Measured on a 2-core computer (median over 1000 poses, 128x128): ~0.08 ms on tracks
 without walls, ~0.25-0.3 ms with walls and boxes.
 
 """

@@ -1,6 +1,6 @@
 """Track geometry: YAML loading and validation, the periodic-spline centerline, projection.
 
-A track is a closed loop (format in docs/architecture.md). Everything else in the simulator asks it
+A track is a closed loop (format in docs/design.md). Everything else in the simulator asks it
 questions in arc length `s` (m along the centerline from its first point) and lateral offset `n`
 (m, positive to the left of the driving direction): the dynamics ask which surface a wheel is on
 and whether the footprint touches a wall, the renderer asks what the ground looks like, the
@@ -347,7 +347,7 @@ def _pair(src: str, field: str, value) -> tuple[float, float]:
 
 
 def parse_track(data, source: str = "<track>") -> Track:
-    """Validate a track mapping (the YAML format in docs/architecture.md) and build the Track."""
+    """Validate a track mapping (the YAML format in docs/design.md) and build the Track."""
     src = source
     if not isinstance(data, dict):
         raise TrackError(f"{src}: expected a mapping with keys {sorted(TRACK_KEYS)}")

@@ -1,6 +1,6 @@
 """The car as the control loop sees it, and the clock the loop runs on.
 
-The same loop drives the simulator and the real car (DESIGN.md §1); only the `Vehicle` differs.
+The same loop drives the simulator and the real car, so it is tested once; only the `Vehicle` differs.
 The simulator advances its world when a command arrives, so its `Clock` never sleeps and practice
 runs faster than real time; the real car uses wall time and the loop holds its period.
 """

@@ -4,7 +4,7 @@ The control loop runs at 10 Hz while a webcam delivers 30 fps; reading frames on
 return the oldest frame in the driver's queue (often 100-200 ms old). `Camera` reads
 continuously in a background thread and keeps only the newest frame, stamped with
 `time.monotonic()` when the read returned, already resized to the policy resolution
-(DESIGN.md §3: 128x128 RGB). `latest()` raises `CameraStalled` when no frame arrived for
+(128x128 RGB, what the encoder takes). `latest()` raises `CameraStalled` when no frame arrived for
 `stale_after` seconds, so a frozen or unplugged camera stops the car instead of feeding it an
 old picture.
 

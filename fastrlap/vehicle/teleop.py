@@ -1,4 +1,4 @@
-"""Human input sources for the demo lap on a car: the RC transmitter and a gamepad (issue 4).
+"""Human input sources for the demo lap on a car: the RC transmitter and a gamepad.
 
 The demo lap teaches the course, so a human drives it. On the car there are two ways:
 

@@ -217,7 +217,7 @@ def test_rc_override_wins_and_rc_loss_goes_neutral(link, fw_sim):
         tel = link.wait_telemetry(lambda t: t.mode == p.Mode.TELEOP and t.rc_steer_us > 1700, timeout=1.0)
         # The firmware times RC edges in a pin-change interrupt, which waits while another ISR
         # (UART receive, the servo timer) runs: a few us at 16 MHz, more when host bytes arrive
-        # at an edge (3 us seen on a loaded machine). The pulse-width bound of issue 7 applies.
+        # at an edge (3 us seen on a loaded machine). The firmware's pulse-width tolerance applies.
         assert abs(tel.rc_steer_us - 1800) <= TOL_US and abs(tel.rc_throttle_us - 1650) <= TOL_US
         assert abs(tel.rc_mode_us - 2000) <= TOL_US
         steer_us, esc_us = CAL.teleop_pulses(1800, 1650)

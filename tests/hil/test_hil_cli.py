@@ -64,7 +64,7 @@ def _wait(predicate, timeout: float, what: str, host=None) -> None:
 
 def test_rc_demo_then_practice_killed_mid_run_leaves_the_car_stopped_by_the_firmware(
         firmware_build, small_track, tmp_path, capsys):
-    """The acceptance run of issue 7 on the real serial path, with the rig in this process so the
+    """The car-without-the-car acceptance run on the real serial path, with the rig in this process so the
     simulated car outlives the host: the demo driven through the firmware's RC passthrough, then
     `fastrlap practice` as its own process, SIGKILLed while driving (only the firmware's watchdog
     can stop the car), then again and SIGTERMed (the host's own stop path is faster)."""

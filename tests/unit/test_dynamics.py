@@ -1,4 +1,4 @@
-"""Physics invariants of the car model (STYLE.md 6): no golden numbers from a run."""
+"""Physics invariants of the car model: no golden numbers from a run, which any model change would break."""
 import math
 
 import numpy as np
