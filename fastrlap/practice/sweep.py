@@ -11,8 +11,8 @@ error and the others carry on: a sweep of hours is not lost to one bad value.
 """
 from __future__ import annotations
 
-import _thread
 import json
+import signal
 import threading
 import time
 import traceback
@@ -187,19 +187,23 @@ def _practise(command: Callable[[Config], object], cfg: DictConfig, run_dir: Pat
 
 @contextmanager
 def _stop_at(deadline: float | None, fired: threading.Event) -> Iterator[None]:
-    """Ctrl-C (KeyboardInterrupt in this process's main thread) at the Unix time `deadline`:
-    practice ends as it does on Ctrl-C, saving everything, so the job still reports how far it got.
-    The lock keeps the interrupt from arriving once the block is left."""
+    """Ctrl-C (SIGINT to this process's main thread) at the Unix time `deadline`: practice ends as
+    it does on Ctrl-C, saving everything, so the job still reports how far it got. A real signal,
+    not a flag, so a main thread asleep in a system call wakes; SIGINT raises KeyboardInterrupt
+    meanwhile even where the launcher's worker started with it ignored. The lock keeps the signal
+    from being sent once the block is left."""
     if deadline is None:
         yield
         return
     lock, done = threading.Lock(), []
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler) if in_main else None
 
     def stop() -> None:
         with lock:
             if not done:
                 fired.set()
-                _thread.interrupt_main()
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
     timer = threading.Timer(max(0.0, deadline - time.time()), stop)
     timer.daemon = True
@@ -210,6 +214,8 @@ def _stop_at(deadline: float | None, fired: threading.Event) -> Iterator[None]:
         with lock:
             done.append(True)
         timer.cancel()
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
 
 
 def read_sweep(folder: str | Path) -> list[dict]:
