@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 from fastrlap.cli import practice_multirun
-from fastrlap.practice.results import run_figures
 from results_table import table  # scripts/ is on the path when this script runs
 
 
@@ -44,15 +43,9 @@ def parse_args() -> argparse.Namespace:
 
 
 def result(job: dict) -> dict:
-    """A job's line of results.jsonl: its figures (when it practised) and how it ended."""
-    given = dict(o.split("=", 1) for o in job["overrides"] if "=" in o)
-    line = {"track": job["track"], "seed": job["seed"], "encoder": given.get("agent.encoder", "pretrained"),
-            "laps_list": []}
-    if job.get("practice_min") is not None:
-        line.update(run_figures(job["run_dir"]))
-    line.update(name=Path(job["run_dir"]).name, status=job["status"], error=job["error"],
-                interrupted=job["status"] == "stopped")
-    return line
+    """A job's line of results.jsonl: its summary line (figures and laps when it practised) and
+    how it ended."""
+    return {"laps_list": [], **job, "name": Path(job["run_dir"]).name, "interrupted": job["status"] == "stopped"}
 
 
 def main() -> None:

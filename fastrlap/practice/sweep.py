@@ -6,12 +6,15 @@ through submitit on a cluster (`hydra/launcher=ray`, `hydra/launcher=submitit_sl
 `cluster` extra). Each job practises in its own run directory under the sweep folder, named from
 the track's name and the swept values (`0_oval_seed0`: a track given as a path gives its name,
 never its folders), writes its output to practice.log and its result to job.json there, and
-the sweep folder gets summary.jsonl, one line per job. A job that fails records its one-line
+the sweep folder gets summary.jsonl, one line per job: its overrides, status and one-line error,
+and the figures of practice/results.py (laps included, so the line is a benchmark result that
+scripts/compare_encoders.py and results_table.py read as it is). A job that fails records its
 error and the others carry on: a sweep of hours is not lost to one bad value.
 """
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
@@ -130,7 +133,9 @@ def multirun(command: Callable[[Config], object], overrides: list[str], deadline
     check_overrides(settings, Config, config_groups(), sweeps=True)
     swept = swept_keys(settings)
     settings = [f"{k}={v}" for k, v in JOB_DEFAULTS.items() if k not in map(_key, settings)] + settings
-    folder = _sweep_folder(own)
+    # Absolute, and each job works in this folder: a launcher's worker started earlier, or on
+    # another host, may stand elsewhere, and relative paths (track=, the sweep folder) are the user's.
+    folder, cwd = _sweep_folder(own).absolute(), os.getcwd()
     names = ",".join(["${hydra.job.num}", *swept])
     own = ([f"{k}={v}" for k, v in LAUNCH_DEFAULTS.items() if k not in map(_key, own)]
            + [o for o in own if _key(o) != "hydra.sweep.dir"]
@@ -138,28 +143,35 @@ def multirun(command: Callable[[Config], object], overrides: list[str], deadline
     register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), job_name="practice", version_base=None):
-        batches = GlobalHydra.instance().hydra.multirun(config_name="config", task_function=partial(_job, command, deadline),
+        batches = GlobalHydra.instance().hydra.multirun(config_name="config", task_function=partial(_job, command, deadline, cwd),
                                                         overrides=[*settings, *own])
     jobs = sorted((r.return_value for batch in batches for r in batch), key=lambda j: j["job"])
     atomic_write_text(folder / SUMMARY_FILE, "".join(json.dumps(j) + "\n" for j in jobs))
     return Sweep(folder, jobs)
 
 
-def _job(command: Callable[[Config], object], deadline: float | None, cfg: DictConfig) -> dict:
+def _job(command: Callable[[Config], object], deadline: float | None, cwd: str, cfg: DictConfig) -> dict:
     """One job, in the launcher's worker: practise in the job's folder, never raise (Hydra's
     sweeper would stop the whole sweep at a failed job), and leave job.json behind."""
+    before = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return _record_job(command, deadline, cfg)
+    finally:
+        os.chdir(before)
+
+
+def _record_job(command: Callable[[Config], object], deadline: float | None, cfg: DictConfig) -> dict:
     from hydra.core.hydra_config import HydraConfig
 
     hydra = HydraConfig.get()
     run_dir = Path(hydra.runtime.output_dir)
     record = {"job": int(hydra.job.num), "overrides": list(hydra.overrides.task), "run_dir": str(run_dir),
-              "track": track_name(str(cfg.track)), "seed": int(cfg.seed)}
+              "track": track_name(str(cfg.track)), "seed": int(cfg.seed), "encoder": str(cfg.agent.encoder)}
     with open(run_dir / LOG_FILE, "a") as log, redirect_stdout(log), redirect_stderr(log):
         record.update(_practise(command, cfg, run_dir, deadline))
     if summary_path(RunDir(run_dir)).is_file():  # practice got as far as driving
-        figures = run_figures(run_dir)
-        figures.pop("laps_list")
-        record.update(figures)
+        record.update(run_figures(run_dir))
     atomic_write_text(run_dir / JOB_FILE, json.dumps(record) + "\n")
     return record
 

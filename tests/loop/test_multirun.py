@@ -58,15 +58,17 @@ def test_the_results_table_reads_a_sweep_folder_and_names_tracks_given_as_paths(
     assert json.loads(out.stdout.splitlines()[-1])["runs"] == 4
 
 
-def test_a_failing_job_records_its_error_and_the_others_finish(tmp_path, tiny_overrides, capsys):
-    folder = tmp_path / "multirun"
-    missing = tmp_path / "no" / "such_track.yaml"
-    argv = ["practice", "-m", f"track={missing},oval", *tiny_overrides, *QUICK, f"hydra.sweep.dir={folder}"]
+def test_a_failing_job_records_its_error_and_the_others_finish(tmp_path, tiny_overrides, capsys, monkeypatch):
+    # Relative paths are the user's, from where the command runs, even for a launcher's worker
+    # that an earlier sweep started elsewhere.
+    monkeypatch.chdir(tmp_path)
+    argv = ["practice", "-m", "track=no/such_track.yaml,oval", *tiny_overrides, *QUICK, "hydra.sweep.dir=multirun"]
     assert main(argv) == 1
+    folder = tmp_path / "multirun"
     jobs = [json.loads(line) for line in (folder / "summary.jsonl").read_text().splitlines()]
     assert [(j["job"], j["status"]) for j in jobs] == [(0, "failed"), (1, "ok")]
     assert "track file not found" in jobs[0]["error"] and "\n" not in jobs[0]["error"]
-    assert Path(jobs[0]["run_dir"]).name == "0_such_track" and Path(jobs[1]["run_dir"]).name == "1_oval"
+    assert jobs[0]["run_dir"] == str(folder / "0_such_track") and jobs[1]["run_dir"] == str(folder / "1_oval")
     assert (folder / "1_oval" / "laps.csv").is_file()
     out = capsys.readouterr().out
-    assert f"#0 0_such_track: failed: {missing}: track file not found" in out and "#1 1_oval: ok" in out
+    assert "#0 0_such_track: failed: no/such_track.yaml: track file not found" in out and "#1 1_oval: ok" in out
