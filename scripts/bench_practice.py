@@ -29,6 +29,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from fastrlap.cli import practice_multirun  # noqa: E402
 from fastrlap.practice.results import run_figures  # noqa: E402
+from fastrlap.practice.sweep import LOG_FILE  # noqa: E402
 from fastrlap.sim.track import track_name  # noqa: E402
 
 
@@ -61,7 +62,7 @@ def main() -> None:
                                "wandb.mode=disabled", f"hydra.sweep.dir={folder}", *args.overrides])
     job = sweep.jobs[0]
     if job["status"] == "failed":
-        raise SystemExit(f"bench_practice: {job['error']} (log: {Path(job['run_dir']) / 'practice.log'})")
+        raise SystemExit(f"bench_practice: {job['error']} (log: {Path(job['run_dir']) / LOG_FILE})")
     result = run_figures(job["run_dir"])
     result["wall_s"] = round(time.monotonic() - t0, 1)  # the demo lap and the job's start included
     if result["laps_list"]:

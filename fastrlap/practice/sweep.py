@@ -139,11 +139,13 @@ def multirun(command: Callable[[Config], object], overrides: list[str], deadline
     names = ",".join(["${hydra.job.num}", *swept])
     own = ([f"{k}={v}" for k, v in LAUNCH_DEFAULTS.items() if k not in map(_key, own)]
            + [o for o in own if _key(o) != "hydra.sweep.dir"]
-           + [f"hydra.sweep.dir={folder}", f"hydra.sweep.subdir='${{{_RESOLVER}:{names}}}'"])  # quoted: Hydra's override syntax
+           # the subdir quoted: Hydra's override grammar does not take a nested interpolation bare
+           + [f"hydra.sweep.dir={folder}", f"hydra.sweep.subdir='${{{_RESOLVER}:{names}}}'"])
     register_configs()
     GlobalHydra.instance().clear()
+    job = partial(_job, command, deadline, cwd)
     with initialize_config_dir(config_dir=str(config_dir()), job_name="practice", version_base=None):
-        batches = GlobalHydra.instance().hydra.multirun(config_name="config", task_function=partial(_job, command, deadline, cwd),
+        batches = GlobalHydra.instance().hydra.multirun(config_name="config", task_function=job,
                                                         overrides=[*settings, *own])
     jobs = sorted((r.return_value for batch in batches for r in batch), key=lambda j: j["job"])
     atomic_write_text(folder / SUMMARY_FILE, "".join(json.dumps(j) + "\n" for j in jobs))
@@ -228,17 +230,6 @@ def _stop_at(deadline: float | None, fired: threading.Event) -> Iterator[None]:
         timer.cancel()
         if in_main:
             signal.signal(signal.SIGINT, previous)
-
-
-def read_sweep(folder: str | Path) -> list[dict]:
-    """The job records of a sweep folder: its summary.jsonl, or, for a sweep stopped before it
-    wrote one, the job.json its finished jobs left."""
-    folder = Path(folder)
-    summary = folder / SUMMARY_FILE
-    if summary.is_file():
-        return [json.loads(line) for line in summary.read_text().splitlines() if line.strip()]
-    jobs = [json.loads(p.read_text()) for p in folder.glob(f"*/{JOB_FILE}")]
-    return sorted(jobs, key=lambda j: j["job"])
 
 
 def describe(job: dict) -> str:
