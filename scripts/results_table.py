@@ -8,7 +8,7 @@ figures plus `laps_list`, the [practice_time_s, lap_time_s] of every lap) or run
 `fastrlap practice -m` sweep, e.g. runs/multirun/<date>/<time>); a track is shown by its name,
 also when it was given as a path; a later entry for the same (track, seed, encoder) replaces an
 earlier one. `--save FILE` writes the merged runs as one results file. Prints one table row per run with the
-issue-5 targets checked (best lap <= 1.3x the oracle, T2F <= 5 simulated minutes, best lap >= 40%
+practice targets checked (best lap <= 1.3x the oracle, T2F <= 5 simulated minutes, best lap >= 40%
 faster than the demo lap), and draws lap time / oracle lap against practice time, one panel per
 track, one line per seed and encoder. Final output line: JSON with the number of runs and how
 many met all three targets.
