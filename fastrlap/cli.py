@@ -11,12 +11,16 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastrlap import __version__
 from fastrlap.config import Config, config_dir, config_groups, register_configs, to_typed
 from fastrlap.errors import ConfigError, FastrlapError
 from fastrlap.settings import check_overrides, settings_table, split_options
 from fastrlap.signals import StopSignals
+
+if TYPE_CHECKING:
+    from fastrlap.practice.sweep import Sweep
 
 
 @dataclass(frozen=True)
@@ -333,7 +337,7 @@ def _print_summary(summary: dict, run) -> None:
     print(f"run directory: {run.path} (laps.csv, events.jsonl, summary.json)")
 
 
-def practice_multirun(overrides: list[str], deadline: float | None = None):
+def practice_multirun(overrides: list[str], deadline: float | None = None) -> Sweep:
     """One practice run per combination of the values swept in `overrides` (`seed=0,1`), launched
     by Hydra (fastrlap.practice.sweep); returns the `Sweep` (its folder and each job's record)."""
     from hydra.errors import HydraException

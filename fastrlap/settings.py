@@ -232,7 +232,11 @@ def check_overrides(overrides: list[str], schema: type, groups: dict[str, list[s
             if not sweeps:
                 raise ConfigError(f"bad override {text}: one value per setting; sweeps over several values run "
                                   f"with -m (fastrlap practice -m {text})")
-            check_overrides([f"{key}={v}" for v in override.sweep_string_iterator()], schema, groups)
+            try:
+                values = list(override.sweep_string_iterator())
+            except HydraException:  # interval() and glob() have no list of values to run
+                raise ConfigError(f"bad override {text}: sweep a list of values (a,b,c) or range(start,stop)") from None
+            check_overrides([f"{key}={v}" for v in values], schema, groups)
             continue
         value = override.value()
         if key in groups:

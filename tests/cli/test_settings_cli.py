@@ -57,6 +57,7 @@ def test_version(capsys):
     (["practice", "seed=1,2"], "sweeps over several values run with -m"),
     (["sim", "view", "-m", "seed=1,2"], "-m sweeps practice only"),
     (["practice", "-m", "seed=1,x"], "seed takes a whole number, not x"),
+    (["practice", "-m", "seed=interval(0,1)"], "sweep a list of values"),
     (["practice", "-m", "track=oval,hairpin", "run_dir=runs/x"], "run_dir= cannot be swept or shared"),
     (["practice", "--bogus"], "unknown option '--bogus'"),
 ])
