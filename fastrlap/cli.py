@@ -11,12 +11,16 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastrlap import __version__
 from fastrlap.config import Config, config_dir, config_groups, register_configs, to_typed
 from fastrlap.errors import ConfigError, FastrlapError
 from fastrlap.settings import check_overrides, settings_table, split_options
 from fastrlap.signals import StopSignals
+
+if TYPE_CHECKING:
+    from fastrlap.practice.sweep import Sweep
 
 
 @dataclass(frozen=True)
@@ -333,6 +337,35 @@ def _print_summary(summary: dict, run) -> None:
     print(f"run directory: {run.path} (laps.csv, events.jsonl, summary.json)")
 
 
+def practice_multirun(overrides: list[str], deadline: float | None = None) -> Sweep:
+    """One practice run per combination of the values swept in `overrides` (`seed=0,1`), launched
+    by Hydra (fastrlap.practice.sweep); returns the `Sweep` (its folder and each job's record)."""
+    from hydra.errors import HydraException
+
+    from fastrlap.practice.sweep import multirun
+
+    try:
+        return multirun(_practice, overrides, deadline=deadline)
+    except HydraException as e:  # an unknown launcher, a bad hydra.* override
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"cannot launch the sweep ({first})") from None
+
+
+def _multirun(command: Command, overrides: list[str]) -> int:
+    """`fastrlap practice -m ...`: a line per job, then where the summary is; status 1 if any job
+    did not finish."""
+    from fastrlap.practice.sweep import SUMMARY_FILE, describe
+
+    if command.name != "practice":
+        raise ConfigError(f"-m sweeps practice only (e.g. fastrlap practice -m track=oval,technical seed=0,1), "
+                          f"not {command.name}")
+    sweep = practice_multirun(_scoped(command, overrides))
+    for job in sweep.jobs:
+        print(describe(job))
+    print(f"{len(sweep.jobs)} jobs, {len(sweep.failed)} not ok; summary: {sweep.folder / SUMMARY_FILE}")
+    return 1 if sweep.failed else 0
+
+
 def _evaluate(cfg: Config) -> int:
     """Timed laps with the learned policy on the run's vehicle and track; the run is locked
     meanwhile (evaluation.csv is written, and on a car one controller owns the port)."""
@@ -543,7 +576,8 @@ COMMANDS: dict[str, Command] = {
                 "checkpoints.json is kept aside).", _checkpoints_extract, settings=("run_dir",)),
         Command("checkpoints show", "Draw a run's demo path and checkpoints to checkpoints.png.", _checkpoints_show,
                 settings=("run_dir",)),
-        Command("practice", "Practise autonomously after the demo lap (records the demo first if the run has none).",
+        Command("practice", "Practise autonomously after the demo lap (records the demo first if the run has none); "
+                "-m runs one practice per combination of swept values (-m track=oval,technical seed=0,1).",
                 _practice, settings=(*_RUN, "resume", "teleop", *_LEARNER, "vehicle", "course", "practice", "wandb",
                                      "gamepad", "console")),
         Command("evaluate", "Drive laps=N timed laps of a run with its learned policy, no learning, on the "
@@ -704,6 +738,8 @@ def _configure_and_run(command: Command, args: list[str]) -> int:
     from omegaconf.errors import OmegaConfBaseException
 
     options, overrides = split_options(args)
+    if "multirun" in options and not options & {"help", "cfg"}:
+        return _multirun(command, overrides)
     try:
         cfg = compose(_scoped(command, overrides))
     except (HydraException, OmegaConfBaseException) as e:

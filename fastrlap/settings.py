@@ -133,8 +133,8 @@ def settings_table(config, prefixes: tuple[str, ...] = ()) -> str:
 
 
 def split_options(args: list[str]) -> tuple[set[str], list[str]]:
-    """`--help`/`-h` and `--cfg` apart from the `key=value` overrides; any other `-x` is refused in
-    one line (Hydra would otherwise fail on it with a lexer error)."""
+    """`--help`/`-h`, `--cfg` and `-m`/`--multirun` apart from the `key=value` overrides; any other
+    `-x` is refused in one line (Hydra would otherwise fail on it with a lexer error)."""
     options: set[str] = set()
     overrides: list[str] = []
     for arg in args:
@@ -143,9 +143,9 @@ def split_options(args: list[str]) -> tuple[set[str], list[str]]:
         elif arg in ("--cfg", "--cfg=job"):
             options.add("cfg")
         elif arg in ("-m", "--multirun"):
-            raise ConfigError(f"{arg}: sweeps over several values are not supported; run the command once per value")
+            options.add("multirun")
         elif arg.startswith("-"):
-            raise ConfigError(f"unknown option {arg!r}: the options are --help and --cfg; settings are key=value")
+            raise ConfigError(f"unknown option {arg!r}: the options are --help, --cfg and -m; settings are key=value")
         else:
             overrides.append(arg)
     return options, overrides
@@ -201,10 +201,10 @@ def _nearest(key: str, known: list[str]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def check_overrides(overrides: list[str], schema: type, groups: dict[str, list[str]]) -> None:
+def check_overrides(overrides: list[str], schema: type, groups: dict[str, list[str]], sweeps: bool = False) -> None:
     """Refuse, in one line, an override that names no setting of `schema`, adds (`+`) or deletes
-    (`~`) a key, sweeps several values, or gives a value of the wrong type. `groups` maps a config
-    group (`vehicle`) to its options (`sim`, `hil`, `real`)."""
+    (`~`) a key, sweeps several values (unless `sweeps`: then each value is checked), or gives a
+    value of the wrong type. `groups` maps a config group (`vehicle`) to its options (`sim`, `hil`, `real`)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import OverrideType
     from hydra.errors import HydraException
@@ -229,8 +229,15 @@ def check_overrides(overrides: list[str], schema: type, groups: dict[str, list[s
                 hint = f"no setting is called {key}{_nearest(key, known)}"
             raise ConfigError(f"bad override {text}: '+' adds a key that nothing reads; {hint}")
         if override.is_sweep_override():
-            raise ConfigError(f"bad override {text}: one value per setting; sweeps over several values are not "
-                              f"supported (run the command once per value)")
+            if not sweeps:
+                raise ConfigError(f"bad override {text}: one value per setting; sweeps over several values run "
+                                  f"with -m (fastrlap practice -m {text})")
+            try:
+                values = list(override.sweep_string_iterator())
+            except HydraException:  # interval() and glob() have no list of values to run
+                raise ConfigError(f"bad override {text}: sweep a list of values (a,b,c) or range(start,stop)") from None
+            check_overrides([f"{key}={v}" for v in values], schema, groups)
+            continue
         value = override.value()
         if key in groups:
             if value not in groups[key]:

@@ -2,6 +2,9 @@
 
     python scripts/compare_encoders.py runs/matrix [more folders or .jsonl files ...] [--minutes 6]
 
+A folder's *.jsonl files are read: bench_matrix's results.jsonl, or the summary.jsonl of a
+`fastrlap practice -m agent.encoder=pretrained,random ...` sweep folder (its lines carry the laps).
+
 For every (track, seed) run with both encoders, takes the laps both runs had driven by the same
 practice time (the shorter run's, or `--minutes`), and prints T2F (the first lap's practice time)
 and the best lap within that time for each, with which encoder was better; then the seed means

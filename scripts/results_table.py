@@ -4,10 +4,11 @@
 
 Reads result files written by `bench_matrix.py` (one JSON object per line: bench_practice's
 figures plus `laps_list`, the [practice_time_s, lap_time_s] of every lap) or run directories
-(summary.json, laps.csv, config.yaml; any folder above them), e.g. of runs a deadline stopped
-before bench_practice printed its line; a later entry for the same (track, seed, encoder)
-replaces an earlier one. `--save FILE` writes the merged runs as one results file. Prints one table row per run with the
-issue-5 targets checked (best lap <= 1.3x the oracle, T2F <= 5 simulated minutes, best lap >= 40%
+(summary.json, laps.csv, config.yaml; any folder above them, such as the folder of a
+`fastrlap practice -m` sweep, e.g. runs/multirun/<date>/<time>); a track is shown by its name,
+also when it was given as a path; a later entry for the same (track, seed, encoder) replaces an
+earlier one. `--save FILE` writes the merged runs as one results file. Prints one table row per run with the
+practice targets checked (best lap <= 1.3x the oracle, T2F <= 5 simulated minutes, best lap >= 40%
 faster than the demo lap), and draws lap time / oracle lap against practice time, one panel per
 track, one line per seed and encoder. Final output line: JSON with the number of runs and how
 many met all three targets.
@@ -18,6 +19,8 @@ import argparse
 import json
 import math
 from pathlib import Path
+
+from fastrlap.practice.results import run_figures
 
 BEST_OVER_ORACLE_MAX = 1.3
 T2F_MAX_MIN = 5.0
@@ -31,37 +34,12 @@ def encoder_name(encoder: str) -> str:
     return Path(encoder).stem if "/" in encoder or encoder.endswith(".pt") else encoder
 
 
-def from_run(run: Path) -> dict:
-    """bench_practice's figures for one run directory, from what practice wrote into it."""
-    from omegaconf import OmegaConf
-
-    from fastrlap.practice.run import RunDir, read_laps
-
-    summary = json.loads((run / "summary.json").read_text())
-    cfg = OmegaConf.load(run / "config.yaml")
-    laps = read_laps(RunDir(run))
-    best, oracle = summary.get("best_lap_s"), summary.get("oracle_lap_s")
-    t2f = summary.get("first_lap_practice_min")
-    return {"track": str(cfg.track), "seed": int(cfg.seed), "encoder": str(cfg.agent.encoder),
-            "demo_lap_s": round(summary["demo_lap_s"], 3), "t2f_min": None if t2f is None else round(t2f, 3),
-            "best_lap_s": None if best is None else round(best, 3), "oracle_lap_s": round(oracle, 3),
-            "best_over_oracle": None if best is None else round(best / oracle, 3),
-            "collisions_last5": int(sum(r["collisions"] for r in laps[-5:])), "laps": len(laps),
-            "practice_min": round(summary["practice_min"], 2), "wall_s": round(summary["wall_s_this_session"], 1),
-            "run_dir": str(run), "laps_list": laps_list(laps)}
-
-
-def laps_list(laps: list[dict]) -> list[list[float]]:
-    """[practice_time_s, lap_time_s] per lap (`read_laps` rows): what comparisons at equal time need."""
-    return [[r["practice_time_s"], r["lap_time_s"]] for r in laps]
-
-
 def load(sources: list[str]) -> list[dict]:
     """Runs keyed by (track, seed, encoder), later entries winning, in order of first sight."""
     runs: dict[tuple, dict] = {}
     for src in map(Path, sources):
         if src.is_dir():
-            found = [from_run(p.parent) for p in sorted(src.glob("**/summary.json"))]
+            found = [run_figures(p.parent) for p in sorted(src.glob("**/summary.json"))]
         else:
             found = [json.loads(line) for line in src.read_text().splitlines() if line.strip()]
         for r in found:

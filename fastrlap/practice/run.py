@@ -60,7 +60,7 @@ class RunDir:
         return self.path / "track.yaml"
 
 
-def _slug(name: str) -> str:
+def safe_name(name: str) -> str:
     """A file-name-safe run name: a track given as a path becomes its stem."""
     stem = Path(name).stem if ("/" in name or name.endswith((".yaml", ".yml"))) else name
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-.") or "run"
@@ -69,7 +69,7 @@ def _slug(name: str) -> str:
 def new_run_dir(root: str | Path, name: str, now: datetime | None = None) -> RunDir:
     """Create `root/<YYYYmmdd>-<HHMMSS>-<name>/`; a second run in the same second gets a suffix."""
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / f"{stamp}-{_slug(name)}"
+    base = Path(root) / f"{stamp}-{safe_name(name)}"
     path, n = base, 1
     while True:
         try:

@@ -320,6 +320,21 @@ def resolve_track_path(name_or_path: str) -> Path:
     raise TrackError(f"unknown track {name_or_path!r}; built-in tracks are: {known} (or give a path to a YAML file)")
 
 
+def track_name(name_or_path: str) -> str:
+    """What a track is called in folder names and tables: a built-in's own name, or a file's
+    `name:` field (its stem when the file cannot be read or names nothing), so a track given as
+    path/to/my_track.yaml never puts its folders into a name."""
+    path = Path(name_or_path).expanduser()
+    if path.suffix not in (".yaml", ".yml") and "/" not in name_or_path:
+        return name_or_path
+    try:
+        data = track_data(name_or_path)
+    except (TrackError, OSError):
+        return path.stem
+    name = data.get("name") if isinstance(data, dict) else None
+    return str(name) if name else path.stem
+
+
 def load_track(name_or_path: str) -> Track:
     return parse_track(track_data(name_or_path), source=str(resolve_track_path(name_or_path)))
 

@@ -53,3 +53,14 @@ def test_resume_refuses_another_track(tmp_path, capsys):
     assert compose([f"resume={run}"]).track == "hairpin"  # a run from before track copies: its config's track
     assert main(["practice", f"resume={run}", "track=oval"]) == 1
     assert "not the track" in one_line(capsys)
+
+
+def test_practice_on_a_track_file_names_its_new_run_by_the_track_not_its_path(tmp_path, monkeypatch):
+    own = tmp_path / "tracks" / "mine" / "my_track.yaml"
+    own.parent.mkdir(parents=True)
+    own.write_text(resolve_track_path("technical").read_text().replace("name: technical", "name: twisty"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["practice", "track=tracks/mine/my_track.yaml", *TINY, "course.demo_speed=3.0",
+                 "practice.max_ticks=10"]) == 0
+    (run,) = (tmp_path / "runs").iterdir()  # runs/<date>-<time>-twisty: one level, the file's name
+    assert run.name.endswith("-twisty") and (run / "summary.json").is_file()

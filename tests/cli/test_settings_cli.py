@@ -54,8 +54,11 @@ def test_version(capsys):
     (["practice", "agent.num_qs=0"], "agent.num_qs=0: use a value at least 1"),
     (["practice", "agent.batch_size=0"], "agent.batch_size=0: use a value at least 1"),
     (["practice", "+foo=1"], "+foo=1: '+' adds a key"),
-    (["practice", "-m", "seed=1,2"], "-m: sweeps"),
-    (["practice", "--multirun"], "--multirun: sweeps"),
+    (["practice", "seed=1,2"], "sweeps over several values run with -m"),
+    (["sim", "view", "-m", "seed=1,2"], "-m sweeps practice only"),
+    (["practice", "-m", "seed=1,x"], "seed takes a whole number, not x"),
+    (["practice", "-m", "seed=interval(0,1)"], "sweep a list of values"),
+    (["practice", "-m", "track=oval,hairpin", "run_dir=runs/x"], "run_dir= cannot be swept or shared"),
     (["practice", "--bogus"], "unknown option '--bogus'"),
 ])
 def test_bad_settings_are_one_line_and_nothing_starts(args, says, capsys, tmp_path, monkeypatch):

@@ -1,0 +1,47 @@
+"""The figures a benchmark reports for one practice run, read back from its run directory.
+
+A sweep's summary, the benchmark scripts and the README's results table all describe a run by
+the same numbers (demo lap, time to the first lap, best lap against the oracle, collisions in the
+last laps); they are computed here once, from the files practice wrote (summary.json, laps.csv,
+config.yaml, track.yaml), so a run stopped before its script printed anything still has them.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from fastrlap.practice.run import RunDir, read_laps, summary_path
+from fastrlap.sim.track import track_name
+
+
+def laps_list(laps: list[dict]) -> list[list[float]]:
+    """[practice_time_s, lap_time_s] per lap (`read_laps` rows): what comparisons at equal time need."""
+    return [[r["practice_time_s"], r["lap_time_s"]] for r in laps]
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def run_figures(path: str | Path) -> dict:
+    """track, seed, encoder, demo_lap_s, t2f_min, best_lap_s, oracle_lap_s, best_over_oracle,
+    collisions_last5, laps, practice_min, wall_s, run_dir and laps_list of one practised run.
+
+    `track` is the track's name (a file's `name:` field, from the run's own copy when it has one),
+    never the path it was given as, so runs on the same track file group together in tables."""
+    run = RunDir(Path(path))
+    summary = json.loads(summary_path(run).read_text())
+    cfg = OmegaConf.load(run.config)
+    laps = read_laps(run)
+    best, oracle = summary.get("best_lap_s"), summary.get("oracle_lap_s")
+    track = track_name(str(run.track)) if run.track.is_file() else track_name(str(cfg.track))
+    return {"track": track, "seed": int(cfg.seed), "encoder": str(cfg.agent.encoder),
+            "demo_lap_s": _rounded(summary.get("demo_lap_s"), 3),
+            "t2f_min": _rounded(summary.get("first_lap_practice_min"), 3),
+            "best_lap_s": _rounded(best, 3), "oracle_lap_s": _rounded(oracle, 3),
+            "best_over_oracle": None if best is None or not oracle else round(best / oracle, 3),
+            "collisions_last5": int(sum(r["collisions"] for r in laps[-5:])), "laps": len(laps),
+            "practice_min": round(summary["practice_min"], 2), "wall_s": round(summary["wall_s_this_session"], 1),
+            "run_dir": str(run.path), "laps_list": laps_list(laps)}
