@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -62,6 +63,20 @@ class LiveConsole:
         if sys.stdout.isatty():
             status(qr_text(server.control_url))
         return LiveConsole(feed, server, remote)
+
+    @staticmethod
+    @contextmanager
+    def serving(cfg: Config, demo_path: np.ndarray, spec: CourseSpec, demo_lap: float | None,
+                oracle_lap: float | None, status: Callable[[str], None]) -> Iterator[LiveConsole | None]:
+        """`open`, and close whatever happens inside: a session whose setup or loop fails must not
+        leave the server's thread serving a dead practice and holding the port until the process
+        ends (a notebook or a test would find the port taken on its next try)."""
+        console = LiveConsole.open(cfg, demo_path, spec, demo_lap, oracle_lap, status)
+        try:
+            yield console
+        finally:
+            if console is not None:
+                console.close()
 
     def hold(self) -> str:
         return self.remote.hold()

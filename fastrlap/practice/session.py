@@ -147,17 +147,20 @@ def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
     demo, spec = _load_run_inputs(run)
     synchronous = isinstance(vehicle.clock, SimClock)
     threads = choose_torch_threads(cfg.practice.torch_threads, threaded=not synchronous)
-    with torch_threads(threads):
-        return _practice(run, vehicle, cfg, demo, spec, synchronous, threads, resume, oracle_lap, status)
-
-
-def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: CourseSpec, synchronous: bool,
-              threads: int, resume: bool, oracle_lap: float | None, status: Callable[[str], None]) -> dict:
     device = practice_device(cfg)
     # The field console (a web page with an e-stop; its stop reaches the supervisor like the space
     # key) opens first: a port that is taken stops practice before anything is written to the run.
+    # It closes however the session ends, a failed setup included.
     demo_lap = float(demo.lap_time) if math.isfinite(demo.lap_time) else None  # an open demo has none
-    console = LiveConsole.open(cfg, demo.lap_path(), spec, demo_lap, oracle_lap, status)
+    with torch_threads(threads), \
+            LiveConsole.serving(cfg, demo.lap_path(), spec, demo_lap, oracle_lap, status) as console:
+        return _practice(run, vehicle, cfg, demo, spec, synchronous, threads, device, console, resume, oracle_lap,
+                         status)
+
+
+def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: CourseSpec, synchronous: bool,
+              threads: int, device: torch.device, console: LiveConsole | None, resume: bool,
+              oracle_lap: float | None, status: Callable[[str], None]) -> dict:
     encoder = build_encoder(cfg, device)
     agent = SAC(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent, device=device, seed=cfg.seed)
     replay = ReplayBuffer(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent.replay_capacity,
@@ -258,8 +261,6 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
         learner.close()  # the writer stores every queued transition and runs every queued checkpoint
         if dashboard is not None:
             dashboard.close()
-        if console is not None:
-            console.close()
         wandb.close()
         final = _finish(run, agent, replay, loop.state, trajectory, log, learner.error, summary)
     return final
