@@ -1,8 +1,8 @@
 """The console of a practice session: figures, e-stop latch and server wired together.
 
 The session builds one `LiveConsole` (or none: `console.port=0`, or the simulator without
-`console.port=`), forwards laps, events and ticks to it, and asks it every tick whether the
-page's E-STOP holds the car.
+`console.port=`), forwards laps, events and ticks to it, and the loop reads its latch (`remote`,
+named "console") every tick beside the space key.
 """
 from __future__ import annotations
 
@@ -77,9 +77,6 @@ class LiveConsole:
         finally:
             if console is not None:
                 console.close()
-
-    def hold(self) -> str:
-        return self.remote.hold()
 
     def update(self, loop: PracticeLoop) -> None:
         self.feed.update(loop)

@@ -21,7 +21,6 @@ from fastrlap.agent.encoder import Encoder, EncoderSpec, FrameStack, load_encode
 from fastrlap.agent.replay import ReplayBuffer
 from fastrlap.agent.sac import SAC, action_range
 from fastrlap.console.live import LiveConsole
-from fastrlap.console.remote import first_hold
 from fastrlap.config import Config
 from fastrlap.course.checkpoints import Course, CourseSpec, goal_features, load_checkpoints
 from fastrlap.course.demo import Demo, load_demo
@@ -34,6 +33,7 @@ from fastrlap.practice.learner import SyncLearner, ThreadedLearner, choose_torch
 from fastrlap.practice.loop import LoopState, PracticeLoop
 from fastrlap.practice.run import RunDir, RunLog, agent_dir, read_laps, read_laps_checked, replay_dir, trajectories_path
 from fastrlap.practice.sim_operator import Carriable, SimOperator
+from fastrlap.practice.stops import first_hold
 from fastrlap.practice.trajectory import TrajectoryRecorder
 from fastrlap.storage import StorageError, atomic_write_text
 from fastrlap.types import Pose, Transition
@@ -194,7 +194,7 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
     keys = KeyReader(stdin_fd() if cfg.practice.estop_key else None,
                      on_change=lambda stopped, message: status(message))
     dashboard = Dashboard(cfg.practice.minutes * 60.0, keys=keys) if cfg.practice.dashboard else None
-    holds = [h for h in (keys.hold if keys.enabled else None, console.hold if console else None) if h is not None]
+    stops = [s for s in (keys if keys.enabled else None, console.remote if console else None) if s is not None]
 
     def on_lap(row: dict) -> None:
         log.lap(row)
@@ -213,7 +213,7 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
 
     loop = PracticeLoop(vehicle, Course(spec), encoder, learner, cfg, distance_to_polyline(demo.lap_path()),
                         state=state, on_lap=on_lap, on_event=on_event,
-                        operator_stop=first_hold(*holds) if holds else None,
+                        operator_stop=first_hold(*stops) if stops else None,
                         continue_presses=keys.continue_presses if keys.enabled else None)
 
     # Simulator only: nobody is there to carry a car back from outside the geofence (sim_operator.py).
@@ -430,7 +430,7 @@ def evaluate(run: RunDir, vehicle: Vehicle, cfg: Config, laps: int, status: Call
                      on_change=lambda stopped, message: status(message))
     loop = PracticeLoop(vehicle, Course(spec), encoder, learner, cfg, distance_to_polyline(demo.lap_path()),
                         on_lap=on_lap, on_event=on_event, learn=False, deterministic=True,
-                        operator_stop=keys.hold if keys.enabled else None)
+                        operator_stop=first_hold(keys) if keys.enabled else None)
     # One lap to reach the start line plus the timed laps, with a generous time limit.
     budget = (laps + 1) * max(60.0, 3.0 * float(demo.lap_time))
     try:
