@@ -1,8 +1,8 @@
 """The console of a practice session: figures, e-stop latch and server wired together.
 
 The session builds one `LiveConsole` (or none: `console.port=0`, or the simulator without
-`console.port=`), forwards laps, events and ticks to it, and the loop reads its latch (`remote`,
-named "console") every tick beside the space key.
+`console.port=`), forwards laps, events and each tick's `LiveState` to it, and the loop reads
+its latch (`remote`, named "console") every tick beside the space key.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from fastrlap.console.feed import ConsoleFeed, TrackMap
 from fastrlap.console.remote import RemoteStop
 from fastrlap.console.server import ConsoleServer
 from fastrlap.course.checkpoints import CourseSpec
-from fastrlap.practice.loop import PracticeLoop
+from fastrlap.practice.live_state import LiveState
 
 DEFAULT_PORT = 8765
 CAR_KINDS = ("real", "hil")  # where nobody watches a terminal, so the console is on unless turned off
@@ -45,7 +45,6 @@ class LiveConsole:
         self.feed = feed
         self.server = server
         self.remote = remote
-        feed.remote_hold = remote.hold
 
     @staticmethod
     def open(cfg: Config, demo_path: np.ndarray, spec: CourseSpec, demo_lap: float | None, oracle_lap: float | None,
@@ -56,7 +55,7 @@ class LiveConsole:
             return None
         c = cfg.console
         track = TrackMap.from_arrays(demo_path, [(cp.x, cp.y) for cp in spec.checkpoints])
-        feed = ConsoleFeed(track, demo_lap, oracle_lap, cfg.practice.minutes * 60.0, c.camera_fps, c.camera_width)
+        feed = ConsoleFeed(track, demo_lap, oracle_lap, c.camera_fps, c.camera_width)
         remote = RemoteStop()
         server = ConsoleServer(feed, c.host, port, remote=remote).start()
         status(f"console: {server.url} (read-only); to control the car open {server.control_url}")
@@ -78,8 +77,8 @@ class LiveConsole:
             if console is not None:
                 console.close()
 
-    def update(self, loop: PracticeLoop) -> None:
-        self.feed.update(loop)
+    def update(self, state: LiveState) -> None:
+        self.feed.update(state)
 
     def close(self) -> None:
         self.server.close()

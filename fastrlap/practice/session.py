@@ -30,6 +30,7 @@ from fastrlap.practice.dashboard import Dashboard, WandbLogger
 from fastrlap.practice.features import PROPRIO_DIM, proprio
 from fastrlap.practice.keys import KeyReader, stdin_fd
 from fastrlap.practice.learner import SyncLearner, ThreadedLearner, choose_torch_threads, torch_threads
+from fastrlap.practice.live_state import LiveTracker
 from fastrlap.practice.loop import LoopState, PracticeLoop
 from fastrlap.practice.run import RunDir, RunLog, agent_dir, read_laps, read_laps_checked, replay_dir, trajectories_path
 from fastrlap.practice.sim_operator import Carriable, SimOperator
@@ -193,7 +194,9 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
     # The keyboard e-stop reads stdin only when it is a terminal in the foreground (keys.py).
     keys = KeyReader(stdin_fd() if cfg.practice.estop_key else None,
                      on_change=lambda stopped, message: status(message))
-    dashboard = Dashboard(cfg.practice.minutes * 60.0, keys=keys) if cfg.practice.dashboard else None
+    dashboard = Dashboard(keys=keys) if cfg.practice.dashboard else None
+    # One set of live figures per tick for both displays (none to compute when neither is shown).
+    live = LiveTracker(cfg.practice.minutes * 60.0) if dashboard is not None or console is not None else None
     stops = [s for s in (keys if keys.enabled else None, console.remote if console else None) if s is not None]
 
     def on_lap(row: dict) -> None:
@@ -230,10 +233,12 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
         st = lp.state
         if carry_back is not None:
             carry_back(lp)
-        if dashboard is not None:
-            dashboard.update(lp)
-        if console is not None:
-            console.update(lp)
+        if live is not None:
+            now_state = live.update(lp)
+            if dashboard is not None:
+                dashboard.update(now_state)
+            if console is not None:
+                console.update(now_state)
         obs = lp.last_obs
         trajectory.add(st.practice_time, obs.pose.x, obs.pose.y, math.hypot(*obs.velocity), lp.mode, st.laps + 1)
         now = time.monotonic()

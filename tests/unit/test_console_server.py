@@ -18,7 +18,7 @@ from fastrlap.practice.stops import Hold, first_hold
 
 def feed() -> ConsoleFeed:
     track = TrackMap.from_arrays(np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]), [(0.0, 0.0), (1.0, 1.0)])
-    return ConsoleFeed(track, demo_lap=12.0, oracle_lap=8.0, total_time=60.0, camera_fps=4.0, camera_width=160)
+    return ConsoleFeed(track, demo_lap=12.0, oracle_lap=8.0, camera_fps=4.0, camera_width=160)
 
 
 def request(url: str, method: str = "GET", headers: dict | None = None) -> tuple[int, dict | str]:
