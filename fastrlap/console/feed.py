@@ -108,8 +108,7 @@ class ConsoleFeed:
         # Every tick, so the trail follows the road in the simulator too, which outruns the wall clock.
         self._trail.append(point)
         now = time.monotonic()
-        stop = s.estop + s.link
-        changed, self._shown_stop = stop != self._shown_stop, stop
+        changed, self._shown_stop = s.urgent != self._shown_stop, s.urgent
         if now < self._next_snapshot and not changed:
             return
         self._next_snapshot = now + 1.0 / SNAPSHOT_HZ

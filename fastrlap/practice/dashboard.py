@@ -56,8 +56,7 @@ class Dashboard:
 
     def update(self, s: LiveState) -> None:
         now = time.monotonic()
-        stop = s.estop + s.link
-        changed, self._shown_stop = stop != self._shown_stop, stop
+        changed, self._shown_stop = s.urgent != self._shown_stop, s.urgent
         if now - self._last_print < (0.5 if self.live else self.every_s) and not changed:
             return
         self._last_print = now

@@ -47,6 +47,12 @@ class LiveState:
     camera_age: float | None  # s between the newest camera frame and the newest observation
     frame: np.ndarray | None = field(default=None, repr=False, compare=False)  # the newest camera image
 
+    @property
+    def urgent(self) -> str:
+        """What every display shows at once rather than at its next throttled refresh: who holds
+        the car and the serial link's trouble (the operator must act on either now)."""
+        return self.estop + self.link
+
 
 class UpdateRate:
     """Learner updates per second over the last `RATE_WINDOW_S` of wall time.

@@ -7,8 +7,10 @@ import numpy as np
 
 from fastrlap.console import feed as feed_mod
 from fastrlap.console.feed import ConsoleFeed, TrackMap, event_text
+from fastrlap.console.remote import STOPPED_HELP
 from fastrlap.practice.live_state import LiveTracker
 from fastrlap.practice.loop import LoopState
+from fastrlap.practice.stops import Hold
 from fastrlap.practice.supervisor import Mode
 from fastrlap.types import Pose
 from fastrlap.vehicle.pose_auth import PoseRejections
@@ -50,3 +52,18 @@ def test_a_tick_puts_laps_position_recoveries_and_camera_on_the_page(monkeypatch
 
 def test_event_lines_are_short_and_readable():
     assert event_text("estop", {"source": "console", "active": True}) == "source console, active True"
+
+
+def test_a_stop_reaches_the_page_at_once_other_figures_wait_for_the_next_snapshot(monkeypatch):
+    monkeypatch.setattr(feed_mod, "SNAPSHOT_HZ", 1e-6)  # after the first, no snapshot for a very long time
+    feed = ConsoleFeed(TrackMap.from_arrays(np.zeros((0, 2)), []), demo_lap=None, oracle_lap=None,
+                       camera_fps=5.0, camera_width=64)
+    live = LiveTracker(total_time=60.0)
+    feed.update(live.update(fake_loop(0.0, Mode.LEARNING, [])))
+    feed.update(live.update(fake_loop(1.0, Mode.LEARNING, [12.0])))
+    assert feed.snapshot()["laps"] == 0  # throttled
+    held = fake_loop(2.0, Mode.STOPPED, [12.0])
+    held.operator_hold = Hold("console", STOPPED_HELP)
+    feed.update(live.update(held))
+    fig = feed.snapshot()
+    assert (fig["estop"], fig["estop_source"], fig["mode"], fig["laps"]) == (STOPPED_HELP, "console", "STOPPED", 1)
