@@ -201,7 +201,7 @@ class PracticeLoop:
             self.frames.reset(obs.frame)
         self.last_obs = obs
         self._report_rejections(obs.t)
-        self._operator_hold(obs.t)
+        self._read_operator_stop(obs.t)
         before = self.supervisor.mode
         # The time since the last tick was not practice if the car waited then or its link is down
         # now (the supervisor enters a PAUSED mode only from one or the other); counted before the
@@ -274,15 +274,16 @@ class PracticeLoop:
 
     @property
     def operator_stopped(self) -> bool:
+        """An operator stop (space key, console) holds the car this tick."""
         return self.operator_hold is not None
 
-    def _operator_hold(self, t: float) -> None:
+    def _read_operator_stop(self, t: float) -> None:
         """Read the operator stops; an `estop` event names each source that starts or stops
         holding the car (one source releasing while another still holds is both)."""
         hold = self.operator_stop() if self.operator_stop is not None else None
         was = self.operator_hold
         self.operator_hold = hold
-        if (was and was.source) == (hold and hold.source):
+        if (was.source if was is not None else "") == (hold.source if hold is not None else ""):
             return
         if was is not None:
             self._emit(t, "estop", source=was.source, active=False, detail=f"{was.source} e-stop released")
