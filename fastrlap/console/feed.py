@@ -1,10 +1,13 @@
 """The live figures of a practice session, as one thread-safe object the page reads.
 
-The control loop calls `ConsoleFeed.update(loop)` every tick (cheap: a mode check, and at most
-`SNAPSHOT_HZ` times a second a copy of a few numbers), the session forwards laps and events, and
-the web server's thread reads `snapshot()` and `camera_jpeg()`. The camera frame is only
-referenced here and encoded to JPEG in the server's thread, so the control loop never pays for
-the encoding; a page that nobody watches costs the loop nothing beyond the copy.
+The session hands `ConsoleFeed.update` the tick's `LiveState` (practice/live_state.py: the same
+figures the terminal dashboard shows, computed once) every tick; the feed adds only what the page
+alone draws (the trail, where recoveries began, when each lap ended, the event log) and copies
+it for the server at most `SNAPSHOT_HZ` times a second, or at once when an e-stop or the link
+changes. The session forwards laps and events, and the web server's thread reads `snapshot()`
+and `camera_jpeg()`. The camera frame is only referenced here and encoded to JPEG in the
+server's thread, so the control loop never pays for the encoding; a page that nobody watches
+costs the loop nothing beyond the copy.
 """
 from __future__ import annotations
 
@@ -17,13 +20,12 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
-from fastrlap.practice.loop import PracticeLoop
+from fastrlap.practice.live_state import LiveState
 from fastrlap.practice.supervisor import Mode
 
 SNAPSHOT_HZ = 10.0  # live figures refreshed this often (wall time)
 TRAIL_POINTS = 400  # recent car positions (control ticks) drawn on the map
 EVENT_LINES = 60  # newest events kept for the page's log
-RATE_WINDOW_S = 3.0  # learner updates/s is measured over about this much wall time
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ class Figures:
     live: bool  # a practice in progress (False: the replay of a finished run)
     mode: str = Mode.STARTING.value
     stop_reason: str = ""
-    estop: str = ""  # the console's e-stop line while it holds the car, "" otherwise
+    estop: str = ""  # the line of the operator stop holding the car (space key or console), "" otherwise
+    estop_source: str = ""  # who holds it: only the console's own stop can be continued from the page
     speed: float = 0.0  # m/s
     laps: int = 0
     lap_times: list[float] = field(default_factory=list)  # s, in order
@@ -75,68 +78,64 @@ def event_text(kind: str, data: dict) -> str:
 
 
 class ConsoleFeed:
-    def __init__(self, track: TrackMap, demo_lap: float | None, oracle_lap: float | None, total_time: float,
-                 camera_fps: float, camera_width: int) -> None:
+    def __init__(self, track: TrackMap, demo_lap: float | None, oracle_lap: float | None, camera_fps: float,
+                 camera_width: int) -> None:
         self.track = track
         self.camera_width = camera_width
         self._camera_period = 1.0 / camera_fps if camera_fps > 0 else math.inf
         self._lock = threading.Lock()
-        self._fig = Figures(live=True, demo_lap=demo_lap, oracle_lap=oracle_lap, total_time=total_time)
+        self._fig = Figures(live=True, demo_lap=demo_lap, oracle_lap=oracle_lap)
         self._trail: deque[tuple[float, float]] = deque(maxlen=TRAIL_POINTS)
         self._events: deque[dict] = deque(maxlen=EVENT_LINES)
         self._recoveries: list[tuple[float, float]] = []
         self._lap_ends: list[float] = []
-        self._rates: deque[tuple[float, int]] = deque()
         self._last_mode: Mode | None = None
+        self._shown_stop = ""
         self._next_snapshot = 0.0
         self._next_frame = 0.0
         self._frame: np.ndarray | None = None
         self._jpeg: tuple[int, bytes] | None = None
-        self.remote_hold = lambda: ""  # the console e-stop's line, set by the session
 
     # ------------------------------------------------------------------ written by the loop's thread
-    def update(self, loop: PracticeLoop) -> None:
-        obs = loop.last_obs
-        if obs is None:
+    def update(self, s: LiveState) -> None:
+        if s.car is None:
             return
-        mode = loop.mode
-        if mode == Mode.RECOVERY and self._last_mode != Mode.RECOVERY:
+        point = (round(s.car.x, 3), round(s.car.y, 3))
+        if s.mode == Mode.RECOVERY and self._last_mode != Mode.RECOVERY:
             with self._lock:
-                self._recoveries.append((round(obs.pose.x, 3), round(obs.pose.y, 3)))
-        self._last_mode = mode
+                self._recoveries.append(point)
+        self._last_mode = s.mode
         # Every tick, so the trail follows the road in the simulator too, which outruns the wall clock.
-        self._trail.append((round(obs.pose.x, 3), round(obs.pose.y, 3)))
+        self._trail.append(point)
         now = time.monotonic()
-        if now < self._next_snapshot:
+        changed, self._shown_stop = s.urgent != self._shown_stop, s.urgent
+        if now < self._next_snapshot and not changed:
             return
         self._next_snapshot = now + 1.0 / SNAPSHOT_HZ
-        st = loop.state
-        self._rates.append((now, loop.learner.updates))
-        while len(self._rates) > 2 and now - self._rates[1][0] >= RATE_WINDOW_S:
-            self._rates.popleft()
-        (t0, u0), (t1, u1) = self._rates[0], self._rates[-1]
         with self._lock:
             f = self._fig
-            f.mode = mode.value
-            f.stop_reason = loop.supervisor.stop_reason
-            f.estop = self.remote_hold()
-            f.speed = round(float(math.hypot(*obs.velocity)), 2)
-            f.laps = st.laps
-            f.lap_times = [round(x, 3) for x in st.lap_times]
+            f.mode = s.mode.value
+            f.stop_reason = s.stop_reason
+            f.estop = s.estop
+            f.estop_source = s.estop_source
+            f.speed = round(s.speed, 2)
+            f.laps = s.laps
+            f.lap_times = [round(x, 3) for x in s.lap_times]
             f.lap_ends = list(self._lap_ends)
-            f.best_lap = st.best_lap
-            f.practice_time = round(st.practice_time, 2)
-            f.car = (round(obs.pose.x, 3), round(obs.pose.y, 3), round(obs.pose.yaw, 3))
+            f.best_lap = s.best_lap
+            f.practice_time = round(s.practice_time, 2)
+            f.total_time = s.total_time
+            f.car = (*point, round(s.car.yaw, 3))
             f.trail = list(self._trail)
             f.recoveries = list(self._recoveries)
-            f.updates_per_s = round((u1 - u0) / (t1 - t0), 1) if t1 > t0 else 0.0
-            f.buffer = len(loop.learner.replay)
-            f.link = loop.link_message
-            f.camera_age = None if obs.frame_t is None else round(obs.t - obs.frame_t, 3)
+            f.updates_per_s = round(s.updates_per_s, 1)
+            f.buffer = s.buffer
+            f.link = s.link
+            f.camera_age = None if s.camera_age is None else round(s.camera_age, 3)
             f.events = list(self._events)
             if now >= self._next_frame:
                 self._next_frame = now + self._camera_period
-                self._frame = obs.frame
+                self._frame = s.frame
                 f.frame += 1
 
     def lap(self, row: dict) -> None:
@@ -147,8 +146,6 @@ class ConsoleFeed:
     def event(self, t: float, kind: str, data: dict) -> None:
         with self._lock:
             self._events.append({"t": round(float(t), 2), "event": kind, "text": event_text(kind, data)})
-            if kind == "estop":
-                self._fig.estop = self.remote_hold()
 
     # ------------------------------------------------------------------ read by the server's thread
     def snapshot(self) -> dict:

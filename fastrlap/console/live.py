@@ -1,14 +1,15 @@
 """The console of a practice session: figures, e-stop latch and server wired together.
 
 The session builds one `LiveConsole` (or none: `console.port=0`, or the simulator without
-`console.port=`), forwards laps, events and ticks to it, and asks it every tick whether the
-page's E-STOP holds the car.
+`console.port=`), forwards laps, events and each tick's `LiveState` to it, and the loop reads
+its latch (`remote`, named "console") every tick beside the space key.
 """
 from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from fastrlap.console.feed import ConsoleFeed, TrackMap
 from fastrlap.console.remote import RemoteStop
 from fastrlap.console.server import ConsoleServer
 from fastrlap.course.checkpoints import CourseSpec
-from fastrlap.practice.loop import PracticeLoop
+from fastrlap.practice.live_state import LiveState
 
 DEFAULT_PORT = 8765
 CAR_KINDS = ("real", "hil")  # where nobody watches a terminal, so the console is on unless turned off
@@ -44,7 +45,6 @@ class LiveConsole:
         self.feed = feed
         self.server = server
         self.remote = remote
-        feed.remote_hold = remote.hold
 
     @staticmethod
     def open(cfg: Config, demo_path: np.ndarray, spec: CourseSpec, demo_lap: float | None, oracle_lap: float | None,
@@ -55,7 +55,7 @@ class LiveConsole:
             return None
         c = cfg.console
         track = TrackMap.from_arrays(demo_path, [(cp.x, cp.y) for cp in spec.checkpoints])
-        feed = ConsoleFeed(track, demo_lap, oracle_lap, cfg.practice.minutes * 60.0, c.camera_fps, c.camera_width)
+        feed = ConsoleFeed(track, demo_lap, oracle_lap, c.camera_fps, c.camera_width)
         remote = RemoteStop()
         server = ConsoleServer(feed, c.host, port, remote=remote).start()
         status(f"console: {server.url} (read-only); to control the car open {server.control_url}")
@@ -63,11 +63,22 @@ class LiveConsole:
             status(qr_text(server.control_url))
         return LiveConsole(feed, server, remote)
 
-    def hold(self) -> str:
-        return self.remote.hold()
+    @staticmethod
+    @contextmanager
+    def serving(cfg: Config, demo_path: np.ndarray, spec: CourseSpec, demo_lap: float | None,
+                oracle_lap: float | None, status: Callable[[str], None]) -> Iterator[LiveConsole | None]:
+        """`open`, and close whatever happens inside: a session whose setup or loop fails must not
+        leave the server's thread serving a dead practice and holding the port until the process
+        ends (a notebook or a test would find the port taken on its next try)."""
+        console = LiveConsole.open(cfg, demo_path, spec, demo_lap, oracle_lap, status)
+        try:
+            yield console
+        finally:
+            if console is not None:
+                console.close()
 
-    def update(self, loop: PracticeLoop) -> None:
-        self.feed.update(loop)
+    def update(self, state: LiveState) -> None:
+        self.feed.update(state)
 
     def close(self) -> None:
         self.server.close()

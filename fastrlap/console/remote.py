@@ -8,13 +8,14 @@ second E-STOP press changes nothing, for the reason keys.py gives for the space 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 STOPPED_HELP = "E-STOP (console): car stopped; press continue on the console to release"
 
 
 class RemoteStop:
     """Thread-safe latch: the web server's thread sets it, the control loop reads it."""
+
+    name = "console"  # who stopped the car, in the logs (practice/stops.py)
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -36,9 +37,3 @@ class RemoteStop:
         """The line to show while the console holds the car, "" otherwise (once per tick)."""
         return self._message
 
-
-def first_hold(*holds: Callable[[], str]) -> Callable[[], str]:
-    """One operator-stop source for the loop from several (space key, console): the first that
-    holds the car gives its line, so either stop holds it and each is released only by its own
-    continue."""
-    return lambda: next((m for m in (h() for h in holds) if m), "")

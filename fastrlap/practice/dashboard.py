@@ -13,24 +13,21 @@ from pathlib import Path
 
 from fastrlap.config import WandbConfig
 from fastrlap.practice.keys import HELP, KeyReader
-from fastrlap.practice.loop import PracticeLoop
+from fastrlap.practice.live_state import LiveState
 
 
 class Dashboard:
-    """`keys`, when given and reading the terminal, adds the e-stop key to the view and, while the
-    car is held, the line that says how to continue; a change of the e-stop or of the serial link
-    shows at once, not at the next throttled refresh."""
+    """Shows the run's `LiveState` (practice/live_state.py, the figures the field console shows
+    too). `keys`, when given and reading the terminal, adds the e-stop key to the view. Whoever
+    holds the car (space key or console) shows with the line that says how to continue; a change
+    of the e-stop or of the serial link shows at once, not at the next throttled refresh."""
 
-    def __init__(self, total_seconds: float, live: bool | None = None, every_s: float = 10.0,
-                 keys: KeyReader | None = None) -> None:
-        self.total = total_seconds
+    def __init__(self, live: bool | None = None, every_s: float = 10.0, keys: KeyReader | None = None) -> None:
         self.every_s = every_s
         self.keys = keys
         self._shown_stop = ""
         self.live = sys.stdout.isatty() if live is None else live
         self._last_print = -1e9
-        self._t0 = time.monotonic()
-        self._updates0: int | None = None
         self._rich = None
         if self.live:
             from rich.live import Live
@@ -38,43 +35,32 @@ class Dashboard:
             self._rich = Live(auto_refresh=False, transient=False)
             self._rich.start()
 
-    def status(self, loop: PracticeLoop) -> dict[str, str]:
-        st = loop.state
-        wall = max(time.monotonic() - self._t0, 1e-9)
-        if self._updates0 is None:
-            self._updates0 = loop.learner.updates
-        last = f"{st.lap_times[-1]:.2f} s" if st.lap_times else "-"
-        best = f"{st.best_lap:.2f} s" if st.best_lap is not None else "-"
-        speed = float(abs(loop.last_obs.wheel_speed)) if loop.last_obs is not None else 0.0
+    def status(self, s: LiveState) -> dict[str, str]:
+        last = f"{s.lap_times[-1]:.2f} s" if s.lap_times else "-"
+        best = f"{s.best_lap:.2f} s" if s.best_lap is not None else "-"
         return {
-            "mode": loop.mode.value,
-            "laps": str(st.laps),
+            "mode": s.mode.value,
+            "laps": str(s.laps),
             "last lap": last,
             "best lap": best,
-            "speed": f"{speed:.1f} m/s",
-            "collisions": str(st.collisions),
-            "updates/s": f"{(loop.learner.updates - self._updates0) / wall:.0f}",
-            # the replay buffer's size (demo and practice transitions), the number resume reports as loaded
-            "buffer": str(len(loop.learner.replay)),
-            "practice": f"{st.practice_time / 60:.2f} / {self.total / 60:.1f} min",
-            **({"keys": HELP} if self._reading() else {}),
-            **({"e-stop": self.keys.hold()} if self._reading() and self.keys.hold() else {}),
-            **({"link": loop.link_message} if loop.link_message else {}),
-            **({"poses rejected": loop.pose_rejections.describe()} if loop.pose_rejections.total else {}),
+            "speed": f"{s.speed:.1f} m/s",
+            "collisions": str(s.collisions),
+            "updates/s": f"{s.updates_per_s:.0f}",
+            "buffer": str(s.buffer),
+            "practice": f"{s.practice_time / 60:.2f} / {s.total_time / 60:.1f} min",
+            **({"keys": HELP} if self.keys is not None and self.keys.enabled else {}),
+            **({"e-stop": s.estop} if s.estop else {}),
+            **({"link": s.link} if s.link else {}),
+            **({"poses rejected": s.poses_rejected} if s.poses_rejected else {}),
         }
 
-    def _reading(self) -> bool:
-        """The key reader is reading the terminal (it may decline when it starts)."""
-        return self.keys is not None and self.keys.enabled
-
-    def update(self, loop: PracticeLoop) -> None:
+    def update(self, s: LiveState) -> None:
         now = time.monotonic()
-        stop = (self.keys.hold() if self._reading() else "") + loop.link_message
-        changed, self._shown_stop = stop != self._shown_stop, stop
+        changed, self._shown_stop = s.urgent != self._shown_stop, s.urgent
         if now - self._last_print < (0.5 if self.live else self.every_s) and not changed:
             return
         self._last_print = now
-        fields = self.status(loop)
+        fields = self.status(s)
         if self._rich is not None:
             from rich.table import Table
 

@@ -61,6 +61,8 @@ class KeyReader:
     dashboard refresh.
     """
 
+    name = "space key"  # who stopped the car, in the logs (practice/stops.py)
+
     def __init__(self, fd: int | None, on_change: Callable[[bool, str], None] | None = None) -> None:
         self.fd = fd
         self.on_change = on_change

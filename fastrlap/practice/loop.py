@@ -30,6 +30,7 @@ from fastrlap.course.checkpoints import Course, goal_features
 from fastrlap.course.reward import reward as course_reward
 from fastrlap.practice.features import proprio
 from fastrlap.practice.safety import SafetyFilter
+from fastrlap.practice.stops import Hold
 from fastrlap.practice.supervisor import PAUSED, Event, Mode, Supervisor
 from fastrlap.types import NEUTRAL, Command, Observation, Transition
 from fastrlap.vehicle.base import RejectsPoses, SimClock, Vehicle
@@ -37,7 +38,6 @@ from fastrlap.vehicle.pose_auth import PoseRejections
 
 JITTER_WINDOW = 100  # control ticks per "timing" event on a real clock (the simulator never waits)
 REJECTION_EVENT_S = 1.0  # s between "pose_rejected" events at most, however many datagrams a sender fires
-OPERATOR_STOP = "e-stop (space key)"  # the supervisor's stop reason for the keyboard e-stop
 CONFIRM_KEY = "c key"  # how the supervisor is told a human confirmed at the terminal
 
 
@@ -103,7 +103,7 @@ class PracticeLoop:
                  distance_to_path: Callable[[float, float], float], state: LoopState | None = None,
                  on_lap: Callable[[dict], None] | None = None, on_event: Callable[[float, str, dict], None] | None = None,
                  learn: bool = True, deterministic: bool = False,
-                 operator_stop: Callable[[], str] | None = None,
+                 operator_stop: Callable[[], Hold | None] | None = None,
                  continue_presses: Callable[[], int] | None = None) -> None:
         self.vehicle = vehicle
         self.course = course
@@ -115,10 +115,10 @@ class PracticeLoop:
         self.state = state or LoopState()
         self.on_lap = on_lap
         self.on_event = on_event
-        # The keyboard e-stop's latch (practice/keys.py), read every tick: what to tell the
-        # operator while it holds the car, "" when it does not.
+        # The operator stops (the space key, the console; practice/stops.py), read every tick:
+        # which one holds the car and what to tell the operator, None while none does.
         self.operator_stop = operator_stop
-        self.operator_stopped = False
+        self.operator_hold: Hold | None = None
         # How often the operator has pressed the continue key (practice/keys.py): a press after
         # the link came back confirms that the car may drive again.
         self.continue_presses = continue_presses
@@ -201,11 +201,7 @@ class PracticeLoop:
             self.frames.reset(obs.frame)
         self.last_obs = obs
         self._report_rejections(obs.t)
-        message = self.operator_stop() if self.operator_stop is not None else ""
-        held = bool(message)
-        if held != self.operator_stopped:
-            self.operator_stopped = held
-            self._emit(obs.t, "estop", source="space key", active=held, detail=message or "released (c)")
+        self._read_operator_stop(obs.t)
         before = self.supervisor.mode
         # The time since the last tick was not practice if the car waited then or its link is down
         # now (the supervisor enters a PAUSED mode only from one or the other); counted before the
@@ -214,7 +210,8 @@ class PracticeLoop:
             self._paused += obs.t - self._t_last
         self._t_last = obs.t
         confirm = CONFIRM_KEY if before == Mode.AWAITING_CONFIRM and self._presses() > self._presses_seen else ""
-        decision = self.supervisor.tick(obs, operator_stop=OPERATOR_STOP if held else "", confirm=confirm)
+        hold = self.operator_hold
+        decision = self.supervisor.tick(obs, operator_stop=hold.reason if hold is not None else "", confirm=confirm)
         mode = decision.mode
         step = self.course.update(obs.t, obs.pose, collision=decision.crash_started, recovering=mode == Mode.RECOVERY)
         st = self.state
@@ -274,6 +271,24 @@ class PracticeLoop:
         self.last_command = command
         st.ticks += 1
         return self.supervisor.mode
+
+    @property
+    def operator_stopped(self) -> bool:
+        """An operator stop (space key, console) holds the car this tick."""
+        return self.operator_hold is not None
+
+    def _read_operator_stop(self, t: float) -> None:
+        """Read the operator stops; an `estop` event names each source that starts or stops
+        holding the car (one source releasing while another still holds is both)."""
+        hold = self.operator_stop() if self.operator_stop is not None else None
+        was = self.operator_hold
+        self.operator_hold = hold
+        if (was.source if was is not None else "") == (hold.source if hold is not None else ""):
+            return
+        if was is not None:
+            self._emit(t, "estop", source=was.source, active=False, detail=f"{was.source} e-stop released")
+        if hold is not None:
+            self._emit(t, "estop", source=hold.source, active=True, detail=hold.line)
 
     def _record_lap(self, lap) -> None:
         st = self.state

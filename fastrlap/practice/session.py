@@ -21,7 +21,6 @@ from fastrlap.agent.encoder import Encoder, EncoderSpec, FrameStack, load_encode
 from fastrlap.agent.replay import ReplayBuffer
 from fastrlap.agent.sac import SAC, action_range
 from fastrlap.console.live import LiveConsole
-from fastrlap.console.remote import first_hold
 from fastrlap.config import Config
 from fastrlap.course.checkpoints import Course, CourseSpec, goal_features, load_checkpoints
 from fastrlap.course.demo import Demo, load_demo
@@ -31,9 +30,11 @@ from fastrlap.practice.dashboard import Dashboard, WandbLogger
 from fastrlap.practice.features import PROPRIO_DIM, proprio
 from fastrlap.practice.keys import KeyReader, stdin_fd
 from fastrlap.practice.learner import SyncLearner, ThreadedLearner, choose_torch_threads, torch_threads
+from fastrlap.practice.live_state import LiveTracker
 from fastrlap.practice.loop import LoopState, PracticeLoop
 from fastrlap.practice.run import RunDir, RunLog, agent_dir, read_laps, read_laps_checked, replay_dir, trajectories_path
 from fastrlap.practice.sim_operator import Carriable, SimOperator
+from fastrlap.practice.stops import first_hold
 from fastrlap.practice.trajectory import TrajectoryRecorder
 from fastrlap.storage import StorageError, atomic_write_text
 from fastrlap.types import Pose, Transition
@@ -147,17 +148,20 @@ def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
     demo, spec = _load_run_inputs(run)
     synchronous = isinstance(vehicle.clock, SimClock)
     threads = choose_torch_threads(cfg.practice.torch_threads, threaded=not synchronous)
-    with torch_threads(threads):
-        return _practice(run, vehicle, cfg, demo, spec, synchronous, threads, resume, oracle_lap, status)
-
-
-def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: CourseSpec, synchronous: bool,
-              threads: int, resume: bool, oracle_lap: float | None, status: Callable[[str], None]) -> dict:
     device = practice_device(cfg)
     # The field console (a web page with an e-stop; its stop reaches the supervisor like the space
     # key) opens first: a port that is taken stops practice before anything is written to the run.
+    # It closes however the session ends, a failed setup included.
     demo_lap = float(demo.lap_time) if math.isfinite(demo.lap_time) else None  # an open demo has none
-    console = LiveConsole.open(cfg, demo.lap_path(), spec, demo_lap, oracle_lap, status)
+    with torch_threads(threads), \
+            LiveConsole.serving(cfg, demo.lap_path(), spec, demo_lap, oracle_lap, status) as console:
+        return _practice(run, vehicle, cfg, demo, spec, synchronous, threads, device, console, resume, oracle_lap,
+                         status)
+
+
+def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: CourseSpec, synchronous: bool,
+              threads: int, device: torch.device, console: LiveConsole | None, resume: bool,
+              oracle_lap: float | None, status: Callable[[str], None]) -> dict:
     encoder = build_encoder(cfg, device)
     agent = SAC(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent, device=device, seed=cfg.seed)
     replay = ReplayBuffer(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent.replay_capacity,
@@ -190,8 +194,10 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
     # The keyboard e-stop reads stdin only when it is a terminal in the foreground (keys.py).
     keys = KeyReader(stdin_fd() if cfg.practice.estop_key else None,
                      on_change=lambda stopped, message: status(message))
-    dashboard = Dashboard(cfg.practice.minutes * 60.0, keys=keys) if cfg.practice.dashboard else None
-    holds = [h for h in (keys.hold if keys.enabled else None, console.hold if console else None) if h is not None]
+    dashboard = Dashboard(keys=keys) if cfg.practice.dashboard else None
+    # One set of live figures per tick for both displays (none to compute when neither is shown).
+    live = LiveTracker(cfg.practice.minutes * 60.0) if dashboard is not None or console is not None else None
+    stops = [s for s in (keys if keys.enabled else None, console.remote if console else None) if s is not None]
 
     def on_lap(row: dict) -> None:
         log.lap(row)
@@ -210,7 +216,7 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
 
     loop = PracticeLoop(vehicle, Course(spec), encoder, learner, cfg, distance_to_polyline(demo.lap_path()),
                         state=state, on_lap=on_lap, on_event=on_event,
-                        operator_stop=first_hold(*holds) if holds else None,
+                        operator_stop=first_hold(*stops) if stops else None,
                         continue_presses=keys.continue_presses if keys.enabled else None)
 
     # Simulator only: nobody is there to carry a car back from outside the geofence (sim_operator.py).
@@ -227,10 +233,12 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
         st = lp.state
         if carry_back is not None:
             carry_back(lp)
-        if dashboard is not None:
-            dashboard.update(lp)
-        if console is not None:
-            console.update(lp)
+        if live is not None:
+            now_state = live.update(lp)
+            if dashboard is not None:
+                dashboard.update(now_state)
+            if console is not None:
+                console.update(now_state)
         obs = lp.last_obs
         trajectory.add(st.practice_time, obs.pose.x, obs.pose.y, math.hypot(*obs.velocity), lp.mode, st.laps + 1)
         now = time.monotonic()
@@ -258,8 +266,6 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
         learner.close()  # the writer stores every queued transition and runs every queued checkpoint
         if dashboard is not None:
             dashboard.close()
-        if console is not None:
-            console.close()
         wandb.close()
         final = _finish(run, agent, replay, loop.state, trajectory, log, learner.error, summary)
     return final
@@ -429,7 +435,7 @@ def evaluate(run: RunDir, vehicle: Vehicle, cfg: Config, laps: int, status: Call
                      on_change=lambda stopped, message: status(message))
     loop = PracticeLoop(vehicle, Course(spec), encoder, learner, cfg, distance_to_polyline(demo.lap_path()),
                         on_lap=on_lap, on_event=on_event, learn=False, deterministic=True,
-                        operator_stop=keys.hold if keys.enabled else None)
+                        operator_stop=first_hold(keys) if keys.enabled else None)
     # One lap to reach the start line plus the timed laps, with a generous time limit.
     budget = (laps + 1) * max(60.0, 3.0 * float(demo.lap_time))
     try:

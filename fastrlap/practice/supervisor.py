@@ -12,7 +12,7 @@ decides; it never touches the car.
   `teleop_release` seconds without input.
 - STOPPED: e-stop, geofence (too far from the demo path) or stale sensors; neutral, and wait.
   Only a human (TELEOP) or fresh sensors (STARTING) get the car out of it. An e-stop (the
-  firmware's, or the operator's space key) holds against human input too: whoever pressed it
+  firmware's, or the operator's space key or field console) holds against human input too: whoever pressed it
   wants the car still until it is released (the firmware's RC override works underneath).
 - LINK_LOST: the serial link to the car is down (cable out, board reset): neutral, and practice
   time stands still. Nothing else matters while it lasts; no command could reach the car anyway.
@@ -160,6 +160,7 @@ class Supervisor:
                 self.transition(t, Mode.STOPPED, reason)
                 return Tick(Mode.STOPPED, False, False, 0.0, Command(0.0, 0.0))
             elif estop:
+                self._stop_reason = reason  # who holds the car now (one stop released, another still holding)
                 return Tick(Mode.STOPPED, False, False, 0.0, Command(0.0, 0.0))
 
         if obs.teleop is not None:

@@ -52,7 +52,8 @@ def test_space_stops_the_car_until_c_and_the_terminal_is_restored(tmp_path, demo
     car, events, messages = run_with_keys(tmp_path, demo_run, tiny, {15: b" ", 20: b" ", 30: b"c"}, master)
     assert termios.tcgetattr(slave) == before
     stops = [e for e in events if e["event"] == "estop"]
-    assert [e["active"] for e in stops] == [True, False]  # the second space changed nothing
+    # the second space changed nothing; both events name the key
+    assert [(e["source"], e["active"]) for e in stops] == [("space key", True), ("space key", False)]
     assert "c to continue" in stops[0]["detail"]
     modes = [(e["new"], e["reason"]) for e in events if e["event"] == "mode"]
     assert ("STOPPED", "e-stop (space key)") in modes

@@ -12,6 +12,7 @@ from fastrlap.practice.loop import PracticeLoop
 from fastrlap.practice.run import open_run_dir, read_laps
 from fastrlap.practice.session import distance_to_polyline, practice
 from fastrlap.practice.sim_operator import SimOperator
+from fastrlap.practice.stops import Hold
 from fastrlap.practice.supervisor import Mode
 from fastrlap.sim.drivers import OracleDriver
 from fastrlap.sim.track import load_track
@@ -140,6 +141,26 @@ def test_nan_action_sends_neutral_and_errors(demo_run, tiny):
     assert loop.mode == Mode.ERRORED
     assert loop.last_command.speed == 0.0 and loop.last_command.steer == 0.0
     assert any(k == "fault" for _, k, _ in events) and modes(events)[-1] == "ERRORED"
+
+
+def test_each_operator_stop_is_logged_and_reasoned_by_its_own_source(demo_run, tiny):
+    """The space key stops the car, the console stops it too, the key is released: the car stays
+    stopped, and from then on the console is named as what holds it."""
+    script = {3: Hold("space key", "E-STOP (space)"), 6: Hold("space key", "E-STOP (space)"),
+              9: Hold("console", "E-STOP (console)"), 12: None}
+    held = [None]
+    loop, _, events, _ = make_loop(demo_run, lambda obs: [0.5, 0.0], tiny("oval"))
+    loop.operator_stop = lambda: held[0]
+    reasons = []
+    for tick in range(15):
+        held[0] = script.get(tick, held[0])
+        loop.tick()
+        reasons.append(loop.supervisor.stop_reason)
+    assert [(d["source"], d["active"]) for _, k, d in events if k == "estop"] == [
+        ("space key", True), ("space key", False), ("console", True), ("console", False)]
+    assert [d["reason"] for _, k, d in events if k == "mode" and d["new"] == "STOPPED"] == ["e-stop (space key)"]
+    assert reasons[3] == "e-stop (space key)" and reasons[9] == "e-stop (console)"
+    assert modes(events)[-2:] == ["STARTING", "LEARNING"]
 
 
 def test_oracle_driven_loop_completes_laps_and_logs_speeds(demo_run, tiny):

@@ -11,13 +11,14 @@ import pytest
 from fastrlap.cli import compose
 from fastrlap.console.feed import ConsoleFeed, TrackMap
 from fastrlap.console.live import DEFAULT_PORT, console_port
-from fastrlap.console.remote import RemoteStop, first_hold
+from fastrlap.console.remote import RemoteStop
 from fastrlap.console.server import TOKEN_HEADER, ConsolePortError, ConsoleServer
+from fastrlap.practice.stops import Hold, first_hold
 
 
 def feed() -> ConsoleFeed:
     track = TrackMap.from_arrays(np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]), [(0.0, 0.0), (1.0, 1.0)])
-    return ConsoleFeed(track, demo_lap=12.0, oracle_lap=8.0, total_time=60.0, camera_fps=4.0, camera_width=160)
+    return ConsoleFeed(track, demo_lap=12.0, oracle_lap=8.0, camera_fps=4.0, camera_width=160)
 
 
 def request(url: str, method: str = "GET", headers: dict | None = None) -> tuple[int, dict | str]:
@@ -95,13 +96,23 @@ def test_a_port_in_use_is_one_line_naming_the_fix():
     assert "\n" not in msg and f"127.0.0.1:{port}" in msg and "console.port=" in msg
 
 
-def test_the_first_stop_that_holds_the_car_speaks():
-    a, b = RemoteStop(), RemoteStop()
-    hold = first_hold(lambda: "", b.hold, a.hold)
-    assert hold() == ""
-    a.stop()
-    assert hold() == a.hold()
-    assert a.release() is True and a.release() is False and hold() == ""
+def test_the_first_stop_that_holds_the_car_speaks_and_names_itself():
+    class Keys:
+        name, line = "space key", ""
+
+        def hold(self):
+            return self.line
+
+    keys, console = Keys(), RemoteStop()
+    hold = first_hold(keys, console)
+    assert hold() is None
+    console.stop()
+    assert hold() == Hold("console", console.hold()) and hold().reason == "e-stop (console)"
+    keys.line = "E-STOP (space)"
+    assert hold() == Hold("space key", "E-STOP (space)")  # the first that holds speaks
+    keys.line = ""
+    assert hold().source == "console"  # the console still holds the car
+    assert console.release() is True and console.release() is False and hold() is None
 
 
 @pytest.mark.parametrize(("overrides", "port"), [

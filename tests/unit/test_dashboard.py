@@ -1,38 +1,28 @@
 """Dashboard lines and wandb logging (offline files in the run directory)."""
+from dataclasses import replace
+
 import pytest
 
 from fastrlap.config import WandbConfig
 from fastrlap.errors import FastrlapError
 from fastrlap.practice.dashboard import Dashboard, WandbLogger
-from fastrlap.practice.loop import LoopState
+from fastrlap.practice.live_state import LiveState
 from fastrlap.practice.supervisor import Mode
-from fastrlap.vehicle.pose_auth import PoseRejections
 
-
-class FakeLoop:
-    def __init__(self):
-        self.state = LoopState(ticks=50, practice_time=90.0, laps=2, collisions=3, transitions=40,
-                               best_lap=12.5, lap_times=[14.0, 12.5])
-        self.mode = Mode.LEARNING
-        self.last_obs = None
-        self.link_message = ""
-        self.pose_rejections = PoseRejections()
-
-        class L:
-            updates = 400
-            replay = range(130)  # 90 demo transitions and the 40 of practice
-
-        self.learner = L()
+STATE = LiveState(mode=Mode.LEARNING, stop_reason="", estop="", estop_source="", speed=2.0, laps=2,
+                  lap_times=(14.0, 12.5), best_lap=12.5, collisions=3, practice_time=90.0, total_time=600.0,
+                  updates_per_s=41.0, buffer=130,  # 90 demo transitions and the 40 of practice
+                  link="", poses_rejected="", car=None, camera_age=None)
 
 
 def test_plain_dashboard_line_has_the_fields(capsys):
-    dash = Dashboard(total_seconds=600.0, live=False, every_s=0.0)
-    dash.update(FakeLoop())
+    dash = Dashboard(live=False, every_s=0.0)
+    dash.update(STATE)
     line = capsys.readouterr().out.strip()
     for part in ("mode LEARNING", "laps 2", "last lap 12.50 s", "best lap 12.50 s", "collisions 3",
-                 "buffer 130", "practice 1.50 / 10.0 min", "updates/s"):
+                 "buffer 130", "practice 1.50 / 10.0 min", "updates/s 41", "speed 2.0 m/s"):
         assert part in line
-    dash.update(FakeLoop())  # throttled: at most one line per every_s
+    dash.update(STATE)  # throttled: at most one line per every_s
     dash.close()
 
 
@@ -57,34 +47,26 @@ def test_the_estop_line_shows_at_once_and_says_how_to_continue(capsys):
     from fastrlap.practice.keys import HELP, STOPPED_HELP
 
     class Keys:  # a KeyReader reading a terminal
-        enabled, message = True, ""
+        enabled = True
 
-        def hold(self):
-            return self.message
-
-    keys = Keys()
-    dash = Dashboard(total_seconds=600.0, live=False, every_s=1e9, keys=keys)
-    dash.update(FakeLoop())
+    dash = Dashboard(live=False, every_s=1e9, keys=Keys())
+    dash.update(STATE)
     assert f"keys {HELP}" in capsys.readouterr().out
-    dash.update(FakeLoop())
+    dash.update(STATE)
     assert capsys.readouterr().out == ""  # throttled
-    keys.message = STOPPED_HELP
-    dash.update(FakeLoop())  # the throttle does not delay the e-stop line
+    dash.update(replace(STATE, estop=STOPPED_HELP, estop_source="space key"))  # the throttle does not delay it
     assert f"e-stop {STOPPED_HELP}" in capsys.readouterr().out
-    keys.message = ""
-    dash.update(FakeLoop())
+    dash.update(STATE)
     assert "e-stop" not in capsys.readouterr().out.replace(HELP, "")
     dash.close()
 
 
 def test_a_lost_link_shows_at_once_and_refused_poses_are_counted(capsys):
-    dash = Dashboard(total_seconds=600.0, live=False, every_s=1e9)
-    loop = FakeLoop()
-    dash.update(loop)
+    dash = Dashboard(live=False, every_s=1e9)
+    dash.update(STATE)
     assert "link" not in (out := capsys.readouterr().out) and "rejected" not in out
-    loop.mode, loop.link_message = Mode.LINK_LOST, "serial link lost: /dev/ttyUSB0"
-    loop.pose_rejections = PoseRejections(unauthenticated=3, replayed=1)
-    dash.update(loop)  # a change of the link is not held back by the throttle
+    dash.update(replace(STATE, mode=Mode.LINK_LOST, link="serial link lost: /dev/ttyUSB0",
+                        poses_rejected="3 unauthenticated, 1 replayed"))  # not held back by the throttle
     out = capsys.readouterr().out
     assert "mode LINK_LOST" in out and "link serial link lost: /dev/ttyUSB0" in out
     assert "poses rejected 3 unauthenticated, 1 replayed" in out

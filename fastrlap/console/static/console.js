@@ -45,7 +45,8 @@ function render(s) {
   $("estop").disabled = !canControl;
   $("estop").classList.toggle("latched", Boolean(s.estop));
   $("estop").textContent = s.estop ? "E-STOP HELD" : "E-STOP";
-  $("continue").disabled = !canControl || !s.estop;
+  // Only the page's own stop is continued from here; the space key's is released at the terminal.
+  $("continue").disabled = !canControl || s.estop_source !== "console";
   $("access").textContent = !s.live ? "replay of a finished run: read-only"
     : canControl ? (s.estop ? s.estop : "E-STOP stops the car at once and holds it; continue asks first")
     : "read-only: open the address with the token printed at start to control the car";
