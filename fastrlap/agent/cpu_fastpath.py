@@ -13,10 +13,10 @@ how many updates fit in a lap, so they are done here, the way that measured fast
 - `keep_freed_memory`: glibc's allocator told to keep the update's large buffers instead of
   returning them to the OS after every update (torch has no caching allocator on the CPU).
 
-What it buys, from `scripts/bench_learner.py` (batch 256, 10 critics, UTD 8, one thread, on a
-shared two-core machine): the compiled single-graph update this makes possible ran 6.2 critic
-updates/s against 3.7 for the same update eagerly; keeping freed memory saves 1.5-2 ms of kernel
-time per critic update (~7 %).
+What it buys, from `scripts/bench_learner.py` (batch 256, 10 critics, UTD 8, one thread): over
+five runs on a shared, loaded two-core machine the compiled single-graph update this makes
+possible ran 1.2-1.85x as many critic updates per second as the same update eagerly; keeping
+freed memory saves 1.5-2 ms of kernel time per critic update (~7 %).
 """
 from __future__ import annotations
 
