@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from fastrlap.console.feed import EVENT_LINES, TRAIL_POINTS, Figures, TrackMap, event_text
-from fastrlap.report.load import RunData, load_run
 from fastrlap.practice.run import RunDir, events_path
 from fastrlap.practice.supervisor import Mode
+from fastrlap.report.load import RunData, load_run
 
 
 def _events(path: Path) -> list[dict]:
