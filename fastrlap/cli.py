@@ -395,7 +395,7 @@ def _evaluate(cfg: Config) -> int:
 
 
 def _report(cfg: Config) -> int:
-    from fastrlap.practice.report import write_report
+    from fastrlap.report.write import write_report
 
     if not cfg.run_dir:
         raise FastrlapError("which run? pass run_dir=runs/<date>-<time>-<track> (a run that has practised)")
@@ -425,7 +425,7 @@ def _checkpoints_show(cfg: Config) -> int:
     from fastrlap.course.checkpoints import load_checkpoints
     from fastrlap.course.demo import load_demo
     from fastrlap.course.plot import plot_checkpoints
-    from fastrlap.practice.report import track_outline
+    from fastrlap.report.load import track_outline
     from fastrlap.practice.run import open_run_dir
 
     if not cfg.run_dir:

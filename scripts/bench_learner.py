@@ -35,7 +35,7 @@ from fastrlap.agent.replay import Batch
 from fastrlap.agent.sac import SAC, PolicyInput, action_range
 from fastrlap.config import AgentConfig
 
-EMBEDDING, PROPRIO, ACTION = 1568, 11, 2  # the car: 32·7·7 encoder features, practice/features.py's proprio
+EMBEDDING, PROPRIO, ACTION = 1568, 11, 2  # the car: 32·7·7 encoder features, agent/features.py's proprio
 
 
 class Timed:

@@ -1,6 +1,6 @@
 """The console's figures for a finished run, read from its logs (`fastrlap console run_dir=...`).
 
-Everything comes through the report's reader (`report.load_run`): laps.csv for the lap chart,
+Everything comes through the report's reader (`report.load.load_run`): laps.csv for the lap chart,
 summary.json for the demo and oracle lines, the trajectories for the car's path and where
 recoveries began, events.jsonl for the log. Read-only: the page shows no control.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from fastrlap.console.feed import EVENT_LINES, TRAIL_POINTS, Figures, TrackMap, event_text
-from fastrlap.practice.report import RunData, load_run
 from fastrlap.practice.run import RunDir, events_path
 from fastrlap.practice.supervisor import Mode
+from fastrlap.report.load import RunData, load_run
 
 
 def _events(path: Path) -> list[dict]:
@@ -44,9 +44,9 @@ class ReplaySource:
             data.demo_path.xy if data.demo_path is not None else np.zeros((0, 2)),
             [(cp.x, cp.y) for cp in data.checkpoints.checkpoints] if data.checkpoints is not None else [])
         fig = Figures(live=False, demo_lap=data.demo_lap_s, oracle_lap=data.oracle_lap_s,
-                      laps=len(data.laps), lap_times=[round(r["lap_time_s"], 3) for r in data.laps],
-                      lap_ends=[round(r["practice_time_s"], 2) for r in data.laps],
-                      best_lap=data.best["lap_time_s"] if data.best else None,
+                      laps=len(data.laps), lap_times=[round(r.lap_time_s, 3) for r in data.laps],
+                      lap_ends=[round(r.practice_time_s, 2) for r in data.laps],
+                      best_lap=data.best.lap_time_s if data.best else None,
                       practice_time=(data.practice_min or 0.0) * 60.0, mode="replay",
                       events=_events(events_path(RunDir(data.path))))
         traj = data.trajectory

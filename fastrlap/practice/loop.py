@@ -24,11 +24,11 @@ from typing import Protocol
 import numpy as np
 
 from fastrlap.agent.encoder import Encoder, FrameStack
+from fastrlap.agent.features import proprio
 from fastrlap.agent.sac import PolicyInput, action_range
 from fastrlap.config import Config
 from fastrlap.course.checkpoints import Course, goal_features
 from fastrlap.course.reward import reward as course_reward
-from fastrlap.practice.features import proprio
 from fastrlap.practice.safety import SafetyFilter
 from fastrlap.practice.stops import Hold
 from fastrlap.practice.supervisor import PAUSED, Event, Mode, Supervisor

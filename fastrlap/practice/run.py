@@ -170,6 +170,24 @@ def load_run_config(run: RunDir, overrides: DictConfig | None = None) -> Config:
 LAP_FIELDS = ("lap", "practice_time_s", "lap_time_s", "collisions", "recoveries", "mean_speed_mps", "max_speed_mps")
 
 
+@dataclass(frozen=True)
+class LapRow:
+    """One row of laps.csv, typed; its fields are the file's columns (`LAP_FIELDS`), so a row read
+    by `read_laps` becomes one with `LapRow(**row)`.
+
+    The course's `LapRecord` is the lap as the checkpoints saw it within one session (its end on
+    the vehicle clock); a row adds what practice knows: the practice time it ended at, counted
+    across sessions, and the lap's speeds."""
+
+    lap: int  # 1-based, counted over the whole practice
+    practice_time_s: float  # s of practice when the lap ended
+    lap_time_s: float
+    collisions: float  # counts that began during the lap (read back as numbers, like every column)
+    recoveries: float
+    mean_speed_mps: float
+    max_speed_mps: float
+
+
 def laps_path(run: RunDir) -> Path:
     return run.path / "laps.csv"
 

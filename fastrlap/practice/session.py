@@ -18,6 +18,7 @@ import torch
 from omegaconf import OmegaConf
 
 from fastrlap.agent.encoder import Encoder, EncoderSpec, FrameStack, load_encoder, resolve_device
+from fastrlap.agent.features import PROPRIO_DIM, proprio
 from fastrlap.agent.replay import ReplayBuffer
 from fastrlap.agent.sac import SAC, action_range
 from fastrlap.console.live import LiveConsole
@@ -27,7 +28,6 @@ from fastrlap.course.demo import Demo, load_demo
 from fastrlap.course.reward import reward as course_reward
 from fastrlap.errors import FastrlapError
 from fastrlap.practice.dashboard import Dashboard, WandbLogger
-from fastrlap.practice.features import PROPRIO_DIM, proprio
 from fastrlap.practice.keys import KeyReader, stdin_fd
 from fastrlap.practice.learner import SyncLearner, ThreadedLearner, choose_torch_threads, torch_threads
 from fastrlap.practice.live_state import LiveTracker

@@ -35,9 +35,9 @@ import numpy as np
 import torch
 
 from fastrlap.agent.encoder import EncoderSpec, preprocess_frame
+from fastrlap.agent.features import DISTANCE_SCALE, SPEED_SCALE, YAW_RATE_SCALE
 from fastrlap.pretrain.geometry import RAY_ANGLES, ray_labels
 from fastrlap.pretrain.shards import MANIFEST, PriorDataError, load_shard, read_manifest
-from fastrlap.practice.features import DISTANCE_SCALE, SPEED_SCALE, YAW_RATE_SCALE
 from fastrlap.sim.track import Track, load_track
 
 STATE_DIM = 6  # goal direction (2), goal distance, body velocity (2), yaw rate

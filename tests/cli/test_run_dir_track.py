@@ -2,7 +2,7 @@
 import numpy as np
 
 from fastrlap.cli import compose, main
-from fastrlap.practice.report import load_run
+from fastrlap.report.load import load_run
 from fastrlap.sim.track import load_track, resolve_track_path
 
 TINY = [

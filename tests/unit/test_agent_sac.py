@@ -1,17 +1,19 @@
 """SAC learner: target computation, UTD blocks, temperature, checkpoints, NaN handling."""
+import platform
+import sys
+
 import numpy as np
 import pytest
 import torch
 
+from fastrlap.agent.cpu_fastpath import AdamState, adam_step, keep_freed_memory
 from fastrlap.agent.replay import Batch
 from fastrlap.agent.sac import (
     SAC,
-    AdamState,
     AgentFileError,
     NonFiniteError,
     PolicyInput,
     action_range,
-    adam_step,
     critic_loss,
     critic_target,
     next_actions,
@@ -100,6 +102,12 @@ def test_adam_step_matches_torch_adam_and_keeps_its_state_format(compiled):
     for p in ref:
         assert float(fresh.state[p]["step"]) == 5.0
         torch.testing.assert_close(fresh.state[p]["exp_avg"], ref_opt.state[p]["exp_avg"], rtol=1e-6, atol=1e-6)
+
+
+def test_keep_freed_memory_takes_on_glibc_and_can_be_asked_again():
+    """The learner asks for it on every CPU agent it builds, so asking twice must be harmless."""
+    on_glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert keep_freed_memory() is on_glibc and keep_freed_memory() is on_glibc
 
 
 def test_adam_step_not_ok_changes_nothing():

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from fastrlap.agent.encoder import EncoderSpec, load_encoder, read_encoder_meta, save_encoder
+from fastrlap.agent.features import DISTANCE_SCALE
 from fastrlap.config import IQLConfig
 from fastrlap.errors import FastrlapError
 from fastrlap.pretrain.dataset import STATE_DIM, PriorData, trajectory_bounds
@@ -11,7 +12,6 @@ from fastrlap.pretrain.geometry import MAX_FREE, RAY_ANGLES
 from fastrlap.pretrain.iql import IQL, random_shift
 from fastrlap.pretrain.shards import PriorDataError
 from fastrlap.pretrain.train import train
-from fastrlap.practice.features import DISTANCE_SCALE
 
 SPEC = EncoderSpec(frame_size=32)  # 32 px -> 32·1·1 embedding: the whole pipeline, fast
 STEP = 0.05  # m the synthetic car moves per tick
@@ -291,3 +291,16 @@ def test_training_with_recycling_exports_an_encoder_without_dormant_last_layer_c
     data = PriorData.load(root, SPEC)
     scores = channel_scores(load_encoder(result.encoder_path, SPEC), data.stacks(torch.arange(len(data))))
     assert int((scores <= 0.0).sum()) <= int((scores <= 0.0).numel() // 4)
+
+
+def test_pretraining_imports_nothing_from_practice():
+    """Pretraining and practice are siblings: what both need (the proprio scales) lives below
+    them, so training an encoder never loads the practice loop and its car-side dependencies."""
+    import subprocess
+    import sys
+
+    modules = ["fastrlap.pretrain." + m for m in ("dataset", "explore", "iql", "probe", "recon", "recycle", "train")]
+    code = (f"import sys; import {', '.join(modules)}; "
+            "print(sorted(m for m in sys.modules if m.startswith('fastrlap.practice')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"

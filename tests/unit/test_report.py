@@ -8,10 +8,13 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import to_rgba
 
 from fastrlap.config import Config
-from fastrlap.practice import report
-from fastrlap.practice.run import RunDirError, RunLog, open_run_dir, save_config, trajectories_path
+from fastrlap.practice.run import LapRow, RunDirError, RunLog, open_run_dir, save_config, trajectories_path
 from fastrlap.practice.supervisor import Mode
 from fastrlap.practice.trajectory import TrajectoryRecorder
+from fastrlap.report import figures, markdown
+from fastrlap.report.load import load_run
+from fastrlap.report.runs import resolve_runs
+from fastrlap.report.write import write_report
 
 LAPS = [  # (lap time s, collisions): lap 3 is the best
     (20.0, 3), (15.0, 1), (11.0, 0), (12.5, 2),
@@ -46,14 +49,14 @@ def make_run(path, oracle=8.0, laps=LAPS, demo_lap=40.0):
 
 def test_missing_or_empty_run_directory_is_one_line_naming_it_and_the_fix(tmp_path):
     with pytest.raises(RunDirError) as e:
-        report.load_run(tmp_path / "nope")
+        load_run(tmp_path / "nope")
     assert str(tmp_path / "nope") in str(e.value) and "\n" not in str(e.value) and "run_dir=" in str(e.value)
     (tmp_path / "empty").mkdir()
     with pytest.raises(RunDirError) as e:
-        report.load_run(tmp_path / "empty")
+        load_run(tmp_path / "empty")
     assert str(tmp_path / "empty") in str(e.value) and "fastrlap practice" in str(e.value)
     with pytest.raises(RunDirError, match="no practice runs"):
-        report.resolve_runs("", tmp_path / "runs")
+        resolve_runs("", tmp_path / "runs")
 
 
 def test_resolve_runs_newest_by_default_lists_and_paths_beside_runs(tmp_path):
@@ -62,21 +65,21 @@ def test_resolve_runs_newest_by_default_lists_and_paths_beside_runs(tmp_path):
     os.utime(old.path / "laps.csv", (1e9, 1e9))
     os.utime(old.path / "summary.json", (1e9, 1e9))
     (tmp_path / "runs" / "only-a-demo").mkdir()  # a run without practice logs is not "newest"
-    assert report.resolve_runs("", tmp_path / "runs") == [new.path]
-    assert report.resolve_runs(f"{old.path}, {new.path}", tmp_path / "runs") == [old.path, new.path]
-    rel = report.resolve_runs("runs/20260101-000000-oval", tmp_path / "runs")
+    assert resolve_runs("", tmp_path / "runs") == [new.path]
+    assert resolve_runs(f"{old.path}, {new.path}", tmp_path / "runs") == [old.path, new.path]
+    rel = resolve_runs("runs/20260101-000000-oval", tmp_path / "runs")
     assert rel == [tmp_path / "runs" / "20260101-000000-oval"]
 
 
 def test_summary_and_lap_table_mark_the_best_lap(tmp_path):
-    data = report.load_run(make_run(tmp_path / "run").path)
-    assert data.best["lap"] == 3 and data.oracle_lap_s == 8.0 and data.demo_lap_s == 40.0
-    table = report.lap_table_markdown(data).splitlines()
+    data = load_run(make_run(tmp_path / "run").path)
+    assert data.best.lap == 3 and data.oracle_lap_s == 8.0 and data.demo_lap_s == 40.0
+    table = markdown.lap_table_markdown(data).splitlines()
     marked = [line for line in table if "★" in line]
     assert len(marked) == 1 and marked[0].startswith("| **3 ★** |") and "**11.00**" in marked[0]
-    summary = report.summary_markdown(data)
+    summary = markdown.summary_markdown(data)
     assert "11.00 s (lap 3)" in summary and "| best / oracle | 1.38 |" in summary
-    fig = report.lap_table_figure(data)
+    fig = figures.lap_table_figure(data)
     cells = fig.axes[0].tables[0].get_celld()
     assert cells[3, 0].get_text().get_text() == "* 3" and cells[3, 2].get_text().get_text() == "11.00"
     assert cells[3, 0].get_text().get_fontweight() == "bold" and cells[1, 0].get_text().get_fontweight() != "bold"
@@ -84,28 +87,28 @@ def test_summary_and_lap_table_mark_the_best_lap(tmp_path):
 
 def test_lap_time_figure_draws_demo_and_oracle_lines_only_when_known(tmp_path):
     def hlines(data):
-        ax = report.lap_time_figure(data).axes[0]
+        ax = figures.lap_time_figure(data).axes[0]
         return sorted(float(line.get_ydata()[0]) for line in ax.lines
                       if len(set(np.asarray(line.get_ydata(), float))) == 1 and len(line.get_ydata()) == 2)
 
-    with_oracle = report.load_run(make_run(tmp_path / "a").path)
+    with_oracle = load_run(make_run(tmp_path / "a").path)
     assert hlines(with_oracle) == [8.0, 40.0]
-    ax = report.lap_time_figure(with_oracle).axes[0]
+    ax = figures.lap_time_figure(with_oracle).axes[0]
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [lt for lt, _ in LAPS])
-    car = report.load_run(make_run(tmp_path / "b", oracle=None).path)
+    car = load_run(make_run(tmp_path / "b", oracle=None).path)
     assert hlines(car) == [40.0]
 
 
 def test_collisions_figure_has_one_bar_per_lap(tmp_path):
-    data = report.load_run(make_run(tmp_path / "run").path)
-    ax = report.collisions_figure(data).axes[0]
+    data = load_run(make_run(tmp_path / "run").path)
+    ax = figures.collisions_figure(data).axes[0]
     heights = [p.get_height() for p in ax.patches]
     assert heights[:4] == [c for _, c in LAPS]
 
 
 def test_trajectory_figure_colours_the_first_and_best_lap_by_speed_and_marks_recoveries(tmp_path):
-    data = report.load_run(make_run(tmp_path / "run").path)
-    fig = report.trajectory_figure(data)
+    data = load_run(make_run(tmp_path / "run").path)
+    fig = figures.trajectory_figure(data)
     demo_ax, first_ax, best_ax, all_ax = fig.axes[:4]
     assert not demo_ax.collections and "demo" in demo_ax.get_title()  # no demo.npz in this run
     first = [c for c in first_ax.collections if isinstance(c, LineCollection)]
@@ -120,22 +123,30 @@ def test_trajectory_figure_colours_the_first_and_best_lap_by_speed_and_marks_rec
     assert len(crosses.get_xdata()) == 3 and "3 recoveries" in all_ax.get_title()
 
 
+def test_laps_are_read_as_typed_rows_with_the_columns_of_laps_csv(tmp_path):
+    data = load_run(make_run(tmp_path / "run").path)
+    assert all(isinstance(r, LapRow) for r in data.laps) and isinstance(data.best, LapRow)
+    second = data.laps[1]
+    assert (second.lap, second.lap_time_s, second.collisions, second.recoveries) == (2, 15.0, 1, 1)
+    assert second.practice_time_s == pytest.approx(35.0) and second.max_speed_mps == pytest.approx(40.0 / 15.0, abs=1e-4)  # 4 decimals in the file
+
+
 def test_write_report_writes_pngs_and_markdown_and_compares_runs(tmp_path):
     a = make_run(tmp_path / "a")
     b = make_run(tmp_path / "b", laps=[(30.0, 4), (25.0, 0)])
-    written = report.write_report(a.path)
+    written = write_report(a.path)
     names = sorted(p.name for p in written)
     assert names == ["report.md", "report_collisions.png", "report_lap_table.png", "report_lap_times.png",
                      "report_trajectories.png"]
     for p in written:
         assert p.parent == a.path and p.stat().st_size > 0
     assert (a.path / "report_lap_times.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    written = report.write_report(a.path, compare=[b.path])
+    written = write_report(a.path, compare=[b.path])
     md = (a.path / "report.md").read_text()
     assert (a.path / "report_comparison.png").exists() and "## Comparison" in md
     assert "| b | 40.00 | 0.50 | 25.00 | 8.00 | 2 | 4 |" in md
     with pytest.raises(RunDirError, match="missing"):
-        report.write_report(a.path, compare=[tmp_path / "missing"])
+        write_report(a.path, compare=[tmp_path / "missing"])
 
 
 def test_comparison_names_the_encoder_each_run_used(tmp_path):
@@ -145,23 +156,23 @@ def test_comparison_names_the_encoder_each_run_used(tmp_path):
         cfg = Config()
         cfg.agent.encoder = weights
         save_config(run, cfg)
-        runs.append(report.load_run(run.path))
-    runs.append(report.load_run(make_run(tmp_path / "noconfig").path))
-    md = report.comparison_markdown(runs)
+        runs.append(load_run(run.path))
+    runs.append(load_run(make_run(tmp_path / "noconfig").path))
+    md = markdown.comparison_markdown(runs)
     for label in ("| pre (pretrained encoder) |", "| rand (random encoder) |", "| own (encoder mine.pt) |",
                   "| noconfig |"):
         assert label in md
-    ax = report.comparison_figure(runs).axes[0]
+    ax = figures.comparison_figure(runs).axes[0]
     assert [t.get_text() for t in ax.get_legend().get_texts()][:4] == [
         "pre (pretrained encoder)", "rand (random encoder)", "own (encoder mine.pt)", "noconfig"]
-    assert "| encoder | random encoder |" in report.summary_markdown(runs[1])
+    assert "| encoder | random encoder |" in markdown.summary_markdown(runs[1])
 
 
 def test_a_run_with_no_lap_yet_still_reports(tmp_path):
     run = make_run(tmp_path / "run", laps=[])
-    data = report.load_run(run.path)
-    assert data.best is None and report.lap_table_markdown(data) == "No lap completed yet."
-    report.write_report(run.path)
+    data = load_run(run.path)
+    assert data.best is None and markdown.lap_table_markdown(data) == "No lap completed yet."
+    write_report(run.path)
     md = (run.path / "report.md").read_text()
     assert "| laps | 0 |" in md and "No lap completed yet." in md
 
@@ -177,8 +188,8 @@ def test_every_map_of_the_report_draws_the_walls_and_obstacles(tmp_path):
     run = make_run(tmp_path / "run")
     save_checkpoints(extract_checkpoints(np.vstack([track.xy, track.xy[:1]]), 3.0, 1.0, 1.0, track="chicane"),
                      run.checkpoints)
-    data = report.load_run(run.path)
-    maps = report.trajectory_figure(data).axes[:4]
+    data = load_run(run.path)
+    maps = figures.trajectory_figure(data).axes[:4]
     for ax in maps:
         boxes = [p for p in ax.patches if isinstance(p, Polygon) and p.get_facecolor() == to_rgba(OBSTACLE_COLOR)]
         assert sorted(map(tuple, (b.get_xy()[:4].mean(axis=0).round(6) for b in boxes))) == sorted(
@@ -189,9 +200,9 @@ def test_every_map_of_the_report_draws_the_walls_and_obstacles(tmp_path):
 
 
 def test_comparison_draws_each_runs_demo_and_oracle_lines_in_the_runs_colour(tmp_path):
-    a = report.load_run(make_run(tmp_path / "a", oracle=8.0, demo_lap=40.0).path)
-    b = report.load_run(make_run(tmp_path / "b", oracle=8.0, demo_lap=35.0, laps=[(30.0, 4), (25.0, 0)]).path)
-    fig = report.comparison_figure([a, b])
+    a = load_run(make_run(tmp_path / "a", oracle=8.0, demo_lap=40.0).path)
+    b = load_run(make_run(tmp_path / "b", oracle=8.0, demo_lap=35.0, laps=[(30.0, 4), (25.0, 0)]).path)
+    fig = figures.comparison_figure([a, b])
     ax = fig.axes[0]
     run_colour = {line.get_label(): line.get_color() for line in ax.lines if line.get_label() in ("a", "b")}
     assert run_colour["a"] != run_colour["b"]
@@ -226,8 +237,8 @@ def test_lap_table_figure_is_as_tall_as_its_rows(tmp_path):
     from matplotlib.image import imread
 
     def blank_rows_and_height(laps):
-        data = report.load_run(make_run(tmp_path / f"run{len(laps)}", laps=laps).path)
-        img = imread(io.BytesIO(report.to_png(report.lap_table_figure(data))))[..., :3]
+        data = load_run(make_run(tmp_path / f"run{len(laps)}", laps=laps).path)
+        img = imread(io.BytesIO(figures.to_png(figures.lap_table_figure(data))))[..., :3]
         blank = (img > 0.98).all(axis=(1, 2))
         return blank.mean(), img.shape[0]
 

@@ -2,7 +2,10 @@
 
 One function builds it for the practice loop, evaluation and demo seeding alike, so a transition
 from the demo lap and one from practice mean the same thing to the critic. Entries are scaled to
-roughly unit size (the networks use LayerNorm on the image path only).
+roughly unit size (the networks use LayerNorm on the image path only). It lives with the agent,
+below both practice and pretraining, because it defines what the networks see: pretraining
+scales its goal and motion inputs by the same constants so that its encoder meets the units
+practice will feed.
 """
 from __future__ import annotations
 
