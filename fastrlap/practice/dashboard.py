@@ -60,6 +60,8 @@ class Dashboard:
             **({"keys": HELP} if self._reading() else {}),
             **({"e-stop": self.keys.hold()} if self._reading() and self.keys.hold() else {}),
             **({"link": loop.link_message} if loop.link_message else {}),
+            # a learner on another machine (learner=tcp://...): its link, weights version and backlog
+            **({"learner": loop.learner.link_state} if hasattr(loop.learner, "link_state") else {}),
             **({"poses rejected": loop.pose_rejections.describe()} if loop.pose_rejections.total else {}),
         }
 
