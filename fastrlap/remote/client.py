@@ -34,6 +34,7 @@ from fastrlap.remote.spool import Spool
 from fastrlap.types import Transition
 
 SEND_BATCH = 64  # transitions per message
+SPOOL_BATCH = 256  # queued transitions spooled per pass of the link thread
 IN_FLIGHT = 4096  # transitions sent but not acknowledged, at most (the rest wait in the spool)
 RESEND_AFTER_S = 2.0  # sent, but the learner's count of received rows stood still this long: send again
 
@@ -197,8 +198,8 @@ class RemoteLearner:
             while True:
                 self._spool_inbox()
                 now = time.monotonic()
-                if self._stop.is_set() and (not self.peer.up() or self.spool.acked >= self.spool.last
-                                            or now > self._drain_until):
+                if self._stop.is_set() and not self._inbox and (
+                        not self.peer.up() or self.spool.acked >= self.spool.last or now > self._drain_until):
                     return
                 if now >= next_beat:
                     self._send(wire.message({"kind": "hb", "car": self.spool.car, "name": self.name, "dims": list(self.dims),
@@ -217,8 +218,10 @@ class RemoteLearner:
             self.error = e
 
     def _spool_inbox(self) -> None:
+        """Spool what the loop queued, at most SPOOL_BATCH items per pass (one fsync for their
+        rows) so heartbeats and sends keep going however fast the loop produces."""
         rows: list[bytes] = []
-        while self._inbox:
+        for _ in range(min(len(self._inbox), SPOOL_BATCH)):
             item = self._inbox.popleft()
             if isinstance(item, Transition):
                 rows.append(wire.to_rows([item], self._dtype).tobytes())
@@ -251,7 +254,7 @@ class RemoteLearner:
         while self._sent < self.spool.last and self._sent - self.spool.acked < IN_FLIGHT:
             first = self._sent + 1
             seqs = range(first, min(self.spool.last, first + SEND_BATCH - 1) + 1)
-            payload = b"".join(self.spool.rows[s] for s in seqs)
+            payload = wire.pack_rows([self.spool.rows[s] for s in seqs])
             if not self._send(wire.message({"kind": "tr", "car": self.spool.car, "first": first, "n": len(seqs)},
                                            payload)):
                 return

@@ -189,14 +189,14 @@ class LearnerServer:
         elif header["kind"] == "tr" and car is not None:
             car.route = route
             car.peer.heard()
-            self._store(car, int(header["first"]), payload[0] if payload else b"")
+            self._store(car, int(header["first"]), int(header.get("n", 0)), payload[0] if payload else b"")
             self._beat(car)  # at once: a simulated car paces itself by what the learner received
 
-    def _store(self, car: Car, first: int, data: bytes) -> None:
+    def _store(self, car: Car, first: int, n: int, data: bytes) -> None:
         """Insert the rows the learner does not hold yet, in sequence order (a gap waits for the
         car to resend from its last acknowledgement)."""
         try:
-            rows = wire.decode_rows(data, self.dtype)
+            rows = wire.unpack_rows(data, n, self.dtype)
         except ValueError:
             return
         for i, tr in enumerate(wire.from_rows(rows)):

@@ -33,6 +33,11 @@ def test_rows_round_trip_at_the_precision_the_replay_stores():
     assert back.reward == 3.0 and back.source == "practice" and back.next_embedding[0] == 4.0
     with pytest.raises(ValueError):
         wire.decode_rows(b"\0" * (dtype.itemsize - 1), dtype)
+    packed = wire.pack_rows(_rows(3))
+    assert [t.reward for t in wire.from_rows(wire.unpack_rows(packed, 3, dtype))] == [0.0, 1.0, 2.0]
+    for bad in (wire.pack_rows(_rows(4)), b"not zlib"):  # more rows than the header says, or garbage
+        with pytest.raises(ValueError):
+            wire.unpack_rows(bad, 3, dtype)
 
 
 def test_unacknowledged_rows_survive_a_reopen_and_acknowledged_ones_do_not(tmp_path):
