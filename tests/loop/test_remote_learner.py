@@ -147,7 +147,7 @@ def test_two_practising_cars_feed_one_learner_and_receive_new_weights(tmp_path, 
     cars = [_copy_demo(demo_run, tmp_path / name) for name in ("car_a", "car_b")]
     procs = [subprocess.Popen([sys.executable, "-m", "fastrlap.cli", "practice", "track=oval", f"run_dir={run}",
                                *tiny_overrides, f"learner={learner.address}", f"learner_link.key_file={learner.key}",
-                               "practice.max_ticks=250"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               "practice.max_ticks=120"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for run in cars]
     outs = [p.communicate(timeout=240) for p in procs]
     for p, (out, err) in zip(procs, outs):

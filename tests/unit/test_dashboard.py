@@ -89,3 +89,12 @@ def test_a_lost_link_shows_at_once_and_refused_poses_are_counted(capsys):
     assert "mode LINK_LOST" in out and "link serial link lost: /dev/ttyUSB0" in out
     assert "poses rejected 3 unauthenticated, 1 replayed" in out
     dash.close()
+
+
+def test_a_remote_learner_shows_its_link_state_in_the_line(capsys):
+    loop = FakeLoop()
+    loop.learner.link_state = "lost 1.2 s, weights v800, 31 unacked"  # a learner on another machine
+    dash = Dashboard(total_seconds=600.0, live=False, every_s=0.0)
+    dash.update(loop)
+    assert "learner lost 1.2 s, weights v800, 31 unacked" in capsys.readouterr().out
+    dash.close()
