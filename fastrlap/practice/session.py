@@ -162,8 +162,13 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
     encoder = build_encoder(cfg, device)
     # With a learner on another machine (learner=tcp://...) this process holds neither the agent
     # nor the replay buffer: the link stands in for both (fastrlap/remote/car.py).
-    link = (remote.connect(cfg, run, (encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM), synchronous, status)
-            if remote.is_remote(cfg) else None)
+    try:
+        link = (remote.connect(cfg, run, (encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM), synchronous, status)
+                if remote.is_remote(cfg) else None)
+    except BaseException:
+        if console is not None:
+            console.close()
+        raise
     agent = None if link else SAC(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent, device=device,
                                   seed=cfg.seed)
     replay = None if link else ReplayBuffer(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM,

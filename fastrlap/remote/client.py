@@ -12,6 +12,7 @@ acknowledged is sent again and the learner keeps each transition once.
 """
 from __future__ import annotations
 
+import pickle
 import threading
 import time
 from collections import deque
@@ -263,8 +264,12 @@ class RemoteLearner:
     def _receive(self, frames: list[bytes]) -> None:
         try:
             header, payload = wire.parse(frames)
-        except (ValueError, UnicodeDecodeError):
-            return  # authenticated (CurveZMQ) but not ours: a newer or older learner; ignore it
+            self._handle(header, payload)
+        except (ValueError, UnicodeDecodeError, IndexError, KeyError, TypeError, RuntimeError, EOFError,
+                pickle.UnpicklingError):
+            return  # authenticated (CurveZMQ) but not understood: another fastrlap version; ignore it
+
+    def _handle(self, header: dict, payload: list[bytes]) -> None:
         self.peer.heard()
         kind = header["kind"]
         if kind == "refused":

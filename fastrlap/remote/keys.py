@@ -17,6 +17,7 @@ import zmq
 from zmq.utils import z85
 
 from fastrlap.errors import FastrlapError
+from fastrlap.vehicle.pose_auth import read_key_file
 
 KEY_FILE = "learner.key"
 KEY_HEX = 64  # hex digits of the 32-byte shared secret
@@ -61,12 +62,7 @@ def create_key(path: Path) -> bytes:
 
 def read_key(path: Path, hint: str) -> bytes:
     """The secret in `path`; `hint` says where a good copy comes from."""
-    try:
-        text = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        raise LinkKeyError(f"learner key file {path} not found: {hint}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise LinkKeyError(f"cannot read learner key file {path} ({type(e).__name__}): {hint}") from None
+    text = read_key_file(path, "learner key file", hint, LinkKeyError)
     try:
         secret = bytes.fromhex(text)
     except ValueError:

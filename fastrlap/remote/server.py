@@ -150,9 +150,12 @@ class LearnerServer:
             self.status("stopping: saving the replay and the learner")
         finally:
             self.learner.close()
-            self._raise_error()
-            self._final_save()
-            self.close_socket()
+            try:
+                if self.learner.error is None:  # after a failed write (disk full) only what was saved counts
+                    self._final_save()
+            finally:
+                self.close_socket()
+        self._raise_error()
 
     def _raise_error(self) -> None:
         error = self.learner.error
@@ -162,11 +165,15 @@ class LearnerServer:
             raise RuntimeError(f"the learner's background work failed: {error}") from error
 
     def _receive(self, frames: list[bytes]) -> None:
-        route, frames = frames[0], frames[1:]
+        """One message from a car; one that is authentic (CurveZMQ) but not understood (another
+        fastrlap version) is ignored, never fatal to the learner the other cars share."""
         try:
-            header, payload = wire.parse(frames)
-        except (ValueError, UnicodeDecodeError, IndexError):
+            route, (header, payload) = frames[0], wire.parse(frames[1:])
+            self._handle(route, header, payload)
+        except (ValueError, UnicodeDecodeError, IndexError, KeyError, TypeError):
             return
+
+    def _handle(self, route: bytes, header: dict, payload: list[bytes]) -> None:
         car = self.cars.get(str(header.get("car", "")))
         if header["kind"] == "hb":
             if tuple(header.get("dims", ())) != self.dims:
