@@ -62,6 +62,7 @@ class Figures:
     updates_per_s: float = 0.0
     buffer: int = 0  # transitions in the replay buffer (demo and practice), as the dashboard shows
     link: str = ""  # the serial link's trouble ("serial link lost: PORT", waiting to confirm), "" while up
+    learner_link: str = ""  # a learner on another machine: its link, weights version, backlog; "" for local
     camera_age: float | None = None  # s between the newest frame and the newest observation
     frame: int = 0  # counts camera frames taken for the page (the page reloads the image when it changes)
     events: list[dict] = field(default_factory=list)  # newest last: {"t", "event", "text"}
@@ -132,6 +133,7 @@ class ConsoleFeed:
             f.updates_per_s = round((u1 - u0) / (t1 - t0), 1) if t1 > t0 else 0.0
             f.buffer = len(loop.learner.replay)
             f.link = loop.link_message
+            f.learner_link = getattr(loop.learner, "link_state", "")
             f.camera_age = None if obs.frame_t is None else round(obs.t - obs.frame_t, 3)
             f.events = list(self._events)
             if now >= self._next_frame:

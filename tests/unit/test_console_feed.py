@@ -47,3 +47,15 @@ def test_a_tick_puts_laps_position_recoveries_and_camera_on_the_page(monkeypatch
 
 def test_event_lines_are_short_and_readable():
     assert event_text("estop", {"source": "console", "active": True}) == "source console, active True"
+
+
+def test_a_learner_on_another_machine_puts_its_link_state_on_the_page(monkeypatch):
+    monkeypatch.setattr(feed_mod, "SNAPSHOT_HZ", 1e9)
+    feed = ConsoleFeed(TrackMap.from_arrays(np.zeros((0, 2)), []), demo_lap=20.0, oracle_lap=None,
+                       total_time=60.0, camera_fps=5.0, camera_width=64)
+    loop = fake_loop(0.0, Mode.LEARNING, [])
+    feed.update(loop)
+    assert feed.snapshot()["learner_link"] == ""  # the learner in this process
+    loop.learner.link_state = "lost 2.0 s, weights v40, 12 unacked"
+    feed.update(loop)
+    assert feed.snapshot()["learner_link"] == "lost 2.0 s, weights v40, 12 unacked"
