@@ -5,8 +5,6 @@ link within a second and reconnects by itself, and a car with another key is ref
 import json
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,63 +17,7 @@ from fastrlap.remote.client import RemoteLearner
 from fastrlap.remote.spool import SPOOL_FILE, Spool
 from fastrlap.types import Transition
 
-LEARNER = ["agent.encoder=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16",
-           "agent.utd_ratio=2", "practice.start_training=50", "agent.replay_flush_seconds=0.3",
-           "practice.checkpoint_seconds=1"]
 DIMS = (1568, 10, 2)  # the default encoder's embedding, the loop's proprio, the action
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Learner:
-    """`fastrlap learner serve` in its own process, its output in a file."""
-
-    def __init__(self, run_dir, port, log):
-        self.run_dir, self.port, self.log = run_dir, port, log
-        self.address = f"tcp://127.0.0.1:{port}"
-        self.key = run_dir / "learner.key"
-
-    def start(self, timeout=90.0):
-        before = self.log.read_text() if self.log.exists() else ""
-        out = open(self.log, "a")
-        self.proc = subprocess.Popen([sys.executable, "-m", "fastrlap.cli", "learner", "serve", f"run_dir={self.run_dir}",
-                                      f"bind={self.address}", *LEARNER], stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        out.close()
-        deadline = time.monotonic() + timeout
-        while self.log.read_text().count("listening on") == before.count("listening on"):
-            assert self.proc.poll() is None, self.log.read_text()
-            assert time.monotonic() < deadline, "the learner did not start in time"
-            time.sleep(0.05)
-        return self
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=60)
-
-    def stored(self) -> int:
-        manifest = self.run_dir / "replay" / "manifest.json"
-        return sum(c["count"] for c in json.loads(manifest.read_text())["chunks"]) if manifest.exists() else 0
-
-    def ledger(self) -> dict:
-        return json.loads((self.run_dir / "cars.json").read_text())["entries"][-1]["cars"]
-
-
-@pytest.fixture
-def learner(tmp_path):
-    lrn = Learner(tmp_path / "learner", _free_port(), tmp_path / "learner.out")
-    yield lrn.start()
-    lrn.stop()
-
 
 def _transition(i: int) -> Transition:
     e, p, a = DIMS
@@ -93,7 +35,7 @@ def _wait(condition, timeout, what):
 
 
 def test_kill_9_learner_restart_stores_every_transition_once_and_the_car_notices_and_reconnects(tmp_path, learner):
-    cfg = compose([*LEARNER, f"learner_link.key_file={learner.key}"])
+    cfg = compose([*learner.overrides, f"learner_link.key_file={learner.key}"])
     spool = Spool.open(tmp_path / SPOOL_FILE, DIMS)
     car = RemoteLearner(learner.address, cfg.learner_link, spool, DIMS, seed=0, synchronous=False, name="test car")
     try:
