@@ -76,7 +76,8 @@ class LearnerProcess:
         with open(self.log, "a") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "fastrlap.cli", "learner", "serve",
                                           f"run_dir={self.run_dir}", f"bind={self.address}", *self.overrides],
-                                         stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                                         stdout=out, stderr=subprocess.STDOUT,
+                                         env={**os.environ, "OMP_NUM_THREADS": "1"})
         while self.log.read_text().count("listening on") == n:
             if self.proc.poll() is not None:
                 raise SystemExit(f"the learner did not start: {self.log.read_text()[-2000:]}")
@@ -229,7 +230,8 @@ def learning(tracks: list[str], seeds: list[int], minutes: float, overrides: lis
                 settings = [f"track={track_name}", f"seed={seed}", f"practice.minutes={minutes}", *BASE, *overrides]
                 learner = None
                 if where == "remote":
-                    learner = LearnerProcess(work / f"{track_name}-s{seed}-learner", [f"seed={seed}", *overrides]).start()
+                    learner = LearnerProcess(work / f"{track_name}-s{seed}-learner",
+                                             [f"seed={seed}", *overrides]).start()
                     settings += [f"learner={learner.address}", f"learner_link.key_file={learner.key}"]
                 cfg = compose(settings)
                 car = SimVehicle(track, cfg.vehicle, seed=seed)
@@ -273,9 +275,9 @@ def main() -> None:
             raise SystemExit(f"demo lap on {cfg.track} failed")
     result["wire"], demo = wire_costs(cfg, demo_dir)
     print(f"wire: {result['wire']}", flush=True)
-    for stale in ("link_learner", SPOOL_FILE):
-        shutil.rmtree(work / stale, ignore_errors=True) if stale == "link_learner" else (work / stale).unlink(missing_ok=True)
-    (work / "link_learner.out").unlink(missing_ok=True)
+    shutil.rmtree(work / "link_learner", ignore_errors=True)  # a fresh learner and car for the link figures
+    for stale in (SPOOL_FILE, "link_learner.out"):
+        (work / stale).unlink(missing_ok=True)
     result["link"] = link_and_faults([o for o in args.overrides if not o.startswith("agent.encoder=")], work,
                                      args.flood_s, args.car_s, demo)
     print(f"link: {result['link']}", flush=True)

@@ -31,9 +31,9 @@ class Learner:
     def start(self, timeout=90.0):
         before = self.log.read_text() if self.log.exists() else ""
         out = open(self.log, "a")
-        self.proc = subprocess.Popen([sys.executable, "-m", "fastrlap.cli", "learner", "serve", f"run_dir={self.run_dir}",
-                                      f"bind={self.address}", *LEARNER], stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen([sys.executable, "-m", "fastrlap.cli", "learner", "serve",
+                                      f"run_dir={self.run_dir}", f"bind={self.address}", *LEARNER],
+                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         out.close()
         deadline = time.monotonic() + timeout
         while self.log.read_text().count("listening on") == before.count("listening on"):

@@ -44,7 +44,8 @@ ACTION_DIM = 2
 LEARNER_FILE = "learner.pt"
 STATE_FILE = "loop_state.json"
 STATE_VERSION = 1  # loop_state.json's format
-SHOUTED_EVENTS = ("link", "confirm", "pose_rejected", "learner_link")  # events also printed as a status line when they happen
+# events also printed as a status line when they happen
+SHOUTED_EVENTS = ("link", "confirm", "pose_rejected", "learner_link")
 
 
 def build_encoder(cfg: Config, device: torch.device) -> Encoder:
@@ -285,8 +286,8 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
     return final
 
 
-def _finish(run: RunDir, agent: SAC | None, replay: ReplayBuffer | None, state: LoopState, trajectory: TrajectoryRecorder,
-            log: RunLog, learner_error: BaseException | None, summary: Callable[[], dict]) -> dict:
+def _finish(run: RunDir, agent: SAC | None, replay: ReplayBuffer | None, state: LoopState,
+            trajectory: TrajectoryRecorder, log: RunLog, learner_error: BaseException | None, summary: Callable[[], dict]) -> dict:
     """The last checkpoint, summary and `end` event of a session, whatever ended it.
 
     A failed write (disk full, read-only) does not stop the rest: each part is attempted, the logs

@@ -64,6 +64,7 @@ class RemoteLearner:
         self.cfg = cfg
         self.spool = spool
         self.dims = dims
+        self._dtype = wire.row_type(*dims)
         self.synchronous = synchronous
         self.updates = 0
         self.last_metrics: dict[str, float] = {}
@@ -95,7 +96,8 @@ class RemoteLearner:
             self._socket.connect(address)
         except zmq.ZMQError as e:
             self._close_socket()
-            raise LearnerLinkError(f"learner={address}: {e}; give tcp://HOST:PORT of `fastrlap learner serve`") from None
+            raise LearnerLinkError(f"learner={address}: {e}; give tcp://HOST:PORT of `fastrlap learner serve`"
+                                   ) from None
         self._thread = threading.Thread(target=self._run, name="fastrlap-link", daemon=True)
         self._thread.start()
 
@@ -203,8 +205,9 @@ class RemoteLearner:
                         not self.peer.up() or self.spool.acked >= self.spool.last or now > self._drain_until):
                     return
                 if now >= next_beat:
-                    self._send(wire.message({"kind": "hb", "car": self.spool.car, "name": self.name, "dims": list(self.dims),
-                                             "version": self.version, "session": self._session}))
+                    self._send(wire.message({"kind": "hb", "car": self.spool.car, "name": self.name,
+                                             "dims": list(self.dims), "version": self.version,
+                                             "session": self._session}))
                     next_beat = now + period
                 if self._watch.poll() and not self.peer.ever:
                     self.refused = (f"the learner at {self.address} refused this car's key: learner_link.key_file="
@@ -231,10 +234,6 @@ class RemoteLearner:
             rows = []
             item()
         self.spool.append(rows)
-
-    @property
-    def _dtype(self) -> np.dtype:
-        return wire.row_type(*self.dims)
 
     def _send(self, frames: list[bytes]) -> bool:
         try:

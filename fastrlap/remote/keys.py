@@ -56,7 +56,8 @@ def create_key(path: Path) -> bytes:
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:
-        raise LinkKeyError(f"cannot create the learner key {path} ({e.strerror}); make {path.parent} writable") from None
+        raise LinkKeyError(f"cannot create the learner key {path} ({e.strerror}); make {path.parent} "
+                           f"writable") from None
     return secret
 
 

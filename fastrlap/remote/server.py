@@ -248,7 +248,8 @@ class LearnerServer:
     def _beat(self, car: Car) -> None:
         car.stored = self.durable.get(car.id, car.stored)
         self.socket.send_multipart([car.route, *wire.message({
-            "kind": "hb", "session": self.session, "acked": car.stored, "received": car.received, "updates": self.agent.critic_updates,
+            "kind": "hb", "session": self.session, "acked": car.stored, "received": car.received,
+            "updates": self.agent.critic_updates,
             "replay": len(self.replay), "lag": self.learner.lag})])
 
     def _publish(self) -> None:
