@@ -287,7 +287,8 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
 
 
 def _finish(run: RunDir, agent: SAC | None, replay: ReplayBuffer | None, state: LoopState,
-            trajectory: TrajectoryRecorder, log: RunLog, learner_error: BaseException | None, summary: Callable[[], dict]) -> dict:
+            trajectory: TrajectoryRecorder, log: RunLog, learner_error: BaseException | None,
+            summary: Callable[[], dict]) -> dict:
     """The last checkpoint, summary and `end` event of a session, whatever ended it.
 
     A failed write (disk full, read-only) does not stop the rest: each part is attempted, the logs
