@@ -560,6 +560,12 @@ def _doctor(cfg: Config) -> int:
     return 1 if failed else 0
 
 
+def _learner_serve(cfg: Config) -> int:
+    from fastrlap.remote.server import serve
+
+    return serve(cfg)
+
+
 # What `--help` lists per command: the keys its code reads (vehicle= switches simulator and car).
 _RUN = ("track", "seed", "run_dir")
 _LEARNER = ("device", "agent")
@@ -579,12 +585,16 @@ COMMANDS: dict[str, Command] = {
         Command("practice", "Practise autonomously after the demo lap (records the demo first if the run has none); "
                 "-m runs one practice per combination of swept values (-m track=oval,technical seed=0,1).",
                 _practice, settings=(*_RUN, "resume", "teleop", *_LEARNER, "vehicle", "course", "practice", "wandb",
-                                     "gamepad", "console")),
+                                     "gamepad", "console", "learner", "learner_link")),
         Command("evaluate", "Drive laps=N timed laps of a run with its learned policy, no learning, on the "
                 "vehicle the run was recorded with: without vehicle= it drives in the simulator; vehicle=real "
                 "drives the car on the wall clock (RC override, e-stop and recovery stay active), vehicle=hil the "
                 "simulated board. Writes evaluation.csv.", _evaluate,
                 settings=(*_RUN, "laps", *_LEARNER, "vehicle", "practice.max_ticks")),
+        Command("learner serve", "Run the learner for cars that practise with learner=tcp://HOST:PORT (bind=ADDRESS "
+                "run_dir=DIR device=auto); creates the shared key on first start.", _learner_serve,
+                section="learner_link", settings=("run_dir", "seed", "device", "agent", "practice.start_training",
+                                                  "practice.checkpoint_seconds", "learner_link")),
         Command("report", "Write lap-time figures (PNG) and report.md into a run directory; compare=[dirs] adds "
                 "other runs.", _report, settings=("run_dir", "compare")),
         Command("console", "Open the field console's page for a finished run (replay of laps, events and paths; "

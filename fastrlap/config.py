@@ -254,6 +254,22 @@ class PracticeConfig:
 
 
 @dataclass
+class LearnerLinkConfig:
+    """The link between a car and a learner on another machine (`fastrlap learner serve`)."""
+
+    bind: str = "tcp://127.0.0.1:5555"  # learner serve: address it listens on (loopback unless given)
+    key_file: str = ""  # shared key file; "" = learner.key in the learner's run_dir (serve creates it there)
+    car: str = ""  # name this car shows on the learner ("" = the run directory's name)
+    on_loss: str = "continue"  # learner unreachable: continue (drive on the last weights) | stop (end practice)
+    heartbeat_hz: float = 4.0  # heartbeats each way per second
+    dead_after_s: float = 0.8  # s without a word from the other side before the link counts as lost
+    connect_timeout_s: float = 20.0  # s practice waits for the learner's first weights before giving up
+    publish_seconds: float = 2.0  # s between actor weight publications (at most)
+    publish_updates: int = 200  # critic updates between publications (whichever comes first)
+    sim_lead: int = 50  # simulator only: transitions a car may run ahead of what the learner received and trained on
+
+
+@dataclass
 class ConsoleConfig:
     """The field console: a web page served by `fastrlap practice` (and `fastrlap console`)."""
 
@@ -341,6 +357,9 @@ class Config:
     teleop: str = "auto"
     gamepad: GamepadConfig = field(default_factory=GamepadConfig)  # teleop=gamepad
     practice: PracticeConfig = field(default_factory=PracticeConfig)
+    # practice: local (the learner runs in this process) or tcp://HOST:PORT of `fastrlap learner serve`
+    learner: str = "local"
+    learner_link: LearnerLinkConfig = field(default_factory=LearnerLinkConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)  # the field console (web page)
     resume: str | None = None  # practice: continue the run in this directory
@@ -417,6 +436,10 @@ LIMITS: tuple[Limit, ...] = (
     _above("practice.supervisor.geofence", 0), _above("practice.supervisor.stale_after", 0),
     _at_least("practice.safety.speed_cap", 0), _at_least("practice.safety.reverse_cap", 0),
     _at_least("practice.safety.steer_cap", 0), _above("practice.safety.steer_rate", 0),
+    _above("learner_link.heartbeat_hz", 0), _above("learner_link.dead_after_s", 0),
+    _above("learner_link.connect_timeout_s", 0), _above("learner_link.publish_seconds", 0),
+    _at_least("learner_link.publish_updates", 1),
+    _at_least("learner_link.sim_lead", 1),
     _at_least("pretrain.steps", 1), _at_least("pretrain.frames_per_shard", 1), _above("pretrain.episode_seconds", 0),
     _above("pretrain.min_speed", 0), Limit("pretrain.bump_prob", 0, 1), Limit("pretrain.offtrack_prob", 0, 1),
     _at_least("pretrain.camera_variants", 1),
@@ -433,6 +456,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "wandb.mode": ("offline", "online", "disabled"),
     "view.driver": ("oracle", "demo"),
     "vehicle.real.pose.source": ("odometry", "gps", "external"),
+    "learner_link.on_loss": ("continue", "stop"),
 }
 
 

@@ -305,6 +305,13 @@ class ReplayBuffer:
             return 0
         return _chunk_number(self._chunks[-1]["file"]) + 1
 
+    @property
+    def next_chunk(self) -> int:
+        """The number the next flush's chunk file gets: every lower-numbered chunk is committed
+        (listed in the manifest), so a record that names the chunk it went into can tell, after
+        a crash, whether that flush completed."""
+        return self._next_chunk_number()
+
     def load(self) -> LoadReport:
         """Read back every completed flush in `directory`; drop and report incomplete ones.
 

@@ -52,6 +52,8 @@ class Dashboard:
             **({"e-stop": s.estop} if s.estop else {}),
             **({"link": s.link} if s.link else {}),
             **({"poses rejected": s.poses_rejected} if s.poses_rejected else {}),
+            # a learner on another machine (learner=tcp://...): its link, weights version and backlog
+            **({"learner": s.learner_link} if s.learner_link else {}),
         }
 
     def update(self, s: LiveState) -> None:

@@ -69,6 +69,16 @@ class SyncLearner:
         """Nothing runs in the background."""
 
 
+def act_with(actor: torch.nn.Module, obs: PolicyInput, deterministic: bool, generator: torch.Generator,
+             device: torch.device) -> np.ndarray:
+    """One action from an actor copy the control loop owns (the caller holds its weights lock)."""
+    tensors = [torch.as_tensor(x, dtype=torch.float32, device=device).unsqueeze(0)
+               for x in (obs.embedding, obs.proprio, obs.action_lo, obs.action_hi)]
+    with torch.inference_mode():
+        action, _ = actor(*tensors, deterministic=deterministic, generator=generator)
+    return action[0].cpu().numpy()
+
+
 _COUNT = object()  # inbox marker: a stored transition counts toward the UTD target
 _STOP = object()  # inbox marker: the writer drains everything before it, then exits
 
@@ -119,6 +129,18 @@ class ThreadedLearner:
         return self.agent.critic_updates
 
     @property
+    def lag(self) -> int:
+        """UTD blocks the learner is behind its target (0 before training starts)."""
+        return max(0, self._transitions - self._blocks)
+
+    def actor_weights(self) -> tuple[int, dict[str, torch.Tensor]]:
+        """The critic update count and a CPU copy of the actor's weights at that update, taken
+        between two update blocks: what a learner on another machine publishes to its cars."""
+        with self._agent_lock:
+            return self.agent.critic_updates, {k: v.detach().cpu().clone()
+                                               for k, v in self.agent.actor.state_dict().items()}
+
+    @property
     def backlog(self) -> int:
         """Inbox items (transitions, counts, checkpoints) the writer has not handled yet."""
         return len(self._inbox)
@@ -128,11 +150,8 @@ class ThreadedLearner:
             raise self.error
         if self.error is not None:
             raise RuntimeError(f"the learner's background work failed: {self.error}") from self.error
-        tensors = [torch.as_tensor(x, dtype=torch.float32, device=self.agent.device).unsqueeze(0)
-                   for x in (obs.embedding, obs.proprio, obs.action_lo, obs.action_hi)]
-        with self._weights_lock, torch.inference_mode():
-            action, _ = self._actor(*tensors, deterministic=deterministic, generator=self._generator)
-        return action[0].cpu().numpy()
+        with self._weights_lock:
+            return act_with(self._actor, obs, deterministic, self._generator, self.agent.device)
 
     def _post(self, item) -> None:
         if self._closed:

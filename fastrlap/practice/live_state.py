@@ -42,6 +42,7 @@ class LiveState:
     updates_per_s: float  # learner updates over the last few seconds of wall time
     buffer: int  # transitions in the replay buffer (demo and practice), the number resume reports as loaded
     link: str  # the serial link's trouble, "" while it is up and confirmed
+    learner_link: str  # a learner on another machine: its link, weights version, backlog; "" for one in this process
     poses_rejected: str  # external poses refused so far ("3 unauthenticated, 1 replayed"), "" while none were
     car: Pose | None  # where the car is, None before the first observation
     camera_age: float | None  # s between the newest camera frame and the newest observation
@@ -91,7 +92,7 @@ class LiveTracker:
             laps=st.laps, lap_times=tuple(st.lap_times), best_lap=st.best_lap, collisions=st.collisions,
             practice_time=st.practice_time, total_time=self.total_time,
             updates_per_s=self._rate(loop.learner.updates), buffer=len(loop.learner.replay),
-            link=loop.link_message, poses_rejected=rejected.describe() if rejected.total else "",
+            link=loop.link_message, learner_link=getattr(loop.learner, "link_state", ""), poses_rejected=rejected.describe() if rejected.total else "",
             car=obs.pose if obs is not None else None,
             camera_age=None if obs is None or obs.frame_t is None else obs.t - obs.frame_t,
             frame=obs.frame if obs is not None else None)

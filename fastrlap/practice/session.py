@@ -36,6 +36,7 @@ from fastrlap.practice.run import RunDir, RunLog, agent_dir, read_laps, read_lap
 from fastrlap.practice.sim_operator import Carriable, SimOperator
 from fastrlap.practice.stops import first_hold
 from fastrlap.practice.trajectory import TrajectoryRecorder
+from fastrlap.remote import car as remote
 from fastrlap.storage import StorageError, atomic_write_text
 from fastrlap.types import Pose, Transition
 from fastrlap.vehicle.base import SimClock, Vehicle
@@ -44,7 +45,8 @@ ACTION_DIM = 2
 LEARNER_FILE = "learner.pt"
 STATE_FILE = "loop_state.json"
 STATE_VERSION = 1  # loop_state.json's format
-SHOUTED_EVENTS = ("link", "confirm", "pose_rejected")  # events also printed as a status line when they happen
+# events also printed as a status line when they happen
+SHOUTED_EVENTS = ("link", "confirm", "pose_rejected", "learner_link")
 
 
 def build_encoder(cfg: Config, device: torch.device) -> Encoder:
@@ -163,9 +165,20 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
               threads: int, device: torch.device, console: LiveConsole | None, resume: bool,
               oracle_lap: float | None, status: Callable[[str], None]) -> dict:
     encoder = build_encoder(cfg, device)
-    agent = SAC(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent, device=device, seed=cfg.seed)
-    replay = ReplayBuffer(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent.replay_capacity,
-                          directory=replay_dir(run), flush_every=cfg.agent.replay_flush_every, seed=cfg.seed)
+    # With a learner on another machine (learner=tcp://...) this process holds neither the agent
+    # nor the replay buffer: the link stands in for both (fastrlap/remote/car.py).
+    try:
+        link = (remote.connect(cfg, run, (encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM), synchronous, status)
+                if remote.is_remote(cfg) else None)
+    except BaseException:
+        if console is not None:
+            console.close()
+        raise
+    agent = None if link else SAC(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent, device=device,
+                                  seed=cfg.seed)
+    replay = None if link else ReplayBuffer(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM,
+                                            cfg.agent.replay_capacity, directory=replay_dir(run),
+                                            flush_every=cfg.agent.replay_flush_every, seed=cfg.seed)
     log = RunLog(run)
     trajectory = TrajectoryRecorder(trajectories_path(run))
     state = LoopState()
@@ -173,22 +186,27 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
     adir.mkdir(exist_ok=True)
     t_wall = time.monotonic()
     if resume:
-        state = _resume(run, agent, replay, log, status, device=str(device), torch_threads=threads)
+        state = _resume(run, agent, replay, log, status, device=str(device), torch_threads=threads,
+                        learner=cfg.learner)
     else:
-        if (adir / LEARNER_FILE).exists() or read_laps(run) or any(replay_dir(run).glob("chunk_*")):
+        if ((adir / LEARNER_FILE).exists() or (adir / STATE_FILE).exists() or read_laps(run)
+                or any(replay_dir(run).glob("chunk_*"))):
+            if link:
+                link.close()
             raise FastrlapError(f"{run.path} already holds a practice session; continue it with "
                                 f"`fastrlap practice resume={run.path}` or start a new run directory")
-        for tr in demo_transitions(demo, spec, encoder, cfg):
-            replay.insert(tr)
+        demo_set = demo_transitions(demo, spec, encoder, cfg)
+        for tr in demo_set:
+            (link or replay).insert(tr)
         # A first checkpoint before driving: from here on, resume always finds a learner and the demo.
-        _checkpoint_job(run, agent, replay, state, trajectory.cut())()
-        log.event(0.0, "start", demo_transitions=len(replay), encoder=cfg.agent.encoder, device=str(device),
-                  torch_threads=threads)
+        (link.checkpoint if link else lambda job: job())(_checkpoint_job(run, agent, replay, state, trajectory.cut()))
+        log.event(0.0, "start", demo_transitions=len(demo_set), encoder=cfg.agent.encoder, device=str(device),
+                  torch_threads=threads, learner=cfg.learner)
     for torn in log.torn:
         log.event(state.practice_time, "repaired", file=torn.path.name, dropped=torn.text)
         status(torn.describe())
-    learner = (SyncLearner(agent, replay, cfg.practice.start_training) if synchronous else
-               ThreadedLearner(agent, replay, cfg.practice.start_training, cfg.practice.actor_sync_seconds))
+    learner = link or (SyncLearner(agent, replay, cfg.practice.start_training) if synchronous else
+                       ThreadedLearner(agent, replay, cfg.practice.start_training, cfg.practice.actor_sync_seconds))
 
     wandb = WandbLogger(cfg.wandb, run.path, OmegaConf.to_container(OmegaConf.structured(cfg)), run.path.name)
     # The keyboard e-stop reads stdin only when it is a terminal in the foreground (keys.py).
@@ -225,9 +243,10 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
                   if isinstance(vehicle, Carriable) and cfg.practice.sim_carry_back_s > 0 else None)
 
     def summary() -> dict:
-        return _summary(loop.state, demo, learner.updates, len(replay), oracle_lap, time.monotonic() - t_wall)
+        return _summary(loop.state, demo, learner.updates, len(learner.replay), oracle_lap, time.monotonic() - t_wall)
 
     saved = {"checkpoint": time.monotonic(), "flush": time.monotonic()}  # wall time of the last writes
+    watch = remote.LinkWatch(link, on_event) if link else None
 
     def periodic(lp: PracticeLoop) -> None:
         st = lp.state
@@ -240,12 +259,14 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
             if console is not None:
                 console.update(now_state)
         obs = lp.last_obs
+        if watch is not None:
+            watch(st.practice_time)
         trajectory.add(st.practice_time, obs.pose.x, obs.pose.y, math.hypot(*obs.velocity), lp.mode, st.laps + 1)
         now = time.monotonic()
         if st.ticks % cfg.practice.checkpoint_every == 0 or now - saved["checkpoint"] >= cfg.practice.checkpoint_seconds:
             learner.checkpoint(_checkpoint_job(run, agent, replay, st, trajectory.cut()))
             saved["checkpoint"] = saved["flush"] = now
-        elif now - saved["flush"] >= cfg.agent.replay_flush_seconds:
+        elif replay is not None and now - saved["flush"] >= cfg.agent.replay_flush_seconds:
             learner.checkpoint(replay.flush)  # in the writer's order: after every queued transition
             saved["flush"] = now
         if st.ticks % cfg.practice.summary_every == 0:
@@ -271,13 +292,15 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
     return final
 
 
-def _finish(run: RunDir, agent: SAC, replay: ReplayBuffer, state: LoopState, trajectory: TrajectoryRecorder,
-            log: RunLog, learner_error: BaseException | None, summary: Callable[[], dict]) -> dict:
+def _finish(run: RunDir, agent: SAC | None, replay: ReplayBuffer | None, state: LoopState,
+            trajectory: TrajectoryRecorder, log: RunLog, learner_error: BaseException | None,
+            summary: Callable[[], dict]) -> dict:
     """The last checkpoint, summary and `end` event of a session, whatever ended it.
 
     A failed write (disk full, read-only) does not stop the rest: each part is attempted, the logs
     record what could not be saved, and the first failure is raised as one line that says how
-    many transitions of this session are lost."""
+    many transitions of this session are lost. With a remote learner (no agent, no replay here)
+    every transition is in the spool before the link sends it, so none is counted as unsaved."""
     failures: list[FastrlapError] = []
 
     def attempt(write: Callable[[], object]) -> None:
@@ -293,27 +316,30 @@ def _finish(run: RunDir, agent: SAC, replay: ReplayBuffer, state: LoopState, tra
     attempt(_checkpoint_job(run, agent, replay, state, trajectory.cut()))
     final = summary()
     attempt(lambda: log.summary(final))
+    unsaved = replay.unsaved if replay is not None else 0
     attempt(lambda: log.event(state.practice_time, "end", ticks=state.ticks, laps=state.laps,
-                              unsaved_transitions=replay.unsaved))
+                              unsaved_transitions=unsaved))
     log.close()
     if failures:
-        lost = (f"{replay.unsaved} transitions driven since the last completed flush could not be saved"
-                if replay.unsaved else "every transition is saved")
+        lost = (f"{unsaved} transitions driven since the last completed flush could not be saved"
+                if unsaved else "every transition is saved")
         raise StorageError(f"{failures[0]} ({lost}; resume with `fastrlap practice resume={run.path}`)")
     return final
 
 
-def _checkpoint_job(run: RunDir, agent: SAC, replay: ReplayBuffer, state: LoopState,
+def _checkpoint_job(run: RunDir, agent: SAC | None, replay: ReplayBuffer | None, state: LoopState,
                     write_trajectory: Callable[[], object]) -> Callable[[], None]:
     """The replay flush first (the driving data cannot be recreated; the weights can, from it),
     then the trajectory chunk, the counters and the learner weights — each written atomically.
     Every part is attempted even when an earlier one fails (a learner write that hits a full disk
     must not skip the replay), and the first failure is raised after. The counters are copied
     now; the writing may happen later, in the threaded learner's writer thread (the car's
-    control loop never waits for the disk)."""
+    control loop never waits for the disk). Without an agent and a replay (the learner is on
+    another machine, which keeps those) only the trajectory and the counters are written."""
     counters = json.dumps({"version": STATE_VERSION, **asdict(state)})
-    parts = (replay.flush, write_trajectory, lambda: atomic_write_text(agent_dir(run) / STATE_FILE, counters),
-             lambda: agent.save(agent_dir(run) / LEARNER_FILE))
+    parts = (write_trajectory, lambda: atomic_write_text(agent_dir(run) / STATE_FILE, counters))
+    if agent is not None and replay is not None:
+        parts = (replay.flush, *parts, lambda: agent.save(agent_dir(run) / LEARNER_FILE))
 
     def job() -> None:
         failures = []
@@ -328,10 +354,17 @@ def _checkpoint_job(run: RunDir, agent: SAC, replay: ReplayBuffer, state: LoopSt
     return job
 
 
-def _resume(run: RunDir, agent: SAC, replay: ReplayBuffer, log: RunLog, status: Callable[[str], None],
-            **context) -> LoopState:
+def _resume(run: RunDir, agent: SAC | None, replay: ReplayBuffer | None, log: RunLog,
+            status: Callable[[str], None], **context) -> LoopState:
     """Replay, learner and counters back from the run directory; what had to be dropped or
-    rebuilt is reported in the `resume` event and on `status`."""
+    rebuilt is reported in the `resume` event and on `status`. Without an agent and a replay
+    (the learner is on another machine) only the counters come back."""
+    if agent is None or replay is None:
+        notes = ["the learner and its replay are on the learner's machine"]
+        if not (agent_dir(run) / STATE_FILE).exists():
+            raise FastrlapError(f"{agent_dir(run) / STATE_FILE} not found: nothing to resume in {run.path}; "
+                                f"start practice without resume=")
+        return _restore_counters(run, notes, log, status, critic_updates=None, **context)
     report = replay.load()
     notes = [report.summary()]
     learner_path = agent_dir(run) / LEARNER_FILE
@@ -343,6 +376,12 @@ def _resume(run: RunDir, agent: SAC, replay: ReplayBuffer, log: RunLog, status: 
     else:
         raise FastrlapError(f"{learner_path} not found and {replay_dir(run)} holds no transitions: nothing to "
                             f"resume in {run.path}; start practice without resume=")
+    return _restore_counters(run, notes, log, status, critic_updates=agent.critic_updates, **context)
+
+
+def _restore_counters(run: RunDir, notes: list[str], log: RunLog, status: Callable[[str], None],
+                      **context) -> LoopState:
+    """The loop's counters from loop_state.json, brought level with laps.csv; logs the resume."""
     state, note = _read_state(agent_dir(run) / STATE_FILE)
     if note:
         notes.append(note)
@@ -358,8 +397,7 @@ def _resume(run: RunDir, agent: SAC, replay: ReplayBuffer, log: RunLog, status: 
         state.best_lap = min(state.lap_times)
         state.first_lap_time = laps[0]["practice_time_s"]
     msg = "; ".join(notes)
-    log.event(state.practice_time, "resume", replay=msg, laps=state.laps, critic_updates=agent.critic_updates,
-              **context)
+    log.event(state.practice_time, "resume", replay=msg, laps=state.laps, **context)
     status(f"resumed {run.path}: {state.laps} laps so far, {state.practice_time / 60:.2f} min practised; {msg} "
            f"(demo and practice transitions: the replay buffer the dashboard shows)")
     return state

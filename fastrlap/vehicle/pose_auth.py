@@ -75,12 +75,7 @@ def load_pose_key(key: str, key_file: str) -> bytes:
                            "the key out of logs and shell history)")
     if key_file:
         path = Path(key_file).expanduser()
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            raise PoseKeyError(f"pose key file {path} not found: {KEY_HINT}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PoseKeyError(f"cannot read pose key file {path} ({exc}): {KEY_HINT}") from None
+        text = read_key_file(path, "pose key file", KEY_HINT, PoseKeyError)
         where = f"pose key file {path}"
     else:
         text = key.strip()
@@ -90,6 +85,17 @@ def load_pose_key(key: str, key_file: str) -> bytes:
     if len(text) < MIN_KEY_CHARS:
         raise PoseKeyError(f"{where} holds a key of {len(text)} characters, fewer than {MIN_KEY_CHARS}: {KEY_HINT}")
     return text.encode("utf-8")
+
+
+def read_key_file(path: Path, what: str, hint: str, error: type[FastrlapError]) -> str:
+    """The text of a shared-key file, stripped; a missing or unreadable file is one `error` line
+    naming `what` it is and, in `hint`, where a good one comes from."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise error(f"{what} {path} not found: {hint}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read {what} {path} ({exc}): {hint}") from None
 
 
 def sign_pose(key: bytes, fields: dict) -> bytes:

@@ -37,6 +37,7 @@ FAST: dict[str, list[str] | tuple[str, str]] = {
     "pretrain train": ["steps=2", "batch_size=8", "log_every=1", "save_every=1", "goal_max_ticks=10"],
     "pretrain import-recon": (CHECK_ONLY, "needs the RECON dataset, downloaded by hand"),
     "console": (CHECK_ONLY, "serves the page until Ctrl-C; tests/cli/test_console_command.py runs it"),
+    "learner serve": (CHECK_ONLY, "serves cars until Ctrl-C; tests/loop/test_remote_learner.py runs it"),
 }
 HARDWARE = ("vehicle=real", "vehicle=hil")  # the car, or the firmware under simavr: checked only
 PLACEHOLDER = re.compile(r"runs/(\.\.\.|[A-Z]\b|<[^>]*>)")  # runs/..., runs/A, runs/<the run>

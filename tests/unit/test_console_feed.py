@@ -67,3 +67,16 @@ def test_a_stop_reaches_the_page_at_once_other_figures_wait_for_the_next_snapsho
     feed.update(live.update(held))
     fig = feed.snapshot()
     assert (fig["estop"], fig["estop_source"], fig["mode"], fig["laps"]) == (STOPPED_HELP, "console", "STOPPED", 1)
+
+
+def test_a_learner_on_another_machine_puts_its_link_state_on_the_page(monkeypatch):
+    monkeypatch.setattr(feed_mod, "SNAPSHOT_HZ", 1e9)
+    feed = ConsoleFeed(TrackMap.from_arrays(np.zeros((0, 2)), []), demo_lap=20.0, oracle_lap=None,
+                       camera_fps=5.0, camera_width=64)
+    live = LiveTracker(total_time=60.0)
+    loop = fake_loop(0.0, Mode.LEARNING, [])
+    feed.update(live.update(loop))
+    assert feed.snapshot()["learner_link"] == ""  # the learner in this process
+    loop.learner.link_state = "lost 2.0 s, weights v40, 12 unacked"
+    feed.update(live.update(loop))
+    assert feed.snapshot()["learner_link"] == "lost 2.0 s, weights v40, 12 unacked"

@@ -12,7 +12,7 @@ from fastrlap.practice.supervisor import Mode
 STATE = LiveState(mode=Mode.LEARNING, stop_reason="", estop="", estop_source="", speed=2.0, laps=2,
                   lap_times=(14.0, 12.5), best_lap=12.5, collisions=3, practice_time=90.0, total_time=600.0,
                   updates_per_s=41.0, buffer=130,  # 90 demo transitions and the 40 of practice
-                  link="", poses_rejected="", car=None, camera_age=None)
+                  link="", learner_link="", poses_rejected="", car=None, camera_age=None)
 
 
 def test_plain_dashboard_line_has_the_fields(capsys):
@@ -70,4 +70,11 @@ def test_a_lost_link_shows_at_once_and_refused_poses_are_counted(capsys):
     out = capsys.readouterr().out
     assert "mode LINK_LOST" in out and "link serial link lost: /dev/ttyUSB0" in out
     assert "poses rejected 3 unauthenticated, 1 replayed" in out
+    dash.close()
+
+
+def test_a_remote_learner_shows_its_link_state_in_the_line(capsys):
+    dash = Dashboard(live=False, every_s=0.0)
+    dash.update(replace(STATE, learner_link="lost 1.2 s, weights v800, 31 unacked"))  # a learner on another machine
+    assert "learner lost 1.2 s, weights v800, 31 unacked" in capsys.readouterr().out
     dash.close()
