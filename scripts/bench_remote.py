@@ -42,7 +42,7 @@ import torch
 from fastrlap.agent.sac import PolicyInput
 from fastrlap.cli import _record_demo_into, compose
 from fastrlap.course.demo import load_demo
-from fastrlap.practice.features import PROPRIO_DIM
+from fastrlap.agent.features import PROPRIO_DIM
 from fastrlap.practice.run import RunDir, open_run_dir, save_config
 from fastrlap.course.checkpoints import load_checkpoints
 from fastrlap.practice.session import ACTION_DIM, build_encoder, demo_transitions, practice

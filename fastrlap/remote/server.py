@@ -25,7 +25,7 @@ from fastrlap.agent.replay import ReplayBuffer
 from fastrlap.agent.sac import SAC
 from fastrlap.config import Config
 from fastrlap.errors import FastrlapError
-from fastrlap.practice.features import PROPRIO_DIM
+from fastrlap.agent.features import PROPRIO_DIM
 from fastrlap.practice.learner import ThreadedLearner
 from fastrlap.practice.run import RunDir, agent_dir, replay_dir
 from fastrlap.practice.runlock import RunLock
