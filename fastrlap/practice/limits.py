@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastrlap.agent.sac import action_range
-from fastrlap.config import Config
+from fastrlap.config import Config, VehicleConfig
 from fastrlap.errors import ConfigError
 
 SPEED = 0  # index of the speed component in an action (steering is 1)
@@ -45,8 +45,8 @@ class ActionLimits:
         if agent.action_limit_schedule and not low < high:
             raise ConfigError(f"agent.action_limit_start_min_speed={low:g} is not below "
                               f"agent.action_limit_start_max_speed={high:g}; give the starting speed box a width")
-        to_action = lambda v: float(np.clip((v - vehicle.speed_bias) / vehicle.speed_scale, -1.0, 1.0))  # noqa: E731
-        return ActionLimits(agent.action_rate_limit, agent.action_limit_schedule, to_action(low), to_action(high))
+        return ActionLimits(agent.action_rate_limit, agent.action_limit_schedule,
+                            _speed_action(low, vehicle), _speed_action(high, vehicle))
 
     def box(self, transitions: int) -> tuple[np.ndarray, np.ndarray]:
         """The whole range allowed after `transitions` practice transitions, (A,) each."""
@@ -67,3 +67,8 @@ class ActionLimits:
         prev = np.asarray(prev_action, dtype=np.float32)
         return (np.maximum(lo, np.minimum(box_lo, prev)).astype(np.float32),
                 np.minimum(hi, np.maximum(box_hi, prev)).astype(np.float32))
+
+
+def _speed_action(speed: float, vehicle: VehicleConfig) -> float:
+    """The speed component of the action that commands `speed` m/s, clamped to [-1, 1]."""
+    return float(np.clip((speed - vehicle.speed_bias) / vehicle.speed_scale, -1.0, 1.0))
