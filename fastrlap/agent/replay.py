@@ -187,12 +187,14 @@ class ReplayBuffer:
         self._next_idx[i] = o2
         self._by_source[SOURCES.index(tr.source)].push(self._n)
         self._n += 1
+        start = self._start
         self._start = max(self._start, self._n - self.capacity)
         oldest_row = self._n_obs - self.obs_capacity
         while self._start < self._n and int(self._obs_idx[self._start % self.capacity]) < oldest_row:
             self._start += 1
-        for ring in self._by_source:
-            ring.drop_below(self._start)
+        if self._start > start:  # evicted: the source index rings forget those too
+            for ring in self._by_source:
+                ring.drop_below(self._start)
 
     def _write_obs(self, emb: np.ndarray, prop: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> int:
         r = self._n_obs % self.obs_capacity
