@@ -165,6 +165,10 @@ class AgentConfig:
     num_layers: int = 2  # hidden layers (actor and each critic)
     num_qs: int = 10  # critics in the ensemble (count)
     num_min_qs: int = 2  # critics the target takes the min over, drawn at random (count)
+    # min2: REDQ's min over num_min_qs random critics; mean_minus_std: mean - k·std over all of them,
+    # k = critic_target_std, so states the critics disagree about (rarely reached ones) cost more.
+    critic_target: str = "min2"  # min2 | mean_minus_std
+    critic_target_std: float = 1.0  # k of mean_minus_std (unitless, >= 0)
     gamma: float = 0.99  # discount per control tick (unitless)
     tau: float = 0.005  # polyak rate of the target critics per critic update (unitless)
     lr: float = 3e-4  # Adam learning rate for actor, critics and temperature
@@ -179,6 +183,14 @@ class AgentConfig:
     # oval is lapped at 1.1x the oracle after 4 simulated minutes (scripts/bench_practice.py).
     batch_size: int = 64  # transitions per critic update
     action_rate_limit: float = 0.2  # max change of each action component per control tick
+    # RLPD-style symmetric sampling: this fraction of every batch is demo transitions, the rest
+    # practice (0 = every stored transition equally likely, as before).
+    demo_batch_share: float = 0.0  # fraction of each sampled batch taken from the demo lap
+    # RACER-style widening limits: the commanded speed starts inside [start_min, start_max] m/s and
+    # the box widens linearly to the full range over this many practice transitions (0 = full at once).
+    action_limit_schedule: int = 0  # practice transitions until the full speed range (0 = off)
+    action_limit_start_min_speed: float = 1.0  # m/s: lowest commandable speed at the first transition
+    action_limit_start_max_speed: float = 3.0  # m/s: highest commandable speed at the first transition
     replay_capacity: int = 200_000  # transitions kept in the replay buffer
     replay_flush_every: int = 1000  # transitions between crash-safe flushes of the buffer to disk
     replay_flush_seconds: float = 10.0  # s of wall time between flushes too: a kill -9 loses at most this much driving
@@ -425,6 +437,8 @@ LIMITS: tuple[Limit, ...] = (
     Limit("agent.tau", 0, 1, open_low=True), _above("agent.lr", 0), _above("agent.init_temperature", 0),
     _at_least("agent.target_entropy_anneal_updates", 0), _at_least("agent.utd_ratio", 1),
     _at_least("agent.batch_size", 1), _above("agent.action_rate_limit", 0), _at_least("agent.replay_capacity", 1),
+    Limit("agent.demo_batch_share", 0, 1), _at_least("agent.action_limit_schedule", 0),
+    _at_least("agent.critic_target_std", 0),
     _at_least("agent.replay_flush_every", 1),
     _above("course.checkpoint_spacing", 0), _above("course.goal_radius", 0), _at_least("course.gate_half_width", 0),
     _at_least("course.min_demo_length", 0), _above("course.max_demo_seconds", 0),
@@ -457,6 +471,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "view.driver": ("oracle", "demo"),
     "vehicle.real.pose.source": ("odometry", "gps", "external"),
     "learner_link.on_loss": ("continue", "stop"),
+    "agent.critic_target": ("min2", "mean_minus_std"),
 }
 
 

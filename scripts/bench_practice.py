@@ -2,11 +2,13 @@
 
 Records the demo lap and practises on a race track in the simulator, then prints the
 demo lap time, the time to the first autonomous lap (T2F, practice minutes), the best lap, the
-oracle lap, best/oracle, collisions in the last 5 laps, and wall time; the run directory keeps
+oracle lap, best/oracle, collisions in the last 5 laps and in all, stuck resets in the first
+practice minute, and wall time; the run directory keeps
 laps.csv, events.jsonl, practice.log and a learning-curve PNG. The run is a one-job sweep
 (`fastrlap practice -m`) in `<out>/<date>-<time>-<track name>-s<seed>/`; the track may be a
 built-in name or a path to a track file. Final output line: JSON with track, seed, encoder,
-demo_lap_s, t2f_min, best_lap_s, oracle_lap_s, best_over_oracle, collisions_last5, laps,
+demo_lap_s, t2f_min, best_lap_s, oracle_lap_s, best_over_oracle, collisions_last5, collisions,
+stuck_first_min, laps,
 practice_min, wall_s and run_dir.
 
     python scripts/bench_practice.py --track oval --minutes 20 --seed 0 [key=value ...]

@@ -128,6 +128,9 @@ class ReplayBuffer:
         self._source = torch.empty(capacity, dtype=torch.uint8)
         self._obs_idx = torch.empty(capacity, dtype=torch.int64)  # absolute observation row numbers
         self._next_idx = torch.empty(capacity, dtype=torch.int64)
+        # Per source, the absolute numbers of its stored transitions in insertion order (a ring):
+        # a batch that mixes sources in a set share draws uniformly inside each in O(1).
+        self._by_source = [_IndexRing(capacity + 1) for _ in SOURCES]  # +1: pushed before the eviction
         self._n_obs = 0  # observation rows ever written
         self._n = 0  # transitions ever inserted
         self._start = 0  # absolute number of the oldest transition still stored
@@ -150,7 +153,8 @@ class ReplayBuffer:
     def nbytes(self) -> int:
         """Bytes held by the preallocated storage."""
         tensors = [self._obs_emb, self._obs_prop, self._obs_lo, self._obs_hi, self._action, self._reward,
-                   self._mask, self._done, self._source, self._obs_idx, self._next_idx]
+                   self._mask, self._done, self._source, self._obs_idx, self._next_idx,
+                   *(ring.items for ring in self._by_source)]
         return sum(t.numel() * t.element_size() for t in tensors)
 
     # ---- insert --------------------------------------------------------------------------
@@ -181,11 +185,16 @@ class ReplayBuffer:
         self._source[i] = SOURCES.index(tr.source)
         self._obs_idx[i] = o
         self._next_idx[i] = o2
+        self._by_source[SOURCES.index(tr.source)].push(self._n)
         self._n += 1
+        start = self._start
         self._start = max(self._start, self._n - self.capacity)
         oldest_row = self._n_obs - self.obs_capacity
         while self._start < self._n and int(self._obs_idx[self._start % self.capacity]) < oldest_row:
             self._start += 1
+        if self._start > start:  # evicted: the source index rings forget those too
+            for ring in self._by_source:
+                ring.drop_below(self._start)
 
     def _write_obs(self, emb: np.ndarray, prop: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> int:
         r = self._n_obs % self.obs_capacity
@@ -221,8 +230,17 @@ class ReplayBuffer:
 
     # ---- sample --------------------------------------------------------------------------
 
-    def sample(self, batch_size: int) -> Batch:
-        """`batch_size` transitions drawn uniformly with replacement, as float32 tensors."""
+    def sample(self, batch_size: int, demo_share: float = 0.0) -> Batch:
+        """`batch_size` transitions drawn with replacement, as float32 tensors.
+
+        With `demo_share` 0 every stored transition is equally likely. With a share s > 0 (RLPD's
+        symmetric sampling, arXiv 2302.02948) a fixed fraction s of the rows are demo transitions
+        and the rest practice transitions, each drawn uniformly within its source: the few hundred
+        demo transitions, which show that driving on at speed pays, then keep their weight in
+        every update instead of being diluted by the first minutes of slow, crashing practice.
+        The demo rows are spread evenly through the batch, so each of a UTD block's minibatches
+        gets the same share. A source with no stored transitions gives its rows to the other.
+        """
         if len(self) == 0:
             raise ValueError("cannot sample from an empty replay buffer; insert transitions (or load()) first")
         if batch_size not in self._out:
@@ -235,7 +253,7 @@ class ReplayBuffer:
             self._out[batch_size] = (batch, torch.empty(batch_size, e, dtype=torch.float16),
                                      torch.empty(batch_size, dtype=torch.int64))
         out, emb16, rows = self._out[batch_size]
-        t = torch.randint(self._start, self._n, (batch_size,), generator=self._generator).remainder_(self.capacity)
+        t = self._draw(batch_size, demo_share).remainder_(self.capacity)
         torch.index_select(self._action, 0, t, out=out.action)
         torch.index_select(self._reward, 0, t, out=out.reward)
         torch.index_select(self._mask, 0, t, out=out.mask)
@@ -250,6 +268,21 @@ class ReplayBuffer:
             torch.index_select(self._obs_lo, 0, rows, out=lo)
             torch.index_select(self._obs_hi, 0, rows, out=hi)
         return out
+
+    def _draw(self, batch_size: int, demo_share: float) -> torch.Tensor:
+        """Absolute numbers of `batch_size` stored transitions (see `sample`)."""
+        if not 0.0 <= demo_share <= 1.0:
+            raise ValueError(f"demo_share is {demo_share}; use a fraction between 0 and 1")
+        demo, practice = (self._by_source[SOURCES.index(s)] for s in ("demo", "practice"))
+        if demo_share == 0.0 or not demo.size or not practice.size:
+            return torch.randint(self._start, self._n, (batch_size,), generator=self._generator)
+        # Row i is a demo row where floor((i + 1)·s) steps up: floor(B·s) rows, evenly spaced.
+        steps = torch.floor(torch.arange(batch_size + 1, dtype=torch.float64) * demo_share)
+        is_demo = steps[1:] > steps[:-1]
+        t = torch.empty(batch_size, dtype=torch.int64)
+        t[is_demo] = demo.draw(int(is_demo.sum()), self._generator)
+        t[~is_demo] = practice.draw(batch_size - int(is_demo.sum()), self._generator)
+        return t
 
     def transition(self, k: int) -> Transition:
         """The k-th stored transition, oldest first (embeddings come back rounded to float16)."""
@@ -392,6 +425,30 @@ class ReplayBuffer:
                 bool((data["source"] >= len(SOURCES)).any()):
             raise ReplayFormatError(f"replay chunk {path} holds non-finite or invalid values (damaged); {fix}")
         return data
+
+
+class _IndexRing:
+    """Increasing absolute transition numbers in a fixed ring: push the newest, drop the evicted."""
+
+    def __init__(self, capacity: int):
+        self.items = torch.empty(capacity, dtype=torch.int64)
+        self.head = 0  # slot of the oldest number
+        self.size = 0
+
+    def push(self, number: int) -> None:
+        self.items[(self.head + self.size) % len(self.items)] = number
+        self.size += 1
+
+    def drop_below(self, oldest: int) -> None:
+        """Forget the numbers of transitions the buffer no longer stores (all older than `oldest`)."""
+        while self.size and int(self.items[self.head]) < oldest:
+            self.head = (self.head + 1) % len(self.items)
+            self.size -= 1
+
+    def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n of the stored numbers, uniformly with replacement."""
+        offsets = torch.randint(0, self.size, (n,), generator=generator)
+        return self.items[(offsets + self.head).remainder_(len(self.items))]
 
 
 def _write_manifest(directory: Path, dims: tuple[int, int, int], chunks: list[dict]) -> None:

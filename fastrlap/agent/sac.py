@@ -125,13 +125,23 @@ def action_range(prev_action: np.ndarray, rate_limit: float) -> tuple[np.ndarray
 # Losses. Each returns (loss, info) with info values as 0-d tensors (converted once per block).
 # --------------------------------------------------------------------------------------------
 
-def critic_target(reward: torch.Tensor, mask: torch.Tensor, next_qs: torch.Tensor, gamma: float) -> torch.Tensor:
+def critic_target(reward: torch.Tensor, mask: torch.Tensor, next_qs: torch.Tensor, gamma: float,
+                  std_coef: float | None = None) -> torch.Tensor:
     """y = r + γ · mask · min_i Q'_i(s', a'), the min over the sampled subset (M, B) -> (B,).
 
     REDQ: min over a random subset of M target critics, arXiv 2101.05982. No entropy term in the
     backup (RLPD's `backup_entropy=False`).
+
+    With `std_coef` k (`agent.critic_target=mean_minus_std`, `next_qs` then holds every critic)
+    the value is mean_i Q'_i - k · std_i Q'_i instead: the critics disagree most about states the
+    car has rarely reached, such as the approach to a corner it keeps hitting, so their spread is
+    charged as a cost there in proportion to the uncertainty rather than as one fixed pessimism
+    everywhere. k = 0 is the plain ensemble mean. std is the population one (over N, not N - 1).
     """
-    return reward + gamma * mask * next_qs.min(dim=0).values
+    if std_coef is None:
+        return reward + gamma * mask * next_qs.min(dim=0).values
+    value = next_qs.mean(dim=0) - std_coef * next_qs.std(dim=0, correction=0)
+    return reward + gamma * mask * value
 
 
 def next_actions(actor: TanhGaussianActor, batch: Batch, noise: torch.Tensor) -> torch.Tensor:
@@ -147,11 +157,12 @@ def next_actions(actor: TanhGaussianActor, batch: Batch, noise: torch.Tensor) ->
 
 
 def critic_loss(critic: CriticEnsemble, target_critic: CriticEnsemble, batch: Batch, next_action: torch.Tensor,
-                members: torch.Tensor, gamma: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                members: torch.Tensor, gamma: float, std_coef: float | None = None
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Mean squared TD error of every critic against one shared target built from a' (B, A)."""
     with torch.no_grad():
         next_qs = target_critic(batch.next_embedding, batch.next_proprio, next_action, members=members)
-        target = critic_target(batch.reward, batch.mask, next_qs, gamma)
+        target = critic_target(batch.reward, batch.mask, next_qs, gamma, std_coef)
     qs = critic(batch.embedding, batch.proprio, batch.action)  # (N, B)
     loss = (qs - target).pow(2).mean()
     return loss, {"critic_loss": loss.detach(), "q_mean": qs.detach().mean(), "target_mean": target.mean()}
@@ -185,7 +196,8 @@ def grad_norm(grads: list[torch.Tensor]) -> torch.Tensor:
 
 def critic_update(critic: CriticEnsemble, target_critic: CriticEnsemble, weights: list[torch.Tensor],
                   target_weights: list[torch.Tensor], adam: AdamState, batch: Batch, next_action: torch.Tensor,
-                  members: torch.Tensor, gamma: float, tau: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                  members: torch.Tensor, gamma: float, tau: float, std_coef: float | None = None
+                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One critic update: TD loss, its gradient, Adam and the polyak step of the targets; returns (ok, info).
 
     `weights` / `target_weights` are the two ensembles' parameters, updated in place. The whole
@@ -196,7 +208,7 @@ def critic_update(critic: CriticEnsemble, target_critic: CriticEnsemble, weights
     kernel as before. If the loss or the gradient is not finite (`ok` false) nothing changes:
     weights, targets and Adam's moments keep their values, and no host sync was needed to decide.
     """
-    loss, info = critic_loss(critic, target_critic, batch, next_action, members, gamma)
+    loss, info = critic_loss(critic, target_critic, batch, next_action, members, gamma, std_coef)
     grads = torch.autograd.grad(loss, weights)
     info["critic_grad_norm"] = grad_norm(grads)
     ok = torch.isfinite(info["critic_loss"]) & torch.isfinite(info["critic_grad_norm"])
@@ -278,6 +290,7 @@ class SAC:
         self.act_generator = torch.Generator(device=self.device).manual_seed(seed + 1)
         self.update_generator = torch.Generator(device=self.device).manual_seed(seed + 2)
         self.subset_generator = torch.Generator().manual_seed(seed + 3)
+        self._all_members = torch.arange(cfg.num_qs, device=self.device)
         self.critic_updates = 0
         self.actor_updates = 0
         # Compiling makes one graph of each update (loss, backward, Adam, polyak) and fuses the
@@ -326,9 +339,14 @@ class SAC:
         return torch.randn(batch.action.shape, generator=self.update_generator, device=self.device)
 
     def _critic_step(self, batch: Batch, next_action: torch.Tensor) -> dict[str, torch.Tensor]:
-        members = subsample_ensemble(self.cfg.num_qs, self.cfg.num_min_qs, self.subset_generator, self.device)
+        if self.cfg.critic_target == "mean_minus_std":
+            members, std_coef = self._all_members, self.cfg.critic_target_std
+        else:
+            members = subsample_ensemble(self.cfg.num_qs, self.cfg.num_min_qs, self.subset_generator, self.device)
+            std_coef = None
         ok, info = self._critic_update(self.critic, self.target_critic, self._critic_weights, self._target_weights,
-                                       self._critic_adam, batch, next_action, members, self.cfg.gamma, self.cfg.tau)
+                                       self._critic_adam, batch, next_action, members, self.cfg.gamma, self.cfg.tau,
+                                       std_coef)
         if not bool(ok):
             self._raise_not_finite("critic", info["critic_loss"], batch)
         self.critic_updates += 1

@@ -58,7 +58,8 @@ class SyncLearner:
         """One UTD block per stored transition once the buffer holds `start_training`."""
         if len(self.replay) >= self.start_training:
             cfg = self.agent.cfg
-            self.last_metrics = self.agent.update(self.replay.sample(cfg.utd_ratio * cfg.batch_size))
+            batch = self.replay.sample(cfg.utd_ratio * cfg.batch_size, cfg.demo_batch_share)
+            self.last_metrics = self.agent.update(batch)
 
     def checkpoint(self, job: Job) -> None:
         """Run `job` (learner weights, replay flush, counters) now, in the loop's thread: the
@@ -220,7 +221,7 @@ class ThreadedLearner:
                     time.sleep(0.002)
                     continue
                 with self._lock:
-                    batch = self.replay.sample(cfg.utd_ratio * cfg.batch_size)
+                    batch = self.replay.sample(cfg.utd_ratio * cfg.batch_size, cfg.demo_batch_share)
                     batch = type(batch)(*(t.clone() for t in batch))  # the buffer reuses its output tensors
                 with self._agent_lock:
                     self.last_metrics = self.agent.update(batch)

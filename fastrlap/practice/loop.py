@@ -25,10 +25,11 @@ import numpy as np
 
 from fastrlap.agent.encoder import Encoder, FrameStack
 from fastrlap.agent.features import proprio
-from fastrlap.agent.sac import PolicyInput, action_range
+from fastrlap.agent.sac import PolicyInput
 from fastrlap.config import Config
 from fastrlap.course.checkpoints import Course, goal_features
 from fastrlap.course.reward import reward as course_reward
+from fastrlap.practice.limits import ActionLimits
 from fastrlap.practice.safety import SafetyFilter
 from fastrlap.practice.stops import Hold
 from fastrlap.practice.supervisor import PAUSED, Event, Mode, Supervisor
@@ -124,6 +125,10 @@ class PracticeLoop:
         self.continue_presses = continue_presses
         self._presses_seen = 0
         self.safety = SafetyFilter(cfg.practice.safety, vehicle.control_hz)
+        # The widening speed box is a practice aid; without learning (evaluation) the policy drives
+        # over the whole range it ended with.
+        limits = ActionLimits.of(cfg)
+        self.limits = limits if learn else ActionLimits(limits.rate_limit, 0, limits.start_lo, limits.start_hi)
         self.supervisor = Supervisor(cfg.practice.supervisor, distance_to_path, vehicle.control_hz,
                                      on_event=self._mode_event, seed=cfg.seed)
         self.frames = FrameStack(encoder.spec)
@@ -229,7 +234,7 @@ class PracticeLoop:
             emb = self.encoder.embed(stack)
             p = proprio(obs.velocity, obs.yaw_rate, obs.imu.accel, step.goal.direction, step.goal.distance,
                         self.prev_action)
-            lo, hi = action_range(self.prev_action, self.cfg.agent.action_rate_limit)
+            lo, hi = self.limits.window(self.prev_action, self.state.transitions)
         if self.pending is not None:
             pen = self.pending
             toward = goal_features(obs.pose, self.course.spec.checkpoints[pen.target])
@@ -253,8 +258,8 @@ class PracticeLoop:
                 self._emit(obs.t, "fault", what="policy", detail="non-finite action; neutral sent")
                 command = NEUTRAL
             else:
-                # The actor samples inside [lo, hi] already; clipping makes the rate limit a
-                # guarantee of the loop rather than a property of one policy class.
+                # The actor samples inside [lo, hi] already; clipping makes the rate limit (and
+                # the speed box) a guarantee of the loop rather than a property of one policy class.
                 action = np.clip(np.asarray(action, dtype=np.float32), lo, hi)
                 command = self.cfg.vehicle.to_command(action)
                 self.pending = _Pending(emb, p, action, lo, hi, step.target)

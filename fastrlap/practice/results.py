@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from fastrlap.practice.run import RunDir, read_laps, summary_path
+from fastrlap.practice.run import RunDir, events_path, read_laps, summary_path
 from fastrlap.sim.track import track_name
 
 
@@ -25,9 +25,27 @@ def _rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def stuck_resets(run: RunDir, within_s: float) -> int:
+    """Pseudo-resets begun because the car was stuck in the first `within_s` s of practice: how
+    long the learner crawled before it learned that speed pays."""
+    path = events_path(run)
+    if not path.is_file():
+        return 0
+    count = 0
+    for line in path.read_text().splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:  # a torn last line from a killed run
+            continue
+        count += (event.get("event") == "mode" and event.get("new") == "RECOVERY"
+                  and "stuck" in str(event.get("reason", "")) and event.get("t", within_s) < within_s)
+    return count
+
+
 def run_figures(path: str | Path) -> dict:
     """track, seed, encoder, demo_lap_s, t2f_min, best_lap_s, oracle_lap_s, best_over_oracle,
-    collisions_last5, laps, practice_min, wall_s, run_dir and laps_list of one practised run.
+    collisions_last5, collisions, stuck_first_min, laps, practice_min, wall_s, run_dir and laps_list
+    of one practised run.
 
     `track` is the track's name (a file's `name:` field, from the run's own copy when it has one),
     never the path it was given as, so runs on the same track file group together in tables."""
@@ -42,6 +60,8 @@ def run_figures(path: str | Path) -> dict:
             "t2f_min": _rounded(summary.get("first_lap_practice_min"), 3),
             "best_lap_s": _rounded(best, 3), "oracle_lap_s": _rounded(oracle, 3),
             "best_over_oracle": None if best is None or not oracle else round(best / oracle, 3),
-            "collisions_last5": int(sum(r["collisions"] for r in laps[-5:])), "laps": len(laps),
+            "collisions_last5": int(sum(r["collisions"] for r in laps[-5:])),
+            "collisions": int(summary.get("collisions", 0)), "stuck_first_min": stuck_resets(run, within_s=60.0),
+            "laps": len(laps),
             "practice_min": round(summary["practice_min"], 2), "wall_s": round(summary["wall_s_this_session"], 1),
             "run_dir": str(run.path), "laps_list": laps_list(laps)}

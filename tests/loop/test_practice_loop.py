@@ -83,6 +83,40 @@ def test_driving_into_a_wall_triggers_recovery_and_the_car_backs_out(demo_run, t
     assert n_after < n_hit - 0.1 or loop.mode == Mode.LEARNING
 
 
+def test_the_loop_never_sends_an_action_outside_the_widening_speed_box(demo_run, tiny):
+    cfg = tiny("oval", "agent.action_limit_schedule=40", "agent.action_limit_start_min_speed=1",
+               "agent.action_limit_start_max_speed=3")
+    rng = np.random.default_rng(0)
+    # A policy that ignores its range: the loop must still keep every action inside the window.
+    loop, learner, _, _ = make_loop(demo_run, lambda obs: rng.uniform(-1.5, 1.5, 2), cfg)
+    checked = 0
+    for _ in range(90):
+        prev, n = loop.prev_action.copy(), loop.state.transitions
+        loop.tick()
+        if loop.pending is None:  # no action chosen by the policy this tick (recovery)
+            continue
+        a = loop.pending.action
+        box_lo, box_hi = loop.limits.box(n)
+        assert a[0] <= box_hi[0] + 1e-6
+        assert a[0] >= min(box_lo[0], prev[0]) - 1e-6  # below the floor only while speeding up from rest
+        assert np.all(np.abs(a - prev) <= 0.2 + 1e-6)
+        assert loop.last_command.speed == pytest.approx(3.0 + 3.0 * float(a[0]), abs=1e-4)
+        checked += 1
+    assert checked > 60 and loop.state.transitions > 40
+    # Stored transitions carry the range actually used, and the next one's range is the next tick's.
+    chained = 0
+    for k, tr in enumerate(learner.transitions):
+        assert np.all(tr.action_lo <= tr.action) and np.all(tr.action <= tr.action_hi)
+        box_lo, box_hi = loop.limits.box(k)
+        assert tr.action_hi[0] <= box_hi[0] + 1e-6
+        following = learner.transitions[k + 1] if k + 1 < len(learner.transitions) else None
+        if following is not None and np.array_equal(tr.next_proprio, following.proprio):  # same episode
+            chained += 1
+            np.testing.assert_array_equal(tr.next_action_lo, learner.transitions[k + 1].action_lo)
+            np.testing.assert_array_equal(tr.next_action_hi, learner.transitions[k + 1].action_hi)
+    assert chained > 40
+
+
 def test_a_car_held_still_triggers_stuck_recovery(demo_run, tiny):
     loop, learner, events, _ = make_loop(demo_run, lambda obs: [-1.0, 0.0], tiny())  # target speed 0
     for _ in range(29):

@@ -1,4 +1,5 @@
 """Replay buffer: storage layout, sampling, capacity, memory bound, crash-safe persistence."""
+import dataclasses
 import json
 import os
 import signal
@@ -312,3 +313,65 @@ def test_kill_9_loses_at_most_one_flush_interval(tmp_path):
     for k in range(0, report.loaded, 7):
         tr = buf.transition(k)
         assert tr.reward == k and tr.embedding[0] == k and tr.next_embedding[0] == k + 1
+
+
+def _rows(batch) -> np.ndarray:
+    """Which stored transitions a batch of `make_episode_stream` holds (its reward is the index)."""
+    return batch.reward.long().numpy()
+
+
+def test_demo_share_fixes_the_fraction_of_demo_rows_in_every_minibatch():
+    stream = make_episode_stream(40, episode_len=6)  # transitions 0-2 are demo, 3-39 practice
+    buf = ReplayBuffer(E, P, A, capacity=64, seed=3)
+    for tr in stream:
+        buf.insert(tr)
+    demo_rows = 0
+    for _ in range(20):
+        rows = _rows(buf.sample(512, demo_share=0.25))
+        demo_rows += int((rows < 3).sum())
+        # Spread evenly: each of 8 minibatches of 64 (a UTD block) gets the share, not just the whole.
+        assert [int((chunk < 3).sum()) for chunk in np.split(rows, 8)] == [16] * 8
+    assert demo_rows == 20 * 128
+    # Uniform inside each source.
+    rows = np.concatenate([_rows(buf.sample(4000, demo_share=0.5)) for _ in range(5)])
+    demo_counts = np.bincount(rows[rows < 3], minlength=3)
+    practice_counts = np.bincount(rows[rows >= 3] - 3, minlength=37)
+    assert demo_counts.min() > 0.9 * 10000 / 3 and demo_counts.max() < 1.1 * 10000 / 3
+    assert practice_counts.min() > 0.7 * 10000 / 37 and practice_counts.max() < 1.3 * 10000 / 37
+
+
+def test_demo_share_zero_draws_exactly_the_uniform_sampler_rows():
+    stream = make_episode_stream(40, episode_len=6)
+    buf = ReplayBuffer(E, P, A, capacity=64, seed=7)
+    for tr in stream:
+        buf.insert(tr)
+    expected = torch.randint(0, 40, (256,), generator=torch.Generator().manual_seed(7)).numpy()
+    np.testing.assert_array_equal(_rows(buf.sample(256, demo_share=0.0)), expected)
+    np.testing.assert_array_equal(_rows(buf.sample(256)),
+                                  torch.randint(0, 40, (512,), generator=torch.Generator().manual_seed(7))[256:])
+
+
+@pytest.mark.parametrize("source", ["demo", "practice"])
+def test_demo_share_falls_back_to_the_only_source_stored(source):
+    buf = ReplayBuffer(E, P, A, capacity=64)
+    for tr in make_episode_stream(20):
+        buf.insert(dataclasses.replace(tr, source=source))
+    rows = _rows(buf.sample(1000, demo_share=0.3))
+    assert np.bincount(rows, minlength=20).min() > 20  # every stored transition, about 50 times each
+    with pytest.raises(ValueError, match="demo_share"):
+        buf.sample(8, demo_share=1.5)
+
+
+def test_demo_share_never_draws_an_evicted_transition():
+    stream = make_episode_stream(50, episode_len=7)  # the 3 demo transitions are evicted first
+    buf = ReplayBuffer(E, P, A, capacity=16)
+    mixed = []
+    for k, tr in enumerate(stream):
+        buf.insert(tr)
+        if k >= 3:
+            rows = _rows(buf.sample(64, demo_share=0.5))
+            oldest = int(buf.transition(0).reward)
+            assert rows.min() >= oldest and rows.max() <= k
+            mixed.append(bool((rows < 3).any()))
+    assert mixed[0] and not mixed[-1]
+    assert buf.count("demo") == 0

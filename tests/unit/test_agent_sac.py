@@ -71,6 +71,48 @@ def test_critic_loss_uses_the_min_of_the_sampled_target_members_only():
     assert float(other["target_mean"]) != pytest.approx(float(info["target_mean"]), abs=1e-3)
 
 
+def test_mean_minus_std_target_hand_computed():
+    reward = torch.tensor([1.0, 0.0])
+    mask = torch.tensor([1.0, 1.0])
+    next_qs = torch.tensor([[2.0, 10.0],
+                            [4.0, 10.0],
+                            [6.0, 10.0]])  # three critics: the first state divides them, the second not
+    # mean [4, 10]; population std [sqrt(8/3), 0].
+    y = critic_target(reward, mask, next_qs, gamma=0.5, std_coef=1.5)
+    expected = torch.tensor([1.0 + 0.5 * (4.0 - 1.5 * (8.0 / 3.0) ** 0.5), 0.5 * 10.0])
+    assert torch.allclose(y, expected)
+    assert torch.allclose(critic_target(reward, mask, next_qs, gamma=0.5, std_coef=0.0),
+                          torch.tensor([1.0 + 0.5 * 4.0, 5.0]))
+
+
+@pytest.mark.parametrize("k", [0.0, 2.0])
+def test_the_risk_aware_agent_targets_every_critic_and_the_default_stays_redq(k):
+    batch = random_batch(2 * 16)
+    default, same, risky = (SAC(E, P, A, small_cfg(**extra), seed=0) for extra in
+                            ({"utd_ratio": 2}, {"utd_ratio": 2, "critic_target": "min2", "critic_target_std": 5.0},
+                             {"utd_ratio": 2, "critic_target": "mean_minus_std", "critic_target_std": k}))
+    with torch.no_grad():
+        for agent in (default, same, risky):
+            for i, p in enumerate(agent.target_critic.out.bias):
+                p.fill_(10.0 * i)
+    infos = [agent.update(batch) for agent in (default, same, risky)]
+    assert infos[0]["target_mean"] == infos[1]["target_mean"]  # min2 ignores the coefficient
+    # The last critic step's target, recomputed from the risky agent's state before that step.
+    check = SAC(E, P, A, small_cfg(utd_ratio=2, critic_target="mean_minus_std", critic_target_std=k), seed=0)
+    with torch.no_grad():
+        for i, p in enumerate(check.target_critic.out.bias):
+            p.fill_(10.0 * i)
+    a_next = next_actions(check.actor, batch, torch.randn(batch.action.shape,
+                                                          generator=check.update_generator)).chunk(2)
+    check._critic_step(batch.split(2)[0], a_next[0])
+    last = batch.split(2)[1]
+    with torch.no_grad():
+        q_all = check.target_critic(last.next_embedding, last.next_proprio, a_next[1])
+        expected = last.reward + 0.99 * last.mask * (q_all.mean(0) - k * q_all.std(0, correction=0))
+    assert infos[2]["target_mean"] == pytest.approx(float(expected.mean()), abs=1e-4)
+    assert infos[2]["target_mean"] != pytest.approx(infos[0]["target_mean"], abs=1e-2)
+
+
 def _adam_pair(seed: int = 0):
     """Two copies of the same weights: one for torch's Adam, one for adam_step."""
     g = torch.Generator().manual_seed(seed)
