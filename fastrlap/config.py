@@ -27,6 +27,8 @@ class CameraConfig:
     pitch_deg: float = -20.0  # negative looks down, degrees
     brightness_jitter: float = 0.0  # max relative brightness change per episode (0 = off)
     noise_std: float = 0.0  # per-pixel Gaussian noise, in 0-255 units
+    look: str = "clean"  # clean: flat shading, crisp lines | realistic: light, shadows, clutter, lens, JPEG
+    light_shift_deg: float = 0.0  # realistic look: the venue's light turned by this many degrees
 
 
 @dataclass
