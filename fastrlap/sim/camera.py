@@ -33,7 +33,7 @@ class SimCamera:
         self.config = camera
         self.renderer = Renderer(track, camera)
         self.realistic = camera.look == "realistic"
-        self.lighting = NOMINAL_LIGHT  # until an episode draws its own
+        self.lighting = NOMINAL_LIGHT.shifted(camera.light_level)  # until an episode draws its own
         if self.realistic:
             self.lens = Lens(camera)
             self.exposure = AutoExposure()
@@ -42,7 +42,7 @@ class SimCamera:
         """Draw the light of a new episode from rng (realistic look; the clean look draws nothing,
         so its random stream is what it always was). The auto-exposure starts settled."""
         if self.realistic:
-            self.lighting = Lighting.draw(rng, self.renderer.scene.indoor)
+            self.lighting = Lighting.draw(rng, self.renderer.scene.indoor).shifted(self.config.light_level)
             self.exposure.reset()
 
     def frame(self, x: float, y: float, yaw: float, t: float = 0.0, speed: float = 0.0, yaw_rate: float = 0.0,
@@ -57,4 +57,4 @@ class SimCamera:
         metered = cv2.mean(scene)[1]  # green: the luminance a camera's meter mostly sees
         gain = self.exposure.update(t, level, metered)
         gains = self.lighting.tint(t) * np.float32(level * gain)
-        return self.lens.develop(scene, gains, self.lens.exposure_s(gain), speed, yaw_rate, rng)
+        return self.lens.develop(scene, gains, gain, speed, yaw_rate, rng)

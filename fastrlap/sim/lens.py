@@ -30,7 +30,7 @@ BASE_EXPOSURE_S = 0.012  # s of exposure at gain 1; a darker scene gets a longer
 MAX_EXPOSURE_S = 0.033  # one frame period at 30 fps
 NEAR_GROUND_FRACTION = 0.4  # lowest part of the image that streaks with forward speed
 STREAK_PX_PER_M = 110.0  # px of vertical streak there per m travelled during the exposure
-SENSOR_NOISE_STD = 3.0  # 0-255 units of read noise at gain 1
+SENSOR_NOISE_STD = 3.0  # 0-255 units of read noise at gain 1 (amplified with the gain)
 NOISE_BANK_FRAMES = 16
 NOISE_BANK_SEED = 20230419
 
@@ -42,12 +42,13 @@ def noise_bank(std: float, pixels: int) -> np.ndarray:
     return np.rint(bank * std).clip(-255, 255).astype(np.int16)
 
 
-def add_noise(frame: np.ndarray, bank: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """frame + a slice of `bank` at an offset drawn from rng, clipped to uint8 (a new array)."""
+def add_noise(frame: np.ndarray, bank: np.ndarray, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+    """frame + `scale` x a slice of `bank` at an offset drawn from rng, clipped to uint8 (a new array)."""
     n = frame.size
     start = int(rng.integers(0, len(bank) - n))
     noisy = frame.reshape(-1).astype(np.int16)
-    noisy += bank[start: start + n]
+    noise = bank[start: start + n]
+    noisy += noise if scale == 1.0 else (noise * np.float32(scale)).astype(np.int16)
     np.clip(noisy, 0, 255, out=noisy)
     return noisy.astype(np.uint8).reshape(frame.shape)
 
@@ -78,11 +79,13 @@ class Lens:
         """Exposure time (s) at auto-exposure gain `gain`: the shutter opens longer in the dark."""
         return min(BASE_EXPOSURE_S * gain, MAX_EXPOSURE_S)
 
-    def develop(self, frame: np.ndarray, gains: np.ndarray, exposure_s: float, speed: float, yaw_rate: float,
+    def develop(self, frame: np.ndarray, gains: np.ndarray, gain: float, speed: float, yaw_rate: float,
                 rng: np.random.Generator | None) -> np.ndarray:
         """The bytes the camera delivers for the rendered scene `frame` (uint8 RGB, not modified):
-        `gains` RGB multipliers (light x exposure x tint), motion during `exposure_s` seconds at
+        `gains` RGB multipliers (light x exposure x tint), auto-exposure `gain` (a darker scene
+        gets a longer exposure, so more motion blur, and more amplified sensor noise), motion at
         `speed` m/s and `yaw_rate` rad/s, sensor noise from `rng` (none when None), JPEG."""
+        exposure_s = self.exposure_s(gain)
         out = frame
         sweep = int(round(abs(yaw_rate) * exposure_s * self.focal_px))
         if sweep > 0:
@@ -96,6 +99,6 @@ class Lens:
         cv2.multiply(self._vignette, (float(gains[0]), float(gains[1]), float(gains[2]), 0.0), dst=self._scale)
         out = cv2.multiply(out, self._scale, dtype=cv2.CV_8U)
         if rng is not None:
-            out = add_noise(out, self._bank, rng)
+            out = add_noise(out, self._bank, rng, scale=gain)
         ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(out, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         return cv2.cvtColor(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)

@@ -43,7 +43,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from fastrlap.config import CameraConfig
+from fastrlap.config import CAMERA_LOOKS, CameraConfig
 from fastrlap.errors import FastrlapError
 from fastrlap.sim import shadows
 from fastrlap.sim.lens import add_noise, noise_bank
@@ -76,7 +76,6 @@ FOG_LEVELS = 32  # palette quantisation of fog on walls
 SCENERY_TOP_DEG = 10.5  # highest distant scenery (hills, trees, hall walls) above the horizon
 PANORAMA_COLUMNS = 1024  # azimuth steps of the scenery panorama (a power of two: index & (P-1))
 WORLD_OFFSET = 1000.0  # m added to world coordinates so ground texel coordinates stay positive
-LOOKS = ("clean", "realistic")
 WALL_SHADOW_DEPTH = 0.1  # m of barrier thickness that casts a shadow
 GLARE_STRENGTH = 70.0  # 0-255 units added at the centre of the light's reflection on a shiny floor
 GLARE_SPREAD_DEG = 9.0  # angular radius of that reflection (a polished but not mirror-like floor)
@@ -229,8 +228,8 @@ class Renderer:
     """
 
     def __init__(self, track: Track, camera: CameraConfig) -> None:
-        if camera.look not in LOOKS:
-            raise FastrlapError(f"vehicle.sim.camera.look={camera.look!r}: use one of {', '.join(LOOKS)}")
+        if camera.look not in CAMERA_LOOKS:
+            raise FastrlapError(f"vehicle.sim.camera.look={camera.look!r}: use one of {', '.join(CAMERA_LOOKS)}")
         self.track, self.camera = track, camera
         key = (_track_key(track), camera.width, camera.height, camera.fov_deg, camera.mount_height,
                camera.pitch_deg, camera.look, camera.light_shift_deg)

@@ -141,3 +141,24 @@ def test_light_shift_turns_the_shadows():
     base = Renderer(_oval_lit_from(90.0), REALISTIC).render(-3.0, -4.5, 0.0)
     turned = Renderer(_oval_lit_from(90.0), replace(REALISTIC, light_shift_deg=180.0)).render(-3.0, -4.5, 0.0)
     assert not np.array_equal(base, turned)
+
+
+def test_another_light_changes_the_frames_but_not_the_laps():
+    # What `fastrlap evaluate vehicle.sim.camera.light_shift_deg=... light_level=...` relies on:
+    # the same seed drives the same physics; only the camera sees another sun.
+    def roll(**light):
+        cam = replace(REALISTIC, **light)
+        car = SimVehicle(load_track("oval"), VehicleConfig(sim=SimConfig(camera=cam)), seed=5)
+        frames, states = [], []
+        for k in range(5):
+            car.act(Command(speed=2.5, steer=0.1 * k))
+            obs = car.observe()
+            frames.append(obs.frame)
+            states.append(obs.pose.as_array())
+        return frames, states
+
+    base_frames, base_states = roll()
+    for light in ({"light_shift_deg": 120.0}, {"light_level": 0.4}):
+        frames, states = roll(**light)
+        assert all(np.array_equal(a, b) for a, b in zip(base_states, states))
+        assert np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(base_frames, frames)]) > 2
