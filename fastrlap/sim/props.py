@@ -7,6 +7,8 @@ outdoors, and people walking past. `place_props` scatters static boxes of those 
 the track; `place_walker` adds a person who walks back and forth along a path that keeps clear
 of the track by at least `WALKER_CLEARANCE`, so it distracts the camera but never blocks the car.
 
+Indoors, `hang_posters` puts posters on the hall's walls in the distant panorama.
+
 Props are scenery only: the car's physics does not see them, and they stand off the track
 (the nearest corner at least `PROP_CLEARANCE` beyond the edge), so no lap is changed by them.
 Placement is drawn from a generator seeded with the track's name: the same track has the same
@@ -158,3 +160,23 @@ def _segment_distance(path: np.ndarray, point: np.ndarray) -> float:
     ab = b - a
     t = np.clip(((point - a) * ab).sum(axis=1) / np.maximum((ab * ab).sum(axis=1), 1e-12), 0.0, 1.0)
     return float(np.hypot(*(a + t[:, None] * ab - point).T).min())
+
+
+POSTERS = 9  # posters around an indoor hall
+POSTER_COLOURS = ((200, 40, 50), (30, 90, 170), (240, 200, 40), (40, 140, 80), (235, 235, 230), (30, 30, 35))
+
+
+def hang_posters(panorama: np.ndarray, track: Track, azimuth: np.ndarray, elevation_deg: np.ndarray) -> None:
+    """Paint posters (two-tone rectangles) on an indoor hall's walls, in place on the scenery
+    panorama (float32 (R, P, 3) over `elevation_deg` (R,) x world `azimuth` (P,) rad)."""
+    rng = _rng(track, "posters")
+    el = elevation_deg[:, None]
+    for _ in range(POSTERS):
+        centre, width = rng.uniform(0.0, 2 * math.pi), rng.uniform(0.05, 0.14)  # rad
+        bottom, height = rng.uniform(1.5, 3.0), rng.uniform(2.0, 4.0)  # deg
+        across = np.abs((azimuth - centre + math.pi) % (2 * math.pi) - math.pi) < width / 2
+        up = (el >= bottom) & (el < bottom + height)
+        ground, figure = (POSTER_COLOURS[i] for i in rng.choice(len(POSTER_COLOURS), 2, replace=False))
+        panorama[up & across[None, :]] = ground
+        inner = (el >= bottom + 0.25 * height) & (el < bottom + 0.6 * height)
+        panorama[inner & (np.abs((azimuth - centre + math.pi) % (2 * math.pi) - math.pi) < width / 4)[None, :]] = figure

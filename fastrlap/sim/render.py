@@ -48,7 +48,7 @@ from fastrlap.errors import FastrlapError
 from fastrlap.sim import shadows
 from fastrlap.sim.lens import add_noise, noise_bank
 from fastrlap.sim.materials import Finish
-from fastrlap.sim.props import WALKER_SIZE, Prop, Walker, place_props, place_walker
+from fastrlap.sim.props import WALKER_SIZE, Prop, Walker, hang_posters, place_props, place_walker
 from fastrlap.sim.textures import Grid, Look, Painter, fog, look_for, paint_ground, scenery, sky
 from fastrlap.sim.track import Obstacle, Track
 
@@ -415,6 +415,8 @@ class Renderer:
         elevation = e_lo + step * np.arange(n_el)
         azimuth = np.arange(PANORAMA_COLUMNS) * (2 * math.pi / PANORAMA_COLUMNS)
         pano = scenery(self._painter, self.look, self.track.surface, azimuth, elevation)
+        if self.camera.look == "realistic" and self.look.indoor:
+            hang_posters(pano, self.track, azimuth, elevation)
         self._panorama = np.ascontiguousarray(np.clip(pano, 0, 255).astype(np.uint8)).view("V3").reshape(-1)
         row = np.rint((el[px] - e_lo) / step).astype(np.int32)
         az = np.arctan2(rays.left[px], rays.forward[px])  # car-frame azimuth, left positive

@@ -162,3 +162,21 @@ def test_another_light_changes_the_frames_but_not_the_laps():
         frames, states = roll(**light)
         assert all(np.array_equal(a, b) for a, b in zip(base_states, states))
         assert np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(base_frames, frames)]) > 2
+
+
+def test_indoor_halls_have_posters_on_their_walls():
+    from fastrlap.sim.props import hang_posters
+
+    azimuth = np.linspace(0.0, 2 * np.pi, 512, endpoint=False)
+    elevation = np.linspace(-2.0, 10.0, 49)
+    pano = np.full((len(elevation), len(azimuth), 3), 128.0, np.float32)
+    hang_posters(pano, load_track("technical"), azimuth, elevation)
+    changed = (pano != 128.0).any(axis=2)
+    assert changed.any(axis=0).sum() > 20  # several posters, each some columns wide
+    assert elevation[changed.any(axis=1)].min() >= 1.5  # on the wall, above the floor
+
+
+def test_a_track_chooses_its_scene():
+    assert load_track("sweeper").scene.light_elevation_deg == 22.0
+    assert load_track("technical").scene.lighting == "ceiling"  # the default for an indoor floor
+    assert load_track("prior/campus").scene.markings == "none"  # concrete path meeting a lawn
