@@ -30,10 +30,9 @@ def frame(track_name: str, look: str, seed: int, along: float) -> np.ndarray:
     camera.new_episode(rng)
     s = along * track.length
     x, y = track.point_at(s, 0.0)
-    t = 0.0
     for t in np.arange(0.0, 3.0, 0.1):  # let the auto-exposure settle on this view
-        img = camera.frame(float(x), float(y), track.heading_at(s), t=float(t), speed=2.5, rng=rng)
-    return img
+        camera.frame(float(x), float(y), track.heading_at(s), t=float(t), speed=2.5, rng=rng)
+    return camera.frame(float(x), float(y), track.heading_at(s), t=3.0, speed=2.5, rng=rng)
 
 
 def main() -> None:
