@@ -34,7 +34,7 @@ class CameraConfig:
     pitch_deg: float = -20.0  # negative looks down, degrees
     brightness_jitter: float = 0.0  # max relative brightness change per episode (0 = off)
     noise_std: float = 0.0  # per-pixel Gaussian noise, in 0-255 units
-    look: str = "clean"  # one of CAMERA_LOOKS
+    look: str = "clean"  # clean: flat shading (default) | realistic: texture, sun/shadow, exposure, lens, JPEG, clutter
     light_shift_deg: float = 0.0  # realistic look: the venue's light turned by this many degrees
     light_level: float = 1.0  # realistic look: the light of every episode scaled by this
 
