@@ -18,8 +18,15 @@ from fastrlap.settings import check_finite, show
 from fastrlap.types import Command
 
 
+CAMERA_LOOKS = ("clean", "realistic")
+
+
 @dataclass
 class CameraConfig:
+    """The simulated camera. `look` picks what it shows (fastrlap.sim.camera): `clean` (flat
+    shading, the look the shipped encoder was trained on) or `realistic` (texture, sun and
+    shadow, changing light, auto-exposure, motion blur, lens, noise, JPEG, clutter)."""
+
     width: int = 128  # px
     height: int = 128  # px
     fov_deg: float = 100.0  # horizontal field of view, degrees
@@ -27,6 +34,9 @@ class CameraConfig:
     pitch_deg: float = -20.0  # negative looks down, degrees
     brightness_jitter: float = 0.0  # max relative brightness change per episode (0 = off)
     noise_std: float = 0.0  # per-pixel Gaussian noise, in 0-255 units
+    look: str = "clean"  # clean: flat shading (default) | realistic: texture, sun/shadow, exposure, lens, JPEG, clutter
+    light_shift_deg: float = 0.0  # realistic look: the venue's light turned by this many degrees
+    light_level: float = 1.0  # realistic look: the light of every episode scaled by this
 
 
 @dataclass
@@ -431,6 +441,7 @@ LIMITS: tuple[Limit, ...] = (
     _at_least("vehicle.sim.physics_hz", 100), _at_least("vehicle.sim.latency_ticks", 0),
     _at_least("vehicle.sim.camera.width", 1), _at_least("vehicle.sim.camera.height", 1),
     Limit("vehicle.sim.camera.fov_deg", 0, 180, open_low=True, open_high=True),
+    _above("vehicle.sim.camera.light_level", 0),
     _at_least("agent.frame_size", 1), _at_least("agent.frame_stack", 1), _at_least("agent.projection_dim", 1),
     _at_least("agent.hidden_dim", 1), _at_least("agent.num_layers", 1), _at_least("agent.num_qs", 1),
     _at_least("agent.num_min_qs", 1), Limit("agent.gamma", 0, 1, open_high=True),
@@ -469,6 +480,7 @@ LIMITS: tuple[Limit, ...] = (
 CHOICES: dict[str, tuple[str, ...]] = {
     "wandb.mode": ("offline", "online", "disabled"),
     "view.driver": ("oracle", "demo"),
+    "vehicle.sim.camera.look": CAMERA_LOOKS,
     "vehicle.real.pose.source": ("odometry", "gps", "external"),
     "learner_link.on_loss": ("continue", "stop"),
     "agent.critic_target": ("min2", "mean_minus_std"),

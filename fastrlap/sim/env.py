@@ -19,7 +19,7 @@ from gymnasium import spaces
 
 from fastrlap.config import VehicleConfig
 from fastrlap.sim.dynamics import car_params
-from fastrlap.sim.render import Renderer
+from fastrlap.sim.camera import SimCamera
 from fastrlap.sim.track import Projection, Track, load_track
 from fastrlap.sim.world import World
 
@@ -45,14 +45,15 @@ class TrackEnv(gym.Env):
             }
         )
         self.action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
-        self.renderer = Renderer(self.track, cam)
+        self.camera = SimCamera(self.track, cam)
         self.world = World(self.track, self.params, self.vcfg.sim, self.vcfg.control_hz)
         self._frame = np.zeros((cam.height, cam.width, 3), np.uint8)
 
     def _observe(self, pr: Projection, reading_accel: np.ndarray, reading_gyro: np.ndarray, wheel: float) -> dict:
         st = self.world.state
         err = st.yaw - self.track.heading_at(pr.s)
-        self._frame = self.renderer.render(st.x, st.y, st.yaw, rng=self.np_random)
+        self._frame = self.camera.frame(st.x, st.y, st.yaw, t=self.world.t, speed=st.vx, yaw_rate=st.yaw_rate,
+                                        rng=self.np_random)
         state = np.array(
             [st.vx, st.vy, reading_gyro[2], reading_accel[0], reading_accel[1], wheel, st.steer, pr.n, math.sin(err), math.cos(err)],
             dtype=np.float32,
@@ -64,6 +65,7 @@ class TrackEnv(gym.Env):
         self.world.rng = np.random.default_rng(int(self.np_random.integers(2**31)))
         s = float(self.np_random.uniform(0.0, self.track.length))
         self.world.reset(s=s, n=float(self.np_random.uniform(-0.2, 0.2)) * self.track.width / 2)
+        self.camera.new_episode(self.np_random)
         pr = self.track.project(self.world.state.x, self.world.state.y)
         self._s = pr.s
         return self._observe(pr, np.array([0.0, 0.0, 9.81]), np.zeros(3), 0.0), {}

@@ -28,13 +28,19 @@ with integer arithmetic on ~150 rays. All colours are gathered as 3-byte items s
 output array (a 4-byte RGBA gather plus a strided copy to RGB costs more than the rest of the
 frame). Tables are shared between renderers of the same track and camera geometry.
 
+The realistic camera look (`camera.look`, see `camera.py`) reuses all of this: its ground rasters
+are painted with weathering, worn markings and the track's shadow map (`materials.py`,
+`shadows.py`), boxes of clutter and a walker (`props.py`) are hit by the same vectorised ray-box
+test as obstacles and drawn in a second layer (a tall prop shows above a nearer low barrier),
+and a shiny floor gets the light's reflection from a panorama indexed by heading, like the
+scenery. The clean look's frames are unchanged byte for byte.
+
 Measured on a 2-core computer (median over 1000 poses, 128x128): ~0.08 ms on tracks
 without walls, ~0.25-0.3 ms with walls and boxes.
 
 """
 from __future__ import annotations
 
-import bisect
 import hashlib
 import math
 from collections import OrderedDict
@@ -44,9 +50,14 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from fastrlap.config import CameraConfig
+from fastrlap.config import CAMERA_LOOKS, CameraConfig
+from fastrlap.errors import FastrlapError
+from fastrlap.sim import shadows
+from fastrlap.sim.lens import add_noise, noise_bank
+from fastrlap.sim.materials import Finish
+from fastrlap.sim.props import WALKER_SIZE, Prop, Walker, hang_posters, place_props, place_walker
 from fastrlap.sim.textures import Grid, Look, Painter, fog, look_for, paint_ground, scenery, sky
-from fastrlap.sim.track import Track
+from fastrlap.sim.track import Obstacle, Track
 
 WALL_HEIGHT = 0.25  # m, barriers along the track edges
 OBSTACLE_HEIGHT = 0.3  # m, box obstacles
@@ -71,9 +82,10 @@ SHADE_LEVELS = 16  # palette quantisation of wall shading
 FOG_LEVELS = 32  # palette quantisation of fog on walls
 SCENERY_TOP_DEG = 10.5  # highest distant scenery (hills, trees, hall walls) above the horizon
 PANORAMA_COLUMNS = 1024  # azimuth steps of the scenery panorama (a power of two: index & (P-1))
-NOISE_BANK_FRAMES = 16  # frames' worth of precomputed sensor noise, read at random offsets
-NOISE_BANK_SEED = 20230419  # the bank's own seed; which part a frame gets comes from the caller's rng
 WORLD_OFFSET = 1000.0  # m added to world coordinates so ground texel coordinates stay positive
+WALL_SHADOW_DEPTH = 0.1  # m of barrier thickness that casts a shadow
+GLARE_STRENGTH = 70.0  # 0-255 units added at the centre of the light's reflection on a shiny floor
+GLARE_SPREAD_DEG = 9.0  # angular radius of that reflection (a polished but not mirror-like floor)
 
 
 class _TrackField:
@@ -168,13 +180,44 @@ class _Band:
     fog: float  # 0..1 fog baked into the raster
 
 
+@dataclass(frozen=True)
+class _BoxSet:
+    """Boxes as the per-frame ray test wants them, one array entry per box: centre and heading
+    as complex numbers, half sizes, bounding radius and height (m), palette base of the body."""
+
+    centre: np.ndarray
+    rot: np.ndarray
+    hx: np.ndarray
+    hy: np.ndarray
+    radius: np.ndarray
+    height: np.ndarray
+    base: np.ndarray
+
+    @staticmethod
+    def of(items: list[tuple[Obstacle, float, int]]) -> _BoxSet:
+        """From (box, height, palette base) triples."""
+        boxes = [ob for ob, _, _ in items]
+        return _BoxSet(
+            centre=np.array([complex(*ob.center) for ob in boxes], complex),
+            rot=np.array([complex(math.cos(ob.yaw), math.sin(ob.yaw)) for ob in boxes], complex),
+            hx=np.array([ob.size[0] / 2 for ob in boxes], float),
+            hy=np.array([ob.size[1] / 2 for ob in boxes], float),
+            radius=np.array([ob.radius for ob in boxes], float),
+            height=np.array([h for _, h, _ in items], np.float32),
+            base=np.array([base for _, _, base in items], np.intp),
+        )
+
+    def __len__(self) -> int:
+        return len(self.centre)
+
+
 def _track_key(track: Track) -> str:
     """A digest of everything about a track that the precomputed tables depend on."""
     h = hashlib.sha1()
     for a in (track.xy, track.normal, track.wall_left, track.wall_right):
         h.update(np.ascontiguousarray(a).tobytes())
     h.update(repr((track.name, track.width, track.start, sorted(track.surface.items()),
-                   [(o.center, o.size, o.yaw) for o in track.obstacles])).encode())
+                   [(o.center, o.size, o.yaw) for o in track.obstacles], track.scene)).encode())
     return h.hexdigest()
 
 
@@ -192,9 +235,11 @@ class Renderer:
     """
 
     def __init__(self, track: Track, camera: CameraConfig) -> None:
+        if camera.look not in CAMERA_LOOKS:
+            raise FastrlapError(f"vehicle.sim.camera.look={camera.look!r}: use one of {', '.join(CAMERA_LOOKS)}")
         self.track, self.camera = track, camera
         key = (_track_key(track), camera.width, camera.height, camera.fov_deg, camera.mount_height,
-               camera.pitch_deg)
+               camera.pitch_deg, camera.look, camera.light_shift_deg)
         tables = _TABLES.get(key)
         if tables is None:
             self._precompute(track, camera)
@@ -213,10 +258,11 @@ class Renderer:
         self._mu, self._mv, self._mtmp = (np.empty(n_march, np.float32) for _ in range(3))
         self._mui, self._mvi = np.empty(n_march, np.int32), np.empty(n_march, np.int32)
         self._pano_idx = np.empty(len(getattr(self, "_pano_row", ())), np.int32)
+        if self._glare is not None:
+            self._glare_idx = np.empty(len(self._glare_row), np.int32)
+            self._glare_buf = np.empty((camera.height - self._g0, camera.width, 3), np.uint8)
         if camera.noise_std > 0:
-            values = NOISE_BANK_FRAMES * camera.height * camera.width * 3
-            bank = np.random.default_rng(NOISE_BANK_SEED).standard_normal(values)
-            self._noise_bank = np.rint(bank * camera.noise_std).clip(-255, 255).astype(np.int16)
+            self._noise_bank = noise_bank(camera.noise_std, camera.height * camera.width * 3)
 
     def _precompute(self, track: Track, camera: CameraConfig) -> None:
         self.look: Look = look_for(track.surface)
@@ -231,10 +277,38 @@ class Renderer:
         self._box_lo = edges.min(axis=0)
         self._box_hi = edges.max(axis=0)
         self._field = _TrackField(track, CAR_MARGIN + WALL_RANGE + 1.0)
+        self._finish: Finish | None = None
+        self._props: list[Prop] = []
+        self._walker: Walker | None = None
+        self.scene = track.scene.shifted(camera.light_shift_deg)
+        if camera.look == "realistic":
+            self._props = place_props(track, self.scene)
+            self._walker = place_walker(track, self._props)
+            self._finish = Finish(self.scene, self._shadow_sampler())
         self._build_ground(rays, h)
         self._build_sky(rays)
         self._build_rays(rays, h)
+        self._build_glare(rays)
         del self._painter  # its noise tiles are only needed while painting
+        self._finish = None  # likewise the shadow map
+
+    def _shadow_sampler(self):
+        """Shadows of barriers, boxes and props on the ground for the venue's light (realistic look)."""
+        fld, tr = self._field, self.track
+        res = fld.res  # the shadow map shares the field raster's cells
+        lateral, _ = fld.track_coords(Grid(float(fld.origin[0]), float(fld.origin[1]), res, (fld.rows, fld.cols)))
+        half = tr.width / 2
+        i = fld.index.reshape(fld.rows, fld.cols)
+        left = tr.wall_left[i] & (lateral >= half) & (lateral <= half + WALL_SHADOW_DEPTH)
+        right = tr.wall_right[i] & (lateral <= -half) & (lateral >= -half - WALL_SHADOW_DEPTH)
+        heights = np.where(left | right, np.float32(WALL_HEIGHT), np.float32(0.0)).astype(np.float32)
+        boxes = [(ob, OBSTACLE_HEIGHT) for ob in tr.obstacles] + [(p, p.height) for p in self._props]
+        for ob, height in boxes:
+            poly = np.round((ob.corners - fld.origin) / res * 4).astype(np.int32)
+            cv2.fillPoly(heights, [poly], float(height), cv2.LINE_8, shift=2)
+        sc = self.scene
+        shadow = shadows.cast(heights, res, sc.light_direction(), sc.light_elevation_deg, diffuse=sc.indoor)
+        return shadows.sampler(shadow, (float(fld.origin[0]), float(fld.origin[1])), res)
 
     # ------------------------------------------------------------------ precomputation
     def _build_ground(self, rays: _Rays, h: float) -> None:
@@ -327,7 +401,7 @@ class Renderer:
         L = self.track.length
         from_start = (along - self.track.start + L / 2) % L - L / 2
         return paint_ground(self._painter, self.look, self.track.surface, grid, detail, lateral, from_start,
-                            self.track.width)
+                            self.track.width, self._finish)
 
     def _build_sky(self, rays: _Rays) -> None:
         """The fixed sky gradient, and the scenery band around the horizon as a panorama over
@@ -348,11 +422,44 @@ class Renderer:
         elevation = e_lo + step * np.arange(n_el)
         azimuth = np.arange(PANORAMA_COLUMNS) * (2 * math.pi / PANORAMA_COLUMNS)
         pano = scenery(self._painter, self.look, self.track.surface, azimuth, elevation)
+        if self.camera.look == "realistic" and self.look.indoor:
+            hang_posters(pano, self.track, azimuth, elevation)
         self._panorama = np.ascontiguousarray(np.clip(pano, 0, 255).astype(np.uint8)).view("V3").reshape(-1)
         row = np.rint((el[px] - e_lo) / step).astype(np.int32)
         az = np.arctan2(rays.left[px], rays.forward[px])  # car-frame azimuth, left positive
         self._pano_az = np.rint(az * (PANORAMA_COLUMNS / (2 * math.pi))).astype(np.int32)
         self._pano_row = row * PANORAMA_COLUMNS
+
+    def _build_glare(self, rays: _Rays) -> None:
+        """Realistic look on a shiny floor: the light's reflection as a panorama over world
+        azimuth x elevation of the mirrored ray, which a frame indexes with its heading like the
+        scenery. Ceiling lights are four lamps around the hall; the sun is one."""
+        self._glare = None
+        H, W = self._shape
+        g0 = self._g0
+        if self.camera.look != "realistic" or not self.scene.shiny or g0 >= H:
+            return
+        px = slice(g0 * W, H * W)
+        mirrored = np.degrees(np.arctan(-rays.tan_elevation[px]))  # elevation of the reflected ray
+        step = 0.5
+        e_lo = float(mirrored.min())
+        n_el = int(math.ceil((float(mirrored.max()) - e_lo) / step)) + 1
+        el = np.radians(e_lo + step * np.arange(n_el))[:, None]
+        az = (np.arange(PANORAMA_COLUMNS) * (2 * math.pi / PANORAMA_COLUMNS))[None, :]
+        sc = self.scene
+        lamps = 4 if sc.indoor else 1
+        le = math.radians(sc.light_elevation_deg)
+        glow = np.zeros((n_el, PANORAMA_COLUMNS))
+        for k in range(lamps):
+            la = math.radians(sc.light_azimuth_deg) + k * 2 * math.pi / lamps
+            cos_angle = np.sin(el) * math.sin(le) + np.cos(el) * math.cos(le) * np.cos(az - la)
+            angle = np.degrees(np.arccos(np.clip(cos_angle, -1.0, 1.0)))
+            glow += np.exp(-0.5 * (angle / GLARE_SPREAD_DEG) ** 2)
+        g = np.clip(GLARE_STRENGTH * glow, 0, 255).astype(np.uint8)
+        self._glare = np.ascontiguousarray(np.repeat(g.reshape(-1, 1), 3, axis=1)).view("V3").reshape(-1)
+        self._glare_row = (np.rint((mirrored - e_lo) / step).astype(np.int32) * PANORAMA_COLUMNS)
+        az_car = np.arctan2(rays.left[px], rays.forward[px])
+        self._glare_az = np.rint(az_car * (PANORAMA_COLUMNS / (2 * math.pi))).astype(np.int32)
 
     def _build_rays(self, rays: _Rays, h: float) -> None:
         H, W = self._shape
@@ -368,6 +475,11 @@ class Renderer:
         az = np.arctan(lo + spacing * np.arange(n_rays))
         self._ray_dir = np.exp(1j * az)  # car-frame unit directions as complex numbers x + iy
         self._pix_ray = k  # (H·W,) ray of each pixel
+        cols = np.broadcast_to(np.arange(W), (H, W)).reshape(-1)
+        self._ray_col_lo = np.full(n_rays, W, np.intp)
+        self._ray_col_hi = np.zeros(n_rays, np.intp)
+        np.minimum.at(self._ray_col_lo, k, cols)
+        np.maximum.at(self._ray_col_hi, k, cols)
         self._pix_ray2 = 2 * k  # index into the per-frame (body, cap) colour pairs
         self._pix_tan = rays.tan_elevation.astype(np.float32)
         t = MARCH_START * (WALL_RANGE / MARCH_START) ** (np.arange(MARCH_SAMPLES) / (MARCH_SAMPLES - 1))
@@ -381,7 +493,7 @@ class Renderer:
         # offset n = Re w and the arc-length offset -Im w of a point p in one multiply.
         self._xy_c = tr.xy[:, 0] + 1j * tr.xy[:, 1]
         self._normal_conj = tr.normal[:, 0] - 1j * tr.normal[:, 1]
-        light = LIGHT / np.linalg.norm(LIGHT)
+        light = LIGHT / np.linalg.norm(LIGHT) if cam.look == "clean" else np.array(self.scene.light_direction())
         self._light_c = complex(light[0], light[1])
         # Palette offset (shade level × fog levels) of the barrier face at each centerline
         # sample, interleaved (left barrier, right barrier): faces look along -side·normal.
@@ -400,9 +512,15 @@ class Renderer:
         self._h = h
         obs = tr.obstacles
         # Per box: centre and heading as complex numbers, half sizes (m), bounding radius (m).
-        self._obstacles = [(complex(*o.center), complex(math.cos(o.yaw), math.sin(o.yaw)),
-                            (o.size[0] / 2, o.size[1] / 2), o.radius) for o in obs]
-        self._ray_angles = np.angle(self._ray_dir).tolist()  # ascending, for bisect
+        self._obstacles = _BoxSet.of([(o, OBSTACLE_HEIGHT, 3) for o in obs])
+        # Props, then the walker (last; it moves, so a frame replaces its centre and heading).
+        props = self._props + ([self._walker.as_prop(0.0)] if self._walker else [])
+        self._prop_bases = {c: 5 + 2 * i for i, c in enumerate(dict.fromkeys(p.colour for p in props))}
+        self._prop_set = _BoxSet.of([(p, p.height, self._prop_bases[p.colour]) for p in props])
+        tallest = max([p.height for p in self._props] + ([WALKER_SIZE[2]] if self._walker else []), default=0.0)
+        with np.errstate(divide="ignore"):
+            self._prop_reach = np.where(tan_rows[:, 0] > 0, (tallest - h) / flattest, h / flattest)
+        self._ray_angles = np.angle(self._ray_dir)  # ascending, for searchsorted
         self._build_palette()
         self._lut = np.arange(256, dtype=np.float32)
         self._safe_lo = self._box_lo - self._margin
@@ -415,8 +533,9 @@ class Renderer:
         arithmetic on ~150 rays instead of blending RGB floats.
         """
         lk = self.look
-        bases = np.array([lk.wall_a, lk.wall_b, lk.wall_cap, lk.obstacle,
-                          tuple(int(0.75 * c) for c in lk.obstacle)], np.float32)
+        body = [lk.obstacle] + list(self._prop_bases)  # boxes: a body colour, then its darker top
+        bases = np.array([lk.wall_a, lk.wall_b, lk.wall_cap] + [v for c in body for v in (c, tuple(int(0.75 * x) for x in c))],
+                         np.float32)
         shade = np.linspace(SHADE_MIN, 1.0, SHADE_LEVELS, dtype=np.float32)
         fog_max = 1.0 - math.exp(-max(WALL_RANGE - FOG_START, 0.0) / FOG_DISTANCE)
         fogs = np.linspace(0.0, fog_max, FOG_LEVELS, dtype=np.float32)
@@ -435,12 +554,13 @@ class Renderer:
 
     # ------------------------------------------------------------------ per frame
     def render(self, x: float, y: float, yaw: float, rng: np.random.Generator | None = None,
-               brightness: float = 1.0) -> np.ndarray:
+               brightness: float = 1.0, t: float = 0.0) -> np.ndarray:
         """(camera.height, camera.width, 3) uint8 RGB seen from a car at world pose (x, y, yaw).
 
         The camera sits above (x, y) (m), looking along yaw (rad, CCW from +x). `brightness`
         scales all colours (per-episode jitter); Gaussian noise of std `camera.noise_std`
-        (0-255 units) is drawn from `rng` when both are given. Returns a new array each call.
+        (0-255 units) is drawn from `rng` when both are given. `t` (s) places the moving
+        distractor of the realistic look. Returns a new array each call.
         """
         H, W = self._shape
         out = np.empty((H, W, 3), np.uint8)
@@ -458,21 +578,60 @@ class Renderer:
             np.take(self._panorama, idx, out=flat[sc])
         if g0 < H:
             self._ground(flat[g0 * W:], x, y, c, s, inside)
-        if self._walls or self._obstacles:
-            self._walls_and_boxes(flat, x, y, c, s, inside)
+            if self._glare is not None:
+                self._add_glare(out[g0:], yaw)
+        hits = None
+        if self._walls or len(self._obstacles):
+            hits = self._walls_and_boxes(flat, x, y, c, s, inside)
+        if len(self._prop_set):
+            self._draw_props(flat, x, y, c, s, t, hits)
         if brightness != 1.0:
             lut = np.clip(self._lut * brightness + 0.5, 0, 255).astype(np.uint8)
             out = cv2.LUT(out, lut)  # 7x faster than numpy's fancy indexing here
         if rng is not None and self.camera.noise_std > 0:
-            # Gaussian noise from a bank drawn once, at an offset drawn from rng: 20x cheaper
-            # than fresh normals for every pixel, and still reproducible from rng.
-            n = out.size
-            start = int(rng.integers(0, len(self._noise_bank) - n))
-            noisy = out.reshape(-1).astype(np.int16)
-            noisy += self._noise_bank[start: start + n]
-            np.clip(noisy, 0, 255, out=noisy)
-            out = noisy.astype(np.uint8).reshape(out.shape)
+            out = add_noise(out, self._noise_bank, rng)
         return out
+
+    def _add_glare(self, ground: np.ndarray, yaw: float) -> None:
+        """Add the light's reflection on a shiny floor (in place): it stays put in the world, so
+        it moves across the image as the car turns."""
+        idx = self._glare_idx
+        np.add(self._glare_az, int(round(yaw * (PANORAMA_COLUMNS / (2 * math.pi)))), out=idx)
+        idx &= PANORAMA_COLUMNS - 1
+        idx += self._glare_row
+        buf = self._glare_buf
+        np.take(self._glare, idx, out=buf.view("V3").reshape(-1))
+        cv2.add(ground, buf, dst=ground)
+
+    def _draw_props(self, flat: np.ndarray, x: float, y: float, c: float, s: float, t: float, hits) -> None:
+        """Draw the clutter beside the track and the walker at time t over everything drawn so
+        far, except where a barrier or obstacle (`hits`: per-ray distance and top) is nearer."""
+        cam, rot = complex(x, y), complex(c, s)
+        boxes = self._prop_set
+        if self._walker is not None:
+            wx, wy, heading = self._walker.at(t)
+            centre, turn = boxes.centre.copy(), boxes.rot.copy()
+            centre[-1], turn[-1] = complex(wx, wy), complex(math.cos(heading), math.sin(heading))
+            boxes = _BoxSet(centre, turn, boxes.hx, boxes.hy, boxes.radius, boxes.height, boxes.base)
+        dist, top, colour = self._boxes(cam, rot, self._ray_dir * rot, None, None, None, boxes)
+        hit = np.flatnonzero(dist < WALL_RANGE + 1.0)
+        if not len(hit):
+            return
+        rows = np.flatnonzero(self._prop_reach >= dist.take(hit).min())
+        if not len(rows):
+            return
+        # Props are narrow: work on the block of rows and columns their rays can reach.
+        H, W = self._shape
+        block = (slice(int(rows[0]), int(rows[-1]) + 1),
+                 slice(int(self._ray_col_lo.take(hit).min()), int(self._ray_col_hi.take(hit).max()) + 1))
+        k = self._pix_ray.reshape(H, W)[block]
+        tan = self._pix_tan.reshape(H, W)[block]
+        show, cap = self._cover(k, tan, dist, top)
+        if hits is not None:
+            wall, _ = self._cover(k, tan, *hits)
+            show &= ~(wall & (hits[0] < dist).take(k))
+        idx = self._pix_ray2.reshape(H, W)[block] + cap
+        np.copyto(flat.reshape(H, W)[block], self._palette.take(colour).take(idx), where=show)
 
     def _ground(self, dst: np.ndarray, x: float, y: float, c: float, s: float, inside: bool) -> None:
         """Gather ground colours into dst (ground pixels, V3) for the car at (x, y) heading (c, s)."""
@@ -501,39 +660,46 @@ class Renderer:
         vi += g["start"]
         np.take(self._atlas, vi, out=dst)
 
-    def _walls_and_boxes(self, flat: np.ndarray, x: float, y: float, c: float, s: float, inside: bool) -> None:
-        """Draw barrier and box pixels over the sky and ground already in `flat`."""
+    def _walls_and_boxes(self, flat: np.ndarray, x: float, y: float, c: float, s: float, inside: bool):
+        """Draw barrier and box pixels over the sky and ground already in `flat`; returns the
+        per-ray (distance, top) of the nearest hits, or None when there are none."""
         rot = complex(c, s)
         cam = complex(x, y)
         dirs = self._ray_dir * rot  # world ray directions
         dist = top = colour = None
         if self._walls:
             dist, top, colour = self._march(x, y, c, s, cam, dirs, inside)
-        if self._obstacles:
-            dist, top, colour = self._boxes(cam, rot, dirs, dist, top, colour)
+        if len(self._obstacles):
+            dist, top, colour = self._boxes(cam, rot, dirs, dist, top, colour, self._obstacles)
         if dist is None:
-            return
+            return None
         nearest = dist.min()
         if not nearest < WALL_RANGE + 1.0:
-            return
+            return None
         rows = np.flatnonzero(self._row_reach >= nearest)
         if not len(rows):
-            return
+            return None
         W = self._shape[1]
         px = slice(int(rows[0]) * W, (int(rows[-1]) + 1) * W)
-        # Height at which each pixel's ray reaches its azimuth's wall; inf/nan where none.
-        k = self._pix_ray[px]
+        wall, cap = self._cover(self._pix_ray[px], self._pix_tan[px], dist, top)
+        idx = self._pix_ray2[px] + cap
+        np.copyto(flat[px], self._palette.take(colour).take(idx), where=wall)
+        return dist, top
+
+    def _cover(self, k: np.ndarray, tan: np.ndarray, dist: np.ndarray, top: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which pixels (rays `k`, elevations `tan`) show their ray's hit at `dist` (m) reaching
+        up to `top` (m), and which of those show its darker top rail."""
+        # Height at which each pixel's ray reaches its azimuth's hit; inf/nan where none.
         with np.errstate(invalid="ignore"):
             z = dist.take(k)
-            z *= self._pix_tan[px]
+            z *= tan
             z += np.float32(self._h)
             t = top.take(k)
             wall = z >= 0
             wall &= z <= t
             t -= np.float32(WALL_CAP)
             cap = z > t
-        idx = self._pix_ray2[px] + cap
-        np.copyto(flat[px], self._palette.take(colour).take(idx), where=wall)
+        return wall, cap
 
     def _march(self, x, y, c, s, cam, dirs, inside):
         """Walls: first solid sample along each ray, then the exact crossing of the wall face.
@@ -608,52 +774,63 @@ class Renderer:
         cn = self._normal_conj.take(i)
         return i, (cam - self._xy_c.take(i)) * cn, dirs * cn, self._march_t.take(j)
 
-    def _boxes(self, cam, rot, dirs, dist, top, colour):
-        """Obstacles: for each box in range and in view, a ray-box slab test in the box's frame
-        over the few rays that its bounding circle spans."""
+    def _boxes(self, cam, rot, dirs, dist, top, colour, boxes: _BoxSet):
+        """Boxes: for every box in range and in view, a ray-box slab test in the box's frame over
+        the few rays that its bounding circle spans, all boxes in one vectorised pass (a Python
+        loop per box would cost more than the rest of the frame with a few dozen props)."""
         n_rays = len(dirs)
         if dist is None:
             dist = np.full(n_rays, np.inf, np.float32)
             top = np.full(n_rays, OBSTACLE_HEIGHT, np.float32)
             colour = np.zeros(2 * n_rays, np.intp)
-        angles = self._ray_angles
-        for centre, box_rot, (hx, hy), radius in self._obstacles:
-            local = (centre - cam) * rot.conjugate()  # box centre in the car frame
-            d = abs(local)
-            if d - radius > WALL_RANGE or local.real < -radius:
-                continue
-            if d <= radius:  # the camera is at the box: every ray may meet it
-                k0, k1 = 0, n_rays
-            else:
-                ang, spread = math.atan2(local.imag, local.real), math.asin(radius / d)
-                k0 = max(bisect.bisect_left(angles, ang - spread) - 1, 0)
-                k1 = min(bisect.bisect_right(angles, ang + spread) + 1, n_rays)
-                if k1 <= k0:
-                    continue
-            brot = box_rot.conjugate()
-            o = (cam - centre) * brot  # camera in the box frame
-            dr = dirs[k0:k1] * brot  # ray directions in the box frame
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ix, iy = 1.0 / dr.real, 1.0 / dr.imag
-                ax, bx = (-hx - o.real) * ix, (hx - o.real) * ix
-                ay, by = (-hy - o.imag) * iy, (hy - o.imag) * iy
-                nx, ny = np.minimum(ax, bx), np.minimum(ay, by)
-                t_near = np.maximum(nx, ny)
-                t_far = np.minimum(np.maximum(ax, bx), np.maximum(ay, by))
-                t = np.where((t_near <= t_far) & (t_far > 0), np.maximum(t_near, 0.0), np.inf)
-            k = np.flatnonzero(t < dist[k0:k1])
-            if not len(k):
-                continue
-            # The face seen faces the ray: -sign of the ray on the face's axis, back to world.
-            dk = dr[k]
-            normal = np.where(nx[k] > ny[k], -np.sign(dk.real), -1j * np.sign(dk.imag)) * box_rot
-            shade = 0.72 + 0.28 * (normal * self._light_c.conjugate()).real
-            body = self._colour_index(3, shade, t[k])
-            k_all = k + k0
-            dist[k_all] = t[k]
-            top[k_all] = OBSTACLE_HEIGHT
-            colour[2 * k_all] = body
-            colour[2 * k_all + 1] = body + SHADE_LEVELS * FOG_LEVELS
+        local = (boxes.centre - cam) * rot.conjugate()  # box centres in the car frame
+        d = np.abs(local)
+        r = boxes.radius
+        seen = np.flatnonzero((d - r <= WALL_RANGE) & (local.real >= -r))
+        if not len(seen):
+            return dist, top, colour
+        d, r = d[seen], r[seen]
+        ang = np.arctan2(local.imag[seen], local.real[seen])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            spread = np.arcsin(np.minimum(r / d, 1.0))
+        k0 = np.maximum(np.searchsorted(self._ray_angles, ang - spread, "left") - 1, 0)
+        k1 = np.minimum(np.searchsorted(self._ray_angles, ang + spread, "right") + 1, n_rays)
+        at_box = d <= r  # the camera is at the box: every ray may meet it
+        k0[at_box], k1[at_box] = 0, n_rays
+        span = np.maximum(k1 - k0, 0)
+        total = int(span.sum())
+        if not total:
+            return dist, top, colour
+        # One (box, ray) pair per ray a box may cover.
+        first = np.cumsum(span) - span
+        b = np.repeat(seen, span)
+        k = np.repeat(k0, span) + (np.arange(total) - np.repeat(first, span))
+        brot = boxes.rot[b].conjugate()
+        o = (cam - boxes.centre[b]) * brot  # camera in the box frame
+        dr = dirs[k] * brot  # ray directions in the box frame
+        hx, hy = boxes.hx[b], boxes.hy[b]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ix, iy = 1.0 / dr.real, 1.0 / dr.imag
+            ax, bx = (-hx - o.real) * ix, (hx - o.real) * ix
+            ay, by = (-hy - o.imag) * iy, (hy - o.imag) * iy
+            nx, ny = np.minimum(ax, bx), np.minimum(ay, by)
+            t_near = np.maximum(nx, ny)
+            t_far = np.minimum(np.maximum(ax, bx), np.maximum(ay, by))
+            t = np.where((t_near <= t_far) & (t_far > 0), np.maximum(t_near, 0.0), np.inf)
+        nearest = np.full(n_rays, np.inf)
+        np.minimum.at(nearest, k, t)
+        win = np.flatnonzero((t == nearest.take(k)) & (t < dist.take(k)))
+        if not len(win):
+            return dist, top, colour
+        # The face seen faces the ray: -sign of the ray on the face's axis, back to world.
+        dk, bw, kw, tw = dr[win], b[win], k[win], t[win]
+        normal = np.where(nx[win] > ny[win], -np.sign(dk.real), -1j * np.sign(dk.imag)) * boxes.rot[bw]
+        shade = 0.72 + 0.28 * (normal * self._light_c.conjugate()).real
+        body = self._colour_index(boxes.base[bw], shade, tw)
+        dist[kw] = tw
+        top[kw] = boxes.height[bw]
+        colour[2 * kw] = body
+        colour[2 * kw + 1] = body + SHADE_LEVELS * FOG_LEVELS
         return dist, top, colour
 
 

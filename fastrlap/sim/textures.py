@@ -222,23 +222,31 @@ def paint_surface(p: Painter, name: str, grid: Grid, detail_res: float) -> np.nd
 
 
 def paint_ground(p: Painter, look: Look, surface: dict[str, str], grid: Grid, detail_res: float,
-                 lateral: np.ndarray, along_from_start: np.ndarray, width: float) -> np.ndarray:
+                 lateral: np.ndarray, along_from_start: np.ndarray, width: float, finish=None) -> np.ndarray:
     """RGB float32 (rows, cols, 3), 0-255: track surface, off-track ground, edge lines and the
     chequered start/finish line.
 
     `lateral` (m, left positive) and `along_from_start` (m, arc length minus the start line's,
     wrapped to ±length/2) are the cells' track coordinates (`grid.shape`, inf far from the track).
+    `finish` (a `materials.Finish`, realistic look only) weathers the surfaces, wears the edge
+    lines in the venue's style and lays shadows; None paints the clean look.
     """
     half = width / 2
     a = np.abs(lateral)
+    surface_of = paint_surface if finish is None else finish.surface
+    if finish is not None:
+        a = finish.boundary(p, grid, a, detail_res)
     on = band(a, -1.0, half, grid.res)[..., None]  # track boundaries stay sharp: sampling cell
-    rgb = paint_surface(p, surface["track"], grid, detail_res) * on
-    rgb += paint_surface(p, surface["offtrack"], grid, detail_res) * (1.0 - on)
+    rgb = surface_of(p, surface["track"], grid, detail_res) * on
+    rgb += surface_of(p, surface["offtrack"], grid, detail_res) * (1.0 - on)
     # Far away (coarse rasters) the line is widened to most of a cell, so the course of the track
     # stays readable near the horizon instead of averaging away into the surface colour.
     line_width = min(max(look.edge_line_width, 0.8 * grid.res), 0.2 * width)
     line = band(a, half - line_width, half, grid.res)
-    _mix(rgb, look.edge_line, line)
+    line_colour = look.edge_line
+    if finish is not None:
+        line_colour, line = finish.line(p, grid, line, along_from_start, look.edge_line, detail_res)
+    _mix(rgb, line_colour, line)
     # Start/finish: a band of 0.1 m chequers three squares deep across the track.
     sq = 0.1
     near = (np.abs(along_from_start) < 2 * sq + grid.res) & np.isfinite(lateral)
@@ -252,6 +260,8 @@ def paint_ground(p: Painter, look: Look, surface: dict[str, str], grid: Grid, de
         _mix(sub, (245, 245, 245), inside * (1 - black))
         _mix(sub, (20, 20, 20), inside * black)
         rgb[near] = sub
+    if finish is not None:
+        finish.shade(grid, rgb)
     return rgb
 
 

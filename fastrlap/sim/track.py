@@ -21,8 +21,9 @@ import yaml
 from scipy.interpolate import CubicSpline
 
 from fastrlap.errors import FastrlapError
+from fastrlap.sim.scene import SceneSpec, default_scene, parse_scene
 
-TRACK_KEYS = {"name", "width", "centerline", "walls", "obstacles", "start", "surface"}
+TRACK_KEYS = {"name", "width", "centerline", "walls", "obstacles", "start", "surface", "scene"}
 OBSTACLE_KEYS = {"center", "size", "yaw"}
 WALL_SECTION_KEYS = {"side", "from", "to"}
 WALL_MODES = ("both", "inner", "outer", "none")
@@ -101,12 +102,14 @@ class Track:
         start: float,
         surface: dict[str, str],
         source: str,
+        scene: SceneSpec | None = None,
     ) -> None:
         self.name = name
         self.width = float(width)
         self.control_points = np.asarray(control_points, dtype=np.float64)
         self.obstacles = list(obstacles)
         self.surface = dict(surface)
+        self.scene = scene or default_scene(self.surface)  # the venue the realistic camera shows
         self.source = source
         self._build_centerline()
         self.start = float(start) % self.length
@@ -413,7 +416,8 @@ def parse_track(data, source: str = "<track>") -> Track:
     for k, v in surface.items():
         if v not in SURFACES:
             raise TrackError(f"{src}: surface.{k}: unknown texture {v!r}; known: {', '.join(SURFACES)}")
-    track = Track(name, width, points, walls, obstacles, start, surface, source=src)
+    scene = parse_scene(src, data.get("scene"), surface)
+    track = Track(name, width, points, walls, obstacles, start, surface, source=src, scene=scene)
     _validate_geometry(track)
     return track
 

@@ -1,7 +1,8 @@
 """`fastrlap sim view`: a still of the first-person camera and a video of a scripted lap.
 
 The video puts the policy's-eye view beside a top-down map so users (and the docs) can see what
-the simulator shows the car and where it is.
+the simulator shows the car and where it is. `vehicle.sim.camera.look=realistic` shows the
+realistic camera (light, shadows, clutter, lens) instead of the clean one.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from fastrlap.config import Config
 from fastrlap.errors import FastrlapError
 from fastrlap.sim.drivers import DemoDriver, OracleDriver
 from fastrlap.sim.dynamics import car_params
-from fastrlap.sim.render import Renderer, top_down
+from fastrlap.sim.camera import SimCamera
+from fastrlap.sim.render import top_down
 from fastrlap.sim.track import load_track
 from fastrlap.sim.world import World
 from fastrlap.types import Pose
@@ -34,7 +36,12 @@ def write_view(cfg: Config) -> list[Path]:
     track = load_track(cfg.track)
     params = car_params(cfg.vehicle)
     world = World(track, params, cfg.vehicle.sim, cfg.vehicle.control_hz, seed=cfg.seed)
-    renderer = Renderer(track, cfg.vehicle.sim.camera)
+    camera = SimCamera(track, cfg.vehicle.sim.camera)
+    rng = np.random.default_rng(cfg.seed)
+    camera.new_episode(rng)
+
+    def look(st) -> np.ndarray:
+        return _fit(camera.frame(st.x, st.y, st.yaw, t=world.t, speed=st.vx, yaw_rate=st.yaw_rate, rng=rng), PANEL)
     if cfg.view.driver == "oracle":
         driver = OracleDriver(track, params)
     elif cfg.view.driver == "demo":
@@ -46,7 +53,7 @@ def write_view(cfg: Config) -> list[Path]:
 
     st = world.state
     still = out / "view.png"
-    if not cv2.imwrite(str(still), cv2.cvtColor(_fit(renderer.render(st.x, st.y, st.yaw), PANEL), cv2.COLOR_RGB2BGR)):
+    if not cv2.imwrite(str(still), cv2.cvtColor(look(st), cv2.COLOR_RGB2BGR)):
         raise FastrlapError(f"{still}: could not write the image; check that the folder is writable")
 
     base, to_px = top_down(track)
@@ -57,7 +64,7 @@ def write_view(cfg: Config) -> list[Path]:
     travelled, s_prev = 0.0, track.project(st.x, st.y).s
     with Mp4Writer(video, cfg.vehicle.control_hz) as writer:
         for _ in range(int(cfg.view.seconds * cfg.vehicle.control_hz)):
-            view = _fit(renderer.render(st.x, st.y, st.yaw), PANEL)
+            view = look(st)
             top = base.copy()
             px = to_px(np.array([[st.x, st.y]]))[0] * map_scale
             trail.append((int(px[0]), int(px[1])))

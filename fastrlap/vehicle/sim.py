@@ -10,7 +10,7 @@ import numpy as np
 
 from fastrlap.config import VehicleConfig
 from fastrlap.sim.dynamics import car_params
-from fastrlap.sim.render import Renderer
+from fastrlap.sim.camera import SimCamera
 from fastrlap.sim.track import Track
 from fastrlap.sim.world import World, WorldReading
 from fastrlap.types import NEUTRAL, Command, ImuReading, Observation, Pose
@@ -25,7 +25,7 @@ class SimVehicle:
         self.clock = SimClock()
         self.params = car_params(cfg)
         self.world = World(track, self.params, cfg.sim, cfg.control_hz, seed=seed)
-        self.renderer = Renderer(track, cfg.sim.camera)
+        self.camera = SimCamera(track, cfg.sim.camera)
         self.rng = np.random.default_rng(seed + 1_000_003)
         self.reset()
 
@@ -37,6 +37,7 @@ class SimVehicle:
         state = self.world.reset(s=s, n=n, heading=heading)
         jitter = self.cfg.sim.camera.brightness_jitter
         self.brightness = 1.0 + float(self.rng.uniform(-jitter, jitter)) if jitter > 0 else 1.0
+        self.camera.new_episode(self.rng)
         self._settle(state)
 
     def place(self, x: float, y: float) -> Pose:
@@ -62,7 +63,8 @@ class SimVehicle:
     def observe(self) -> Observation:
         r = self._reading
         st = r.state
-        frame = self.renderer.render(st.x, st.y, st.yaw, rng=self.rng, brightness=self.brightness)
+        frame = self.camera.frame(st.x, st.y, st.yaw, t=self.world.t, speed=st.vx, yaw_rate=st.yaw_rate,
+                                  rng=self.rng, brightness=self.brightness)
         noise = self.cfg.sim.wheel_speed_noise
         velocity = np.array([st.vx, st.vy]) + self.rng.normal(0.0, noise, 2)
         return Observation(

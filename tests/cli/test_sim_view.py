@@ -40,3 +40,24 @@ def test_bad_override_is_one_line():
     proc = subprocess.run([sys.executable, "-m", "fastrlap.cli", "sim", "view", "no_such_key=1"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "override" in proc.stderr
+
+
+def test_sim_view_shows_the_realistic_look_when_asked(tmp_path):
+    from fastrlap.cli import compose
+    from fastrlap.sim.view import write_view
+
+    stills = []
+    for look in ("clean", "realistic"):
+        out = tmp_path / look
+        write_view(compose(["track=prior/warehouse", f"view.out_dir={out}", "view.seconds=0.5",
+                            f"vehicle.sim.camera.look={look}"]))
+        stills.append(cv2.imread(str(out / "view.png")).astype(int))
+    assert abs(stills[0] - stills[1]).mean() > 5
+
+
+def test_unknown_look_is_one_line():
+    proc = subprocess.run([sys.executable, "-m", "fastrlap.cli", "sim", "view", "vehicle.sim.camera.look=fancy"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "vehicle.sim.camera.look" in lines[0] and "realistic" in lines[0]
