@@ -28,8 +28,9 @@ from pathlib import Path
 
 import torch
 
-from fastrlap.cli import _record_demo_into, compose
+from fastrlap.cli import compose
 from fastrlap.console.server import TOKEN_HEADER
+from fastrlap.practice.demo_lap import record_demo_lap
 from fastrlap.practice.run import open_run_dir, save_config
 from fastrlap.practice.session import practice
 from fastrlap.sim.drivers import OracleDriver
@@ -112,7 +113,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run = open_run_dir(Path(tmp) / "run", create=True)
         save_config(run, cfg)
-        _record_demo_into(cfg, run, track)
+        record_demo_lap(cfg, run, track)
         car = HumanDriven(track, cfg, clock=CarClock())
         messages: list[str] = []
         worker = threading.Thread(target=practice, args=(run, car, cfg), kwargs={"status": messages.append})
