@@ -132,7 +132,7 @@ def main() -> None:
                 wait(lambda: car.sent and car.sent[-1][1] != NEUTRAL, 120)  # (the first time: practice has begun)
                 t0 = time.perf_counter()
                 button.click()
-                t1 = wait(lambda: next((t for t, c in car.sent[-5:] if t > t0 and c == NEUTRAL), None), 10)
+                t1 = wait(lambda t0=t0: next((t for t, c in car.sent[-5:] if t > t0 and c == NEUTRAL), None), 10)
                 latencies.append(1e3 * (t1 - t0))
                 req = urllib.request.Request(base + "api/continue", method="POST", data=b"",
                                              headers={TOKEN_HEADER: token})
