@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.install.stamp
 
-.PHONY: install demo test bench clean firmware-deps firmware browser-deps
+.PHONY: install demo lint test bench clean firmware-deps firmware browser-deps
 
 install: $(STAMP)
 
@@ -24,7 +24,13 @@ demo: install
 	$(VENV)/bin/fastrlap practice track=oval practice.minutes=8 wandb.mode=disabled
 	@echo "next: 'source $(VENV)/bin/activate', then the README's commands (fastrlap --help lists them)"
 
-test: install firmware-deps browser-deps
+# Style (ruff) and the package's layers (import-linter; the contracts are in pyproject.toml).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+test: install lint firmware-deps browser-deps
 	$(VPY) -m pytest -q
 
 # Debian packages a target needs: installs only what `dpkg -s` reports missing; without root it

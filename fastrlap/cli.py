@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastrlap import __version__
-from fastrlap.config import Config, config_dir, config_groups, register_configs, to_typed
+from fastrlap.config import Config, compose_tree, config_dir, config_groups, to_typed
 from fastrlap.errors import ConfigError, FastrlapError
-from fastrlap.settings import check_overrides, settings_table, split_options
+from fastrlap.practice.demo_lap import extract_checkpoints_into, record_demo_lap, resolve_teleop
+from fastrlap.practice.vehicles import check_vehicle, course_track, make_vehicle
+from fastrlap.settings import settings_table, split_options
 from fastrlap.signals import StopSignals
 
 if TYPE_CHECKING:
@@ -48,55 +50,14 @@ def _check_sim(cfg: Config) -> None:
                             f"simulator); use vehicle=sim")
 
 
-def _check_vehicle(cfg: Config) -> None:
-    if cfg.vehicle.kind not in ("sim", "hil", "real"):
-        raise FastrlapError(f"vehicle.kind={cfg.vehicle.kind!r}: use vehicle=sim, vehicle=hil (the firmware under "
-                            f"simavr) or vehicle=real (the car)")
-
-
-def _course_track(cfg: Config):
-    """The simulator's track (sim and hil), checked to hold a lap for this car and course, or None
-    on the real car, whose course is wherever the demo lap goes (`track` then only names the run
-    directory)."""
-    from fastrlap.course.track_fit import check_track_fits
-    from fastrlap.sim.dynamics import car_params
-    from fastrlap.sim.track import load_track
-
-    if cfg.vehicle.kind == "real":
-        return None
-    track = load_track(cfg.track)
-    check_track_fits(track, car_params(cfg.vehicle), cfg.course)
-    return track
-
-
-def _make_vehicle(cfg: Config, track, paced: bool = False, listen_only: bool = False):
-    """The simulator, RealVehicle over the firmware under simavr (vehicle=hil), or the car
-    (vehicle=real). `paced`: act() waits for the next control tick on the wall clock (for loops
-    that do not keep time); `listen_only`: act() sends neutral (the human drives by RC)."""
-    kind = cfg.vehicle.kind
-    if kind in ("hil", "real"):
-        from fastrlap.vehicle.real import PacedVehicle, RealVehicle
-
-        if kind == "hil":
-            from fastrlap.vehicle.hil import open_hil_vehicle
-
-            vehicle = open_hil_vehicle(cfg.vehicle, track, seed=cfg.seed)
-        else:
-            vehicle = RealVehicle.from_config(cfg.vehicle).open()  # closes itself if opening fails
-        return PacedVehicle(vehicle, listen_only=listen_only) if paced else vehicle
-    from fastrlap.vehicle.sim import SimVehicle
-
-    return SimVehicle(track, cfg.vehicle, seed=cfg.seed)
-
-
 def _record_demo(cfg: Config) -> int:
     from fastrlap.practice.run import new_run_dir, open_run_dir, save_config, save_track
     from fastrlap.practice.runlock import RunLock
     from fastrlap.practice.session import check_encoder
 
-    _teleop(cfg)
+    resolve_teleop(cfg)
     check_encoder(cfg)  # the demo is recorded for practice with this encoder
-    track = _course_track(cfg)
+    track = course_track(cfg)
     name = track.name if track is not None else "real"
     run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", name)
     with RunLock(run, "record-demo"):
@@ -108,7 +69,7 @@ def _record_demo(cfg: Config) -> int:
         if track is not None:
             save_track(run, track.source)
         try:
-            return _record_demo_into(cfg, run, track)
+            return record_demo_lap(cfg, run, track)
         except BaseException:
             _discard_unused(cfg, run)
             raise
@@ -127,147 +88,13 @@ def _discard_unused(cfg: Config, run) -> None:
         run.path.rmdir()
 
 
-def _teleop(cfg: Config) -> str:
-    """Who drives the demo lap: `teleop` resolved for the vehicle (auto: the scripted driver in the
-    simulator and on vehicle=hil, the transmitter on the car), or one line saying which pairs work."""
-    import os
-
-    _check_vehicle(cfg)
-    kind, teleop = cfg.vehicle.kind, cfg.teleop
-    on_car = "on the car drive the demo with teleop=rc (the transmitter) or teleop=gamepad"
-    if teleop == "auto":
-        return "rc" if kind == "real" else "script"
-    if teleop not in ("script", "keyboard", "gamepad", "rc"):
-        raise FastrlapError(f"teleop={teleop!r}: use auto, script (the simulator's demo driver), keyboard (simulator), "
-                            f"gamepad, or rc (the transmitter, vehicle=real or hil)")
-    if teleop == "script" and kind == "real":
-        raise FastrlapError(f"teleop=script is the simulator's scripted driver; {on_car}")
-    if teleop == "keyboard" and kind != "sim":
-        raise FastrlapError(f"teleop=keyboard drives the simulator (vehicle=sim); {on_car}")
-    if teleop == "keyboard" and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
-        raise FastrlapError("teleop=keyboard needs a display for its window, and DISPLAY is not set; run it in a "
-                            "desktop session or use teleop=script")
-    if teleop == "rc" and kind == "sim":
-        raise FastrlapError("teleop=rc reads the RC transmitter through the car's firmware: use it with vehicle=real "
-                            "(or vehicle=hil, where a scripted driver holds the simulated transmitter); in the "
-                            "simulator use teleop=script, keyboard or gamepad")
-    return teleop
-
-
-def _human_input(cfg: Config, teleop: str):
-    """The keyboard window or the gamepad, opened before the car so a missing device touches nothing."""
-    if teleop == "keyboard":
-        from fastrlap.course.keyboard import KeyboardDriver
-
-        return KeyboardDriver(cfg.vehicle, cfg.course.demo_speed)
-    if teleop == "gamepad":
-        from fastrlap.vehicle.teleop import Gamepad, GamepadDriver
-
-        pad = Gamepad(cfg.gamepad.device).open()
-        try:
-            # the simulator runs faster than real time: the driver holds the pace; the car paces itself
-            pace = cfg.vehicle.control_hz if cfg.vehicle.kind == "sim" else None
-            return GamepadDriver(pad, cfg.gamepad, cfg.vehicle.max_steer, pace_hz=pace)
-        except BaseException:
-            pad.close()
-            raise
-    return None
-
-
-def _record_demo_into(cfg: Config, run, track) -> int:
-    """Drive the demo lap and write demo.npz and checkpoints.json into `run`.
-
-    Whatever ends it — the lap, Ctrl-C, SIGTERM, an error — the car gets neutral and the port is
-    closed (`finally`); on the car the firmware's watchdog backs that up."""
-    from fastrlap.course.demo import DemoInterrupted, record_demo, save_demo
-    from fastrlap.practice.run import keep_aside
-
-    teleop = _teleop(cfg)
-    kind = cfg.vehicle.kind
-    track_ref = ""  # a real course has no track file
-    if track is not None:
-        # A track file is recorded by absolute path, so `checkpoints show` finds it from any folder.
-        path = Path(cfg.track).expanduser()
-        track_ref = str(path.resolve()) if path.suffix in (".yaml", ".yml") or path.exists() else cfg.track
-    human = _human_input(cfg, teleop)
-    vehicle = None
-    try:
-        vehicle = _make_vehicle(cfg, track, paced=True, listen_only=teleop == "rc")
-        if teleop == "script":
-            from fastrlap.sim.drivers import DemoDriver
-
-            scripted = DemoDriver(track, vehicle.params, speed=cfg.course.demo_speed, seed=cfg.seed)
-            driver = lambda obs: scripted(obs.true_pose or obs.pose, obs.wheel_speed)  # noqa: E731
-        elif teleop == "rc":
-            from fastrlap.vehicle.teleop import RcDriver, wait_for_rc_override
-
-            if kind == "hil":
-                vehicle.rig.hold_transmitter(cfg.course.demo_speed, cfg.seed)
-                print("vehicle=hil: a scripted driver holds the simulated transmitter (mode switch on manual)")
-            wait_for_rc_override(vehicle, cfg.vehicle.real.rc_wait)
-            driver = RcDriver()
-        else:
-            driver = human
-        where = f"of {track.name} ({track.length:.1f} m)" if track is not None else "on the car"
-        print(f"recording a demo lap {where} with the {teleop} driver; Ctrl-C stops and keeps the partial demo",
-              flush=True)
-        t0 = vehicle.clock.now()  # 0 in the simulator; wall-clock vehicles count from an arbitrary origin
-        shown = [t0]
-
-        def progress(obs, metres: float) -> None:
-            if obs.t - shown[0] >= 10.0:
-                shown[0] = obs.t
-                print(f"  {obs.t - t0:5.1f} s  {metres:6.1f} m", flush=True)
-
-        demo = record_demo(vehicle, driver, cfg.vehicle, cfg.course, run.demo_partial, track=track_ref,
-                           driver_name=teleop, on_tick=progress,
-                           estop_reason=vehicle.estop_reason if kind != "sim" else None)
-    except DemoInterrupted as e:
-        print(f"fastrlap record-demo: {e}", file=sys.stderr)
-        return 130
-    finally:
-        if vehicle is not None:
-            vehicle.close()
-        if human is not None:
-            human.close()
-    aside = keep_aside(run.demo)
-    if aside is not None:
-        print(f"the previous demo is kept as {aside}")
-    save_demo(demo, run.demo)
-    spec = _extract_into(cfg, run, demo)
-    print(f"demo lap time: {demo.lap_time:.2f} s ({spec.course_length:.1f} m in {len(demo)} ticks)")
-    print(f"{len(spec.checkpoints)} checkpoints every {spec.spacing:.2f} m -> {run.checkpoints}")
-    print(f"run directory: {run.path}")
-    return 0
-
-
-def _extract_into(cfg: Config, run, demo):
-    """Checkpoints of `demo`'s lap by `cfg.course`, written to the run's checkpoints.json (a
-    previous file is kept aside)."""
-    from fastrlap.course.checkpoints import extract_checkpoints, save_checkpoints
-    from fastrlap.practice.run import keep_aside
-
-    c = cfg.course
-    try:
-        spec = extract_checkpoints(demo.lap_path(), c.checkpoint_spacing, c.goal_radius, c.gate_half_width,
-                                   demo_lap_time=demo.lap_time, track=demo.track)
-    except ValueError as e:  # an open lap, settings that cannot place checkpoints: one line with the fix
-        raise FastrlapError(f"{run.demo}: {e}; record it again with `fastrlap record-demo run_dir={run.path} "
-                            f"force=true`") from None
-    aside = keep_aside(run.checkpoints)
-    if aside is not None:
-        print(f"the previous checkpoints are kept as {aside}")
-    save_checkpoints(spec, run.checkpoints)
-    return spec
-
-
 def _practice_run(cfg: Config, hold: ExitStack):
     """The run directory practice works in: resume=, run_dir=, or a new one (demo recorded first).
     It stays locked to this process (`hold`) until practice ends."""
     from fastrlap.practice.run import new_run_dir, open_run_dir, save_config, save_track
     from fastrlap.practice.runlock import RunLock
 
-    track = _course_track(cfg)
+    track = course_track(cfg)
     if cfg.resume:
         run = open_run_dir(cfg.resume)
         hold.enter_context(RunLock(run, "practice"))
@@ -281,7 +108,7 @@ def _practice_run(cfg: Config, hold: ExitStack):
         save_track(run, track.source)
     if not run.demo.exists():
         try:
-            code = _record_demo_into(cfg, run, track)
+            code = record_demo_lap(cfg, run, track)
         except BaseException:
             _discard_unused(cfg, run)
             raise
@@ -297,11 +124,11 @@ def _practice(cfg: Config) -> int:
     from fastrlap.practice.session import check_encoder, practice
     from fastrlap.sim.drivers import speed_profile
 
-    _check_vehicle(cfg)
+    check_vehicle(cfg)
     check_encoder(cfg)
     with ExitStack() as hold:
         run, track = _practice_run(cfg, hold)
-        vehicle = _make_vehicle(cfg, track)
+        vehicle = make_vehicle(cfg, track)
         try:
             oracle = speed_profile(track, vehicle.params).lap_time if track is not None else None
             minutes = {"sim": "simulated minutes", "hil": "minutes (wall clock, firmware under simavr)",
@@ -373,13 +200,13 @@ def _evaluate(cfg: Config) -> int:
     from fastrlap.practice.runlock import RunLock
     from fastrlap.practice.session import evaluate
 
-    _check_vehicle(cfg)
+    check_vehicle(cfg)
     if not cfg.run_dir:
         raise FastrlapError("which run? pass run_dir=runs/<date>-<time>-<track> (a run that has practised)")
     run = open_run_dir(cfg.run_dir)
     with RunLock(run, "evaluate"):
-        track = _course_track(cfg)
-        vehicle = _make_vehicle(cfg, track)
+        track = course_track(cfg)
+        vehicle = make_vehicle(cfg, track)
         try:
             where = {"sim": "in the simulator", "hil": "on the simulated board (firmware under simavr, wall clock)",
                      "real": "on the car (wall clock; RC override and e-stop active)"}[cfg.vehicle.kind]
@@ -453,7 +280,7 @@ def _checkpoints_extract(cfg: Config) -> int:
         raise FastrlapError("which run? pass run_dir=runs/<date>-<time>-<track> (the folder record-demo printed)")
     run = open_run_dir(cfg.run_dir)
     with RunLock(run, "checkpoints extract"):
-        spec = _extract_into(cfg, run, load_demo(run.demo))
+        spec = extract_checkpoints_into(cfg, run, load_demo(run.demo))
     print(f"{len(spec.checkpoints)} checkpoints every {spec.spacing:.2f} m -> {run.checkpoints}")
     return 0
 
@@ -530,7 +357,7 @@ def _pretrain_import_recon(cfg: Config) -> int:
 
 def _doctor(cfg: Config) -> int:
     """Check the car's parts one by one; each problem is printed with its fix."""
-    from fastrlap.vehicle.real import check_camera, check_link, check_pose
+    from fastrlap.vehicle.doctor import check_camera, check_link, check_pose
 
     kind = cfg.vehicle.kind
     if kind not in ("real", "hil"):
@@ -565,6 +392,38 @@ def _learner_serve(cfg: Config) -> int:
 
     return serve(cfg)
 
+
+def _hil_serve(cfg: Config) -> int:
+    """Run the simulated board and car at `vehicle.hil.attach` until Ctrl-C or SIGTERM, for
+    commands in other processes to attach to with the same setting: the simulated car then
+    outlives a host that crashes or is killed, as a real car outlives its laptop."""
+    import time
+
+    from fastrlap.sim.track import load_track
+    from fastrlap.vehicle.hil import HilRig, RigServer
+
+    if cfg.vehicle.kind != "hil":
+        raise FastrlapError(f"hil serve runs the simulated board: add vehicle=hil (not vehicle={cfg.vehicle.kind})")
+    address = cfg.vehicle.hil.attach
+    if not address:
+        raise FastrlapError("hil serve needs the socket to serve on: vehicle.hil.attach=/tmp/rig.sock (the commands "
+                            "that drive the rig are given the same path)")
+    with HilRig(cfg.vehicle, load_track(cfg.track), seed=cfg.seed) as rig:
+        try:
+            server = RigServer(rig, address).start()
+        except OSError as exc:
+            raise FastrlapError(f"cannot serve on {address} ({exc.strerror}): pick another path, or delete it if no "
+                                f"rig runs there") from None
+        print(f"hil rig: {rig.track.name}, firmware on {rig.board.link}; drive it with vehicle=hil "
+              f"vehicle.hil.attach={address} track={rig.track.name}", flush=True)
+        try:
+            while True:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            print("hil rig: stopped", flush=True)
+        finally:
+            server.close()
+    return 0
 
 # What `--help` lists per command: the keys its code reads (vehicle= switches simulator and car).
 _RUN = ("track", "seed", "run_dir")
@@ -601,6 +460,9 @@ COMMANDS: dict[str, Command] = {
                 "read-only).", _console, settings=("run_dir", "console")),
         Command("doctor", "Check the car (vehicle=real) or the simulated board (vehicle=hil): port, firmware, "
                 "telemetry, camera, pose source.", _doctor, settings=("track", "seed", "vehicle")),
+        Command("hil serve", "Run the simulated board and car (vehicle=hil) at vehicle.hil.attach=SOCKET until "
+                "Ctrl-C, for record-demo, practice, evaluate and doctor to attach to with the same setting.",
+                _hil_serve, settings=("track", "seed", "vehicle")),
         Command("pretrain collect", "Drive the prior environments slowly toward random goals and write the prior "
                 "dataset (envs=[...] steps=N out=DIR).", _pretrain_collect, section="pretrain",
                 settings=("seed", "vehicle", "pretrain")),
@@ -616,16 +478,9 @@ COMMANDS: dict[str, Command] = {
 
 
 def compose(overrides: list[str]) -> Config:
-    """Build the typed config from configs/ plus command-line overrides (Hydra compose API)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    check_overrides(overrides, Config, config_groups())
-    register_configs()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base=None):
-        cfg = hydra_compose(config_name="config", overrides=overrides)
+    """Build the typed config from configs/ plus command-line overrides (`compose_tree`); on an
+    existing run directory, the run's own config under those overrides."""
+    cfg = compose_tree(overrides)
     resume, run_dir = cfg.get("resume"), cfg.get("run_dir")
     if resume or (run_dir and (Path(run_dir) / "config.yaml").is_file()):
         return _run_config(cfg, overrides, resume or run_dir)

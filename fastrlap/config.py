@@ -14,7 +14,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from fastrlap.errors import ConfigError
-from fastrlap.settings import check_finite, show
+from fastrlap.settings import check_finite, check_overrides, show
 from fastrlap.types import Command
 
 
@@ -114,9 +114,9 @@ class RealConfig:
 class HilConfig:
     """vehicle=hil only: where the simulated board and car run (fastrlap.vehicle.hil)."""
 
-    # A rig served by `python -m fastrlap.vehicle.hil SOCKET` outlives the commands that drive it,
+    # A rig served by `fastrlap hil serve` at this path outlives the commands that drive it,
     # as a real car outlives a crashed laptop; "" starts a private rig for this command.
-    attach: str = ""  # Unix socket path of a running rig; "" = start one inside the command
+    attach: str = ""  # Unix socket of a running rig (hil serve: where it serves); "" = start one inside the command
 
 
 @dataclass
@@ -397,6 +397,21 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
     cs.store(group="vehicle", name="base_vehicle", node=VehicleConfig)
+
+
+def compose_tree(overrides: list[str]):
+    """The config tree from configs/ plus command-line overrides (Hydra's compose API), checked
+    against the schema but not yet typed: a command on an existing run lays the run's own config
+    under the values given on its command line before converting (`to_typed`)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    check_overrides(overrides, Config, config_groups())
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base=None):
+        return hydra_compose(config_name="config", overrides=overrides)
 
 
 def config_dir() -> Path:

@@ -28,8 +28,9 @@ from pathlib import Path
 
 import torch
 
-from fastrlap.cli import _record_demo_into, compose
+from fastrlap.cli import compose
 from fastrlap.console.server import TOKEN_HEADER
+from fastrlap.practice.demo_lap import record_demo_lap
 from fastrlap.practice.run import open_run_dir, save_config
 from fastrlap.practice.session import practice
 from fastrlap.sim.drivers import OracleDriver
@@ -112,7 +113,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run = open_run_dir(Path(tmp) / "run", create=True)
         save_config(run, cfg)
-        _record_demo_into(cfg, run, track)
+        record_demo_lap(cfg, run, track)
         car = HumanDriven(track, cfg, clock=CarClock())
         messages: list[str] = []
         worker = threading.Thread(target=practice, args=(run, car, cfg), kwargs={"status": messages.append})
@@ -131,7 +132,7 @@ def main() -> None:
                 wait(lambda: car.sent and car.sent[-1][1] != NEUTRAL, 120)  # (the first time: practice has begun)
                 t0 = time.perf_counter()
                 button.click()
-                t1 = wait(lambda: next((t for t, c in car.sent[-5:] if t > t0 and c == NEUTRAL), None), 10)
+                t1 = wait(lambda t0=t0: next((t for t, c in car.sent[-5:] if t > t0 and c == NEUTRAL), None), 10)
                 latencies.append(1e3 * (t1 - t0))
                 req = urllib.request.Request(base + "api/continue", method="POST", data=b"",
                                              headers={TOKEN_HEADER: token})

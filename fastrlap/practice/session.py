@@ -106,7 +106,7 @@ def demo_transitions(demo: Demo, spec: CourseSpec, encoder: Encoder, cfg: Config
     course.reset(float(demo.t[0]), _pose(demo, 0), standing_start=True)
     vcfg = cfg.vehicle
     prev = np.array([np.clip(-vcfg.speed_bias / vcfg.speed_scale, -1, 1), 0.0], dtype=np.float32)
-    targets, goals, props, ranges, actions = [], [], [], [], []
+    targets, props, ranges, actions = [], [], [], []
     for k in range(n):
         step = course.update(float(demo.t[k]), _pose(demo, k), collision=bool(demo.collision[k]))
         lo, hi = action_range(prev, cfg.agent.action_rate_limit)

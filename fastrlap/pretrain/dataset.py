@@ -117,7 +117,7 @@ class PriorData:
                 for name in manifest.get("environments", []):
                     if name not in worlds:
                         worlds[name] = load_track(name)
-                        worlds[name].raster  # built here, once, not raced for by the reader threads
+                        _ = worlds[name].raster  # built here, once, not raced for by the reader threads
             jobs += [(folder / s["file"], s["frames"], k) for s in manifest["shards"]]
         if max_frames > 0:
             kept, total = [], 0

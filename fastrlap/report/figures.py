@@ -270,7 +270,7 @@ def comparison_figure(runs: Sequence[RunData]) -> Figure:
     bx.set_ylabel("best lap (s), solid")
     tx.set_ylabel("first lap at (min of practice), hatched")
     bx.set_title("best lap and time to first lap", fontsize=10)
-    for i, (b, f) in enumerate(zip(best, t2f)):
+    for i, (b, _f) in enumerate(zip(best, t2f)):
         if np.isnan(b):
             bx.text(i - 0.2, 0, "no lap", ha="center", va="bottom", fontsize=7, rotation=90)
     return fig

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field, fields
 from enum import IntEnum, IntFlag
-from typing import ClassVar, Union
+from typing import ClassVar
 
 PROTOCOL_VERSION = 2
 DELIMITER = 0x00
@@ -317,8 +317,8 @@ class FaultReport:
     FORMAT: ClassVar[str] = "<HI"
 
 
-Message = Union[Hello, Command, Heartbeat, SetConfig, ConfirmConfig, GetConfig, HelloAck, Telemetry,
-                HeartbeatAck, Config, FaultReport]
+Message = (Hello | Command | Heartbeat | SetConfig | ConfirmConfig | GetConfig | HelloAck | Telemetry
+           | HeartbeatAck | Config | FaultReport)
 MESSAGES: dict[int, type] = {cls.TYPE: cls for cls in Message.__args__}
 
 

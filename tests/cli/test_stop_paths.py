@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import fastrlap.cli as cli
+import fastrlap.practice.demo_lap as demo_lap
 from fastrlap.cli import main
 
 
@@ -29,13 +30,14 @@ class Recorder:
 @pytest.fixture
 def cars(monkeypatch):
     made: list[Recorder] = []
-    real_make = cli._make_vehicle
+    real_make = cli.make_vehicle
 
     def make(cfg, track, paced=False, listen_only=False):
         made.append(Recorder(real_make(cfg, track, paced=paced, listen_only=listen_only)))
         return made[-1]
 
-    monkeypatch.setattr(cli, "_make_vehicle", make)
+    monkeypatch.setattr(cli, "make_vehicle", make)  # practice and evaluate
+    monkeypatch.setattr(demo_lap, "make_vehicle", make)  # the demo lap
     return made
 
 

@@ -155,7 +155,8 @@ def test_a_served_rig_outlives_its_clients_and_stops_on_sigterm(firmware_build, 
     from fastrlap.vehicle.hil import HilUnavailable, RemoteRig
 
     sock = tmp_path / "rig.sock"
-    server = subprocess.Popen([sys.executable, "-m", "fastrlap.vehicle.hil", str(sock), "track=oval"],
+    server = subprocess.Popen([sys.executable, "-m", "fastrlap.cli", "hil", "serve", "vehicle=hil",
+                               f"vehicle.hil.attach={sock}", "track=oval"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = server.stdout.readline()
@@ -171,7 +172,7 @@ def test_a_served_rig_outlives_its_clients_and_stops_on_sigterm(firmware_build, 
         with pytest.raises(HilUnavailable, match="simulates track 'oval'"):
             open_hil_vehicle(vcfg, load_track("hairpin"))
         server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=10) == 0
+        assert server.wait(timeout=10) == 128 + signal.SIGTERM  # the exit status of every command stopped so
         assert not sock.exists()
     finally:
         if server.poll() is None:

@@ -4,8 +4,9 @@ import pty
 
 import pytest
 
-from fastrlap.cli import _record_demo_into, compose
+from fastrlap.cli import compose
 from fastrlap.practice import session as session_mod
+from fastrlap.practice.demo_lap import record_demo_lap
 from fastrlap.practice.run import open_run_dir, save_config
 from fastrlap.sim.track import load_track
 
@@ -31,7 +32,7 @@ def demo_run(tmp_path_factory):
     cfg = tiny_cfg()
     run = open_run_dir(tmp_path_factory.mktemp("demo") / "run", create=True)
     save_config(run, cfg)
-    assert _record_demo_into(cfg, run, load_track("oval")) == 0
+    assert record_demo_lap(cfg, run, load_track("oval")) == 0
     return run
 
 

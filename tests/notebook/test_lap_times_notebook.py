@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
-from fastrlap.cli import _record_demo_into, compose
+from fastrlap.cli import compose
+from fastrlap.practice.demo_lap import record_demo_lap
 from fastrlap.practice.learner import SyncLearner
 from fastrlap.practice.run import open_run_dir, read_laps, save_config, trajectories_path
 from fastrlap.practice.session import practice
@@ -34,7 +35,7 @@ def practised(tmp_path_factory):
     run = open_run_dir(tmp_path_factory.mktemp("nb") / "20260101-120000-oval", create=True)
     save_config(run, cfg)
     track = load_track("oval")
-    assert _record_demo_into(cfg, run, track) == 0
+    assert record_demo_lap(cfg, run, track) == 0
     car = SimVehicle(track, cfg.vehicle, seed=0)
     driver = OracleDriver(track, car.params)
 

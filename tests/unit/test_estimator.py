@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from fastrlap.types import Pose
-from fastrlap.vehicle.estimator import (Estimator, EstimatorError, GgaFix, LocalFrame, NmeaGps, RmcFix,
-                                        UdpPoseReceiver, parse_nmea, parse_pose_message, wrap_angle)
+from fastrlap.vehicle.estimator import Estimator, EstimatorError, wrap_angle
+from fastrlap.vehicle.external_pose import UdpPoseReceiver, parse_pose_message
+from fastrlap.vehicle.gps import GgaFix, LocalFrame, NmeaGps, RmcFix, parse_nmea
 from fastrlap.vehicle.pose_auth import PoseAuthenticator, sign_pose
 
 RADIUS, SPEED, HZ = 3.0, 2.0, 50.0

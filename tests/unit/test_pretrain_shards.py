@@ -36,7 +36,7 @@ def test_round_trip_and_episodes_stitched_across_shards(tmp_path):
     assert manifest["format_version"] == shards.FORMAT_VERSION and manifest["frame_shape"] == [8, 8, 3]
     trajs = list(iter_trajectories(tmp_path))
     assert [(t.env, t.episode, len(t)) for t in trajs] == [("campus", 0, 7), ("trail", 1, 5), ("campus", 2, 9)]
-    for tr, (env, rec) in zip(trajs, written):
+    for tr, (_env, rec) in zip(trajs, written):
         np.testing.assert_array_equal(tr.frames, rec["frames"])
         np.testing.assert_allclose(tr.pose, rec["pose"], rtol=1e-6)
         np.testing.assert_array_equal(tr.collision, rec["collision"])

@@ -15,8 +15,8 @@ from fastrlap.types import Command
 from fastrlap.vehicle import protocol as p
 from fastrlap.vehicle.camera import FakeCamera
 from fastrlap.vehicle.estimator import Estimator
-from fastrlap.vehicle.real import (RealVehicle, SpeedController, VehicleError, WheelOdometry, axes_matrix,
-                                   calibration_from)
+from fastrlap.vehicle.real import RealVehicle, VehicleError, WheelOdometry, axes_matrix, calibration_from
+from fastrlap.vehicle.speed_control import SpeedController
 
 
 def _telemetry(**kw) -> p.Telemetry:

@@ -10,8 +10,8 @@ import numpy as np
 
 from fastrlap.cli import main
 from fastrlap.config import PoseSourceConfig, RealConfig
+from fastrlap.vehicle.doctor import check_pose
 from fastrlap.vehicle.pose_auth import sign_pose
-from fastrlap.vehicle.real import check_pose
 
 
 def test_doctor_reports_a_missing_port_and_checks_the_camera(tmp_path, capsys):
