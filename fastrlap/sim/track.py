@@ -212,12 +212,6 @@ class Track:
         t = self._sample(self.tangent, s)
         return float(math.atan2(t[1], t[0]))
 
-    def curvature_at(self, s: float | np.ndarray) -> np.ndarray:
-        return self._sample(self.curvature, s)
-
-    def has_wall(self, index: int, left: bool) -> bool:
-        return bool((self.wall_left if left else self.wall_right)[index])
-
     @cached_property
     def raster(self) -> TrackRaster:
         """Nearest-sample raster: a distance transform seeded with the centerline samples."""

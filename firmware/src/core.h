@@ -57,7 +57,7 @@ typedef struct {
     core_io_t io;
     proto_rx_t rx;
     calib_t cal;
-    uint8_t caps, reset_flags, flags_static;
+    uint8_t caps, reset_flags;
     uint8_t tx_seq;
     uint8_t mode;
     uint16_t faults;
