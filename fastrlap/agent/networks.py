@@ -95,6 +95,16 @@ class TanhGaussianActor(nn.Module):
         return squash(u, lo, hi), squashed_log_prob(u, mean, log_std, lo, hi)
 
 
+def polyak_(targets: list[torch.Tensor], sources: list[torch.Tensor], rate: float | torch.Tensor) -> None:
+    """Move each target weight a fraction `rate` toward its source, in place: θ' ← θ' + rate·(θ - θ').
+
+    Both learners' target critics (SAC here, IQL in pretraining) trail their critics this way. A
+    0-d tensor `rate` keeps a compiled update free of host syncs; a rate of 0 leaves the targets as
+    they were (SAC's skipped step).
+    """
+    torch._foreach_lerp_(targets, sources, rate)
+
+
 def squash(u: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
     """Map pre-tanh u (B, A) into the box [lo, hi] (B, A).
 

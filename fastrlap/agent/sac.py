@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from fastrlap.agent.cpu_fastpath import AdamState, adam_step, keep_freed_memory
-from fastrlap.agent.networks import CriticEnsemble, TanhGaussianActor, subsample_ensemble
+from fastrlap.agent.networks import CriticEnsemble, TanhGaussianActor, polyak_, subsample_ensemble
 from fastrlap.agent.replay import Batch
 from fastrlap.config import AgentConfig
 from fastrlap.errors import FastrlapError
@@ -214,8 +214,7 @@ def critic_update(critic: CriticEnsemble, target_critic: CriticEnsemble, weights
     ok = torch.isfinite(info["critic_loss"]) & torch.isfinite(info["critic_grad_norm"])
     with torch.no_grad():
         adam_step(weights, grads, adam, ok)
-        # θ' ← θ' + τ (θ - θ'); θ' stays put on a skipped step.
-        torch._foreach_lerp_(target_weights, weights, tau * ok.to(torch.float32))
+        polyak_(target_weights, weights, tau * ok.to(torch.float32))  # θ' stays put on a skipped step
     return ok, info
 
 

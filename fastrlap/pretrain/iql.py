@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fastrlap.agent.encoder import Encoder, EncoderSpec
-from fastrlap.agent.networks import CriticEnsemble, TanhGaussianActor, squashed_log_prob
+from fastrlap.agent.networks import CriticEnsemble, TanhGaussianActor, polyak_, squashed_log_prob
 from fastrlap.config import IQLConfig
 from fastrlap.errors import FastrlapError
 from fastrlap.pretrain.dataset import STATE_DIM, Batch
@@ -139,7 +139,7 @@ class IQL(nn.Module):
         (q_loss + v_loss + actor_loss + self.cfg.geometry_weight * geometry_loss).backward()
         self.optimizer.step()
         with torch.no_grad():
-            torch._foreach_lerp_(list(self.target_critic.parameters()), list(self.critic.parameters()), self.cfg.tau)
+            polyak_(list(self.target_critic.parameters()), list(self.critic.parameters()), self.cfg.tau)
         self.updates += 1
         return metrics
 

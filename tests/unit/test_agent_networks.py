@@ -152,3 +152,13 @@ def test_vectorised_ensemble_gradients_equal_the_loop_over_members():
     for name, p in critic.named_parameters():
         assert torch.allclose(fast[name], p.grad, atol=1e-5), name
     assert torch.allclose(fast_act, act.grad, atol=1e-5)
+
+
+def test_polyak_moves_targets_a_fraction_toward_their_sources():
+    from fastrlap.agent.networks import polyak_
+
+    targets, sources = [torch.zeros(3), torch.ones(2, 2)], [torch.full((3,), 2.0), torch.full((2, 2), 3.0)]
+    polyak_(targets, sources, 0.25)
+    assert torch.allclose(targets[0], torch.full((3,), 0.5)) and torch.allclose(targets[1], torch.full((2, 2), 1.5))
+    polyak_(targets, sources, torch.tensor(0.0))  # a skipped step: a zero rate as a tensor leaves them
+    assert torch.allclose(targets[0], torch.full((3,), 0.5))
