@@ -54,10 +54,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
     try:
         with open(tmp, "wb") as f:
             write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        move_into_place(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise write_failure(path, e) from None
@@ -69,6 +66,21 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def move_into_place(finished: Path, path: Path) -> None:
+    """Make the fully written file `finished` the file `path`: its bytes reach the disk, it is
+    renamed over `path` and the folder's entry reaches the disk too, so a crash at any point leaves
+    the old file or the new one. The last step of every whole-file write (`atomic_write`, and
+    writers that must produce their file under another name first, such as a video encoder);
+    raises OSError for the caller to turn into its own one-line error."""
+    fd = os.open(finished, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(finished, path)
+    _fsync_dir(path.parent)
 
 
 def _fsync_dir(directory: Path) -> None:

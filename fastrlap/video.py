@@ -14,7 +14,6 @@ name nor destroys an earlier video of that name.
 """
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +22,7 @@ import av
 import numpy as np
 
 from fastrlap.errors import FastrlapError
+from fastrlap.storage import move_into_place
 
 CODEC = "libx264"
 PIXEL_FORMAT = "yuv420p"
@@ -105,7 +105,7 @@ class Mp4Writer:
         try:
             self._container.close()
             self._container = None
-            os.replace(self._part, self.path)
+            move_into_place(self._part, self.path)
         except (OSError, av.FFmpegError) as e:
             self._discard()
             raise self._fail("finish", e) from None

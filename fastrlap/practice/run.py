@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from fastrlap.config import Config, to_typed
 from fastrlap.errors import ConfigError, FastrlapError
-from fastrlap.storage import AppendLog, TornTail, atomic_write_text, complete_lines
+from fastrlap.storage import AppendLog, TornTail, atomic_write, atomic_write_text, complete_lines
 
 
 class RunDirError(FastrlapError):
@@ -128,14 +127,12 @@ def save_track(run: RunDir, source: str | Path) -> Path:
     src = Path(source)
     if run.track.exists() and src.resolve() == run.track.resolve():
         return run.track
-    tmp = run.track.with_name(run.track.name + ".tmp")
     try:
-        shutil.copyfile(src, tmp)
-        tmp.replace(run.track)
+        data = src.read_bytes()
     except OSError as e:
-        raise RunDirError(f"{run.track}: cannot store the run's copy of {src} ({e.strerror}); free space or "
-                          f"choose another run_dir=") from None
-    return run.track
+        raise RunDirError(f"{run.track}: cannot store the run's copy of {src} ({e.strerror}); check that the "
+                          f"track file exists and is readable") from None
+    return atomic_write(run.track, lambda f: f.write(data))
 
 
 def load_run_config(run: RunDir, overrides: DictConfig | None = None) -> Config:
