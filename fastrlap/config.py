@@ -13,6 +13,7 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from fastrlap.actions import to_command
 from fastrlap.errors import ConfigError
 from fastrlap.settings import check_finite, check_overrides, show
 from fastrlap.types import Command
@@ -131,10 +132,8 @@ class VehicleConfig:
     hil: HilConfig = field(default_factory=HilConfig)  # vehicle=hil
 
     def to_command(self, action) -> Command:
-        """Policy action a ∈ [-1, 1]² -> physical command."""
-        a0 = min(1.0, max(-1.0, float(action[0])))
-        a1 = min(1.0, max(-1.0, float(action[1])))
-        return Command(speed=self.speed_bias + self.speed_scale * a0, steer=a1 * self.max_steer)
+        """Policy action a ∈ [-1, 1]² -> physical command (`fastrlap.actions.to_command`)."""
+        return to_command(action, self)
 
 
 @dataclass
@@ -519,8 +518,12 @@ def check_config(cfg: Config) -> None:
     for key, options in CHOICES.items():
         if _get(cfg, key) not in options:
             raise ConfigError(f"{key}={show(_get(cfg, key))}: use one of {', '.join(options)}")
-    pairs = (("agent.num_min_qs", "agent.num_qs"), ("pretrain.min_speed", "pretrain.max_speed"),
-             ("iql.goal_min_ticks", "iql.goal_max_ticks"))
+    pairs = [("agent.num_min_qs", "agent.num_qs"), ("pretrain.min_speed", "pretrain.max_speed"),
+             ("iql.goal_min_ticks", "iql.goal_max_ticks")]
+    if cfg.vehicle.kind in ("real", "hil"):
+        # The policy's full lock must be one the car can steer: beyond the servo's full lock the
+        # firmware saturates, so the policy's outer actions would all steer alike.
+        pairs.append(("vehicle.max_steer", "vehicle.real.steer_full_lock"))
     for small, large in pairs:
         if _get(cfg, small) > _get(cfg, large):
             raise ConfigError(f"{small}={show(_get(cfg, small))} is more than {large}={show(_get(cfg, large))}; "

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fastrlap import __version__
+from fastrlap.actions import to_action
 from fastrlap.config import CourseConfig, VehicleConfig
 from fastrlap.course.checkpoints import Gate, LapTimer
 from fastrlap.errors import FastrlapError
@@ -135,10 +136,7 @@ class _Recorder:
         r["wheel_speed"].append(obs.wheel_speed)
         r["collision"].append(bool(obs.collision))
         r["command"].append((cmd.speed, cmd.steer))
-        # Inverse of VehicleConfig.to_command, clipped to the policy's action box.
-        a0 = (cmd.speed - v.speed_bias) / v.speed_scale if v.speed_scale else 0.0
-        a1 = cmd.steer / v.max_steer if v.max_steer else 0.0
-        r["action"].append(np.clip([a0, a1], -1.0, 1.0))
+        r["action"].append(to_action(cmd.speed, cmd.steer, v))
         r["frames"].append(obs.frame)
 
     def demo(self, **meta) -> Demo:

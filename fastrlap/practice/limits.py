@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastrlap.actions import to_action
 from fastrlap.agent.sac import action_range
 from fastrlap.config import Config, VehicleConfig
 from fastrlap.errors import ConfigError
@@ -71,4 +72,4 @@ class ActionLimits:
 
 def _speed_action(speed: float, vehicle: VehicleConfig) -> float:
     """The speed component of the action that commands `speed` m/s, clamped to [-1, 1]."""
-    return float(np.clip((speed - vehicle.speed_bias) / vehicle.speed_scale, -1.0, 1.0))
+    return float(to_action(speed, 0.0, vehicle)[SPEED])

@@ -23,6 +23,7 @@ from typing import Protocol
 
 import numpy as np
 
+from fastrlap.actions import all_finite, rest_action
 from fastrlap.agent.encoder import Encoder, FrameStack
 from fastrlap.agent.features import proprio
 from fastrlap.agent.sac import PolicyInput
@@ -132,8 +133,7 @@ class PracticeLoop:
         self.supervisor = Supervisor(cfg.practice.supervisor, distance_to_path, vehicle.control_hz,
                                      on_event=self._mode_event, seed=cfg.seed)
         self.frames = FrameStack(encoder.spec)
-        vcfg = cfg.vehicle
-        self.rest_action = np.array([np.clip(-vcfg.speed_bias / vcfg.speed_scale, -1.0, 1.0), 0.0], dtype=np.float32)
+        self.rest_action = rest_action(cfg.vehicle)
         self.prev_action = self.rest_action.copy()
         self.pending: _Pending | None = None
         self.lap_speeds = LapSpeeds()
@@ -253,7 +253,7 @@ class PracticeLoop:
         if mode == Mode.LEARNING:
             action = self.learner.act(PolicyInput(embedding=emb, proprio=p, action_lo=lo, action_hi=hi),
                                       self.deterministic)
-            if not np.all(np.isfinite(action)):
+            if not all_finite(action):
                 self.supervisor.error(obs.t, f"non-finite action from the policy: {action.tolist()}")
                 self._emit(obs.t, "fault", what="policy", detail="non-finite action; neutral sent")
                 command = NEUTRAL

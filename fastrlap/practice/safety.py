@@ -6,8 +6,7 @@ than the servo should be asked to. The firmware enforces its own watchdog undern
 """
 from __future__ import annotations
 
-import math
-
+from fastrlap.actions import clamp, command_fault
 from fastrlap.config import SafetyConfig
 from fastrlap.types import NEUTRAL, Command
 
@@ -20,13 +19,14 @@ class SafetyFilter:
 
     def __call__(self, cmd: Command) -> tuple[Command, str | None]:
         """The command to send, and a fault description when the input had to be replaced."""
-        if not (math.isfinite(cmd.speed) and math.isfinite(cmd.steer)):
+        fault = command_fault(cmd)
+        if fault is not None:
             self._last_steer = 0.0
-            return NEUTRAL, f"non-finite command (speed={cmd.speed}, steer={cmd.steer}) replaced by neutral"
+            return NEUTRAL, f"{fault} replaced by neutral"
         c = self.cfg
-        speed = min(c.speed_cap, max(-c.reverse_cap, cmd.speed))
-        steer = min(c.steer_cap, max(-c.steer_cap, cmd.steer))
+        speed = clamp(cmd.speed, -c.reverse_cap, c.speed_cap)
+        steer = clamp(cmd.steer, -c.steer_cap, c.steer_cap)
         step = self.max_steer_step
-        steer = self._last_steer + min(step, max(-step, steer - self._last_steer))
+        steer = self._last_steer + clamp(steer - self._last_steer, -step, step)
         self._last_steer = steer
         return Command(speed=speed, steer=steer), None

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from fastrlap.actions import rest_action
 from fastrlap.agent.encoder import Encoder, EncoderSpec, FrameStack, load_encoder, resolve_device
 from fastrlap.agent.features import PROPRIO_DIM, proprio
 from fastrlap.agent.replay import ReplayBuffer
@@ -104,8 +105,7 @@ def demo_transitions(demo: Demo, spec: CourseSpec, encoder: Encoder, cfg: Config
     emb = np.concatenate([encoder.embed(stacks[i:i + 256]) for i in range(0, n, 256)])
     course = Course(spec)
     course.reset(float(demo.t[0]), _pose(demo, 0), standing_start=True)
-    vcfg = cfg.vehicle
-    prev = np.array([np.clip(-vcfg.speed_bias / vcfg.speed_scale, -1, 1), 0.0], dtype=np.float32)
+    prev = rest_action(cfg.vehicle)
     targets, props, ranges, actions = [], [], [], []
     for k in range(n):
         step = course.update(float(demo.t[k]), _pose(demo, k), collision=bool(demo.collision[k]))

@@ -31,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fastrlap.actions import to_action
 from fastrlap.config import CameraConfig, PretrainConfig, SimConfig, VehicleConfig
-from fastrlap.pretrain.shards import PriorDataError, ShardWriter, action_from_command
+from fastrlap.pretrain.shards import PriorDataError, ShardWriter
 from fastrlap.sim.dynamics import CarParams, car_params
 from fastrlap.sim.render import Renderer
 from fastrlap.sim.track import Track, builtin_tracks, load_track
@@ -257,8 +258,7 @@ def collect(cfg: PretrainConfig, vehicle: VehicleConfig, seed: int, out: str | P
             reading = world.step(cmd)
             writer.add(frame, t=t, pose=(state.x, state.y, state.yaw), velocity=(state.vx, state.vy),
                        yaw_rate=state.yaw_rate, accel=reading.accel, command=(cmd.speed, cmd.steer),
-                       action=action_from_command(cmd.speed, cmd.steer, vehicle.speed_bias, vehicle.speed_scale,
-                                                  vehicle.max_steer),
+                       action=to_action(cmd.speed, cmd.steer, vehicle).astype(np.float32),
                        collision=reading.collision, episode=episodes, episode_start=(k == 0), env=env,
                        camera=cam_i)
             # The IMU reading belongs to the tick it measured: stored with the frame seen before it.

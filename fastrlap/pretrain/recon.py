@@ -43,7 +43,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fastrlap.pretrain.shards import PriorDataError, Trajectory, action_from_command
+from fastrlap.actions import ActionUnits, to_action
+from fastrlap.config import VehicleConfig
+from fastrlap.pretrain.shards import PriorDataError, Trajectory
 
 FIELDS = {  # RECON dataset path -> required (optional fields get a neutral default)
     "images/rgb_left": True,
@@ -72,9 +74,9 @@ def _decode(jpeg: bytes, size: int, source: str, i: int) -> np.ndarray:
 
 
 def read_recon(path: str | Path, episode: int = 0, size: int = 128, hz: float = 3.0, wheelbase: float = 0.33,
-               speed_bias: float = 3.0, speed_scale: float = 3.0, max_steer: float = 0.45) -> Trajectory:
+               units: ActionUnits | None = None) -> Trajectory:
     """One RECON HDF5 file as a `Trajectory` (env "recon"); actions use the car's action mapping
-    (`speed_bias`, `speed_scale`, `max_steer` as in `VehicleConfig`)."""
+    (`units`, the simulator's `VehicleConfig` when not given)."""
     import h5py
 
     path = Path(path)
@@ -117,7 +119,7 @@ def read_recon(path: str | Path, episode: int = 0, size: int = 128, hz: float = 
         yaw_rate=arrays["jackal/angular_velocity"].reshape(n).astype(np.float32),
         accel=accel,
         command=np.column_stack([v_cmd, steer]).astype(np.float32),
-        action=action_from_command(v_cmd, np.clip(steer, -max_steer, max_steer), speed_bias, speed_scale, max_steer),
+        action=to_action(v_cmd, steer, units or VehicleConfig()).astype(np.float32),
         collision=arrays["collision/any"].reshape(n).astype(bool),
     )
 

@@ -20,7 +20,7 @@ action of that row was applied, so (frames[i], action[i]) -> frames[i + 1] withi
     command         (N, 2)        float32, commanded wheel speed (m/s, negative = reverse) and
                                   steering angle (rad)
     action          (N, 2)        float32, the command as a policy action in [-1, 1]²
-                                  (the inverse of `VehicleConfig.to_command`, clipped: reversing
+                                  (`fastrlap.actions.to_action`, clipped: reversing
                                   is outside the policy's range and reads as a0 = -1)
     collision       (N,)          bool, a contact happened during the tick
     episode         (N,)          int64, episode id, unique within the dataset
@@ -97,14 +97,6 @@ class Trajectory:
 
     def __len__(self) -> int:
         return len(self.t)
-
-
-def action_from_command(speed: np.ndarray | float, steer: np.ndarray | float, speed_bias: float,
-                        speed_scale: float, max_steer: float) -> np.ndarray:
-    """(…, 2) policy action for physical commands: the inverse of `VehicleConfig.to_command`, clipped."""
-    a0 = (np.asarray(speed, np.float64) - speed_bias) / speed_scale
-    a1 = np.asarray(steer, np.float64) / max_steer
-    return np.clip(np.stack([a0, a1], axis=-1), -1.0, 1.0).astype(np.float32)
 
 
 def sensor_noise(frames: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:

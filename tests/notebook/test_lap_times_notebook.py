@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
+from fastrlap.actions import to_action
 from fastrlap.cli import compose
 from fastrlap.practice.demo_lap import record_demo_lap
 from fastrlap.practice.learner import SyncLearner
@@ -42,8 +43,7 @@ def practised(tmp_path_factory):
     def oracle_act(self, obs, deterministic):
         st = car.last_reading.state
         cmd = driver(Pose(st.x, st.y, st.yaw), st.vx)
-        v = cfg.vehicle
-        return np.array([(cmd.speed - v.speed_bias) / v.speed_scale, cmd.steer / v.max_steer], np.float32)
+        return to_action(cmd.speed, cmd.steer, cfg.vehicle).astype(np.float32)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(SyncLearner, "act", oracle_act)

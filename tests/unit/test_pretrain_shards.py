@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from fastrlap.pretrain import shards
-from fastrlap.pretrain.shards import (PriorDataError, ShardWriter, action_from_command, iter_shards,
-                                      iter_trajectories, read_manifest, sensor_noise)
+from fastrlap.pretrain.shards import (PriorDataError, ShardWriter, iter_shards, iter_trajectories, read_manifest,
+                                      sensor_noise)
 
 
 def write(folder, lengths=(7, 5, 9), per_shard=6, envs=("campus", "trail")):
@@ -138,19 +138,6 @@ def test_crash_while_writing_a_shard_or_the_manifest_keeps_the_previous_dataset(
     assert (tmp_path / "shard-00002.npz").exists()
     assert json.loads((tmp_path / "manifest.json").read_text())["total_frames"] == 8
     assert [len(t) for t in iter_trajectories(tmp_path)] == [8]
-
-
-def test_action_from_command_inverts_to_command_and_clips():
-    from fastrlap.config import VehicleConfig
-
-    v = VehicleConfig()
-    a = action_from_command(np.array([1.0, 4.5, -1.0]), np.array([0.2, -0.45, 1.0]), v.speed_bias, v.speed_scale,
-                            v.max_steer)
-    assert a.shape == (3, 2) and np.all(np.abs(a) <= 1)
-    for row, (speed, steer) in zip(a[:2], [(1.0, 0.2), (4.5, -0.45)]):
-        cmd = v.to_command(row)
-        assert cmd.speed == pytest.approx(speed, abs=1e-5) and cmd.steer == pytest.approx(steer, abs=1e-5)
-    assert a[2].tolist() == [-1.0, 1.0]
 
 
 def test_sensor_noise_has_the_asked_std_and_stays_uint8():

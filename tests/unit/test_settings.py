@@ -76,6 +76,18 @@ def test_settings_that_must_agree_are_checked_together():
         check_config(cfg)
 
 
+def test_the_policy_may_not_steer_beyond_the_cars_full_lock():
+    cfg = Config()
+    cfg.vehicle.max_steer, cfg.vehicle.real.steer_full_lock = 0.5, 0.45
+    check_config(cfg)  # the simulator steers with max_steer alone
+    for kind in ("real", "hil"):
+        cfg.vehicle.kind = kind
+        with pytest.raises(ConfigError, match="vehicle.max_steer=0.5 is more than vehicle.real.steer_full_lock=0.45"):
+            check_config(cfg)
+    cfg.vehicle.max_steer = 0.3  # a gentler policy on a car that can steer further is fine
+    check_config(cfg)
+
+
 def test_the_defaults_pass():
     check_config(Config())
 
