@@ -33,7 +33,7 @@ from fastrlap.course.reward import reward as course_reward
 from fastrlap.practice.limits import ActionLimits
 from fastrlap.practice.safety import SafetyFilter
 from fastrlap.practice.stops import Hold
-from fastrlap.practice.supervisor import PAUSED, Event, Mode, Supervisor
+from fastrlap.practice.supervisor import PAUSED, Event, Mode, StopReason, Supervisor
 from fastrlap.types import NEUTRAL, Command, Observation, Transition
 from fastrlap.vehicle.base import RejectsPoses, SimClock, Vehicle
 from fastrlap.vehicle.pose_auth import PoseRejections
@@ -240,7 +240,7 @@ class PracticeLoop:
             toward = goal_features(obs.pose, self.course.spec.checkpoints[pen.target])
             r = course_reward(obs.velocity, toward.direction, self.cfg.course, crash_started=decision.crash_started,
                               impact=decision.impact, stuck_started=decision.stuck_started)
-            terminal = mode == Mode.STOPPED and self.supervisor.stop_reason.startswith("geofence")
+            terminal = mode == Mode.STOPPED and self.supervisor.stopped_for is StopReason.GEOFENCE
             if self.learn:
                 self.learner.insert(Transition(
                     embedding=pen.embedding, proprio=pen.proprio, action=pen.action, action_lo=pen.lo,

@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from fastrlap.practice.loop import PracticeLoop
-from fastrlap.practice.supervisor import Mode
+from fastrlap.practice.supervisor import Mode, StopReason
 from fastrlap.types import Pose
 
 
@@ -49,7 +49,7 @@ class SimOperator:
 
     def __call__(self, loop: PracticeLoop) -> None:
         sup, obs = loop.supervisor, loop.last_obs
-        if obs is None or sup.mode != Mode.STOPPED or not sup.stop_reason.startswith("geofence"):
+        if obs is None or sup.mode != Mode.STOPPED or sup.stopped_for is not StopReason.GEOFENCE:
             self._stopped_since = None
             return
         if self._stopped_since is None:

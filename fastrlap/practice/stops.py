@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from fastrlap.practice.supervisor import StopReason
+
 
 class StopSource(Protocol):
     """A latch an operator sets to hold the car (practice/keys.py KeyReader, console RemoteStop)."""
@@ -33,7 +35,7 @@ class Hold:
     @property
     def reason(self) -> str:
         """The supervisor's stop reason: "e-stop (console)"."""
-        return f"e-stop ({self.source})"
+        return StopReason.ESTOP.text(self.source)
 
 
 def first_hold(*sources: StopSource) -> Callable[[], Hold | None]:

@@ -33,6 +33,7 @@ from enum import Enum
 import numpy as np
 
 from fastrlap.config import SupervisorConfig
+from fastrlap.errors import FastrlapError
 from fastrlap.types import Command, Observation
 
 
@@ -62,8 +63,25 @@ TRANSITIONS: dict[Mode, frozenset[Mode]] = {
 PAUSED: frozenset[Mode] = frozenset({Mode.LINK_LOST, Mode.AWAITING_CONFIRM})
 
 
-class IllegalTransition(RuntimeError):
-    """A transition the table does not allow: a bug in the caller, never a runtime condition."""
+class StopReason(Enum):
+    """Why the supervisor stopped the car. Code compares these, never the words; the value starts
+    the reason's text in events.jsonl ("geofence (4.1 m from the demo path)"), written exactly as
+    before the enum existed, so logs of old and new runs read alike."""
+
+    ESTOP = "e-stop"  # the car's (firmware, RC failsafe) or an operator's (space key, console)
+    STALE_CAMERA = "stale camera"
+    GEOFENCE = "geofence"
+
+    def text(self, detail: str = "") -> str:
+        """The reason as events.jsonl and the operator see it: "geofence (4.1 m from the demo path)"."""
+        return f"{self.value} ({detail})" if detail else self.value
+
+
+class IllegalTransition(FastrlapError, RuntimeError):
+    """A transition the table does not allow: a bug in the caller, never a runtime condition.
+
+    Still a `FastrlapError`, so a practice that hits one ends with one line (and the car at
+    neutral, which the loop's `finally` sees to) rather than a traceback over the dashboard."""
 
 
 @dataclass(frozen=True)
@@ -101,12 +119,18 @@ class Supervisor:
         self._recovery_steer = 0.0
         self._last_human = -math.inf
         self._stop_reason = ""
+        self._stopped_for: StopReason | None = None
         self._lost_port = ""
 
     @property
     def stop_reason(self) -> str:
-        """Why the car was last stopped ("" if it never was)."""
+        """Why the car was last stopped, in words ("" if it never was)."""
         return self._stop_reason
+
+    @property
+    def stopped_for(self) -> StopReason | None:
+        """Why the car was last stopped (None if it never was)."""
+        return self._stopped_for
 
     @property
     def lost_port(self) -> str:
@@ -117,7 +141,9 @@ class Supervisor:
         if new == self.mode:
             return
         if new not in TRANSITIONS[self.mode]:
-            raise IllegalTransition(f"{self.mode.value} -> {new.value} is not in the transition table ({reason})")
+            raise IllegalTransition(f"{self.mode.value} -> {new.value} is not in the transition table ({reason}); "
+                                    f"a bug in fastrlap: the run directory is intact, resume it with "
+                                    f"`fastrlap practice resume=<run>`")
         event = Event(t=t, old=self.mode, new=new, reason=reason)
         self.mode = new
         self._mode_since = t
@@ -151,16 +177,17 @@ class Supervisor:
             return held
 
         # Safety stops come first, from every mode.
-        reason = operator_stop or self._stop_condition(obs)
-        if reason:
+        stop = (StopReason.ESTOP, operator_stop) if operator_stop else self._stop_condition(obs)
+        if stop is not None:
             if self.mode == Mode.TELEOP and obs.teleop is not None and not estop:
                 pass  # a human driving back inside the geofence / past stale data is allowed
             elif self.mode != Mode.STOPPED:
-                self._stop_reason = reason
-                self.transition(t, Mode.STOPPED, reason)
+                self._stopped_for, self._stop_reason = stop
+                self.transition(t, Mode.STOPPED, self._stop_reason)
                 return Tick(Mode.STOPPED, False, False, 0.0, Command(0.0, 0.0))
             elif estop:
-                self._stop_reason = reason  # who holds the car now (one stop released, another still holding)
+                # who holds the car now (one stop released, another still holding)
+                self._stopped_for, self._stop_reason = stop
                 return Tick(Mode.STOPPED, False, False, 0.0, Command(0.0, 0.0))
 
         if obs.teleop is not None:
@@ -170,7 +197,7 @@ class Supervisor:
             return Tick(Mode.TELEOP, False, False, 0.0, obs.teleop)
 
         if self.mode == Mode.STOPPED:
-            if reason:
+            if stop is not None:
                 return Tick(Mode.STOPPED, False, False, 0.0, Command(0.0, 0.0))
             self.transition(t, Mode.STARTING, f"cleared: {self._stop_reason}")
 
@@ -231,14 +258,15 @@ class Supervisor:
         self.transition(t, Mode.STARTING, f"confirmed by the operator ({confirm})")
         return None
 
-    def _stop_condition(self, obs: Observation) -> str:
+    def _stop_condition(self, obs: Observation) -> tuple[StopReason, str] | None:
+        """Why the car must stop now and the reason's text, or None when it may drive."""
         cfg = self.cfg
         if obs.estop:
-            return "e-stop"
+            return StopReason.ESTOP, StopReason.ESTOP.text()
         frame_t = obs.frame_t if obs.frame_t is not None else obs.t
         if obs.t - frame_t > cfg.stale_after:
-            return f"stale camera ({obs.t - frame_t:.2f} s old)"
+            return StopReason.STALE_CAMERA, StopReason.STALE_CAMERA.text(f"{obs.t - frame_t:.2f} s old")
         d = self.distance_to_path(obs.pose.x, obs.pose.y)
         if d > cfg.geofence:
-            return f"geofence ({d:.1f} m from the demo path)"
-        return ""
+            return StopReason.GEOFENCE, StopReason.GEOFENCE.text(f"{d:.1f} m from the demo path")
+        return None

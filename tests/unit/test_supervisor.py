@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from fastrlap.config import SupervisorConfig
-from fastrlap.practice.supervisor import TRANSITIONS, IllegalTransition, Mode, Supervisor
+from fastrlap.errors import FastrlapError
+from fastrlap.practice.supervisor import TRANSITIONS, IllegalTransition, Mode, StopReason, Supervisor
 from fastrlap.types import Command, ImuReading, Observation, Pose
 
 
@@ -40,6 +41,28 @@ def test_estop_stale_camera_and_geofence_stop_until_cleared():
         assert sup.tick(stop).mode == Mode.STOPPED  # waits while the condition holds
         assert sup.tick(obs(0.2)).mode == Mode.LEARNING  # cleared -> STARTING -> LEARNING
     assert "geofence" in sup.stop_reason
+
+
+def test_each_stop_has_a_typed_reason_and_the_text_runs_have_always_logged():
+    events = []
+    sup = make(events, geofence=2.0, stale_after=0.5)
+    sup.tick(obs(0.0))
+    stops = [(obs(0.1, estop=True), StopReason.ESTOP, "e-stop"),
+             (obs(0.1, frame_age=0.8), StopReason.STALE_CAMERA, "stale camera (0.80 s old)"),
+             (obs(0.1, x=3.0), StopReason.GEOFENCE, "geofence (3.0 m from the demo path)")]
+    for stop, reason, text in stops:
+        sup.tick(stop)
+        assert sup.stopped_for is reason and sup.stop_reason == text
+        assert events[-1].reason == text  # what events.jsonl holds, word for word as in older runs
+        sup.tick(obs(0.2))
+    sup.tick(obs(0.3), operator_stop="e-stop (space key)")
+    assert sup.stopped_for is StopReason.ESTOP and sup.stop_reason == "e-stop (space key)"
+
+
+def test_an_illegal_transition_ends_a_command_with_one_line():
+    with pytest.raises(FastrlapError) as err:
+        make().transition(0.0, Mode.RECOVERY, "not from STARTING")
+    assert isinstance(err.value, IllegalTransition) and "\n" not in str(err.value)
 
 
 def test_a_human_may_drive_back_from_outside_the_geofence():
