@@ -10,6 +10,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# Gravity, m/s²: what the IMU reads at rest and what the simulator's tyres press down with. One
+# value, so the simulated car and the real car's accelerometer agree on "1 g". 9.81 is what the
+# simulator has always used (a seed drives the same laps as before); standard gravity (9.80665)
+# differs by 0.03%, far below the accelerometer's own scale error.
+GRAVITY = 9.81
+
 
 @dataclass(frozen=True)
 class Pose:
@@ -25,7 +31,7 @@ class Pose:
 
 @dataclass(frozen=True)
 class ImuReading:
-    """Body-frame IMU sample. `accel` includes gravity (a car at rest reads +9.81 on z)."""
+    """Body-frame IMU sample. `accel` includes gravity (a car at rest reads +GRAVITY on z)."""
 
     accel: np.ndarray  # (3,) m/s^2, body frame
     gyro: np.ndarray  # (3,) rad/s, body frame

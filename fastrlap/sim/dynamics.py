@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from fastrlap.config import VehicleConfig
+from fastrlap.types import GRAVITY
 
-G = 9.81  # m/s^2
+G = GRAVITY  # m/s^2
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from fastrlap.sim.dynamics import car_params
 from fastrlap.sim.camera import SimCamera
 from fastrlap.sim.track import Projection, Track, load_track
 from fastrlap.sim.world import World
+from fastrlap.types import GRAVITY
 
 STATE_SIZE = 10
 STATE_LIMIT = 1000.0  # state entries are clipped here (an impact spike stays far below it)
@@ -68,7 +69,7 @@ class TrackEnv(gym.Env):
         self.camera.new_episode(self.np_random)
         pr = self.track.project(self.world.state.x, self.world.state.y)
         self._s = pr.s
-        return self._observe(pr, np.array([0.0, 0.0, 9.81]), np.zeros(3), 0.0), {}
+        return self._observe(pr, np.array([0.0, 0.0, GRAVITY]), np.zeros(3), 0.0), {}
 
     def step(self, action):
         reading = self.world.step(self.vcfg.to_command(action))

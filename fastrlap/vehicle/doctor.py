@@ -86,7 +86,8 @@ def check_link(rc: RealConfig, seconds: float = 1.0) -> list[Check]:
         tm = link.latest_telemetry().telemetry
         cal = link.get_config().calibration
         if tm.faults & p.Fault.EEPROM_DEFAULTS and not rc.send_calibration:
-            checks.append(Check("calibration", "warn", "the firmware uses default pulses (1000/1500/2000 us, no throttle cap)",
+            defaults = f"{p.PULSE_MIN_US}/{p.PULSE_NEUTRAL_US}/{p.PULSE_MAX_US} us"
+            checks.append(Check("calibration", "warn", f"the firmware uses default pulses ({defaults}, no throttle cap)",
                                 "calibrate once (docs/hardware.md, Calibration) or set vehicle.real.send_calibration=true"))
         elif rc.send_calibration:
             own = calibration_from(rc)

@@ -36,7 +36,7 @@ class PoseKeyError(FastrlapError):
     """The shared key for external poses is missing or unusable."""
 
 
-class PoseRejected(Exception):
+class PoseRejected(FastrlapError):
     """One datagram that is not an authentic, fresh, new pose; `kind` names the counter it adds to."""
 
     def __init__(self, kind: str, detail: str) -> None:

@@ -12,14 +12,29 @@ from dataclasses import dataclass, field, fields
 from enum import IntEnum, IntFlag
 from typing import ClassVar
 
+from fastrlap.actions import clamp
+from fastrlap.errors import FastrlapError
+
 PROTOCOL_VERSION = 2
 DELIMITER = 0x00
 MAX_BODY = 48  # bytes; firmware PROTO_MAX_BODY
 MAX_ENCODED = MAX_BODY + 4 + 1  # COBS of seq+type+body+crc (one overhead byte below 254)
 
+# RC pulse widths (us), the firmware's numbers: calib.h PULSE_MIN_US / PULSE_MAX_US bound every
+# calibrated pulse, core.h RC_NEUTRAL_US is the receiver's centre. A unit test reads the headers
+# and fails if the two sides disagree.
+PULSE_MIN_US = 1000
+PULSE_MAX_US = 2000
+PULSE_NEUTRAL_US = 1500
+PULSE_HALF_RANGE_US = (PULSE_MAX_US - PULSE_MIN_US) // 2  # neutral ± this is full scale (±1000 permille)
+PERMILLE_FULL = 1000  # COMMAND throttle and steer, and the calibration's mixing, are permille of full scale
 
-class FrameError(ValueError):
-    """A frame that cannot be decoded (bad COBS, too short, unknown type or wrong length)."""
+
+class FrameError(FastrlapError, ValueError):
+    """A frame that cannot be decoded (bad COBS, too short, unknown type or wrong length).
+
+    The link skips such frames and counts them; one that escapes to the command line is printed
+    as one line like every other error the user can act on (a cable, a firmware version)."""
 
 
 class CrcError(FrameError):
@@ -159,24 +174,40 @@ def cobs_decode(data: bytes) -> bytes:
     return bytes(out)
 
 
+def pulse_fraction(width_us: float) -> float:
+    """An RC pulse width as a fraction of full scale in [-1, 1]: neutral ± `PULSE_HALF_RANGE_US`."""
+    return clamp((width_us - PULSE_NEUTRAL_US) / PULSE_HALF_RANGE_US, -1.0, 1.0)
+
+
+def pulse_width(fraction: float) -> int:
+    """The RC pulse width (us) for a fraction of full scale (clamped to [-1, 1]); `pulse_fraction`'s inverse."""
+    return int(round(PULSE_NEUTRAL_US + PULSE_HALF_RANGE_US * clamp(fraction, -1.0, 1.0)))
+
+
+def rc_permille(width_us: int) -> int:
+    """A receiver pulse as permille of full scale, as the firmware reads an RC channel."""
+    return int(round(PERMILLE_FULL * pulse_fraction(width_us)))
+
+
 def pulse_for(permille: int, min_us: int, mid_us: int, max_us: int) -> int:
     """Permille -> pulse width exactly as the firmware's ``calib_mix`` computes it (us)."""
-    p = max(-1000, min(1000, int(permille)))
+    p = int(clamp(int(permille), -PERMILLE_FULL, PERMILLE_FULL))
+    half = PERMILLE_FULL // 2  # rounds to the nearest microsecond in integer arithmetic
     if p >= 0:
-        return mid_us + ((max_us - mid_us) * p + 500) // 1000
-    return mid_us - ((mid_us - min_us) * -p + 500) // 1000
+        return mid_us + ((max_us - mid_us) * p + half) // PERMILLE_FULL
+    return mid_us - ((mid_us - min_us) * -p + half) // PERMILLE_FULL
 
 
 @dataclass(frozen=True)
 class Calibration:
     """Output pulse end points (us), the AUTO throttle cap (permille) and direction flags."""
 
-    steer_min_us: int = 1000
-    steer_center_us: int = 1500
-    steer_max_us: int = 2000
-    esc_min_us: int = 1000
-    esc_neutral_us: int = 1500
-    esc_max_us: int = 2000
+    steer_min_us: int = PULSE_MIN_US
+    steer_center_us: int = PULSE_NEUTRAL_US
+    steer_max_us: int = PULSE_MAX_US
+    esc_min_us: int = PULSE_MIN_US
+    esc_neutral_us: int = PULSE_NEUTRAL_US
+    esc_max_us: int = PULSE_MAX_US
     throttle_limit: int = 1000  # permille of full throttle allowed in AUTO
     flags: int = 0  # CalFlag
 
@@ -200,12 +231,9 @@ class Calibration:
     def teleop_pulses(self, rc_steer_us: int, rc_throttle_us: int) -> tuple[int, int]:
         """(steer_us, esc_us) the firmware outputs in TELEOP for RC pulse widths."""
 
-        def permille(width: int) -> int:
-            return max(-1000, min(1000, (width - 1500) * 2))
-
-        return (pulse_for(permille(rc_steer_us), self.steer_min_us, self.steer_center_us,
+        return (pulse_for(rc_permille(rc_steer_us), self.steer_min_us, self.steer_center_us,
                           self.steer_max_us),
-                pulse_for(permille(rc_throttle_us), self.esc_min_us, self.esc_neutral_us,
+                pulse_for(rc_permille(rc_throttle_us), self.esc_min_us, self.esc_neutral_us,
                           self.esc_max_us))
 
 
@@ -220,8 +248,10 @@ class Hello:
 
 
 @dataclass(frozen=True)
-class Command:
-    """Throttle and steering in permille of full scale (-1000..1000; positive steer = left)."""
+class CommandMessage:
+    """The COMMAND frame: throttle and steering in permille of full scale (-1000..1000; positive
+    steer = left). Named apart from `fastrlap.types.Command` (m/s and rad), which `RealVehicle`
+    turns into this."""
 
     throttle: int
     steer: int
@@ -317,7 +347,7 @@ class FaultReport:
     FORMAT: ClassVar[str] = "<HI"
 
 
-Message = (Hello | Command | Heartbeat | SetConfig | ConfirmConfig | GetConfig | HelloAck | Telemetry
+Message = (Hello | CommandMessage | Heartbeat | SetConfig | ConfirmConfig | GetConfig | HelloAck | Telemetry
            | HeartbeatAck | Config | FaultReport)
 MESSAGES: dict[int, type] = {cls.TYPE: cls for cls in Message.__args__}
 

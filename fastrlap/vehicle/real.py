@@ -27,9 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastrlap.actions import clamp, command_fault
 from fastrlap.config import PoseSourceConfig, RealConfig, VehicleConfig
 from fastrlap.errors import FastrlapError
-from fastrlap.types import Command, ImuReading, Observation
+from fastrlap.types import GRAVITY, Command, ImuReading, Observation
 from fastrlap.vehicle import protocol as p
 from fastrlap.vehicle.base import Clock, WallClock
 from fastrlap.vehicle.camera import Camera, CameraStalled
@@ -40,7 +41,7 @@ from fastrlap.vehicle.pose_auth import PoseAuthenticator, PoseRejections, load_p
 from fastrlap.vehicle.serial_link import ConfigRefused, LinkDown, SerialLink, SerialLinkError, SerialTimeout
 from fastrlap.vehicle.speed_control import SpeedController
 
-G = 9.80665
+G = GRAVITY
 ACCEL_COUNTS_PER_G = 8192.0  # MPU-6050 at ±4 g
 GYRO_COUNTS_PER_DPS = 65.5  # MPU-6050 at ±500 °/s
 
@@ -73,6 +74,8 @@ def axes_matrix(spec: list[str]) -> np.ndarray:
         used.add(axis)
         m[row, "xyz".index(axis)] = sign
     return m
+
+
 @dataclass(frozen=True)
 class RcInput:
     """What the firmware reports about the RC receiver (`teleop=rc` waits on it, explains its errors)."""
@@ -305,10 +308,11 @@ class RealVehicle:
 
     def act(self, command: Command) -> None:
         """Target speed (m/s) through the speed loop, steering (rad) to permille; non-blocking."""
-        if not (math.isfinite(command.speed) and math.isfinite(command.steer)):
+        fault = command_fault(command)
+        if fault is not None:
             self.stop()
-            raise VehicleError(f"non-finite command {command} reached the car (sent neutral instead): the "
-                               f"policy or a driver produced NaN; check the learner's metrics")
+            raise VehicleError(f"{fault} reached the car (sent neutral instead): the policy or a driver "
+                               f"produced NaN; check the learner's metrics")
         now = self.clock.now()
         gap = None if self._last_act is None else now - self._last_act
         self._last_act = now
@@ -335,7 +339,7 @@ class RealVehicle:
         self.last_throttle = 0
         if self._opened and self.link.connected:
             try:
-                self.link.send(p.Command(throttle=0, steer=0, mode=p.CommandMode.NEUTRAL))
+                self.link.send(p.CommandMessage(throttle=0, steer=0, mode=p.CommandMode.NEUTRAL))
             except SerialLinkError:
                 self.link_errors += 1
 
@@ -371,7 +375,8 @@ class RealVehicle:
     # ------------------------------------------------------------------ units
     def steer_permille(self, steer: float) -> int:
         """Front wheel angle (rad, + left) -> COMMAND steer permille of full lock."""
-        return int(round(max(-1000.0, min(1000.0, 1000.0 * steer / self.cfg.steer_full_lock))))
+        full = float(p.PERMILLE_FULL)
+        return int(round(clamp(full * steer / self.cfg.steer_full_lock, -full, full)))
 
     def rc_command(self, tm: p.Telemetry) -> Command:
         """The human's RC sticks in the host's units (what `teleop=rc` records as the demo's command).
@@ -381,7 +386,7 @@ class RealVehicle:
         human's target speed is the speed the host's feed-forward holds at that throttle: the
         inverse of `sign(v)·(ff_offset + ff_gain·|v|)`, zero inside the ESC deadband.
         """
-        p_ = max(-1000, min(1000, 2 * (tm.rc_throttle_us - 1500))) if tm.rc_throttle_us else 0
+        p_ = p.rc_permille(tm.rc_throttle_us) if tm.rc_throttle_us else 0
         if self.calibration.flags & p.CalFlag.REVERSE_THROTTLE:
             p_ = -p_  # the host's throttle is flipped on the way out; the RC pulse is not
         speed = max(0.0, abs(p_) - self.cfg.ff_offset) / self.cfg.ff_gain if self.cfg.ff_gain > 0 else 0.0
@@ -391,10 +396,10 @@ class RealVehicle:
         """The human's steering (RC pulse, us) in the host's units: rad, + left."""
         if rc_steer_us == 0:
             return 0.0
-        permille = max(-1000, min(1000, 2 * (rc_steer_us - 1500)))
+        permille = p.rc_permille(rc_steer_us)
         if self.calibration.flags & p.CalFlag.REVERSE_STEER:
             permille = -permille  # the host flips its own commands to turn left; the RC pulse is raw
-        return permille / 1000.0 * self.cfg.steer_full_lock
+        return permille / p.PERMILLE_FULL * self.cfg.steer_full_lock
 
     def imu_reading(self, tm: p.Telemetry) -> ImuReading:
         accel = self.axes @ (np.asarray(tm.accel, float) * (G / ACCEL_COUNTS_PER_G))

@@ -160,7 +160,7 @@ class SerialLink:
         """Send a neutral command (best effort), stop the reader and release the port."""
         if send_neutral and self._connected:
             try:
-                self.send(p.Command(throttle=0, steer=0, mode=p.CommandMode.NEUTRAL))
+                self.send(p.CommandMessage(throttle=0, steer=0, mode=p.CommandMode.NEUTRAL))
             except SerialLinkError:
                 pass  # the firmware watchdog neutralises the car anyway
         self._stop.set()
@@ -192,7 +192,7 @@ class SerialLink:
             self._tx_seq = (seq + 1) & 0xFF
             wire = p.encode_frame(seq, msg)
             now = time.monotonic()
-            if isinstance(msg, p.Command):
+            if isinstance(msg, p.CommandMessage):
                 self._pending_cmds[seq] = now
                 if len(self._pending_cmds) > 64:  # replies lost: forget the oldest
                     self._pending_cmds.pop(next(iter(self._pending_cmds)))
@@ -209,7 +209,7 @@ class SerialLink:
 
     def command(self, throttle: int, steer: int, mode: int = p.CommandMode.DRIVE) -> int:
         """Send a COMMAND (permille, see docs/protocol.md); returns its seq without waiting."""
-        return self.send(p.Command(throttle=int(throttle), steer=int(steer), mode=int(mode)))
+        return self.send(p.CommandMessage(throttle=int(throttle), steer=int(steer), mode=int(mode)))
 
     def command_and_wait(self, throttle: int, steer: int, mode: int = p.CommandMode.DRIVE,
                          timeout: float | None = None) -> p.Telemetry:

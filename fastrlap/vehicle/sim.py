@@ -13,7 +13,7 @@ from fastrlap.sim.dynamics import car_params
 from fastrlap.sim.camera import SimCamera
 from fastrlap.sim.track import Track
 from fastrlap.sim.world import World, WorldReading
-from fastrlap.types import NEUTRAL, Command, ImuReading, Observation, Pose
+from fastrlap.types import GRAVITY, NEUTRAL, Command, ImuReading, Observation, Pose
 from fastrlap.vehicle.base import SimClock
 
 
@@ -56,7 +56,7 @@ class SimVehicle:
         """The reading of a car standing still at `state` (no motion, gravity only)."""
         pose = Pose(state.x, state.y, state.yaw)
         self._reading = WorldReading(
-            t=self.world.t, state=state, accel=np.array([0.0, 0.0, 9.81]), gyro=np.zeros(3),
+            t=self.world.t, state=state, accel=np.array([0.0, 0.0, GRAVITY]), gyro=np.zeros(3),
             wheel_speed=0.0, pose_estimate=pose, collision=False, impact=0.0, on_track=True,
         )
 

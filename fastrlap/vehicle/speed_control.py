@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import math
 
+from fastrlap.actions import clamp
+from fastrlap.vehicle.protocol import PERMILLE_FULL
+
 
 class SpeedController:
     """Target wheel speed (m/s) -> throttle permille: feed-forward plus PI on the speed error.
@@ -32,6 +35,6 @@ class SpeedController:
             self._integral = 0.0
             self._last_sign = sign
         error = target - measured
-        self._integral = max(-self.i_limit, min(self.i_limit, self._integral + self.ki * error * max(dt, 0.0)))
+        self._integral = clamp(self._integral + self.ki * error * max(dt, 0.0), -self.i_limit, self.i_limit)
         out = sign * (self.ff_offset + self.ff_gain * abs(target)) + self.kp * error + self._integral
-        return int(round(max(-1000.0, min(1000.0, out))))
+        return int(round(clamp(out, -PERMILLE_FULL, PERMILLE_FULL)))

@@ -172,7 +172,7 @@ def test_garbage_and_corrupted_frames_do_not_move_outputs(link, fw_sim):
         # flipped bit each (CRC must reject them).
         with serial.Serial(fw_sim.link, 115200, timeout=0.1) as noise:
             for i in range(40):
-                evil = bytearray(p.encode_frame(i, p.Command(throttle=1000, steer=1000)))
+                evil = bytearray(p.encode_frame(i, p.CommandMessage(throttle=1000, steer=1000)))
                 evil[rng.randrange(0, len(evil) - 1)] ^= 1 << rng.randrange(8)
                 junk = bytes(rng.randrange(256) for _ in range(rng.randint(1, 60)))
                 noise.write(junk + b"\x00" + bytes(evil) + b"\x00")

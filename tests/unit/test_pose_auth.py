@@ -103,3 +103,9 @@ def test_the_car_does_not_open_its_link_without_a_pose_key():
     with pytest.raises(PoseKeyError, match="openssl rand"):
         car.open()
     assert not link.opened
+
+
+def test_a_rejected_pose_is_an_error_the_command_line_prints_as_one_line():
+    from fastrlap.errors import FastrlapError
+
+    assert issubclass(PoseRejected, FastrlapError)

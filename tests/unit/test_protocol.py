@@ -14,7 +14,7 @@ VECTORS = Path(__file__).resolve().parents[2] / "firmware" / "test_vectors.txt"
 HEADER = Path(__file__).resolve().parents[2] / "firmware" / "src" / "protocol.h"
 
 CLASSES = {
-    "hello": p.Hello, "command": p.Command, "heartbeat": p.Heartbeat, "set_config": p.SetConfig,
+    "hello": p.Hello, "command": p.CommandMessage, "heartbeat": p.Heartbeat, "set_config": p.SetConfig,
     "get_config": p.GetConfig, "confirm_config": p.ConfirmConfig, "hello_ack": p.HelloAck, "telemetry": p.Telemetry,
     "heartbeat_ack": p.HeartbeatAck, "config": p.Config, "fault": p.FaultReport,
 }
@@ -104,7 +104,7 @@ def test_random_messages_round_trip_and_survive_noise():
     sent = []
     stream = bytearray()
     for seq in range(300):
-        msg = p.Command(throttle=rng.randint(-1000, 1000), steer=rng.randint(-1000, 1000), mode=rng.randint(0, 1))
+        msg = p.CommandMessage(throttle=rng.randint(-1000, 1000), steer=rng.randint(-1000, 1000), mode=rng.randint(0, 1))
         sent.append(msg)
         stream += p.encode_frame(seq, msg)
         if seq % 10 == 5:  # line noise between frames, closed by a delimiter
@@ -123,14 +123,14 @@ def test_noise_without_a_delimiter_does_not_cost_the_next_frame():
     for trial in range(200):
         dec = p.FrameDecoder()
         noise = bytes(rng.randrange(1, 256) for _ in range(rng.randint(1, 70)))
-        msg = p.Command(throttle=trial, steer=-trial)
+        msg = p.CommandMessage(throttle=trial, steer=-trial)
         frames = dec.feed(noise + p.encode_frame(trial, msg))
         assert [f.msg for f in frames] == [msg], trial
         assert dec.crc_errors + dec.framing_errors == 1
 
 
 def test_single_bit_flips_are_caught():
-    wire = p.encode_frame(3, p.Command(throttle=123, steer=-45))
+    wire = p.encode_frame(3, p.CommandMessage(throttle=123, steer=-45))
     for i in range(len(wire) - 1):
         for bit in range(8):
             bad = bytearray(wire)
@@ -146,7 +146,15 @@ def test_errors_are_specific():
         raw = bytes([1, 0x7E])
         p.decode_frame(p.cobs_encode(raw + struct.pack("<H", p.crc16_ccitt_false(raw))))
     with pytest.raises(ValueError, match="out of range"):
-        p.encode_frame(0, p.Command(throttle=40000, steer=0))
+        p.encode_frame(0, p.CommandMessage(throttle=40000, steer=0))
+
+
+def test_a_frame_error_that_escapes_is_printed_as_one_line():
+    from fastrlap.errors import FastrlapError
+
+    with pytest.raises(FastrlapError):  # the CLI's one-line handler catches it, no traceback
+        p.decode_frame(b"\x01")
+    assert issubclass(p.CrcError, FastrlapError) and issubclass(p.FrameError, ValueError)
 
 
 def test_pulse_mapping_matches_the_firmware_rules():
@@ -158,3 +166,33 @@ def test_pulse_mapping_matches_the_firmware_rules():
     assert cal.auto_pulses(throttle=-1000, steer=0) == (1450, 1360)
     assert p.pulse_for(333, 1000, 1500, 2000) == 1667 and p.pulse_for(-333, 1000, 1500, 2000) == 1333
     assert p.Calibration().teleop_pulses(1800, 1600) == (1800, 1600)
+
+
+def firmware_defines() -> dict[str, int]:
+    """Every `#define NAME <integer>` in the firmware's headers."""
+    defines = {}
+    for header in sorted(HEADER.parent.glob("*.h")):
+        for line in header.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and parts[0] == "#define" and parts[2].isdigit():
+                defines[parts[1]] = int(parts[2])
+    return defines
+
+
+def test_pulse_constants_agree_with_the_firmware_headers():
+    fw = firmware_defines()
+    assert (p.PULSE_MIN_US, p.PULSE_MAX_US) == (fw["PULSE_MIN_US"], fw["PULSE_MAX_US"])
+    assert p.PULSE_NEUTRAL_US == fw["RC_NEUTRAL_US"]
+    assert p.CENTRE_BAND_US == (fw["CENTRE_MIN_US"], fw["CENTRE_MAX_US"])
+    assert p.PULSE_NEUTRAL_US - p.PULSE_HALF_RANGE_US == p.PULSE_MIN_US
+    assert p.PULSE_NEUTRAL_US + p.PULSE_HALF_RANGE_US == p.PULSE_MAX_US
+
+
+def test_rc_pulses_map_to_fractions_and_permille_as_the_firmware_reads_them():
+    assert p.rc_permille(p.PULSE_NEUTRAL_US) == 0
+    assert p.rc_permille(1750) == 500 and p.rc_permille(1249) == -502  # 2 permille per us
+    assert p.rc_permille(2200) == 1000 and p.rc_permille(800) == -1000  # beyond full scale: clamped
+    assert p.pulse_fraction(1750.0) == 0.5 and p.pulse_fraction(900.0) == -1.0
+    for fraction in (-1.0, -0.37, 0.0, 0.5, 1.0):
+        assert p.pulse_fraction(p.pulse_width(fraction)) == pytest.approx(fraction, abs=1 / p.PULSE_HALF_RANGE_US)
+    assert p.pulse_width(3.0) == p.PULSE_MAX_US

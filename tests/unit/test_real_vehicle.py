@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fastrlap.config import RealConfig
-from fastrlap.types import Command
+from fastrlap.types import GRAVITY, Command
 from fastrlap.vehicle import protocol as p
 from fastrlap.vehicle.camera import FakeCamera
 from fastrlap.vehicle.estimator import Estimator
@@ -81,10 +81,10 @@ class RecordingLink:
     connected = True
 
     def __init__(self) -> None:
-        self.sent: list[p.Command] = []
+        self.sent: list[p.CommandMessage] = []
 
     def command(self, throttle, steer, mode=p.CommandMode.DRIVE):
-        self.sent.append(p.Command(throttle=throttle, steer=steer, mode=mode))
+        self.sent.append(p.CommandMessage(throttle=throttle, steer=steer, mode=mode))
 
     def send(self, msg):
         self.sent.append(msg)
@@ -104,10 +104,10 @@ def test_commands_map_to_permille_and_nan_sends_neutral_then_fails():
     assert link.sent[-1].throttle == round(RealConfig().ff_offset + RealConfig().ff_gain + RealConfig().kp)
     with pytest.raises(VehicleError, match="non-finite command"):
         car.act(Command(speed=float("nan"), steer=0.0))
-    assert link.sent[-1] == p.Command(throttle=0, steer=0, mode=p.CommandMode.NEUTRAL)
+    assert link.sent[-1] == p.CommandMessage(throttle=0, steer=0, mode=p.CommandMode.NEUTRAL)
     assert car.rc_steer_angle(1750) == pytest.approx(0.25) and car.rc_steer_angle(0) == 0.0
     car.close()
-    assert link.sent[-2] == p.Command(throttle=0, steer=0, mode=p.CommandMode.NEUTRAL) and link.sent[-1] == "closed"
+    assert link.sent[-2] == p.CommandMessage(throttle=0, steer=0, mode=p.CommandMode.NEUTRAL) and link.sent[-1] == "closed"
 
 
 def test_telemetry_feeds_the_estimator_with_imu_in_si_units():
@@ -121,7 +121,7 @@ def test_telemetry_feeds_the_estimator_with_imu_in_si_units():
     e = est.estimate()
     assert e.velocity[0] == pytest.approx(1.0, abs=0.05)
     assert e.pose.yaw == pytest.approx(0.5, abs=0.05)
-    assert car._imu.accel[2] == pytest.approx(9.80665)
+    assert car._imu.accel[2] == pytest.approx(GRAVITY)
 
 
 def test_observe_reports_the_tick_average_imu_so_an_impact_is_not_missed():
@@ -139,7 +139,7 @@ def test_observe_reports_the_tick_average_imu_so_an_impact_is_not_missed():
         obs = car.observe()
         # the mean over the tick (delta-v / tick length), the quantity the simulator reports and the
         # supervisor's crash threshold was set on; a single sample would see 0 or 49 m/s² by chance
-        assert obs.imu.accel[0] == pytest.approx(9.80665)
+        assert obs.imu.accel[0] == pytest.approx(GRAVITY)
         assert obs.estop  # no telemetry reaching observe() is an e-stop
         car.process_telemetry(_telemetry(flags=flags, accel=(0, 0, 8192)), 0.2)
         assert car.observe().imu.accel[0] == 0.0  # the next tick starts a new average

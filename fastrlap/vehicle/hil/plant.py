@@ -20,6 +20,7 @@ from fastrlap.sim.world import World
 from fastrlap.types import Command, Pose
 from fastrlap.vehicle.hil.board import FirmwareBoard
 from fastrlap.vehicle.pose_auth import sign_pose
+from fastrlap.vehicle.protocol import pulse_fraction
 from fastrlap.vehicle.real import ACCEL_COUNTS_PER_G, GYRO_COUNTS_PER_DPS, G
 
 
@@ -96,8 +97,8 @@ class SimulatedCar:
 
     def pulse_command(self, esc_us: float, steer_us: float) -> Command:
         """Measured pulses (us) -> the simulated car's command; the firmware's default 1000-2000 us range."""
-        thr = max(-1.0, min(1.0, (esc_us - 1500.0) / 500.0))
-        steer = max(-1.0, min(1.0, (steer_us - 1500.0) / 500.0))
+        thr = pulse_fraction(esc_us)
+        steer = pulse_fraction(steer_us)
         if abs(thr) < 0.01:
             thr = 0.0
         return Command(speed=thr * self.top_speed, steer=steer * self.steer_full_lock)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from fastrlap.types import Command, Pose
 from fastrlap.vehicle.hil.board import FirmwareBoard
 from fastrlap.vehicle.hil.plant import SimulatedCar
+from fastrlap.vehicle.protocol import PULSE_NEUTRAL_US, pulse_width
 
 RC_SWITCH_MANUAL_US = 2000  # the transmitter's mode switch on manual (firmware: above 1700 us)
 RC_SWITCH_AUTO_US = 1000
@@ -34,9 +35,7 @@ class ScriptedTransmitter:
 
     def pulses(self, cmd: Command) -> tuple[int, int]:
         """(steer_us, throttle_us) for a command in m/s and rad."""
-        steer = max(-1.0, min(1.0, cmd.steer / self.car.steer_full_lock))
-        thr = max(-1.0, min(1.0, cmd.speed / self.car.top_speed))
-        return int(round(1500 + 500 * steer)), int(round(1500 + 500 * thr))
+        return pulse_width(cmd.steer / self.car.steer_full_lock), pulse_width(cmd.speed / self.car.top_speed)
 
     def start(self) -> "ScriptedTransmitter":
         self._thread.start()
@@ -56,6 +55,6 @@ class ScriptedTransmitter:
         if self._thread.is_alive():
             self._thread.join(timeout=2.0)
         try:
-            self.board.rc(1500, 1500, RC_SWITCH_AUTO_US)
+            self.board.rc(PULSE_NEUTRAL_US, PULSE_NEUTRAL_US, RC_SWITCH_AUTO_US)
         except (BrokenPipeError, ValueError, OSError):
             pass
