@@ -41,7 +41,7 @@ class ImuReading:
 class Command:
     """What the loop asks the car to do, in physical units.
 
-    The policy's action a ∈ [-1, 1]² is mapped to this by the vehicle config
+    The policy's action a ∈ [-1, 1]² is mapped to this by `fastrlap.actions.to_command`
     (`speed = bias + scale·a0`, `steer = a1·max_steer`), so recovery and teleop, which are not
     policies, command the car in the same units.
     """

@@ -14,7 +14,7 @@ The demo lap teaches the course, so a human drives it. On the car there are two 
   transmitter still overrides the laptop, and then its command is what gets recorded.
 
 Both return the command that actually drove the car, which `course.demo.record_demo` stores as
-the demo's command and (through the inverse of `VehicleConfig.to_command`) its action.
+the demo's command and (through `fastrlap.actions.to_action`) its action.
 """
 from __future__ import annotations
 
