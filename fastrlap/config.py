@@ -191,7 +191,7 @@ class AgentConfig:
     # 64 as in the authors' car code (512 samples per step in 8 minibatches): on a 2-core CPU the
     # oval is lapped at 1.1x the oracle after 4 simulated minutes (scripts/bench_practice.py).
     batch_size: int = 64  # transitions per critic update
-    action_rate_limit: float = 0.2  # max change of each action component per control tick
+    action_rate_per_tick: float = 0.2  # max change of each action component per control tick (action units)
     # RLPD-style symmetric sampling: this fraction of every batch is demo transitions, the rest
     # practice (0 = every stored transition equally likely, as before).
     demo_batch_share: float = 0.0  # fraction of each sampled batch taken from the demo lap
@@ -244,7 +244,7 @@ class SafetyConfig:
     speed_cap: float = 6.0  # m/s, forward
     reverse_cap: float = 1.2  # m/s, backward
     steer_cap: float = 0.45  # rad
-    steer_rate: float = 4.0  # rad/s, largest steering change the filter passes
+    steer_rate_rad_s: float = 4.0  # rad/s, largest steering change the filter passes
 
 
 @dataclass
@@ -461,7 +461,7 @@ LIMITS: tuple[Limit, ...] = (
     _at_least("agent.num_min_qs", 1), Limit("agent.gamma", 0, 1, open_high=True),
     Limit("agent.tau", 0, 1, open_low=True), _above("agent.lr", 0), _above("agent.init_temperature", 0),
     _at_least("agent.target_entropy_anneal_updates", 0), _at_least("agent.utd_ratio", 1),
-    _at_least("agent.batch_size", 1), _above("agent.action_rate_limit", 0), _at_least("agent.replay_capacity", 1),
+    _at_least("agent.batch_size", 1), _above("agent.action_rate_per_tick", 0), _at_least("agent.replay_capacity", 1),
     Limit("agent.demo_batch_share", 0, 1), _at_least("agent.action_limit_schedule", 0),
     _at_least("agent.critic_target_std", 0),
     _at_least("agent.replay_flush_every", 1),
@@ -474,7 +474,7 @@ LIMITS: tuple[Limit, ...] = (
     _at_least("practice.sim_carry_back_s", 0), _above("practice.supervisor.stuck_seconds", 0),
     _above("practice.supervisor.geofence", 0), _above("practice.supervisor.stale_after", 0),
     _at_least("practice.safety.speed_cap", 0), _at_least("practice.safety.reverse_cap", 0),
-    _at_least("practice.safety.steer_cap", 0), _above("practice.safety.steer_rate", 0),
+    _at_least("practice.safety.steer_cap", 0), _above("practice.safety.steer_rate_rad_s", 0),
     _above("learner_link.heartbeat_hz", 0), _above("learner_link.dead_after_s", 0),
     _above("learner_link.connect_timeout_s", 0), _above("learner_link.publish_seconds", 0),
     _at_least("learner_link.publish_updates", 1),
@@ -528,6 +528,27 @@ def check_config(cfg: Config) -> None:
         if _get(cfg, small) > _get(cfg, large):
             raise ConfigError(f"{small}={show(_get(cfg, small))} is more than {large}={show(_get(cfg, large))}; "
                               f"lower {small} or raise {large}")
+
+
+# Settings that were renamed, old key -> new key. The two rate limits once shared the word "rate"
+# in different units (action units per tick, rad/s); their names now carry the unit. A run
+# directory's config.yaml written before the rename still loads (`upgrade_keys`).
+RENAMED: dict[str, str] = {
+    "agent.action_rate_limit": "agent.action_rate_per_tick",
+    "practice.safety.steer_rate": "practice.safety.steer_rate_rad_s",
+}
+
+
+def upgrade_keys(tree: dict) -> dict:
+    """A nested config dict with every renamed key under its new name (the value kept)."""
+    for old, new in RENAMED.items():
+        *path, leaf = old.split(".")
+        node = tree
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and leaf in node:
+            node.setdefault(new.rsplit(".", 1)[1], node.pop(leaf))
+    return tree
 
 
 def config_groups() -> dict[str, list[str]]:

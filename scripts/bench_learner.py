@@ -162,7 +162,7 @@ def _time_act(cfg: AgentConfig, calls: int) -> np.ndarray:
     for i in range(calls + 50):
         t0 = time.perf_counter()
         emb = encoder.embed(stack.push(frames[i % len(frames)]))
-        lo, hi = action_range(prev, cfg.action_rate_limit)
+        lo, hi = action_range(prev, cfg.action_rate_per_tick)
         prev = agent.act(PolicyInput(embedding=emb, proprio=np.zeros(PROPRIO, np.float32), action_lo=lo, action_hi=hi))
         if i >= 50:
             out.append((time.perf_counter() - t0) * 1e3)

@@ -46,7 +46,7 @@ class ActionLimits:
         if agent.action_limit_schedule and not low < high:
             raise ConfigError(f"agent.action_limit_start_min_speed={low:g} is not below "
                               f"agent.action_limit_start_max_speed={high:g}; give the starting speed box a width")
-        return ActionLimits(agent.action_rate_limit, agent.action_limit_schedule,
+        return ActionLimits(agent.action_rate_per_tick, agent.action_limit_schedule,
                             _speed_action(low, vehicle), _speed_action(high, vehicle))
 
     def box(self, transitions: int) -> tuple[np.ndarray, np.ndarray]:

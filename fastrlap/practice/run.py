@@ -19,7 +19,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from fastrlap.config import Config, to_typed
+from fastrlap.config import Config, to_typed, upgrade_keys
 from fastrlap.errors import ConfigError, FastrlapError
 from fastrlap.storage import AppendLog, TornTail, atomic_write, atomic_write_text, complete_lines
 
@@ -144,7 +144,8 @@ def load_run_config(run: RunDir, overrides: DictConfig | None = None) -> Config:
         raise RunDirError(f"{run.config} not found: {run.path} is not a run directory; pass the folder "
                           f"record-demo or practice printed")
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run.config),
+        saved = upgrade_keys(OmegaConf.to_container(OmegaConf.load(run.config)))
+        merged = OmegaConf.merge(OmegaConf.structured(Config), saved,
                                  overrides if overrides is not None else {})
         cfg = to_typed(merged)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:

@@ -14,7 +14,7 @@ from fastrlap.types import NEUTRAL, Command
 class SafetyFilter:
     def __init__(self, cfg: SafetyConfig, control_hz: float) -> None:
         self.cfg = cfg
-        self.max_steer_step = cfg.steer_rate / control_hz
+        self.max_steer_step = cfg.steer_rate_rad_s / control_hz
         self._last_steer = 0.0
 
     def __call__(self, cmd: Command) -> tuple[Command, str | None]:

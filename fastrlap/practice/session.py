@@ -109,7 +109,7 @@ def demo_transitions(demo: Demo, spec: CourseSpec, encoder: Encoder, cfg: Config
     targets, props, ranges, actions = [], [], [], []
     for k in range(n):
         step = course.update(float(demo.t[k]), _pose(demo, k), collision=bool(demo.collision[k]))
-        lo, hi = action_range(prev, cfg.agent.action_rate_limit)
+        lo, hi = action_range(prev, cfg.agent.action_rate_per_tick)
         props.append(proprio(demo.velocity[k], float(demo.yaw_rate[k]), demo.accel[k], step.goal.direction,
                              step.goal.distance, prev))
         targets.append(step.target)

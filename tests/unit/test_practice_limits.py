@@ -8,7 +8,7 @@ from fastrlap.practice.limits import ActionLimits
 
 
 def limits(*extra):
-    return ActionLimits.of(compose(["vehicle.speed_bias=3", "vehicle.speed_scale=3", "agent.action_rate_limit=0.2",
+    return ActionLimits.of(compose(["vehicle.speed_bias=3", "vehicle.speed_scale=3", "agent.action_rate_per_tick=0.2",
                                     *extra]))
 
 

@@ -116,3 +116,16 @@ def test_good_overrides_pass():
     check_overrides(["practice.minutes=2", "track=hairpin", "run_dir=null", "compare=[a,b]", "vehicle=real",
                      "vehicle.real.imu_axes=[x,-y,z]", "agent.lr=1e-3", "practice.minutes=3"],
                     Config, {"vehicle": ["hil", "real", "sim"]})
+
+
+def test_a_run_config_written_before_the_rate_limits_were_renamed_still_loads(tmp_path):
+    from fastrlap.practice.run import load_run_config, open_run_dir, save_config
+
+    run = open_run_dir(tmp_path / "20250101-120000-oval", create=True)
+    save_config(run, Config())
+    text = run.config.read_text()
+    assert "action_rate_per_tick: 0.2" in text and "steer_rate_rad_s: 4.0" in text
+    run.config.write_text(text.replace("action_rate_per_tick: 0.2", "action_rate_limit: 0.15")
+                          .replace("steer_rate_rad_s: 4.0", "steer_rate: 3.0"))
+    cfg = load_run_config(run)
+    assert cfg.agent.action_rate_per_tick == 0.15 and cfg.practice.safety.steer_rate_rad_s == 3.0
