@@ -152,12 +152,12 @@ def _print_summary(summary: dict, run) -> None:
 
     laps = read_laps(run)
     if laps:
-        best = min(r["lap_time_s"] for r in laps)
+        best = min(r.lap_time_s for r in laps)
         print(f"{'lap':>4} {'at (min)':>9} {'time (s)':>9} {'collisions':>10} {'mean m/s':>9} {'max m/s':>8}")
         for r in laps:
-            mark = "  <- best" if r["lap_time_s"] == best else ""
-            print(f"{r['lap']:>4} {r['practice_time_s'] / 60:>9.2f} {r['lap_time_s']:>9.2f} {int(r['collisions']):>10} "
-                  f"{r['mean_speed_mps']:>9.2f} {r['max_speed_mps']:>8.2f}{mark}")
+            mark = "  <- best" if r.lap_time_s == best else ""
+            print(f"{r.lap:>4} {r.practice_time_s / 60:>9.2f} {r.lap_time_s:>9.2f} {int(r.collisions):>10} "
+                  f"{r.mean_speed_mps:>9.2f} {r.max_speed_mps:>8.2f}{mark}")
     print(f"demo lap {fmt(summary['demo_lap_s'], ' s')} | first lap at {fmt(summary['first_lap_practice_min'], ' min')}"
           f" | best lap {fmt(summary['best_lap_s'], ' s')} | oracle {fmt(summary.get('oracle_lap_s'), ' s')}"
           f" | laps {summary['laps']} | collisions {summary['collisions']}")

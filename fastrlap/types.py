@@ -6,7 +6,7 @@ ground with yaw CCW from +x, body frame x forward / y left.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -93,3 +93,38 @@ class Transition:
     done: bool  # terminal: do not bootstrap
     mask: float = 1.0  # 0 when terminal, 1 otherwise (kept separate from `done` as in rlpd)
     source: str = field(default="practice")  # "demo" | "practice"
+
+
+@dataclass(frozen=True)
+class LapRow:
+    """One completed lap of practice as laps.csv holds it (and the lap callbacks receive it).
+
+    The course's `LapRecord` is the lap as the checkpoints saw it within one session; a row adds
+    what practice knows: the practice time it ended at, counted across sessions, and the lap's
+    speeds."""
+
+    lap: int  # 1-based, continued across resumes
+    practice_time_s: float  # s of practice at which the lap ended
+    lap_time_s: float
+    collisions: int  # collisions that began during the lap
+    recoveries: int  # pseudo-resets that began during the lap
+    mean_speed_mps: float
+    max_speed_mps: float
+
+    @staticmethod
+    def columns() -> tuple[str, ...]:
+        """laps.csv's header, in column order."""
+        return tuple(f.name for f in fields(LapRow))
+
+    def csv_line(self) -> str:
+        """The row for laps.csv: counts as integers, the rest with four decimals."""
+        return ",".join(str(v) if isinstance(v, int) else f"{v:.4f}" for v in asdict(self).values())
+
+    @staticmethod
+    def from_csv(rec: dict[str, str]) -> LapRow:
+        """A row read back by `csv.DictReader`; every laps.csv written so far has these columns
+        (counts may be written as "3" or "3.0"). ValueError/KeyError/TypeError when damaged."""
+        return LapRow(lap=int(rec["lap"]), practice_time_s=float(rec["practice_time_s"]),
+                      lap_time_s=float(rec["lap_time_s"]), collisions=int(float(rec["collisions"])),
+                      recoveries=int(float(rec["recoveries"])), mean_speed_mps=float(rec["mean_speed_mps"]),
+                      max_speed_mps=float(rec["max_speed_mps"]))

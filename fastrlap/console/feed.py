@@ -22,6 +22,7 @@ import numpy as np
 
 from fastrlap.practice.live_state import LiveState
 from fastrlap.practice.supervisor import Mode
+from fastrlap.types import LapRow
 
 SNAPSHOT_HZ = 10.0  # live figures refreshed this often (wall time)
 TRAIL_POINTS = 400  # recent car positions (control ticks) drawn on the map
@@ -140,10 +141,10 @@ class ConsoleFeed:
                 self._frame = s.frame
                 f.frame += 1
 
-    def lap(self, row: dict) -> None:
+    def lap(self, row: LapRow) -> None:
         """A completed lap (the session's lap callback): its end time places it on the chart."""
         with self._lock:
-            self._lap_ends.append(round(float(row["practice_time_s"]), 2))
+            self._lap_ends.append(round(float(row.practice_time_s), 2))
 
     def event(self, t: float, kind: str, data: dict) -> None:
         with self._lock:

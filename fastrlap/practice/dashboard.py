@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from fastrlap.config import WandbConfig
 from fastrlap.practice.keys import HELP, KeyReader
 from fastrlap.practice.live_state import LiveState
+from fastrlap.types import LapRow
 
 
 class Dashboard:
@@ -94,9 +96,9 @@ class WandbLogger:
         self.run = wandb.init(project=cfg.project, mode=cfg.mode, dir=str(run_dir), config=config, name=name,
                               resume="allow", id=name)
 
-    def lap(self, row: dict) -> None:
+    def lap(self, row: LapRow) -> None:
         if self.run is not None:
-            self.run.log({f"lap/{k}": v for k, v in row.items()})
+            self.run.log({f"lap/{k}": v for k, v in asdict(row).items()})
 
     def metrics(self, values: dict[str, float], practice_time: float) -> None:
         if self.run is not None and values:

@@ -34,7 +34,7 @@ from fastrlap.practice.limits import ActionLimits
 from fastrlap.practice.safety import SafetyFilter
 from fastrlap.practice.stops import Hold
 from fastrlap.practice.supervisor import PAUSED, Event, Mode, StopReason, Supervisor
-from fastrlap.types import NEUTRAL, Command, Observation, Transition
+from fastrlap.types import NEUTRAL, Command, LapRow, Observation, Transition
 from fastrlap.vehicle.base import RejectsPoses, SimClock, Vehicle
 from fastrlap.vehicle.pose_auth import PoseRejections
 
@@ -103,7 +103,7 @@ class Learner(Protocol):
 class PracticeLoop:
     def __init__(self, vehicle: Vehicle, course: Course, encoder: Encoder, learner: Learner, cfg: Config,
                  distance_to_path: Callable[[float, float], float], state: LoopState | None = None,
-                 on_lap: Callable[[dict], None] | None = None, on_event: Callable[[float, str, dict], None] | None = None,
+                 on_lap: Callable[[LapRow], None] | None = None, on_event: Callable[[float, str, dict], None] | None = None,
                  learn: bool = True, deterministic: bool = False,
                  operator_stop: Callable[[], Hold | None] | None = None,
                  continue_presses: Callable[[], int] | None = None) -> None:
@@ -302,9 +302,9 @@ class PracticeLoop:
         if st.first_lap_time is None:
             st.first_lap_time = st.practice_time
         st.best_lap = lap.time if st.best_lap is None else min(st.best_lap, lap.time)
-        row = {"lap": st.laps, "practice_time_s": float(st.practice_time), "lap_time_s": float(lap.time),
-               "collisions": lap.collisions, "recoveries": lap.recoveries,
-               "mean_speed_mps": float(self.lap_speeds.mean), "max_speed_mps": float(self.lap_speeds.peak)}
+        row = LapRow(lap=st.laps, practice_time_s=float(st.practice_time), lap_time_s=float(lap.time),
+                     collisions=int(lap.collisions), recoveries=int(lap.recoveries),
+                     mean_speed_mps=float(self.lap_speeds.mean), max_speed_mps=float(self.lap_speeds.peak))
         self.lap_speeds = LapSpeeds()
         if self.on_lap is not None:
             self.on_lap(row)

@@ -14,11 +14,12 @@ from omegaconf import OmegaConf
 
 from fastrlap.practice.run import RunDir, events_path, read_laps, summary_path
 from fastrlap.sim.track import track_name
+from fastrlap.types import LapRow
 
 
-def laps_list(laps: list[dict]) -> list[list[float]]:
+def laps_list(laps: list[LapRow]) -> list[list[float]]:
     """[practice_time_s, lap_time_s] per lap (`read_laps` rows): what comparisons at equal time need."""
-    return [[r["practice_time_s"], r["lap_time_s"]] for r in laps]
+    return [[r.practice_time_s, r.lap_time_s] for r in laps]
 
 
 def _rounded(value: float | None, digits: int) -> float | None:
@@ -60,7 +61,7 @@ def run_figures(path: str | Path) -> dict:
             "t2f_min": _rounded(summary.get("first_lap_practice_min"), 3),
             "best_lap_s": _rounded(best, 3), "oracle_lap_s": _rounded(oracle, 3),
             "best_over_oracle": None if best is None or not oracle else round(best / oracle, 3),
-            "collisions_last5": int(sum(r["collisions"] for r in laps[-5:])),
+            "collisions_last5": int(sum(r.collisions for r in laps[-5:])),
             "collisions": int(summary.get("collisions", 0)), "stuck_first_min": stuck_resets(run, within_s=60.0),
             "laps": len(laps),
             "practice_min": round(summary["practice_min"], 2), "wall_s": round(summary["wall_s_this_session"], 1),

@@ -22,6 +22,7 @@ from omegaconf.errors import OmegaConfBaseException
 from fastrlap.config import Config, to_typed, upgrade_keys
 from fastrlap.errors import ConfigError, FastrlapError
 from fastrlap.storage import AppendLog, TornTail, atomic_write, atomic_write_text, complete_lines
+from fastrlap.types import LapRow
 
 
 class RunDirError(FastrlapError):
@@ -165,26 +166,6 @@ def load_run_config(run: RunDir, overrides: DictConfig | None = None) -> Config:
 # ---------------------------------------------------------------------------------------------
 # Practice logs: laps.csv, events.jsonl, summary.json, learner checkpoints (formats in docs/design.md)
 
-LAP_FIELDS = ("lap", "practice_time_s", "lap_time_s", "collisions", "recoveries", "mean_speed_mps", "max_speed_mps")
-
-
-@dataclass(frozen=True)
-class LapRow:
-    """One row of laps.csv, typed; its fields are the file's columns (`LAP_FIELDS`), so a row read
-    by `read_laps` becomes one with `LapRow(**row)`.
-
-    The course's `LapRecord` is the lap as the checkpoints saw it within one session (its end on
-    the vehicle clock); a row adds what practice knows: the practice time it ended at, counted
-    across sessions, and the lap's speeds."""
-
-    lap: int  # 1-based, counted over the whole practice
-    practice_time_s: float  # s of practice when the lap ended
-    lap_time_s: float
-    collisions: float  # counts that began during the lap (read back as numbers, like every column)
-    recoveries: float
-    mean_speed_mps: float
-    max_speed_mps: float
-
 
 def laps_path(run: RunDir) -> Path:
     return run.path / "laps.csv"
@@ -218,16 +199,12 @@ class RunLog:
 
     def __init__(self, run: RunDir) -> None:
         self.run = run
-        self._laps = AppendLog(laps_path(run), header=",".join(LAP_FIELDS))
+        self._laps = AppendLog(laps_path(run), header=",".join(LapRow.columns()))
         self._events = AppendLog(events_path(run))
         self.torn: list[TornTail] = [log.torn for log in (self._laps, self._events) if log.torn is not None]
 
-    def lap(self, row: dict) -> None:
-        values = []
-        for k in LAP_FIELDS:
-            v = row[k]
-            values.append(f"{v:.4f}" if isinstance(v, float) else str(v))
-        self._laps.append(",".join(values))
+    def lap(self, row: LapRow) -> None:
+        self._laps.append(row.csv_line())
 
     def event(self, t: float, kind: str, **data) -> None:
         self._events.append(json.dumps({"t": round(float(t), 4), "event": kind, **data}))
@@ -240,18 +217,18 @@ class RunLog:
         self._events.close()
 
 
-def read_laps(run: RunDir) -> list[dict]:
-    """Rows of laps.csv (numbers parsed); a torn last line from a crash is ignored."""
+def read_laps(run: RunDir) -> list[LapRow]:
+    """Rows of laps.csv; a torn last line from a crash is ignored."""
     return read_laps_checked(run)[0]
 
 
-def read_laps_checked(run: RunDir) -> tuple[list[dict], int]:
+def read_laps_checked(run: RunDir) -> tuple[list[LapRow], int]:
     """Rows of laps.csv and how many complete rows could not be parsed (damaged bytes): those
     are skipped, and a resume reports the count. A torn last line is not a row."""
     rows, bad = [], 0
     for rec in csv.DictReader(complete_lines(laps_path(run))):
         try:
-            rows.append({"lap": int(rec["lap"]), **{k: float(rec[k]) for k in LAP_FIELDS[1:]}})
+            rows.append(LapRow.from_csv(rec))
         except (TypeError, ValueError, KeyError):
             bad += 1
     return rows, bad

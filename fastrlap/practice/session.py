@@ -39,7 +39,7 @@ from fastrlap.practice.stops import first_hold
 from fastrlap.practice.trajectory import TrajectoryRecorder
 from fastrlap.remote import car as remote
 from fastrlap.storage import StorageError, atomic_write_text
-from fastrlap.types import Pose, Transition
+from fastrlap.types import LapRow, Pose, Transition
 from fastrlap.vehicle.base import SimClock, Vehicle
 
 ACTION_DIM = 2
@@ -217,13 +217,13 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
     live = LiveTracker(cfg.practice.minutes * 60.0) if dashboard is not None or console is not None else None
     stops = [s for s in (keys if keys.enabled else None, console.remote if console else None) if s is not None]
 
-    def on_lap(row: dict) -> None:
+    def on_lap(row: LapRow) -> None:
         log.lap(row)
         if console is not None:
             console.feed.lap(row)
         wandb.lap(row)
-        status(f"lap {row['lap']:3d}  {row['lap_time_s']:6.2f} s  at {row['practice_time_s'] / 60:5.2f} min  "
-               f"collisions {row['collisions']}  mean {row['mean_speed_mps']:.2f} m/s")
+        status(f"lap {row.lap:3d}  {row.lap_time_s:6.2f} s  at {row.practice_time_s / 60:5.2f} min  "
+               f"collisions {row.collisions}  mean {row.mean_speed_mps:.2f} m/s")
 
     def on_event(t: float, kind: str, data: dict) -> None:
         log.event(t, kind, **data)
@@ -391,11 +391,11 @@ def _restore_counters(run: RunDir, notes: list[str], log: RunLog, status: Callab
     if unreadable:
         notes.append(f"skipped {unreadable} unreadable rows of laps.csv")
     if laps:
-        state.laps = max(state.laps, laps[-1]["lap"])
-        state.practice_time = max(state.practice_time, laps[-1]["practice_time_s"])
-        state.lap_times = [r["lap_time_s"] for r in laps]
+        state.laps = max(state.laps, laps[-1].lap)
+        state.practice_time = max(state.practice_time, laps[-1].practice_time_s)
+        state.lap_times = [r.lap_time_s for r in laps]
         state.best_lap = min(state.lap_times)
-        state.first_lap_time = laps[0]["practice_time_s"]
+        state.first_lap_time = laps[0].practice_time_s
     msg = "; ".join(notes)
     log.event(state.practice_time, "resume", replay=msg, laps=state.laps, **context)
     status(f"resumed {run.path}: {state.laps} laps so far, {state.practice_time / 60:.2f} min practised; {msg} "
@@ -456,12 +456,12 @@ def evaluate(run: RunDir, vehicle: Vehicle, cfg: Config, laps: int, status: Call
     agent = SAC(encoder.spec.embedding_dim, PROPRIO_DIM, ACTION_DIM, cfg.agent, device=device, seed=cfg.seed)
     agent.load(learner_path)
     times: list[float] = []
-    rows: list[dict] = []
+    rows: list[LapRow] = []
 
-    def on_lap(row: dict) -> None:
-        times.append(row["lap_time_s"])
+    def on_lap(row: LapRow) -> None:
+        times.append(row.lap_time_s)
         rows.append(row)
-        status(f"evaluation lap {len(times)}: {row['lap_time_s']:.2f} s, collisions {row['collisions']}")
+        status(f"evaluation lap {len(times)}: {row.lap_time_s:.2f} s, collisions {row.collisions}")
 
     def on_event(t: float, kind: str, data: dict) -> None:
         if kind == "mode" and data["new"] != "LEARNING":
@@ -484,8 +484,8 @@ def evaluate(run: RunDir, vehicle: Vehicle, cfg: Config, laps: int, status: Call
     finally:
         keys.close()
     lines = ["lap,lap_time_s,collisions,recoveries,mean_speed_mps,max_speed_mps"]
-    lines += [f"{i},{r['lap_time_s']:.4f},{r['collisions']},{r['recoveries']},{r['mean_speed_mps']:.4f},"
-              f"{r['max_speed_mps']:.4f}" for i, r in enumerate(rows, 1)]
+    lines += [f"{i},{r.lap_time_s:.4f},{r.collisions},{r.recoveries},{r.mean_speed_mps:.4f},"
+              f"{r.max_speed_mps:.4f}" for i, r in enumerate(rows, 1)]
     atomic_write_text(Path(run.path) / "evaluation.csv", "\n".join(lines) + "\n")
     if len(times) < laps:
         status(f"{len(times)} of {laps} laps completed in {loop.state.ticks} ticks "

@@ -20,11 +20,12 @@ from fastrlap.config import Config
 from fastrlap.course.checkpoints import CheckpointsFileError, CourseSpec, load_checkpoints
 from fastrlap.course.demo import DemoFileError, load_demo
 from fastrlap.course.plot import TrackOutline, load_outline
-from fastrlap.practice.run import (LapRow, RunDir, RunDirError, load_run_config, read_laps, summary_path,
+from fastrlap.practice.run import (RunDir, RunDirError, load_run_config, read_laps, summary_path,
                                    trajectories_path)
 from fastrlap.practice.trajectory import Trajectory, read_trajectory_checked
 from fastrlap.report.runs import has_practice
 from fastrlap.sim.track import TrackError
+from fastrlap.types import LapRow
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ def load_run(path: str | Path) -> RunData:
         raise RunDirError(f"{p}: no practice logs (laps.csv, summary.json) in this run directory; practise first "
                           f"with `fastrlap practice run_dir={p}`")
     run = RunDir(p)
-    data = RunData(path=p, laps=[LapRow(**row) for row in read_laps(run)])
+    data = RunData(path=p, laps=read_laps(run))
     if summary_path(run).is_file():
         _read_summary(run, data)
     if data.first_lap_practice_min is None and data.laps:

@@ -19,6 +19,7 @@ from fastrlap.vehicle.serial_link import ConfigRefused, LinkDown, SerialLink
 pytestmark = pytest.mark.hil
 
 TOL_US = 10.0
+WAIT_S = 3.0  # s of wall time a test waits for the next telemetry frame (one is due every 20 ms)
 CAL = p.Calibration()
 
 
@@ -56,10 +57,10 @@ def test_handshake_reports_version_and_telemetry_rate(link, fw_sim):
     assert ack.cmd_timeout_ms == 250 and ack.telemetry_hz == 50
     assert not ack.caps & p.Capability.IMU  # no MPU-6050 on the simulated bus: reported, not fatal
     # 50 Hz telemetry, counted against the firmware's own clock
-    first = link.wait_telemetry(timeout=0.5)
+    first = link.wait_telemetry(timeout=WAIT_S)
     n0 = link.stats().telemetry_frames
     time.sleep(1.0)
-    last = link.wait_telemetry(timeout=0.5)
+    last = link.wait_telemetry(timeout=WAIT_S)
     n1 = link.stats().telemetry_frames
     rate = (n1 - n0) / ((last.uptime_ms - first.uptime_ms) / 1000.0)
     assert 48 <= rate <= 52, rate
@@ -84,10 +85,11 @@ def test_link_statistics_count_round_trips(link, fw_sim):
         link.command_and_wait(10 * i, -10 * i)
     stats = link.stats()
     assert stats.latency_samples - before.latency_samples == 20
-    assert 0.001 < stats.latency_median_s < 0.05 and stats.latency_p99_s >= stats.latency_median_s
+    # a few ms on an idle machine; the bound only says "answered", with room for a loaded one
+    assert 0.001 < stats.latency_median_s < 0.5 and stats.latency_p99_s >= stats.latency_median_s
     assert stats.lost_frames == 0 and stats.crc_errors == 0 and stats.framing_errors == 0
     assert stats.frames_tx >= 21 and stats.telemetry_frames >= 20 and stats.connected
-    assert 0.0005 < link.heartbeat() < 0.05
+    assert 0.0005 < link.heartbeat() < 0.5
 
 
 def test_silence_returns_throttle_to_neutral_within_300ms(link, fw_sim):
@@ -100,7 +102,7 @@ def test_silence_returns_throttle_to_neutral_within_300ms(link, fw_sim):
     assert 230 <= delay_ms <= 300, delay_ms
     # steering is held where the last command put it, and the host hears why
     assert abs(fw_sim.settled("steer") - want_steer) <= TOL_US
-    tel = link.wait_telemetry(timeout=0.5)
+    tel = link.wait_telemetry(timeout=WAIT_S)
     assert tel.mode == p.Mode.NEUTRAL and tel.faults & p.Fault.CMD_TIMEOUT
     assert any(f.fault == p.Fault.CMD_TIMEOUT for f in link.faults)
     # and stays neutral while the host only sends heartbeats
@@ -165,7 +167,7 @@ def test_garbage_and_corrupted_frames_do_not_move_outputs(link, fw_sim):
     stream = CommandStream(link, 300, -200)
     try:
         assert abs(fw_sim.settled("esc", 3) - want_esc) <= TOL_US
-        bad_before = link.wait_telemetry(timeout=0.5).rx_bad_frames
+        bad_before = link.wait_telemetry(timeout=WAIT_S).rx_bad_frames
         start_steer, start_esc = fw_sim.count("steer"), fw_sim.count("esc")
         rng = random.Random(11)
         # A second writer on the same port: line noise plus full-throttle commands with one
@@ -177,13 +179,17 @@ def test_garbage_and_corrupted_frames_do_not_move_outputs(link, fw_sim):
                 junk = bytes(rng.randrange(256) for _ in range(rng.randint(1, 60)))
                 noise.write(junk + b"\x00" + bytes(evil) + b"\x00")
                 time.sleep(0.02)
-        time.sleep(0.1)
+        # ~45 servo frames went by; the harness reports them through a pipe a loaded machine
+        # delays, so wait for the reports rather than for a fixed time
+        deadline = time.monotonic() + WAIT_S
+        while len(fw_sim.pulses_after("esc", start_esc)) < 40 and time.monotonic() < deadline:
+            time.sleep(0.02)
         steer_seen = [x.width_us for x in fw_sim.pulses_after("steer", start_steer)]
         esc_seen = [x.width_us for x in fw_sim.pulses_after("esc", start_esc)]
         assert len(esc_seen) >= 40
         assert max(abs(w - want_esc) for w in esc_seen) <= TOL_US
         assert max(abs(w - want_steer) for w in steer_seen) <= TOL_US
-        tel = link.wait_telemetry(timeout=0.5)
+        tel = link.wait_telemetry(timeout=WAIT_S)
         assert tel.rx_bad_frames >= bad_before + 40 and tel.mode == p.Mode.AUTO
     finally:
         stream.stop()
@@ -193,7 +199,7 @@ def test_line_noise_without_a_delimiter_does_not_cost_the_next_command(link, fw_
     """Random bytes that never end in 0x00 reach the firmware just before a command: the
     command's leading delimiter closes the noise, so that very command is accepted."""
     rng = random.Random(23)
-    bad_before = link.wait_telemetry(timeout=0.5).rx_bad_frames
+    bad_before = link.wait_telemetry(timeout=WAIT_S).rx_bad_frames
     with serial.Serial(fw_sim.link, 115200, timeout=0.1) as noise:
         for i in range(20):
             noise.write(bytes(rng.randrange(1, 256) for _ in range(rng.randint(1, 40))))
@@ -201,7 +207,7 @@ def test_line_noise_without_a_delimiter_does_not_cost_the_next_command(link, fw_
             time.sleep(0.005)  # the noise is on the wire before the command
             tel = link.command_and_wait(100 + 10 * i, -10 * i, timeout=0.5)
             assert tel.mode == p.Mode.AUTO and (tel.steer_us, tel.esc_us) == CAL.auto_pulses(100 + 10 * i, -10 * i)
-    assert link.wait_telemetry(timeout=0.5).rx_bad_frames == bad_before + 20  # each burst dropped once
+    assert link.wait_telemetry(timeout=WAIT_S).rx_bad_frames == bad_before + 20  # each burst dropped once
 
 
 def test_rc_override_wins_and_rc_loss_goes_neutral(link, fw_sim):
@@ -259,9 +265,9 @@ def test_stick_activity_takes_over_without_the_switch(link, fw_sim):
 def test_wheel_encoder_ticks_and_period(link, fw_sim):
     fw_sim.wheel(200)
     time.sleep(0.3)
-    a = link.wait_telemetry(timeout=0.5)
+    a = link.wait_telemetry(timeout=WAIT_S)
     time.sleep(0.5)
-    b = link.wait_telemetry(timeout=0.5)
+    b = link.wait_telemetry(timeout=WAIT_S)
     rate = (b.wheel_ticks - a.wheel_ticks) / ((b.uptime_ms - a.uptime_ms) / 1000.0)
     assert abs(rate - 200) <= 10, rate
     assert abs(b.wheel_period_us - 5000) <= 5, b.wheel_period_us
@@ -292,7 +298,7 @@ def test_calibration_applies_and_invalid_is_rejected(link, fw_sim):
     tel = link.command_and_wait(1000, 1000)
     assert (tel.steer_us, tel.esc_us) == cal.auto_pulses(1000, 1000) == (1200, 1605)
     assert abs(fw_sim.settled("steer") - 1200) <= TOL_US and abs(fw_sim.settled("esc") - 1605) <= TOL_US
-    assert not link.wait_telemetry(timeout=0.5).faults & p.Fault.EEPROM_DEFAULTS  # stored
+    assert not link.wait_telemetry(timeout=WAIT_S).faults & p.Fault.EEPROM_DEFAULTS  # stored
     bad = p.Calibration(steer_min_us=900)
     with pytest.raises(ConfigRefused, match="1000 <= min <= centre <= max <= 2000") as err:
         link.set_config(bad)

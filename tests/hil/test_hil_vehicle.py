@@ -18,6 +18,7 @@ import pytest
 from fastrlap.cli import compose
 from fastrlap.sim.track import load_track
 from fastrlap.types import Command
+from fastrlap.vehicle import protocol as p
 from fastrlap.vehicle.hil import FirmwareBoard, SimulatedCar, open_hil_vehicle
 
 pytestmark = pytest.mark.hil
@@ -50,8 +51,12 @@ def test_hil_vehicle_holds_speed_through_the_real_serial_path(firmware_build, hi
         assert not np.array_equal(obs.frame, first.frame)  # the view moved with the car
         stopped = time.monotonic()
         car.stop()
-        neutral = car.board.wait_pulse("esc", lambda w: abs(w - 1500) <= 10, timeout=1.0)
-        assert neutral.arrived - stopped < 0.15  # stop() is a neutral command, not a wait for the watchdog
+        neutral = car.board.wait_pulse("esc", lambda w: abs(w - 1500) <= 10, timeout=3.0)
+        assert neutral.arrived - stopped < 1.0
+        # stop() is a neutral command, not a wait for the watchdog: the firmware reports a command
+        # timeout only when a stale command takes the car out of AUTO, and it reported none
+        car.link.wait_telemetry(lambda t: t.mode == p.Mode.NEUTRAL, timeout=3.0)
+        assert not any(f.fault == p.Fault.CMD_TIMEOUT for f in car.link.faults)
 
 
 HOST = textwrap.dedent("""
@@ -90,7 +95,9 @@ def test_killing_the_host_mid_run_leaves_the_car_stopped_by_the_firmware_watchdo
         killed = time.monotonic()
         host.wait()
         neutral = board.wait_pulse("esc", lambda w: abs(w - 1500) <= 10, timeout=1.0)
-        assert neutral.arrived - killed < 0.35, neutral.arrived - killed  # 250 ms watchdog + one servo period
+        # the firmware's watchdog, not the host, stopped it: its 250 ms bound is held in simulated time by
+        # test_firmware_hil; in wall time a loaded machine adds its own delay, hence the room here
+        assert neutral.arrived - killed < 1.0, neutral.arrived - killed
         while car.wheel_speed > 0.05:
             assert time.monotonic() - killed < 4.0, f"still rolling at {car.wheel_speed:.2f} m/s"
             time.sleep(0.05)

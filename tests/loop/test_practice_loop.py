@@ -218,8 +218,8 @@ def test_oracle_driven_loop_completes_laps_and_logs_speeds(demo_run, tiny):
 
     laps, learner = drive()
     assert len(laps) >= 2
-    assert laps[-1]["lap_time_s"] < 0.5 * load_demo(demo_run.demo).lap_time
-    assert laps[-1]["max_speed_mps"] > laps[-1]["mean_speed_mps"] > 2.0
+    assert laps[-1].lap_time_s < 0.5 * load_demo(demo_run.demo).lap_time
+    assert laps[-1].max_speed_mps > laps[-1].mean_speed_mps > 2.0
     assert drive()[0] == laps  # same seed, same laps to the last digit
     # Policy actions respect the per-step range (rate limit) they were sampled in.
     for tr in learner.transitions:

@@ -16,6 +16,7 @@ import torch
 from fastrlap.agent.sac import read_checkpoint, write_checkpoint
 from fastrlap.cli import main
 from fastrlap.practice.run import RunLog, open_run_dir
+from fastrlap.types import LapRow
 
 # file -> (commands that read it, damage kinds that apply: "version" only where the file has one)
 FILES = {
@@ -56,8 +57,8 @@ def practised(demo_run, tmp_path_factory, tiny_overrides):
     shutil.copytree(demo_run.path, run)
     assert main(["practice", "track=oval", f"run_dir={run}", *tiny_overrides, "practice.max_ticks=60"]) == 0
     log = RunLog(open_run_dir(run))  # a lap row, so laps.csv damage has a record to hit
-    log.lap({"lap": 1, "practice_time_s": 5.5, "lap_time_s": 5.25, "collisions": 0, "recoveries": 0,
-             "mean_speed_mps": 1.0412, "max_speed_mps": 2.5})
+    log.lap(LapRow(lap=1, practice_time_s=5.5, lap_time_s=5.25, collisions=0, recoveries=0, mean_speed_mps=1.0412,
+                   max_speed_mps=2.5))
     log.close()
     for name in FILES:
         assert (run / name).is_file(), name

@@ -60,10 +60,10 @@ def test_practice_records_every_tick_with_its_lap(practised):
     assert np.all(np.diff(tr.t) > 0) and np.all(np.diff(tr.lap) >= 0)
     assert tr.lap[0] == 1 and tr.lap[-1] == len(laps) + 1
     for row in laps:  # the lap's ticks span its lap time (10 Hz) and end where laps.csv says
-        ticks = tr.lap_ticks(row["lap"], row["practice_time_s"], row["lap_time_s"])
-        assert abs(len(ticks) * 0.1 - row["lap_time_s"]) <= 0.25
-        assert ticks.t[-1] < row["practice_time_s"] <= ticks.t[-1] + 0.1 + 1e-9
-        assert abs(float(np.max(ticks.speed)) - row["max_speed_mps"]) < 0.5
+        ticks = tr.lap_ticks(row.lap, row.practice_time_s, row.lap_time_s)
+        assert abs(len(ticks) * 0.1 - row.lap_time_s) <= 0.25
+        assert ticks.t[-1] < row.practice_time_s <= ticks.t[-1] + 0.1 + 1e-9
+        assert abs(float(np.max(ticks.speed)) - row.max_speed_mps) < 0.5
     # Positions stay on the oval (within the track's bounds).
     edges = np.vstack([load_track("oval").left_edge, load_track("oval").right_edge])
     assert np.all(tr.xy() >= edges.min(axis=0) - 0.5) and np.all(tr.xy() <= edges.max(axis=0) + 0.5)

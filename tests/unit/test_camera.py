@@ -20,43 +20,53 @@ def _write_video(path, frames: int = 30, fps: float = 30.0, size=(160, 120)) -> 
     out.release()
 
 
+def _until_stalled(cam, deadline_s: float = 10.0) -> CameraStalled:
+    """Poll `cam.latest()` until it reports a stall (a loaded machine may take a while to get there)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            cam.latest()
+        except CameraStalled as e:
+            return e
+        assert time.monotonic() < deadline, "the camera never reported a stall"
+        time.sleep(0.05)
+
+
 def test_video_file_is_played_at_its_rate_resized_and_stalls_when_it_ends(tmp_path):
     video = tmp_path / "clip.mp4"
     _write_video(video, frames=30, fps=30.0)
     with Camera(str(video), width=64, height=48, stale_after=0.3) as cam:
         first = cam.latest()
         assert first.image.shape == (48, 64, 3) and first.image.dtype == np.uint8
-        time.sleep(0.5)
-        mid = cam.latest()
-        # paced like a camera: about 15 frames after 0.5 s, not the whole file at once
-        assert 8 <= mid.index - first.index <= 22, (first.index, mid.index)
+        cam.wait_frame(first.index + 4, timeout=10.0)  # playing
+        time.sleep(0.2)
+        mid = cam.latest(max_age=10.0)
+        # paced like a camera, not the whole file at once: no more frames than 30 fps allows over
+        # the time that passed (a loaded machine only delivers fewer)
+        assert mid.index - first.index <= 30 * (mid.t - first.t) + 3, (first.index, mid.index)
         level = float(mid.image.mean())
         assert abs(level - 8 * (mid.index - 1)) < 12  # the newest frame, not an old one from a queue
-        assert time.monotonic() - mid.t < 0.1
-        assert 20 <= cam.stats().fps <= 40
-        time.sleep(1.2)  # the file has ended: the newest frame ages past stale_after
-        with pytest.raises(CameraStalled, match="stalled.*stream ended"):
-            cam.latest()
-        assert cam.latest(max_age=10.0).index == 30
+        assert cam.stats().fps <= 40
+        # the file has ended: the newest frame ages past stale_after
+        assert "stream ended" in str(_until_stalled(cam)) and "stalled" in str(_until_stalled(cam))
+        assert cam.latest(max_age=30.0).index == 30
 
 
 def test_fake_camera_keeps_only_the_newest_frame_and_detects_a_freeze():
     with FakeCamera(width=32, height=32, fps=50.0, stale_after=0.2) as cam:
-        time.sleep(0.3)
-        a = cam.latest()
+        cam.wait_frame(7, timeout=10.0)
+        a = cam.latest(max_age=10.0)
         assert a.index >= 8 and a.image[0, 0, 0] == a.index % 256
         cam.freeze()
-        time.sleep(0.35)
-        with pytest.raises(CameraStalled, match="fake camera stalled"):
-            cam.latest()
+        assert "fake camera stalled" in str(_until_stalled(cam))
         cam.unfreeze()
         resumed = time.monotonic()
         # A frame captured just before the freeze took hold is newer than `a` but old: wait past it.
-        b = cam.wait_frame(a.index, timeout=1.0)
+        b = cam.wait_frame(a.index, timeout=5.0)
         while b.t < resumed:
-            b = cam.wait_frame(b.index, timeout=1.0)
+            b = cam.wait_frame(b.index, timeout=5.0)
         assert b.index > a.index
-        assert cam.latest().t >= b.t
+        assert cam.latest(max_age=10.0).t >= b.t
 
 
 def test_bad_sources_are_one_line_errors(tmp_path):

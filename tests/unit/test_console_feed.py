@@ -12,7 +12,7 @@ from fastrlap.practice.live_state import LiveTracker
 from fastrlap.practice.loop import LoopState
 from fastrlap.practice.stops import Hold
 from fastrlap.practice.supervisor import Mode
-from fastrlap.types import Pose
+from fastrlap.types import LapRow, Pose
 from fastrlap.vehicle.pose_auth import PoseRejections
 
 
@@ -34,7 +34,8 @@ def test_a_tick_puts_laps_position_recoveries_and_camera_on_the_page(monkeypatch
     feed.update(live.update(fake_loop(0.0, Mode.LEARNING, [])))
     feed.update(live.update(fake_loop(1.0, Mode.RECOVERY, [])))  # a pseudo-reset begins here
     feed.update(live.update(fake_loop(1.5, Mode.RECOVERY, [])))  # ... and goes on: still one
-    feed.lap({"practice_time_s": 11.5})
+    feed.lap(LapRow(lap=1, practice_time_s=11.5, lap_time_s=11.5, collisions=0, recoveries=0, mean_speed_mps=5.0,
+                    max_speed_mps=6.0))
     feed.event(11.5, "mode", {"old": "LEARNING", "new": "RECOVERY", "reason": "crash"})
     feed.update(live.update(fake_loop(2.0, Mode.LEARNING, [11.5])))
     fig = feed.snapshot()

@@ -8,6 +8,7 @@ from fastrlap.errors import FastrlapError
 from fastrlap.practice.dashboard import Dashboard, WandbLogger
 from fastrlap.practice.live_state import LiveState
 from fastrlap.practice.supervisor import Mode
+from fastrlap.types import LapRow
 
 STATE = LiveState(mode=Mode.LEARNING, stop_reason="", estop="", estop_source="", speed=2.0, laps=2,
                   lap_times=(14.0, 12.5), best_lap=12.5, collisions=3, practice_time=90.0, total_time=600.0,
@@ -28,7 +29,7 @@ def test_plain_dashboard_line_has_the_fields(capsys):
 
 def test_wandb_disabled_is_a_no_op_and_bad_mode_is_one_line(tmp_path):
     off = WandbLogger(WandbConfig(mode="disabled"), tmp_path, {}, "x")
-    off.lap({"lap": 1})
+    off.lap(LapRow(lap=1, practice_time_s=30.0, lap_time_s=12.0, collisions=0, recoveries=0, mean_speed_mps=1.0, max_speed_mps=2.0))
     off.close()
     assert not any(tmp_path.iterdir())
     with pytest.raises(FastrlapError, match="wandb.mode"):
@@ -37,7 +38,7 @@ def test_wandb_disabled_is_a_no_op_and_bad_mode_is_one_line(tmp_path):
 
 def test_wandb_offline_writes_into_the_run_directory(tmp_path):
     log = WandbLogger(WandbConfig(mode="offline"), tmp_path, {"track": "oval"}, "run-1")
-    log.lap({"lap": 1, "lap_time_s": 12.0})
+    log.lap(LapRow(lap=1, practice_time_s=30.0, lap_time_s=12.0, collisions=0, recoveries=0, mean_speed_mps=1.0, max_speed_mps=2.0))
     log.metrics({"critic_loss": 0.5}, practice_time=60.0)
     log.close()
     assert list((tmp_path / "wandb").glob("offline-run-*"))

@@ -8,13 +8,14 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import to_rgba
 
 from fastrlap.config import Config
-from fastrlap.practice.run import LapRow, RunDirError, RunLog, open_run_dir, save_config, trajectories_path
+from fastrlap.practice.run import RunDirError, RunLog, open_run_dir, save_config, trajectories_path
 from fastrlap.practice.supervisor import Mode
 from fastrlap.practice.trajectory import TrajectoryRecorder
 from fastrlap.report import figures, markdown
 from fastrlap.report.load import load_run
 from fastrlap.report.runs import resolve_runs
 from fastrlap.report.write import write_report
+from fastrlap.types import LapRow
 
 LAPS = [  # (lap time s, collisions): lap 3 is the best
     (20.0, 3), (15.0, 1), (11.0, 0), (12.5, 2),
@@ -34,8 +35,8 @@ def make_run(path, oracle=8.0, laps=LAPS, demo_lap=40.0):
             mode = Mode.RECOVERY if i < collisions else Mode.LEARNING
             rec.add(t, 5 * math.cos(a), 5 * math.sin(a), 2 * math.pi * 5 / lap_time + 0.01 * i, mode, k)
             t += 0.1
-        log.lap({"lap": k, "practice_time_s": t, "lap_time_s": lap_time, "collisions": collisions,
-                 "recoveries": collisions, "mean_speed_mps": 31.4 / lap_time, "max_speed_mps": 40.0 / lap_time})
+        log.lap(LapRow(lap=k, practice_time_s=t, lap_time_s=lap_time, collisions=collisions, recoveries=collisions,
+                       mean_speed_mps=31.4 / lap_time, max_speed_mps=40.0 / lap_time))
     rec.flush()
     summary = {"demo_lap_s": demo_lap, "first_lap_practice_min": laps[0][0] / 60 if laps else None,
                "best_lap_s": min(lt for lt, _ in laps) if laps else None, "laps": len(laps),

@@ -90,20 +90,37 @@ def test_an_append_on_a_full_disk_is_one_line(tmp_path, monkeypatch):
 
 
 def test_after_a_torn_lap_the_next_lap_is_kept_and_the_torn_one_is_not_read(tmp_path):
+    from dataclasses import replace
+
     from fastrlap.practice.run import RunLog, open_run_dir, read_laps
+    from fastrlap.types import LapRow
 
     run = open_run_dir(tmp_path)
     log = RunLog(run)
-    row = {"lap": 1, "practice_time_s": 30.0, "lap_time_s": 30.0, "collisions": 0, "recoveries": 0,
-           "mean_speed_mps": 1.0412, "max_speed_mps": 2.0}
+    row = LapRow(lap=1, practice_time_s=30.0, lap_time_s=30.0, collisions=0, recoveries=0, mean_speed_mps=1.0412,
+                 max_speed_mps=2.0)
     log.lap(row)
     log.close()
     laps = tmp_path / "laps.csv"
     laps.write_text(laps.read_text() + "2,55.0,25.0,0,0,1.04")  # killed inside lap 2's mean speed
-    assert [r["lap"] for r in read_laps(run)] == [1]
+    assert [r.lap for r in read_laps(run)] == [1]
     log = RunLog(run)
     assert [t.path.name for t in log.torn] == ["laps.csv"]
-    log.lap({**row, "lap": 2, "practice_time_s": 56.0, "lap_time_s": 26.0})
+    log.lap(replace(row, lap=2, practice_time_s=56.0, lap_time_s=26.0))
     log.event(56.0, "resume")
     log.close()
-    assert [(r["lap"], r["mean_speed_mps"]) for r in read_laps(run)] == [(1, 1.0412), (2, 1.0412)]
+    assert [(r.lap, r.mean_speed_mps) for r in read_laps(run)] == [(1, 1.0412), (2, 1.0412)]
+
+
+def test_lap_rows_are_typed_and_an_older_laps_csv_still_reads(tmp_path):
+    from fastrlap.practice.run import open_run_dir, read_laps
+    from fastrlap.types import LapRow
+
+    run = open_run_dir(tmp_path)
+    # as practice wrote it before rows were typed (counts written as floats by hand-edited files too)
+    (tmp_path / "laps.csv").write_text("lap,practice_time_s,lap_time_s,collisions,recoveries,mean_speed_mps,"
+                                       "max_speed_mps\n1,60.5000,12.2500,2,1,3.1000,4.2000\n2,71.0,10.5,0.0,0,3.5,4.5\n")
+    rows = read_laps(run)
+    assert rows == [LapRow(1, 60.5, 12.25, 2, 1, 3.1, 4.2), LapRow(2, 71.0, 10.5, 0, 0, 3.5, 4.5)]
+    assert all(isinstance(r.collisions, int) for r in rows)
+    assert rows[0].csv_line() == "1,60.5000,12.2500,2,1,3.1000,4.2000"
