@@ -22,6 +22,7 @@ from fastrlap.settings import settings_table, split_options
 from fastrlap.signals import StopSignals
 
 if TYPE_CHECKING:
+    from fastrlap.practice.run import RunDir, RunSummary
     from fastrlap.practice.sweep import Sweep
 
 
@@ -144,7 +145,7 @@ def _practice(cfg: Config) -> int:
     return 0
 
 
-def _print_summary(summary: dict, run) -> None:
+def _print_summary(summary: RunSummary, run: RunDir) -> None:
     def fmt(v, unit=""):
         return "-" if v is None else f"{v:.2f}{unit}"
 
@@ -158,9 +159,9 @@ def _print_summary(summary: dict, run) -> None:
             mark = "  <- best" if r.lap_time_s == best else ""
             print(f"{r.lap:>4} {r.practice_time_s / 60:>9.2f} {r.lap_time_s:>9.2f} {int(r.collisions):>10} "
                   f"{r.mean_speed_mps:>9.2f} {r.max_speed_mps:>8.2f}{mark}")
-    print(f"demo lap {fmt(summary['demo_lap_s'], ' s')} | first lap at {fmt(summary['first_lap_practice_min'], ' min')}"
-          f" | best lap {fmt(summary['best_lap_s'], ' s')} | oracle {fmt(summary.get('oracle_lap_s'), ' s')}"
-          f" | laps {summary['laps']} | collisions {summary['collisions']}")
+    print(f"demo lap {fmt(summary.demo_lap_s, ' s')} | first lap at {fmt(summary.first_lap_practice_min, ' min')}"
+          f" | best lap {fmt(summary.best_lap_s, ' s')} | oracle {fmt(summary.oracle_lap_s, ' s')}"
+          f" | laps {summary.laps} | collisions {summary.collisions}")
     print(f"run directory: {run.path} (laps.csv, events.jsonl, summary.json)")
 
 

@@ -242,9 +242,9 @@ def learning(tracks: list[str], seeds: list[int], minutes: float, overrides: lis
                 finally:
                     if learner is not None:
                         learner.stop()
-                row[where] = {"laps": summary["laps"], "best_lap_s": summary["best_lap_s"],
-                              "collisions": summary["collisions"], "critic_updates": summary["critic_updates"],
-                              "replay": summary["replay_size"], "wall_s": round(time.monotonic() - t0, 1)}
+                row[where] = {"laps": summary.laps, "best_lap_s": summary.best_lap_s,
+                              "collisions": summary.collisions, "critic_updates": summary.critic_updates,
+                              "replay": summary.replay_size, "wall_s": round(time.monotonic() - t0, 1)}
             print(f"{track_name} seed {seed}: local {row['local']} | remote {row['remote']}", flush=True)
             rows.append(row)
     return rows

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from fastrlap.practice.run import RunDir, events_path, read_laps, summary_path
+from fastrlap.practice.run import RunDir, RunSummary, events_path, read_laps, summary_path
 from fastrlap.sim.track import track_name
 from fastrlap.types import LapRow
 
@@ -51,18 +51,17 @@ def run_figures(path: str | Path) -> dict:
     `track` is the track's name (a file's `name:` field, from the run's own copy when it has one),
     never the path it was given as, so runs on the same track file group together in tables."""
     run = RunDir(Path(path))
-    summary = json.loads(summary_path(run).read_text())
+    summary = RunSummary.from_json(json.loads(summary_path(run).read_text()))
     cfg = OmegaConf.load(run.config)
     laps = read_laps(run)
-    best, oracle = summary.get("best_lap_s"), summary.get("oracle_lap_s")
     track = track_name(str(run.track)) if run.track.is_file() else track_name(str(cfg.track))
     return {"track": track, "seed": int(cfg.seed), "encoder": str(cfg.agent.encoder),
-            "demo_lap_s": _rounded(summary.get("demo_lap_s"), 3),
-            "t2f_min": _rounded(summary.get("first_lap_practice_min"), 3),
-            "best_lap_s": _rounded(best, 3), "oracle_lap_s": _rounded(oracle, 3),
-            "best_over_oracle": None if best is None or not oracle else round(best / oracle, 3),
+            "demo_lap_s": _rounded(summary.demo_lap_s, 3),
+            "t2f_min": _rounded(summary.first_lap_practice_min, 3),
+            "best_lap_s": _rounded(summary.best_lap_s, 3), "oracle_lap_s": _rounded(summary.oracle_lap_s, 3),
+            "best_over_oracle": _rounded(summary.best_over_oracle, 3),
             "collisions_last5": int(sum(r.collisions for r in laps[-5:])),
-            "collisions": int(summary.get("collisions", 0)), "stuck_first_min": stuck_resets(run, within_s=60.0),
+            "collisions": summary.collisions or 0, "stuck_first_min": stuck_resets(run, within_s=60.0),
             "laps": len(laps),
-            "practice_min": round(summary["practice_min"], 2), "wall_s": round(summary["wall_s_this_session"], 1),
+            "practice_min": round(summary.practice_min, 2), "wall_s": round(summary.wall_s_this_session, 1),
             "run_dir": str(run.path), "laps_list": laps_list(laps)}

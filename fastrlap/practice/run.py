@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
@@ -192,6 +193,57 @@ def trajectories_path(run: RunDir) -> Path:
     return run.path / "trajectories"
 
 
+@dataclass(frozen=True)
+class RunSummary:
+    """summary.json: where a practice run stands, rewritten as it goes and at its end.
+
+    Fields are None where a file read back lacks them or holds something unusable (an older or
+    hand-edited file); a session always writes every one of them, and the oracle's two keys only
+    when the oracle's lap time is known, as summary.json always has.
+    """
+
+    demo_lap_s: float | None = None
+    first_lap_practice_min: float | None = None  # min of practice when the first lap ended
+    best_lap_s: float | None = None
+    laps: int | None = None
+    collisions: int | None = None
+    recoveries: int | None = None
+    practice_min: float | None = None
+    ticks: int | None = None
+    critic_updates: int | None = None
+    replay_size: int | None = None  # transitions in the replay buffer
+    wall_s_this_session: float | None = None
+    oracle_lap_s: float | None = None
+
+    @property
+    def best_over_oracle(self) -> float | None:
+        if self.best_lap_s is None or not self.oracle_lap_s:
+            return None
+        return self.best_lap_s / self.oracle_lap_s
+
+    def to_json(self) -> str:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "oracle_lap_s"}
+        if self.oracle_lap_s is not None:
+            data.update(oracle_lap_s=self.oracle_lap_s, best_over_oracle=self.best_over_oracle)
+        return json.dumps(data, indent=1)
+
+    @staticmethod
+    def from_json(data: object) -> RunSummary:
+        """Whatever of a parsed summary.json is usable: a count must be an integer, a time a finite
+        number; anything else (missing, null, text, NaN) reads as None."""
+        if not isinstance(data, dict):
+            return RunSummary()
+        values = {}
+        for f in fields(RunSummary):
+            v = data.get(f.name)
+            if "int" in str(f.type):
+                values[f.name] = v if isinstance(v, int) and not isinstance(v, bool) else None
+            else:
+                ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                values[f.name] = float(v) if ok else None
+        return RunSummary(**values)
+
+
 class RunLog:
     """Appends laps and events as they happen (fsync'd: a kill -9 loses nothing already logged)
     and rewrites summary.json atomically. A torn last line a crash left in either log is cut off
@@ -209,8 +261,8 @@ class RunLog:
     def event(self, t: float, kind: str, **data) -> None:
         self._events.append(json.dumps({"t": round(float(t), 4), "event": kind, **data}))
 
-    def summary(self, data: dict) -> None:
-        atomic_write_text(summary_path(self.run), json.dumps(data, indent=1))
+    def summary(self, summary: RunSummary) -> None:
+        atomic_write_text(summary_path(self.run), summary.to_json())
 
     def close(self) -> None:
         self._laps.close()

@@ -33,7 +33,7 @@ from fastrlap.practice.keys import KeyReader, stdin_fd
 from fastrlap.practice.learner import SyncLearner, ThreadedLearner, choose_torch_threads, torch_threads
 from fastrlap.practice.live_state import LiveTracker
 from fastrlap.practice.loop import LoopState, PracticeLoop
-from fastrlap.practice.run import RunDir, RunLog, agent_dir, read_laps, read_laps_checked, replay_dir, trajectories_path
+from fastrlap.practice.run import RunDir, RunLog, RunSummary, agent_dir, read_laps, read_laps_checked, replay_dir, trajectories_path
 from fastrlap.practice.sim_operator import Carriable, SimOperator
 from fastrlap.practice.stops import first_hold
 from fastrlap.practice.trajectory import TrajectoryRecorder
@@ -145,7 +145,7 @@ def _load_run_inputs(run: RunDir) -> tuple[Demo, CourseSpec]:
 
 
 def practice(run: RunDir, vehicle: Vehicle, cfg: Config, resume: bool = False,
-             oracle_lap: float | None = None, status: Callable[[str], None] = print) -> dict:
+             oracle_lap: float | None = None, status: Callable[[str], None] = print) -> RunSummary:
     """Practice on `vehicle` for `cfg.practice.minutes` of driving time; returns the summary."""
     demo, spec = _load_run_inputs(run)
     synchronous = isinstance(vehicle.clock, SimClock)
@@ -242,7 +242,7 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
                               on_event=lambda t, kind, d: log.event(t, kind, **d))
                   if isinstance(vehicle, Carriable) and cfg.practice.sim_carry_back_s > 0 else None)
 
-    def summary() -> dict:
+    def summary() -> RunSummary:
         return _summary(loop.state, demo, learner.updates, len(learner.replay), oracle_lap, time.monotonic() - t_wall)
 
     saved = {"checkpoint": time.monotonic(), "flush": time.monotonic()}  # wall time of the last writes
@@ -294,7 +294,7 @@ def _practice(run: RunDir, vehicle: Vehicle, cfg: Config, demo: Demo, spec: Cour
 
 def _finish(run: RunDir, agent: SAC | None, replay: ReplayBuffer | None, state: LoopState,
             trajectory: TrajectoryRecorder, log: RunLog, learner_error: BaseException | None,
-            summary: Callable[[], dict]) -> dict:
+            summary: Callable[[], RunSummary]) -> RunSummary:
     """The last checkpoint, summary and `end` event of a session, whatever ended it.
 
     A failed write (disk full, read-only) does not stop the rest: each part is attempted, the logs
@@ -419,24 +419,14 @@ def _read_state(path: Path) -> tuple[LoopState, str]:
     return LoopState(), f"{path.name} {problem}: ignored, counters restart from laps.csv"
 
 
-def _summary(state: LoopState, demo: Demo, updates: int, buffer: int, oracle_lap: float | None, wall: float) -> dict:
-    out = {
-        "demo_lap_s": float(demo.lap_time),
-        "first_lap_practice_min": None if state.first_lap_time is None else state.first_lap_time / 60.0,
-        "best_lap_s": state.best_lap,
-        "laps": state.laps,
-        "collisions": state.collisions,
-        "recoveries": state.recoveries,
-        "practice_min": state.practice_time / 60.0,
-        "ticks": state.ticks,
-        "critic_updates": updates,
-        "replay_size": buffer,
-        "wall_s_this_session": wall,
-    }
-    if oracle_lap is not None:
-        out["oracle_lap_s"] = oracle_lap
-        out["best_over_oracle"] = None if state.best_lap is None else state.best_lap / oracle_lap
-    return out
+def _summary(state: LoopState, demo: Demo, updates: int, buffer: int, oracle_lap: float | None,
+             wall: float) -> RunSummary:
+    return RunSummary(
+        demo_lap_s=float(demo.lap_time),
+        first_lap_practice_min=None if state.first_lap_time is None else state.first_lap_time / 60.0,
+        best_lap_s=state.best_lap, laps=state.laps, collisions=state.collisions, recoveries=state.recoveries,
+        practice_min=state.practice_time / 60.0, ticks=state.ticks, critic_updates=updates, replay_size=buffer,
+        wall_s_this_session=wall, oracle_lap_s=oracle_lap)
 
 
 def evaluate(run: RunDir, vehicle: Vehicle, cfg: Config, laps: int, status: Callable[[str], None] = print) -> list[float]:

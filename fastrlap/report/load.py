@@ -20,7 +20,7 @@ from fastrlap.config import Config
 from fastrlap.course.checkpoints import CheckpointsFileError, CourseSpec, load_checkpoints
 from fastrlap.course.demo import DemoFileError, load_demo
 from fastrlap.course.plot import TrackOutline, load_outline
-from fastrlap.practice.run import (RunDir, RunDirError, load_run_config, read_laps, summary_path,
+from fastrlap.practice.run import (RunDir, RunDirError, RunSummary, load_run_config, read_laps, summary_path,
                                    trajectories_path)
 from fastrlap.practice.trajectory import Trajectory, read_trajectory_checked
 from fastrlap.report.runs import has_practice
@@ -63,11 +63,6 @@ class RunData:
     def best(self) -> LapRow | None:
         """The fastest lap (the first of equals)."""
         return min(self.laps, key=lambda r: r.lap_time_s) if self.laps else None
-
-
-def _float(data: dict, key: str) -> float | None:
-    v = data.get(key)
-    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
 
 
 def _config(run: RunDir, notes: list[str]) -> Config | None:
@@ -117,18 +112,15 @@ def run_labels(runs: Sequence[RunData]) -> list[str]:
 def _read_summary(run: RunDir, data: RunData) -> None:
     """summary.json's headline figures into `data` (a note when the file is unreadable)."""
     try:
-        summary = json.loads(summary_path(run).read_text())
+        parsed = json.loads(summary_path(run).read_text())
     except (OSError, ValueError):  # ValueError: not UTF-8, or not JSON
-        summary = None
-    if not isinstance(summary, dict):
-        summary = {}
+        parsed = None
+    if not isinstance(parsed, dict):
         data.notes.append("summary.json is unreadable")
-    data.demo_lap_s = _float(summary, "demo_lap_s")
-    data.oracle_lap_s = _float(summary, "oracle_lap_s")
-    data.first_lap_practice_min = _float(summary, "first_lap_practice_min")
-    data.practice_min = _float(summary, "practice_min")
-    collisions = summary.get("collisions")
-    data.collisions = int(collisions) if isinstance(collisions, int) else None
+    summary = RunSummary.from_json(parsed)
+    data.demo_lap_s, data.oracle_lap_s = summary.demo_lap_s, summary.oracle_lap_s
+    data.first_lap_practice_min, data.practice_min = summary.first_lap_practice_min, summary.practice_min
+    data.collisions = summary.collisions
 
 
 def _read_demo(run: RunDir, data: RunData) -> None:

@@ -69,4 +69,4 @@ def test_lost_link_pauses_practice_says_so_and_waits_for_the_operator(tmp_path, 
     # practice time stood still from the last tick before the loss (9) to the confirmation (28):
     # of the 44 intervals of 0.1 s, 19 were not practice
     assert links[0]["t"] == links[1]["t"] == confirms[0]["t"]
-    assert summary["practice_min"] * 60.0 == pytest.approx((44 - 19) * 0.1, abs=1e-6)
+    assert summary.practice_min * 60.0 == pytest.approx((44 - 19) * 0.1, abs=1e-6)

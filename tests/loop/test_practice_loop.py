@@ -239,16 +239,16 @@ def test_practice_session_same_seed_same_run_and_resume(tmp_path, demo_run, tiny
     (ra, sa), (rb, sb) = runs
     assert (ra.path / "events.jsonl").read_text() == (rb.path / "events.jsonl").read_text()
     assert (ra.path / "laps.csv").read_text() == (rb.path / "laps.csv").read_text()
-    assert sa["critic_updates"] == sb["critic_updates"] > 0 and sa["ticks"] == 120
+    assert sa.critic_updates == sb.critic_updates > 0 and sa.ticks == 120
     # Resume continues the clock, the counters and the replay buffer.
     cfg = tiny("oval", "practice.max_ticks=30")
     car = SimVehicle(load_track("oval"), cfg.vehicle, seed=0)
     messages = []
     again = practice(ra, car, cfg, resume=True, status=messages.append)
-    assert again["ticks"] == 150 and again["practice_min"] > sa["practice_min"]
-    assert again["replay_size"] > sa["replay_size"]
+    assert again.ticks == 150 and again.practice_min > sa.practice_min
+    assert again.replay_size > sa.replay_size
     assert any("resumed" in m for m in messages)
-    assert len(read_laps(ra)) == again["laps"] >= sa["laps"]
+    assert len(read_laps(ra)) == again.laps >= sa.laps
 
 
 def test_on_a_wall_clock_the_loop_holds_its_period_and_reports_jitter(demo_run, tiny):

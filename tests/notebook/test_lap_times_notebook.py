@@ -56,7 +56,7 @@ def test_practice_records_every_tick_with_its_lap(practised):
     run, summary = practised
     tr = read_trajectory(trajectories_path(run))
     laps = read_laps(run)
-    assert len(laps) >= 2 and len(tr) == summary["ticks"] == TICKS
+    assert len(laps) >= 2 and len(tr) == summary.ticks == TICKS
     assert np.all(np.diff(tr.t) > 0) and np.all(np.diff(tr.lap) >= 0)
     assert tr.lap[0] == 1 and tr.lap[-1] == len(laps) + 1
     for row in laps:  # the lap's ticks span its lap time (10 Hz) and end where laps.csv says

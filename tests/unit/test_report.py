@@ -1,4 +1,5 @@
 """The lap-time report on a synthetic run directory: reading, figures, Markdown, errors."""
+import json
 import math
 import os
 
@@ -8,7 +9,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import to_rgba
 
 from fastrlap.config import Config
-from fastrlap.practice.run import RunDirError, RunLog, open_run_dir, save_config, trajectories_path
+from fastrlap.practice.run import RunDirError, RunLog, RunSummary, open_run_dir, save_config, trajectories_path
 from fastrlap.practice.supervisor import Mode
 from fastrlap.practice.trajectory import TrajectoryRecorder
 from fastrlap.report import figures, markdown
@@ -38,12 +39,9 @@ def make_run(path, oracle=8.0, laps=LAPS, demo_lap=40.0):
         log.lap(LapRow(lap=k, practice_time_s=t, lap_time_s=lap_time, collisions=collisions, recoveries=collisions,
                        mean_speed_mps=31.4 / lap_time, max_speed_mps=40.0 / lap_time))
     rec.flush()
-    summary = {"demo_lap_s": demo_lap, "first_lap_practice_min": laps[0][0] / 60 if laps else None,
-               "best_lap_s": min(lt for lt, _ in laps) if laps else None, "laps": len(laps),
-               "collisions": sum(c for _, c in laps), "practice_min": t / 60}
-    if oracle is not None:
-        summary["oracle_lap_s"] = oracle
-    log.summary(summary)
+    log.summary(RunSummary(demo_lap_s=demo_lap, first_lap_practice_min=laps[0][0] / 60 if laps else None,
+                           best_lap_s=min(lt for lt, _ in laps) if laps else None, laps=len(laps),
+                           collisions=sum(c for _, c in laps), practice_min=t / 60, oracle_lap_s=oracle))
     log.close()
     return run
 
@@ -247,3 +245,17 @@ def test_lap_table_figure_is_as_tall_as_its_rows(tmp_path):
     blank_ten, height_ten = blank_rows_and_height([(20.0 - i, 0) for i in range(10)])
     assert blank_one < 0.25 and blank_ten < 0.25
     assert 2.0 < height_ten / height_one < 8.0
+
+
+def test_the_summary_is_typed_and_reads_old_or_damaged_files_field_by_field():
+    written = RunSummary(demo_lap_s=40.0, first_lap_practice_min=None, best_lap_s=9.0, laps=3, collisions=2,
+                         recoveries=1, practice_min=5.0, ticks=3000, critic_updates=100, replay_size=3500,
+                         wall_s_this_session=61.5, oracle_lap_s=8.0)
+    data = json.loads(written.to_json())
+    assert list(data)[-2:] == ["oracle_lap_s", "best_over_oracle"] and data["best_over_oracle"] == 9.0 / 8.0
+    assert RunSummary.from_json(data) == written
+    assert "oracle_lap_s" not in json.loads(RunSummary(laps=0).to_json())  # unknown oracle: no oracle keys
+    # an older, shorter file with a damaged value: what is usable is kept, the rest is None
+    old = RunSummary.from_json({"demo_lap_s": 38.5, "laps": 2, "collisions": "many", "practice_min": float("nan")})
+    assert (old.demo_lap_s, old.laps, old.collisions, old.practice_min, old.ticks) == (38.5, 2, None, None, None)
+    assert RunSummary.from_json([1, 2]) == RunSummary()
