@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Command:
+class Subcommand:
+    """One `fastrlap <name>` command of the command line (not the car's `fastrlap.types.Command`)."""
+
     name: str
     summary: str
     run: Callable[[Config], int | None]
@@ -179,7 +181,7 @@ def practice_multirun(overrides: list[str], deadline: float | None = None) -> Sw
         raise ConfigError(f"cannot launch the sweep ({first})") from None
 
 
-def _multirun(command: Command, overrides: list[str]) -> int:
+def _multirun(command: Subcommand, overrides: list[str]) -> int:
     """`fastrlap practice -m ...`: a line per job, then where the summary is; status 1 if any job
     did not finish."""
     from fastrlap.practice.sweep import SUMMARY_FILE, describe
@@ -431,47 +433,47 @@ _RUN = ("track", "seed", "run_dir")
 _LEARNER = ("device", "agent")
 _PRETRAIN_NET = ("seed", "device", "agent.frame_size", "agent.frame_stack", "iql")
 
-COMMANDS: dict[str, Command] = {
+COMMANDS: dict[str, Subcommand] = {
     c.name: c
     for c in [
-        Command("sim view", "Write a first-person PNG and an MP4 of a scripted lap of a track.", _sim_view,
+        Subcommand("sim view", "Write a first-person PNG and an MP4 of a scripted lap of a track.", _sim_view,
                 settings=("track", "seed", "vehicle", "view")),
-        Command("record-demo", "Record one slow demo lap into a new run directory and extract its checkpoints.",
+        Subcommand("record-demo", "Record one slow demo lap into a new run directory and extract its checkpoints.",
                 _record_demo, settings=(*_RUN, "force", "teleop", "vehicle", "course", "gamepad")),
-        Command("checkpoints extract", "Extract a run's checkpoints again from its demo lap (the old "
+        Subcommand("checkpoints extract", "Extract a run's checkpoints again from its demo lap (the old "
                 "checkpoints.json is kept aside).", _checkpoints_extract, settings=("run_dir",)),
-        Command("checkpoints show", "Draw a run's demo path and checkpoints to checkpoints.png.", _checkpoints_show,
+        Subcommand("checkpoints show", "Draw a run's demo path and checkpoints to checkpoints.png.", _checkpoints_show,
                 settings=("run_dir",)),
-        Command("practice", "Practise autonomously after the demo lap (records the demo first if the run has none); "
+        Subcommand("practice", "Practise autonomously after the demo lap (records the demo first if the run has none); "
                 "-m runs one practice per combination of swept values (-m track=oval,technical seed=0,1).",
                 _practice, settings=(*_RUN, "resume", "teleop", *_LEARNER, "vehicle", "course", "practice", "wandb",
                                      "gamepad", "console", "learner", "learner_link")),
-        Command("evaluate", "Drive laps=N timed laps of a run with its learned policy, no learning, on the "
+        Subcommand("evaluate", "Drive laps=N timed laps of a run with its learned policy, no learning, on the "
                 "vehicle the run was recorded with: without vehicle= it drives in the simulator; vehicle=real "
                 "drives the car on the wall clock (RC override, e-stop and recovery stay active), vehicle=hil the "
                 "simulated board. Writes evaluation.csv.", _evaluate,
                 settings=(*_RUN, "laps", *_LEARNER, "vehicle", "practice.max_ticks")),
-        Command("learner serve", "Run the learner for cars that practise with learner=tcp://HOST:PORT (bind=ADDRESS "
+        Subcommand("learner serve", "Run the learner for cars that practise with learner=tcp://HOST:PORT (bind=ADDRESS "
                 "run_dir=DIR device=auto); creates the shared key on first start.", _learner_serve,
                 section="learner_link", settings=("run_dir", "seed", "device", "agent", "practice.start_training",
                                                   "practice.checkpoint_seconds", "learner_link")),
-        Command("report", "Write lap-time figures (PNG) and report.md into a run directory; compare=[dirs] adds "
+        Subcommand("report", "Write lap-time figures (PNG) and report.md into a run directory; compare=[dirs] adds "
                 "other runs.", _report, settings=("run_dir", "compare")),
-        Command("console", "Open the field console's page for a finished run (replay of laps, events and paths; "
+        Subcommand("console", "Open the field console's page for a finished run (replay of laps, events and paths; "
                 "read-only).", _console, settings=("run_dir", "console")),
-        Command("doctor", "Check the car (vehicle=real) or the simulated board (vehicle=hil): port, firmware, "
+        Subcommand("doctor", "Check the car (vehicle=real) or the simulated board (vehicle=hil): port, firmware, "
                 "telemetry, camera, pose source.", _doctor, settings=("track", "seed", "vehicle")),
-        Command("hil serve", "Run the simulated board and car (vehicle=hil) at vehicle.hil.attach=SOCKET until "
+        Subcommand("hil serve", "Run the simulated board and car (vehicle=hil) at vehicle.hil.attach=SOCKET until "
                 "Ctrl-C, for record-demo, practice, evaluate and doctor to attach to with the same setting.",
                 _hil_serve, settings=("track", "seed", "vehicle")),
-        Command("pretrain collect", "Drive the prior environments slowly toward random goals and write the prior "
+        Subcommand("pretrain collect", "Drive the prior environments slowly toward random goals and write the prior "
                 "dataset (envs=[...] steps=N out=DIR).", _pretrain_collect, section="pretrain",
                 settings=("seed", "vehicle", "pretrain")),
-        Command("pretrain train", "Pretrain the visual encoder with offline goal-conditioned IQL on a prior dataset "
+        Subcommand("pretrain train", "Pretrain the visual encoder with offline goal-conditioned IQL on a prior dataset "
                 "(data=DIR steps=N out=DIR).", _pretrain_train, section="iql", settings=_PRETRAIN_NET),
-        Command("pretrain recycle", "Re-initialise the encoder's dormant last-layer channels, measured on a prior "
+        Subcommand("pretrain recycle", "Re-initialise the encoder's dormant last-layer channels, measured on a prior "
                 "dataset (src=WEIGHTS data=DIR out=DIR).", _pretrain_recycle, section="iql", settings=_PRETRAIN_NET),
-        Command("pretrain import-recon", "Convert the public RECON dataset's HDF5 files into a prior dataset "
+        Subcommand("pretrain import-recon", "Convert the public RECON dataset's HDF5 files into a prior dataset "
                 "(src=DIR out=DIR).", _pretrain_import_recon, section="pretrain",
                 settings=("seed", "agent.frame_size", "pretrain.src", "pretrain.out", "pretrain.frames_per_shard")),
     ]
@@ -532,7 +534,7 @@ def usage() -> str:
     return "\n".join(lines)
 
 
-def command_help(command: Command, cfg: Config) -> str:
+def command_help(command: Subcommand, cfg: Config) -> str:
     """`fastrlap <command> --help`: what it does and the settings it reads, with their values."""
     lines = [f"usage: fastrlap {command.name} [key=value ...] [--cfg]", "", command.summary, "",
              "Settings (key=value after the command; values as composed with the overrides given):",
@@ -543,7 +545,7 @@ def command_help(command: Command, cfg: Config) -> str:
     return "\n".join(lines)
 
 
-def _scoped(command: Command, overrides: list[str]) -> list[str]:
+def _scoped(command: Subcommand, overrides: list[str]) -> list[str]:
     """`key=value` for a field of the command's config section becomes `section.key=value`."""
     if not command.section:
         return overrides
@@ -554,7 +556,7 @@ def _scoped(command: Command, overrides: list[str]) -> list[str]:
     return [f"{command.section}.{o}" if o.split("=", 1)[0] in names else o for o in overrides]
 
 
-def _split(argv: list[str]) -> tuple[Command | None, list[str]]:
+def _split(argv: list[str]) -> tuple[Subcommand | None, list[str]]:
     for words in (2, 1):
         name = " ".join(argv[:words])
         if len(argv) >= words and name in COMMANDS:
@@ -597,7 +599,7 @@ def _main(argv: list[str]) -> int:
         return stops.exit_code(code)
 
 
-def _configure_and_run(command: Command, args: list[str]) -> int:
+def _configure_and_run(command: Subcommand, args: list[str]) -> int:
     """Compose and check the settings, then `--help`, `--cfg`, or run the command."""
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
