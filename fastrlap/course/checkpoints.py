@@ -229,7 +229,6 @@ class GoalFeatures:
 class LapRecord:
     lap: int  # 1-based count of timed laps
     time: float  # s, between two interpolated start/finish crossings
-    t_end: float  # s, clock time of the crossing that finished it
     collisions: int  # collisions that began during the lap
     recoveries: int  # recoveries that began during the lap
 
@@ -324,8 +323,8 @@ class Course:
             if self._armed:
                 time = self.timer.complete(crossed_start)
                 if time is not None:
-                    lap = LapRecord(lap=len(self.laps) + 1, time=float(time), t_end=float(crossed_start),
-                                    collisions=self._collisions, recoveries=self._recoveries)
+                    lap = LapRecord(lap=len(self.laps) + 1, time=float(time), collisions=self._collisions,
+                                    recoveries=self._recoveries)
                     self.laps.append(lap)
                 self._collisions = self._recoveries = 0
                 self._armed = False
