@@ -32,6 +32,23 @@ class Check:
         return f"{text} -> {self.fix}" if self.fix else text
 
 
+def _telemetry_rate(link: SerialLink, seconds: float) -> float:
+    """Telemetry frames received per second of the firmware's own clock (uptime_ms), over about
+    `seconds`; 0 when frames stop coming. Frames lost on the cable lower it, while a busy host (or
+    a simulated board running slower than real time) does not pass for a bad cable; on a car the
+    two clocks run alike."""
+    try:
+        first = link.wait_telemetry(timeout=seconds)
+        n0 = link.stats().telemetry_frames
+        time.sleep(seconds)
+        last = link.wait_telemetry(timeout=seconds)
+        n1 = link.stats().telemetry_frames
+    except SerialTimeout:
+        return 0.0
+    span = (last.uptime_ms - first.uptime_ms) / 1000.0
+    return (n1 - n0) / span if span > 0 else 0.0
+
+
 def check_link(rc: RealConfig, seconds: float = 1.0) -> list[Check]:
     """Port, firmware version, telemetry rate, command round trip, calibration, IMU, RC receiver."""
     from fastrlap.vehicle.serial_link import PortUnavailable, ProtocolVersionError
@@ -58,9 +75,7 @@ def check_link(rc: RealConfig, seconds: float = 1.0) -> list[Check]:
         checks.append(Check("port", "ok", f"{port} opened at {rc.baud} bit/s"))
         checks.append(Check("firmware", "ok", f"fastrlap firmware {ack.fw_major}.{ack.fw_minor}, protocol v{ack.version}, "
                                               f"command watchdog {ack.cmd_timeout_ms} ms"))
-        n0, t0 = link.stats().telemetry_frames, time.monotonic()
-        time.sleep(seconds)
-        rate = (link.stats().telemetry_frames - n0) / (time.monotonic() - t0)
+        rate = _telemetry_rate(link, seconds)
         want = ack.telemetry_hz or 50
         if rate >= 0.9 * want:
             checks.append(Check("telemetry", "ok", f"{rate:.1f} Hz (firmware sends {want} Hz)"))
