@@ -99,8 +99,8 @@ def test_rc_demo_then_practice_killed_mid_run_leaves_the_car_stopped_by_the_firm
 
         host = practice_host()
         _wait(driving, 90.0, "the policy drove the car", host)
-        time.sleep(1.0)  # mid-run
-        assert driving()
+        time.sleep(1.0)  # mid-run; a pseudo-reset may be reversing the car just now: kill it once it drives
+        _wait(driving, 30.0, "the policy drove the car mid-run", host)
         os.kill(host.pid, signal.SIGKILL)  # no finally, no neutral: only the firmware can stop the car
         killed = time.monotonic()
         host.wait()
