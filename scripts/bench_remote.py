@@ -40,9 +40,10 @@ import numpy as np
 import torch
 
 from fastrlap.agent.sac import PolicyInput
-from fastrlap.cli import _record_demo_into, compose
+from fastrlap.cli import compose
 from fastrlap.course.demo import load_demo
 from fastrlap.agent.features import PROPRIO_DIM
+from fastrlap.practice.demo_lap import record_demo_lap
 from fastrlap.practice.run import RunDir, open_run_dir, save_config
 from fastrlap.course.checkpoints import load_checkpoints
 from fastrlap.practice.session import ACTION_DIM, build_encoder, demo_transitions, practice
@@ -218,7 +219,7 @@ def learning(tracks: list[str], seeds: list[int], minutes: float, overrides: lis
         if not (demo_dir / "demo.npz").exists():
             run = open_run_dir(demo_dir, create=True)
             save_config(run, cfg)
-            if _record_demo_into(cfg, run, load_track(track_name)) != 0:
+            if record_demo_lap(cfg, run, load_track(track_name)) != 0:
                 raise SystemExit(f"demo lap on {track_name} failed")
         track = load_track(track_name)
         for seed in seeds:
@@ -271,7 +272,7 @@ def main() -> None:
     if not (demo_dir / "demo.npz").exists():
         run = open_run_dir(demo_dir, create=True)
         save_config(run, cfg)
-        if _record_demo_into(cfg, run, load_track(cfg.track)) != 0:
+        if record_demo_lap(cfg, run, load_track(cfg.track)) != 0:
             raise SystemExit(f"demo lap on {cfg.track} failed")
     result["wire"], demo = wire_costs(cfg, demo_dir)
     print(f"wire: {result['wire']}", flush=True)
