@@ -141,11 +141,6 @@ class ThreadedLearner:
             return self.agent.critic_updates, {k: v.detach().cpu().clone()
                                                for k, v in self.agent.actor.state_dict().items()}
 
-    @property
-    def backlog(self) -> int:
-        """Inbox items (transitions, counts, checkpoints) the writer has not handled yet."""
-        return len(self._inbox)
-
     def act(self, obs: PolicyInput, deterministic: bool) -> np.ndarray:
         if isinstance(self.error, FastrlapError):  # a write failed (disk full): already one line
             raise self.error
