@@ -3,6 +3,7 @@
 Importing the package registers the gymnasium environment `fastrlap/Track-v0` (by name only:
 nothing heavy is imported until an environment is made).
 """
+
 from fastrlap.registration import register_envs
 
 __version__ = "0.1.0"

@@ -12,6 +12,7 @@ checks the policy's action with it before the action becomes learning data, and 
 and the serial layer check each command with it before it reaches the car, since a caller may
 bypass the policy.
 """
+
 from __future__ import annotations
 
 import math
@@ -63,10 +64,16 @@ def to_action(speed: np.ndarray | float, steer: np.ndarray | float, units: Actio
     A command outside what the policy can ask for (reversing, a lock beyond `max_steer`) maps to the
     nearest action. A zero scale (the speed or steering fixed whatever the action) maps to 0.
     """
-    a0 = (np.asarray(speed, np.float64) - units.speed_bias) / units.speed_scale if units.speed_scale else \
-        np.zeros_like(np.asarray(speed, np.float64))
-    a1 = np.asarray(steer, np.float64) / units.max_steer if units.max_steer else \
-        np.zeros_like(np.asarray(steer, np.float64))
+    a0 = (
+        (np.asarray(speed, np.float64) - units.speed_bias) / units.speed_scale
+        if units.speed_scale
+        else np.zeros_like(np.asarray(speed, np.float64))
+    )
+    a1 = (
+        np.asarray(steer, np.float64) / units.max_steer
+        if units.max_steer
+        else np.zeros_like(np.asarray(steer, np.float64))
+    )
     return np.clip(np.stack([a0, a1], axis=-1), ACTION_LOW, ACTION_HIGH)
 
 

@@ -4,6 +4,7 @@ Each command receives the typed `Config`, converted and checked once here. Comma
 words (`sim view`) are looked up by their first two arguments. `--help` after a command lists its
 settings, `--cfg` prints the composed configuration; overrides are checked before anything runs.
 """
+
 from __future__ import annotations
 
 import sys
@@ -49,8 +50,9 @@ def _sim_view(cfg: Config) -> int:
 def _check_sim(cfg: Config) -> None:
     """Commands that only run in the simulator."""
     if cfg.vehicle.kind != "sim":
-        raise FastrlapError(f"vehicle={cfg.vehicle.kind} is not available for this command (it runs in the "
-                            f"simulator); use vehicle=sim")
+        raise FastrlapError(
+            f"vehicle={cfg.vehicle.kind} is not available for this command (it runs in the simulator); use vehicle=sim"
+        )
 
 
 def _record_demo(cfg: Config) -> int:
@@ -65,9 +67,11 @@ def _record_demo(cfg: Config) -> int:
     run = open_run_dir(cfg.run_dir, create=True) if cfg.run_dir else new_run_dir("runs", name)
     with RunLock(run, "record-demo"):
         if run.demo.exists() and not cfg.force:
-            raise FastrlapError(f"{run.demo} already exists; record it again with `fastrlap record-demo "
-                                f"run_dir={run.path} force=true` (the old one is kept aside), or leave run_dir "
-                                f"unset for a new run")
+            raise FastrlapError(
+                f"{run.demo} already exists; record it again with `fastrlap record-demo "
+                f"run_dir={run.path} force=true` (the old one is kept aside), or leave run_dir "
+                f"unset for a new run"
+            )
         save_config(run, cfg)
         if track is not None:
             save_track(run, track.source)
@@ -134,12 +138,18 @@ def _practice(cfg: Config) -> int:
         vehicle = make_vehicle(cfg, track)
         try:
             oracle = speed_profile(track, vehicle.params).lap_time if track is not None else None
-            minutes = {"sim": "simulated minutes", "hil": "minutes (wall clock, firmware under simavr)",
-                       "real": "minutes on the car (wall clock)"}[cfg.vehicle.kind]
+            minutes = {
+                "sim": "simulated minutes",
+                "hil": "minutes (wall clock, firmware under simavr)",
+                "real": "minutes on the car (wall clock)",
+            }[cfg.vehicle.kind]
             what = track.name if track is not None else "the demo's course"
-            print(f"practising {what} for {cfg.practice.minutes:g} {minutes} in {run.path}"
-                  + (f" (oracle lap {oracle:.2f} s)" if oracle is not None else "")
-                  + f"; Ctrl-C stops, `fastrlap practice resume={run.path}` continues", flush=True)
+            print(
+                f"practising {what} for {cfg.practice.minutes:g} {minutes} in {run.path}"
+                + (f" (oracle lap {oracle:.2f} s)" if oracle is not None else "")
+                + f"; Ctrl-C stops, `fastrlap practice resume={run.path}` continues",
+                flush=True,
+            )
             summary = practice(run, vehicle, cfg, resume=bool(cfg.resume), oracle_lap=oracle)
         finally:
             vehicle.close()
@@ -159,11 +169,15 @@ def _print_summary(summary: RunSummary, run: RunDir) -> None:
         print(f"{'lap':>4} {'at (min)':>9} {'time (s)':>9} {'collisions':>10} {'mean m/s':>9} {'max m/s':>8}")
         for r in laps:
             mark = "  <- best" if r.lap_time_s == best else ""
-            print(f"{r.lap:>4} {r.practice_time_s / 60:>9.2f} {r.lap_time_s:>9.2f} {int(r.collisions):>10} "
-                  f"{r.mean_speed_mps:>9.2f} {r.max_speed_mps:>8.2f}{mark}")
-    print(f"demo lap {fmt(summary.demo_lap_s, ' s')} | first lap at {fmt(summary.first_lap_practice_min, ' min')}"
-          f" | best lap {fmt(summary.best_lap_s, ' s')} | oracle {fmt(summary.oracle_lap_s, ' s')}"
-          f" | laps {summary.laps} | collisions {summary.collisions}")
+            print(
+                f"{r.lap:>4} {r.practice_time_s / 60:>9.2f} {r.lap_time_s:>9.2f} {int(r.collisions):>10} "
+                f"{r.mean_speed_mps:>9.2f} {r.max_speed_mps:>8.2f}{mark}"
+            )
+    print(
+        f"demo lap {fmt(summary.demo_lap_s, ' s')} | first lap at {fmt(summary.first_lap_practice_min, ' min')}"
+        f" | best lap {fmt(summary.best_lap_s, ' s')} | oracle {fmt(summary.oracle_lap_s, ' s')}"
+        f" | laps {summary.laps} | collisions {summary.collisions}"
+    )
     print(f"run directory: {run.path} (laps.csv, events.jsonl, summary.json)")
 
 
@@ -187,8 +201,9 @@ def _multirun(command: Subcommand, overrides: list[str]) -> int:
     from fastrlap.practice.sweep import SUMMARY_FILE, describe
 
     if command.name != "practice":
-        raise ConfigError(f"-m sweeps practice only (e.g. fastrlap practice -m track=oval,technical seed=0,1), "
-                          f"not {command.name}")
+        raise ConfigError(
+            f"-m sweeps practice only (e.g. fastrlap practice -m track=oval,technical seed=0,1), not {command.name}"
+        )
     sweep = practice_multirun(_scoped(command, overrides))
     for job in sweep.jobs:
         print(describe(job))
@@ -211,16 +226,21 @@ def _evaluate(cfg: Config) -> int:
         track = course_track(cfg)
         vehicle = make_vehicle(cfg, track)
         try:
-            where = {"sim": "in the simulator", "hil": "on the simulated board (firmware under simavr, wall clock)",
-                     "real": "on the car (wall clock; RC override and e-stop active)"}[cfg.vehicle.kind]
+            where = {
+                "sim": "in the simulator",
+                "hil": "on the simulated board (firmware under simavr, wall clock)",
+                "real": "on the car (wall clock; RC override and e-stop active)",
+            }[cfg.vehicle.kind]
             what = track.name if track is not None else "the demo's course"
             print(f"evaluating {run.path} on {what} {where}: {cfg.laps} laps, no learning; Ctrl-C stops", flush=True)
             times = evaluate(run, vehicle, cfg, cfg.laps)
         finally:
             vehicle.close()
     if times:
-        print(f"{len(times)} laps: best {min(times):.2f} s, mean {sum(times) / len(times):.2f} s -> "
-              f"{run.path / 'evaluation.csv'}")
+        print(
+            f"{len(times)} laps: best {min(times):.2f} s, mean {sum(times) / len(times):.2f} s -> "
+            f"{run.path / 'evaluation.csv'}"
+        )
     return 0 if len(times) == cfg.laps else 1
 
 
@@ -255,8 +275,8 @@ def _checkpoints_show(cfg: Config) -> int:
     from fastrlap.course.checkpoints import load_checkpoints
     from fastrlap.course.demo import load_demo
     from fastrlap.course.plot import plot_checkpoints
-    from fastrlap.report.load import track_outline
     from fastrlap.practice.run import open_run_dir
+    from fastrlap.report.load import track_outline
 
     if not cfg.run_dir:
         raise FastrlapError("which run? pass run_dir=runs/<date>-<time>-<track> (the folder record-demo printed)")
@@ -300,12 +320,19 @@ def _pretrain_collect(cfg: Config) -> int:
     def progress(stats) -> None:
         rate = stats.frames_per_second
         eta = (p.steps - stats.frames) / max(rate, 1e-9)
-        print(f"  {stats.frames:>8}/{p.steps} frames  {rate:6.0f} frames/s  ETA {int(eta // 60)}m{int(eta % 60):02d}s  "
-              f"episodes {stats.episodes}  bumps {stats.bumps}", flush=True)
+        print(
+            f"  {stats.frames:>8}/{p.steps} frames  {rate:6.0f} frames/s  ETA {int(eta // 60)}m{int(eta % 60):02d}s  "
+            f"episodes {stats.episodes}  bumps {stats.bumps}",
+            flush=True,
+        )
 
-    stats = collect(p, cfg.vehicle, cfg.seed, p.out, progress=progress, progress_every=max(10, min(5000, p.steps // 20)))
-    print(f"wrote {stats.frames} frames in {stats.episodes} episodes ({stats.bumps} bumps) to {p.out} "
-          f"({stats.frames_per_second:.0f} frames/s, {stats.seconds:.0f} s)")
+    stats = collect(
+        p, cfg.vehicle, cfg.seed, p.out, progress=progress, progress_every=max(10, min(5000, p.steps // 20))
+    )
+    print(
+        f"wrote {stats.frames} frames in {stats.episodes} episodes ({stats.bumps} bumps) to {p.out} "
+        f"({stats.frames_per_second:.0f} frames/s, {stats.seconds:.0f} s)"
+    )
     return 0
 
 
@@ -320,10 +347,12 @@ def _pretrain_train(cfg: Config) -> int:
     print(f"IQL on {q.data} for {q.steps} steps (batch {q.batch_size}) on {device}; writing {q.out}/", flush=True)
     result = train(q, spec, device, cfg.seed, progress=lambda line: print(line, flush=True))
     m = result.metrics
-    print(f"{'stopped' if result.stopped else 'done'}: {result.steps} steps in {result.seconds:.0f} s"
-          + (f", q_loss {m['q_loss']:.4f}, v_loss {m['v_loss']:.4f}" if m else "")
-          + f"; encoder in {result.encoder_path} (use it: agent.encoder={result.encoder_path}; ship it: copy to "
-          f"fastrlap/assets/encoder.pt)")
+    print(
+        f"{'stopped' if result.stopped else 'done'}: {result.steps} steps in {result.seconds:.0f} s"
+        + (f", q_loss {m['q_loss']:.4f}, v_loss {m['v_loss']:.4f}" if m else "")
+        + f"; encoder in {result.encoder_path} (use it: agent.encoder={result.encoder_path}; ship it: copy to "
+        f"fastrlap/assets/encoder.pt)"
+    )
     return 130 if result.stopped else 0
 
 
@@ -335,11 +364,14 @@ def _pretrain_recycle(cfg: Config) -> int:
     q = cfg.iql
     spec = EncoderSpec(frame_size=cfg.agent.frame_size, frame_stack=cfg.agent.frame_stack)
     out = Path(q.out) / "encoder.pt"
-    report = recycle_file(q.src or None, q.data, out, q.recycle_tau, q.recycle_frames, cfg.seed, spec,
-                          resolve_device(cfg.device))
-    print(f"{len(report.channels)} of {len(report.scores)} last-layer channels dormant on {report.frames} frames of "
-          f"{q.data} (activity <= {report.tau}) and re-initialised: {report.channels}; encoder in {out} "
-          f"(use it: agent.encoder={out}; ship it: copy to fastrlap/assets/encoder.pt)")
+    report = recycle_file(
+        q.src or None, q.data, out, q.recycle_tau, q.recycle_frames, cfg.seed, spec, resolve_device(cfg.device)
+    )
+    print(
+        f"{len(report.channels)} of {len(report.scores)} last-layer channels dormant on {report.frames} frames of "
+        f"{q.data} (activity <= {report.tau}) and re-initialised: {report.channels}; encoder in {out} "
+        f"(use it: agent.encoder={out}; ship it: copy to fastrlap/assets/encoder.pt)"
+    )
     return 0
 
 
@@ -351,9 +383,19 @@ def _pretrain_import_recon(cfg: Config) -> int:
     p = cfg.pretrain
     if not p.src:
         raise FastrlapError("pretrain import-recon needs src=DIR, the folder of RECON's jackal_*.hdf5 files")
-    frames = write_trajectories(p.out, iter_recon(p.src, size=cfg.agent.frame_size), ["recon"], p.frames_per_shard,
-                                meta={"source": "recon", "recon_folder": str(p.src), "seed": cfg.seed,
-                                      "control_hz": 3.0, "cameras": [{"noise_std": 0.0}]})
+    frames = write_trajectories(
+        p.out,
+        iter_recon(p.src, size=cfg.agent.frame_size),
+        ["recon"],
+        p.frames_per_shard,
+        meta={
+            "source": "recon",
+            "recon_folder": str(p.src),
+            "seed": cfg.seed,
+            "control_hz": 3.0,
+            "cameras": [{"noise_std": 0.0}],
+        },
+    )
     print(f"wrote {frames} RECON frames to {p.out}; train on them with `fastrlap pretrain train data={p.out}`")
     return 0
 
@@ -364,8 +406,9 @@ def _doctor(cfg: Config) -> int:
 
     kind = cfg.vehicle.kind
     if kind not in ("real", "hil"):
-        raise FastrlapError(f"doctor checks a car: use vehicle=real (or vehicle=hil for the simulated board), "
-                            f"not vehicle={kind}")
+        raise FastrlapError(
+            f"doctor checks a car: use vehicle=real (or vehicle=hil for the simulated board), not vehicle={kind}"
+        )
     if kind == "hil":
         from fastrlap.sim.track import load_track
         from fastrlap.vehicle.hil import HilRig
@@ -378,15 +421,18 @@ def _doctor(cfg: Config) -> int:
 
         rc = cfg.vehicle.real
         cam = cfg.vehicle.sim.camera
-        camera = Camera(rc.camera.source, width=cam.width, height=cam.height, stale_after=rc.camera.stale_after,
-                        fps=rc.camera.fps)
+        camera = Camera(
+            rc.camera.source, width=cam.width, height=cam.height, stale_after=rc.camera.stale_after, fps=rc.camera.fps
+        )
         checks = check_link(rc) + [check_camera(camera), check_pose(rc)]
     for check in checks:
         print(check.line())
     failed = [c.name for c in checks if c.status == "fail"]
     warned = sum(c.status == "warn" for c in checks)
-    print(f"{len(checks)} checks: {len(checks) - len(failed) - warned} ok, {warned} warning{'' if warned == 1 else 's'}, {len(failed)} failed"
-          + (f" (fix: {', '.join(failed)})" if failed else ""))
+    print(
+        f"{len(checks)} checks: {len(checks) - len(failed) - warned} ok, {warned} warning{'' if warned == 1 else 's'}, {len(failed)} failed"
+        + (f" (fix: {', '.join(failed)})" if failed else "")
+    )
     return 1 if failed else 0
 
 
@@ -409,16 +455,22 @@ def _hil_serve(cfg: Config) -> int:
         raise FastrlapError(f"hil serve runs the simulated board: add vehicle=hil (not vehicle={cfg.vehicle.kind})")
     address = cfg.vehicle.hil.attach
     if not address:
-        raise FastrlapError("hil serve needs the socket to serve on: vehicle.hil.attach=/tmp/rig.sock (the commands "
-                            "that drive the rig are given the same path)")
+        raise FastrlapError(
+            "hil serve needs the socket to serve on: vehicle.hil.attach=/tmp/rig.sock (the commands "
+            "that drive the rig are given the same path)"
+        )
     with HilRig(cfg.vehicle, load_track(cfg.track), seed=cfg.seed) as rig:
         try:
             server = RigServer(rig, address).start()
         except OSError as exc:
-            raise FastrlapError(f"cannot serve on {address} ({exc.strerror}): pick another path, or delete it if no "
-                                f"rig runs there") from None
-        print(f"hil rig: {rig.track.name}, firmware on {rig.board.link}; drive it with vehicle=hil "
-              f"vehicle.hil.attach={address} track={rig.track.name}", flush=True)
+            raise FastrlapError(
+                f"cannot serve on {address} ({exc.strerror}): pick another path, or delete it if no rig runs there"
+            ) from None
+        print(
+            f"hil rig: {rig.track.name}, firmware on {rig.board.link}; drive it with vehicle=hil "
+            f"vehicle.hil.attach={address} track={rig.track.name}",
+            flush=True,
+        )
         try:
             while True:
                 time.sleep(0.5)
@@ -428,6 +480,7 @@ def _hil_serve(cfg: Config) -> int:
             server.close()
     return 0
 
+
 # What `--help` lists per command: the keys its code reads (vehicle= switches simulator and car).
 _RUN = ("track", "seed", "run_dir")
 _LEARNER = ("device", "agent")
@@ -436,46 +489,132 @@ _PRETRAIN_NET = ("seed", "device", "agent.frame_size", "agent.frame_stack", "iql
 COMMANDS: dict[str, Subcommand] = {
     c.name: c
     for c in [
-        Subcommand("sim view", "Write a first-person PNG and an MP4 of a scripted lap of a track.", _sim_view,
-                settings=("track", "seed", "vehicle", "view")),
-        Subcommand("record-demo", "Record one slow demo lap into a new run directory and extract its checkpoints.",
-                _record_demo, settings=(*_RUN, "force", "teleop", "vehicle", "course", "gamepad")),
-        Subcommand("checkpoints extract", "Extract a run's checkpoints again from its demo lap (the old "
-                "checkpoints.json is kept aside).", _checkpoints_extract, settings=("run_dir",)),
-        Subcommand("checkpoints show", "Draw a run's demo path and checkpoints to checkpoints.png.", _checkpoints_show,
-                settings=("run_dir",)),
-        Subcommand("practice", "Practise autonomously after the demo lap (records the demo first if the run has none); "
-                "-m runs one practice per combination of swept values (-m track=oval,technical seed=0,1).",
-                _practice, settings=(*_RUN, "resume", "teleop", *_LEARNER, "vehicle", "course", "practice", "wandb",
-                                     "gamepad", "console", "learner", "learner_link")),
-        Subcommand("evaluate", "Drive laps=N timed laps of a run with its learned policy, no learning, on the "
-                "vehicle the run was recorded with: without vehicle= it drives in the simulator; vehicle=real "
-                "drives the car on the wall clock (RC override, e-stop and recovery stay active), vehicle=hil the "
-                "simulated board. Writes evaluation.csv.", _evaluate,
-                settings=(*_RUN, "laps", *_LEARNER, "vehicle", "practice.max_ticks")),
-        Subcommand("learner serve", "Run the learner for cars that practise with learner=tcp://HOST:PORT (bind=ADDRESS "
-                "run_dir=DIR device=auto); creates the shared key on first start.", _learner_serve,
-                section="learner_link", settings=("run_dir", "seed", "device", "agent", "practice.start_training",
-                                                  "practice.checkpoint_seconds", "learner_link")),
-        Subcommand("report", "Write lap-time figures (PNG) and report.md into a run directory; compare=[dirs] adds "
-                "other runs.", _report, settings=("run_dir", "compare")),
-        Subcommand("console", "Open the field console's page for a finished run (replay of laps, events and paths; "
-                "read-only).", _console, settings=("run_dir", "console")),
-        Subcommand("doctor", "Check the car (vehicle=real) or the simulated board (vehicle=hil): port, firmware, "
-                "telemetry, camera, pose source.", _doctor, settings=("track", "seed", "vehicle")),
-        Subcommand("hil serve", "Run the simulated board and car (vehicle=hil) at vehicle.hil.attach=SOCKET until "
-                "Ctrl-C, for record-demo, practice, evaluate and doctor to attach to with the same setting.",
-                _hil_serve, settings=("track", "seed", "vehicle")),
-        Subcommand("pretrain collect", "Drive the prior environments slowly toward random goals and write the prior "
-                "dataset (envs=[...] steps=N out=DIR).", _pretrain_collect, section="pretrain",
-                settings=("seed", "vehicle", "pretrain")),
-        Subcommand("pretrain train", "Pretrain the visual encoder with offline goal-conditioned IQL on a prior dataset "
-                "(data=DIR steps=N out=DIR).", _pretrain_train, section="iql", settings=_PRETRAIN_NET),
-        Subcommand("pretrain recycle", "Re-initialise the encoder's dormant last-layer channels, measured on a prior "
-                "dataset (src=WEIGHTS data=DIR out=DIR).", _pretrain_recycle, section="iql", settings=_PRETRAIN_NET),
-        Subcommand("pretrain import-recon", "Convert the public RECON dataset's HDF5 files into a prior dataset "
-                "(src=DIR out=DIR).", _pretrain_import_recon, section="pretrain",
-                settings=("seed", "agent.frame_size", "pretrain.src", "pretrain.out", "pretrain.frames_per_shard")),
+        Subcommand(
+            "sim view",
+            "Write a first-person PNG and an MP4 of a scripted lap of a track.",
+            _sim_view,
+            settings=("track", "seed", "vehicle", "view"),
+        ),
+        Subcommand(
+            "record-demo",
+            "Record one slow demo lap into a new run directory and extract its checkpoints.",
+            _record_demo,
+            settings=(*_RUN, "force", "teleop", "vehicle", "course", "gamepad"),
+        ),
+        Subcommand(
+            "checkpoints extract",
+            "Extract a run's checkpoints again from its demo lap (the old checkpoints.json is kept aside).",
+            _checkpoints_extract,
+            settings=("run_dir",),
+        ),
+        Subcommand(
+            "checkpoints show",
+            "Draw a run's demo path and checkpoints to checkpoints.png.",
+            _checkpoints_show,
+            settings=("run_dir",),
+        ),
+        Subcommand(
+            "practice",
+            "Practise autonomously after the demo lap (records the demo first if the run has none); "
+            "-m runs one practice per combination of swept values (-m track=oval,technical seed=0,1).",
+            _practice,
+            settings=(
+                *_RUN,
+                "resume",
+                "teleop",
+                *_LEARNER,
+                "vehicle",
+                "course",
+                "practice",
+                "wandb",
+                "gamepad",
+                "console",
+                "learner",
+                "learner_link",
+            ),
+        ),
+        Subcommand(
+            "evaluate",
+            "Drive laps=N timed laps of a run with its learned policy, no learning, on the "
+            "vehicle the run was recorded with: without vehicle= it drives in the simulator; vehicle=real "
+            "drives the car on the wall clock (RC override, e-stop and recovery stay active), vehicle=hil the "
+            "simulated board. Writes evaluation.csv.",
+            _evaluate,
+            settings=(*_RUN, "laps", *_LEARNER, "vehicle", "practice.max_ticks"),
+        ),
+        Subcommand(
+            "learner serve",
+            "Run the learner for cars that practise with learner=tcp://HOST:PORT (bind=ADDRESS "
+            "run_dir=DIR device=auto); creates the shared key on first start.",
+            _learner_serve,
+            section="learner_link",
+            settings=(
+                "run_dir",
+                "seed",
+                "device",
+                "agent",
+                "practice.start_training",
+                "practice.checkpoint_seconds",
+                "learner_link",
+            ),
+        ),
+        Subcommand(
+            "report",
+            "Write lap-time figures (PNG) and report.md into a run directory; compare=[dirs] adds other runs.",
+            _report,
+            settings=("run_dir", "compare"),
+        ),
+        Subcommand(
+            "console",
+            "Open the field console's page for a finished run (replay of laps, events and paths; read-only).",
+            _console,
+            settings=("run_dir", "console"),
+        ),
+        Subcommand(
+            "doctor",
+            "Check the car (vehicle=real) or the simulated board (vehicle=hil): port, firmware, "
+            "telemetry, camera, pose source.",
+            _doctor,
+            settings=("track", "seed", "vehicle"),
+        ),
+        Subcommand(
+            "hil serve",
+            "Run the simulated board and car (vehicle=hil) at vehicle.hil.attach=SOCKET until "
+            "Ctrl-C, for record-demo, practice, evaluate and doctor to attach to with the same setting.",
+            _hil_serve,
+            settings=("track", "seed", "vehicle"),
+        ),
+        Subcommand(
+            "pretrain collect",
+            "Drive the prior environments slowly toward random goals and write the prior "
+            "dataset (envs=[...] steps=N out=DIR).",
+            _pretrain_collect,
+            section="pretrain",
+            settings=("seed", "vehicle", "pretrain"),
+        ),
+        Subcommand(
+            "pretrain train",
+            "Pretrain the visual encoder with offline goal-conditioned IQL on a prior dataset "
+            "(data=DIR steps=N out=DIR).",
+            _pretrain_train,
+            section="iql",
+            settings=_PRETRAIN_NET,
+        ),
+        Subcommand(
+            "pretrain recycle",
+            "Re-initialise the encoder's dormant last-layer channels, measured on a prior "
+            "dataset (src=WEIGHTS data=DIR out=DIR).",
+            _pretrain_recycle,
+            section="iql",
+            settings=_PRETRAIN_NET,
+        ),
+        Subcommand(
+            "pretrain import-recon",
+            "Convert the public RECON dataset's HDF5 files into a prior dataset (src=DIR out=DIR).",
+            _pretrain_import_recon,
+            section="pretrain",
+            settings=("seed", "agent.frame_size", "pretrain.src", "pretrain.out", "pretrain.frames_per_shard"),
+        ),
     ]
 }
 
@@ -502,8 +641,9 @@ def _run_config(composed, overrides: list[str], folder: str) -> Config:
 
     run = RunDir(Path(folder))
     if not run.config.is_file():
-        raise FastrlapError(f"{run.config} not found: {folder} is not a run directory to resume; "
-                            f"pass the folder practice printed")
+        raise FastrlapError(
+            f"{run.config} not found: {folder} is not a run directory to resume; pass the folder practice printed"
+        )
     given = dict(o.split("=", 1) for o in overrides if "=" in o and not o.startswith(("+", "~")))
     explicit = OmegaConf.create()
     for key in given:
@@ -512,11 +652,15 @@ def _run_config(composed, overrides: list[str], folder: str) -> Config:
     cfg = load_run_config(run, explicit)
     saved = load_run_config(run)
     if cfg.vehicle.kind != saved.vehicle.kind or given.get("vehicle", saved.vehicle.kind) != saved.vehicle.kind:
-        raise FastrlapError(f"{run.path} was recorded with vehicle={saved.vehicle.kind}; leave vehicle= out, or "
-                            f"start a new run directory for vehicle={given.get('vehicle', cfg.vehicle.kind)}")
+        raise FastrlapError(
+            f"{run.path} was recorded with vehicle={saved.vehicle.kind}; leave vehicle= out, or "
+            f"start a new run directory for vehicle={given.get('vehicle', cfg.vehicle.kind)}"
+        )
     if "track" in given and saved.vehicle.kind != "real" and track_data(given["track"]) != track_data(cfg.track):
-        raise FastrlapError(f"track={given['track']} is not the track {run.path} was recorded on ({cfg.track}); "
-                            f"leave track= out to use the run's own, or start a new run directory for that track")
+        raise FastrlapError(
+            f"track={given['track']} is not the track {run.path} was recorded on ({cfg.track}); "
+            f"leave track= out to use the run's own, or start a new run directory for that track"
+        )
     return cfg
 
 
@@ -528,17 +672,25 @@ def usage() -> str:
         "Learn to race an RC car from its own camera (FastRLAP). Commands:",
     ]
     lines += [f"  {name:<{width}}  {c.summary}" for name, c in COMMANDS.items()]
-    lines += ["", "Settings follow the command as key=value, e.g. `fastrlap sim view track=hairpin seed=3`;",
-              "`fastrlap <command> --help` lists them with their values and meanings, `--cfg` prints the",
-              "composed configuration as YAML. `fastrlap --version` prints the version."]
+    lines += [
+        "",
+        "Settings follow the command as key=value, e.g. `fastrlap sim view track=hairpin seed=3`;",
+        "`fastrlap <command> --help` lists them with their values and meanings, `--cfg` prints the",
+        "composed configuration as YAML. `fastrlap --version` prints the version.",
+    ]
     return "\n".join(lines)
 
 
 def command_help(command: Subcommand, cfg: Config) -> str:
     """`fastrlap <command> --help`: what it does and the settings it reads, with their values."""
-    lines = [f"usage: fastrlap {command.name} [key=value ...] [--cfg]", "", command.summary, "",
-             "Settings (key=value after the command; values as composed with the overrides given):",
-             settings_table(cfg, command.settings)]
+    lines = [
+        f"usage: fastrlap {command.name} [key=value ...] [--cfg]",
+        "",
+        command.summary,
+        "",
+        "Settings (key=value after the command; values as composed with the overrides given):",
+        settings_table(cfg, command.settings),
+    ]
     if command.section:
         lines += ["", f"Keys under {command.section}. may be given bare (steps=N for {command.section}.steps=N)."]
     lines += ["", f"Config tree: {Path(config_dir())}; vehicle= chooses {', '.join(config_groups()['vehicle'])}."]

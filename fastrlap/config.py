@@ -4,6 +4,7 @@ Code below the CLI receives these dataclasses, never raw dicts, so a setting is 
 rather than wherever it is read. Each field's comment states its meaning and unit: `fastrlap
 <command> --help` prints those comments (fastrlap.settings), so keep them to one line.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,7 +18,6 @@ from fastrlap.actions import to_command
 from fastrlap.errors import ConfigError
 from fastrlap.settings import check_finite, check_overrides, show
 from fastrlap.types import Command
-
 
 CAMERA_LOOKS = ("clean", "realistic")
 
@@ -305,7 +305,9 @@ class ConsoleConfig:
 class PretrainConfig:
     """`fastrlap pretrain collect`: the prior dataset from the simulator's prior environments."""
 
-    envs: list[str] = field(default_factory=lambda: ["campus", "warehouse", "trail"])  # prior environments (never race tracks)
+    envs: list[str] = field(
+        default_factory=lambda: ["campus", "warehouse", "trail"]
+    )  # prior environments (never race tracks)
     steps: int = 100_000  # frames (control ticks) to collect, count
     out: str = "prior_data"  # dataset folder (shards + manifest.json); must not hold a dataset yet
     src: str = ""  # import-recon: folder of RECON's jackal_*.hdf5 trajectory files
@@ -385,7 +387,9 @@ class Config:
     console: ConsoleConfig = field(default_factory=ConsoleConfig)  # the field console (web page)
     resume: str | None = None  # practice: continue the run in this directory
     laps: int = 5  # evaluate: laps to drive with the deterministic policy
-    force: bool = False  # record-demo: replace the run's demo lap (the old demo.npz and checkpoints.json are kept aside)
+    force: bool = (
+        False  # record-demo: replace the run's demo lap (the old demo.npz and checkpoints.json are kept aside)
+    )
     compare: list[str] = field(default_factory=list)  # report: other run directories to draw beside run_dir
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)  # `fastrlap pretrain collect`
     iql: IQLConfig = field(default_factory=IQLConfig)  # `fastrlap pretrain train`
@@ -450,44 +454,87 @@ def _above(key: str, low: float) -> Limit:
 # Values that would crash a run minutes in, or make it silently meaningless (a zero batch, no
 # critics, a negative duration): refused when the configuration is converted, before anything starts.
 LIMITS: tuple[Limit, ...] = (
-    _at_least("seed", 0), _at_least("laps", 1),
-    _above("vehicle.control_hz", 0), _above("vehicle.max_steer", 0), _at_least("vehicle.speed_scale", 0),
-    _at_least("vehicle.sim.physics_hz", 100), _at_least("vehicle.sim.latency_ticks", 0),
-    _at_least("vehicle.sim.camera.width", 1), _at_least("vehicle.sim.camera.height", 1),
+    _at_least("seed", 0),
+    _at_least("laps", 1),
+    _above("vehicle.control_hz", 0),
+    _above("vehicle.max_steer", 0),
+    _at_least("vehicle.speed_scale", 0),
+    _at_least("vehicle.sim.physics_hz", 100),
+    _at_least("vehicle.sim.latency_ticks", 0),
+    _at_least("vehicle.sim.camera.width", 1),
+    _at_least("vehicle.sim.camera.height", 1),
     Limit("vehicle.sim.camera.fov_deg", 0, 180, open_low=True, open_high=True),
     _above("vehicle.sim.camera.light_level", 0),
-    _at_least("agent.frame_size", 1), _at_least("agent.frame_stack", 1), _at_least("agent.projection_dim", 1),
-    _at_least("agent.hidden_dim", 1), _at_least("agent.num_layers", 1), _at_least("agent.num_qs", 1),
-    _at_least("agent.num_min_qs", 1), Limit("agent.gamma", 0, 1, open_high=True),
-    Limit("agent.tau", 0, 1, open_low=True), _above("agent.lr", 0), _above("agent.init_temperature", 0),
-    _at_least("agent.target_entropy_anneal_updates", 0), _at_least("agent.utd_ratio", 1),
-    _at_least("agent.batch_size", 1), _above("agent.action_rate_per_tick", 0), _at_least("agent.replay_capacity", 1),
-    Limit("agent.demo_batch_share", 0, 1), _at_least("agent.action_limit_schedule", 0),
+    _at_least("agent.frame_size", 1),
+    _at_least("agent.frame_stack", 1),
+    _at_least("agent.projection_dim", 1),
+    _at_least("agent.hidden_dim", 1),
+    _at_least("agent.num_layers", 1),
+    _at_least("agent.num_qs", 1),
+    _at_least("agent.num_min_qs", 1),
+    Limit("agent.gamma", 0, 1, open_high=True),
+    Limit("agent.tau", 0, 1, open_low=True),
+    _above("agent.lr", 0),
+    _above("agent.init_temperature", 0),
+    _at_least("agent.target_entropy_anneal_updates", 0),
+    _at_least("agent.utd_ratio", 1),
+    _at_least("agent.batch_size", 1),
+    _above("agent.action_rate_per_tick", 0),
+    _at_least("agent.replay_capacity", 1),
+    Limit("agent.demo_batch_share", 0, 1),
+    _at_least("agent.action_limit_schedule", 0),
     _at_least("agent.critic_target_std", 0),
     _at_least("agent.replay_flush_every", 1),
-    _above("course.checkpoint_spacing", 0), _above("course.goal_radius", 0), _at_least("course.gate_half_width", 0),
-    _at_least("course.min_demo_length", 0), _above("course.max_demo_seconds", 0),
-    _above("course.lap_close_radius", 0), _above("course.demo_speed", 0),
-    _at_least("practice.minutes", 0), _at_least("practice.start_training", 0),
-    _at_least("practice.checkpoint_every", 1), _above("practice.actor_sync_seconds", 0),
-    _at_least("practice.summary_every", 1), _at_least("practice.max_ticks", 0), _at_least("practice.torch_threads", 0),
-    _at_least("practice.sim_carry_back_s", 0), _above("practice.supervisor.stuck_seconds", 0),
-    _above("practice.supervisor.geofence", 0), _above("practice.supervisor.stale_after", 0),
-    _at_least("practice.safety.speed_cap", 0), _at_least("practice.safety.reverse_cap", 0),
-    _at_least("practice.safety.steer_cap", 0), _above("practice.safety.steer_rate_rad_s", 0),
-    _above("learner_link.heartbeat_hz", 0), _above("learner_link.dead_after_s", 0),
-    _above("learner_link.connect_timeout_s", 0), _above("learner_link.publish_seconds", 0),
+    _above("course.checkpoint_spacing", 0),
+    _above("course.goal_radius", 0),
+    _at_least("course.gate_half_width", 0),
+    _at_least("course.min_demo_length", 0),
+    _above("course.max_demo_seconds", 0),
+    _above("course.lap_close_radius", 0),
+    _above("course.demo_speed", 0),
+    _at_least("practice.minutes", 0),
+    _at_least("practice.start_training", 0),
+    _at_least("practice.checkpoint_every", 1),
+    _above("practice.actor_sync_seconds", 0),
+    _at_least("practice.summary_every", 1),
+    _at_least("practice.max_ticks", 0),
+    _at_least("practice.torch_threads", 0),
+    _at_least("practice.sim_carry_back_s", 0),
+    _above("practice.supervisor.stuck_seconds", 0),
+    _above("practice.supervisor.geofence", 0),
+    _above("practice.supervisor.stale_after", 0),
+    _at_least("practice.safety.speed_cap", 0),
+    _at_least("practice.safety.reverse_cap", 0),
+    _at_least("practice.safety.steer_cap", 0),
+    _above("practice.safety.steer_rate_rad_s", 0),
+    _above("learner_link.heartbeat_hz", 0),
+    _above("learner_link.dead_after_s", 0),
+    _above("learner_link.connect_timeout_s", 0),
+    _above("learner_link.publish_seconds", 0),
     _at_least("learner_link.publish_updates", 1),
     _at_least("learner_link.sim_lead", 1),
-    _at_least("pretrain.steps", 1), _at_least("pretrain.frames_per_shard", 1), _above("pretrain.episode_seconds", 0),
-    _above("pretrain.min_speed", 0), Limit("pretrain.bump_prob", 0, 1), Limit("pretrain.offtrack_prob", 0, 1),
+    _at_least("pretrain.steps", 1),
+    _at_least("pretrain.frames_per_shard", 1),
+    _above("pretrain.episode_seconds", 0),
+    _above("pretrain.min_speed", 0),
+    Limit("pretrain.bump_prob", 0, 1),
+    Limit("pretrain.offtrack_prob", 0, 1),
     _at_least("pretrain.camera_variants", 1),
-    _at_least("iql.steps", 1), _at_least("iql.batch_size", 1), _above("iql.lr", 0),
+    _at_least("iql.steps", 1),
+    _at_least("iql.batch_size", 1),
+    _above("iql.lr", 0),
     Limit("iql.gamma", 0, 1, open_high=True),
-    Limit("iql.tau", 0, 1, open_low=True), Limit("iql.expectile", 0, 1, open_low=True, open_high=True),
-    _at_least("iql.num_qs", 1), _at_least("iql.hidden_dim", 1), _at_least("iql.goal_min_ticks", 1),
-    _at_least("iql.shift", 0), _at_least("iql.max_frames", 0), _at_least("iql.log_every", 1),
-    _at_least("iql.save_every", 1), _at_least("iql.recycle_frames", 1), _at_least("iql.recycle_every", 0),
+    Limit("iql.tau", 0, 1, open_low=True),
+    Limit("iql.expectile", 0, 1, open_low=True, open_high=True),
+    _at_least("iql.num_qs", 1),
+    _at_least("iql.hidden_dim", 1),
+    _at_least("iql.goal_min_ticks", 1),
+    _at_least("iql.shift", 0),
+    _at_least("iql.max_frames", 0),
+    _at_least("iql.log_every", 1),
+    _at_least("iql.save_every", 1),
+    _at_least("iql.recycle_frames", 1),
+    _at_least("iql.recycle_every", 0),
 )
 
 # Words a setting must be one of (the code branches on them; anything else would fail later).
@@ -518,16 +565,21 @@ def check_config(cfg: Config) -> None:
     for key, options in CHOICES.items():
         if _get(cfg, key) not in options:
             raise ConfigError(f"{key}={show(_get(cfg, key))}: use one of {', '.join(options)}")
-    pairs = [("agent.num_min_qs", "agent.num_qs"), ("pretrain.min_speed", "pretrain.max_speed"),
-             ("iql.goal_min_ticks", "iql.goal_max_ticks")]
+    pairs = [
+        ("agent.num_min_qs", "agent.num_qs"),
+        ("pretrain.min_speed", "pretrain.max_speed"),
+        ("iql.goal_min_ticks", "iql.goal_max_ticks"),
+    ]
     if cfg.vehicle.kind in ("real", "hil"):
         # The policy's full lock must be one the car can steer: beyond the servo's full lock the
         # firmware saturates, so the policy's outer actions would all steer alike.
         pairs.append(("vehicle.max_steer", "vehicle.real.steer_full_lock"))
     for small, large in pairs:
         if _get(cfg, small) > _get(cfg, large):
-            raise ConfigError(f"{small}={show(_get(cfg, small))} is more than {large}={show(_get(cfg, large))}; "
-                              f"lower {small} or raise {large}")
+            raise ConfigError(
+                f"{small}={show(_get(cfg, small))} is more than {large}={show(_get(cfg, large))}; "
+                f"lower {small} or raise {large}"
+            )
 
 
 # Settings that were renamed, old key -> new key. The two rate limits once shared the word "rate"
@@ -554,8 +606,11 @@ def upgrade_keys(tree: dict) -> dict:
 def config_groups() -> dict[str, list[str]]:
     """Config group -> its options, the YAML files under configs/<group>/ (`vehicle` -> hil, real, sim)."""
     root = config_dir()
-    return {d.name: sorted(p.stem for p in d.glob("*.yaml")) for d in sorted(root.iterdir())
-            if d.is_dir() and any(d.glob("*.yaml"))}
+    return {
+        d.name: sorted(p.stem for p in d.glob("*.yaml"))
+        for d in sorted(root.iterdir())
+        if d.is_dir() and any(d.glob("*.yaml"))
+    }
 
 
 def to_typed(cfg) -> Config:

@@ -5,6 +5,7 @@ the simulator, its renderer and the rest load only when an environment is made. 
 calls `register_envs`; gymnasium releases before 1.0 also call it on `import gymnasium` through
 the "gymnasium.envs" entry point in pyproject.toml.
 """
+
 from __future__ import annotations
 
 ENV_ID = "fastrlap/Track-v0"

@@ -6,6 +6,7 @@ comments from the source instead of keeping a second copy of every meaning that 
 the first. Overrides are checked here against the same dataclasses before Hydra sees them, so a
 typo gets the nearest real key and a wrong value names the type it needs, in one line.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -69,8 +70,13 @@ def field_docs(cls: type) -> dict[str, str]:
             current = None
             start_of_line = True
             continue
-        elif (kind == tokenize.NAME and start_of_line and depth == 1 and tok.string in names
-              and tokens[i + 1].string == ":"):
+        elif (
+            kind == tokenize.NAME
+            and start_of_line
+            and depth == 1
+            and tok.string in names
+            and tokens[i + 1].string == ":"
+        ):
             current = tok.string
         if kind not in (tokenize.INDENT, tokenize.DEDENT, tokenize.NL, tokenize.COMMENT):
             start_of_line = False
@@ -220,8 +226,9 @@ def check_overrides(overrides: list[str], schema: type, groups: dict[str, list[s
             raise ConfigError(f"bad override {text!r}: not key=value ({first})") from None
         key = override.key_or_group
         if override.type is OverrideType.DEL:
-            raise ConfigError(f"bad override {text}: settings cannot be deleted; set {key}=VALUE instead "
-                              f"(`--help` shows the default)")
+            raise ConfigError(
+                f"bad override {text}: settings cannot be deleted; set {key}=VALUE instead (`--help` shows the default)"
+            )
         if override.type is not OverrideType.CHANGE:
             if key in types or key in groups:
                 hint = f"drop the '+': {text.lstrip('+')}"
@@ -230,8 +237,10 @@ def check_overrides(overrides: list[str], schema: type, groups: dict[str, list[s
             raise ConfigError(f"bad override {text}: '+' adds a key that nothing reads; {hint}")
         if override.is_sweep_override():
             if not sweeps:
-                raise ConfigError(f"bad override {text}: one value per setting; sweeps over several values run "
-                                  f"with -m (fastrlap practice -m {text})")
+                raise ConfigError(
+                    f"bad override {text}: one value per setting; sweeps over several values run "
+                    f"with -m (fastrlap practice -m {text})"
+                )
             try:
                 values = list(override.sweep_string_iterator())
             except HydraException:  # interval() and glob() have no list of values to run
@@ -244,11 +253,14 @@ def check_overrides(overrides: list[str], schema: type, groups: dict[str, list[s
                 raise ConfigError(f"bad override {text}: no such {key}; choose one of {', '.join(groups[key])}")
             continue
         if key in sections:
-            raise ConfigError(f"bad override {text}: {key} is a group of settings; set one of its keys, e.g. "
-                              f"{next(k for k in types if k.startswith(key + '.'))}=...")
+            raise ConfigError(
+                f"bad override {text}: {key} is a group of settings; set one of its keys, e.g. "
+                f"{next(k for k in types if k.startswith(key + '.'))}=..."
+            )
         if key not in types:
-            raise ConfigError(f"bad override {text}: no setting is called {key}{_nearest(key, known)}; "
-                              f"`--help` lists the settings")
+            raise ConfigError(
+                f"bad override {text}: no setting is called {key}{_nearest(key, known)}; `--help` lists the settings"
+            )
         if not _fits(types[key], value):
             raise ConfigError(f"bad override {text}: {key} takes a {type_name(types[key])}, not {show(value)}")
 

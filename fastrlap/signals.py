@@ -6,6 +6,7 @@ resumable). Practice catches that interrupt itself to save and then returns norm
 signal is remembered here so the command still exits 128 + the signal number (130 for Ctrl-C,
 143 for SIGTERM), as shells expect: `fastrlap practice ... && fastrlap report ...` stops.
 """
+
 from __future__ import annotations
 
 import signal

@@ -13,6 +13,7 @@ Two kinds of file live in a run directory:
 A write that fails (disk full, read-only folder, permissions) removes its temporary file and
 raises `StorageError`: one line naming the file, the cause and the fix.
 """
+
 from __future__ import annotations
 
 import errno
@@ -99,7 +100,7 @@ def complete_lines(path: str | Path) -> list[str]:
     except FileNotFoundError:
         return []
     end = data.rfind(b"\n")
-    return data[:end + 1].decode(errors="replace").splitlines() if end >= 0 else []
+    return data[: end + 1].decode(errors="replace").splitlines() if end >= 0 else []
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ class AppendLog:
         if cut == len(tail) - 1:
             return
         keep = start + cut + 1 if cut >= 0 else 0
-        self.torn = TornTail(self.path, tail[cut + 1:].decode(errors="replace"))
+        self.torn = TornTail(self.path, tail[cut + 1 :].decode(errors="replace"))
         f.truncate(keep)
         f.seek(keep)
         f.flush()

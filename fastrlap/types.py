@@ -4,6 +4,7 @@ Built with keywords everywhere (field order never matters): no string-keyed dict
 between the vehicle, the course, the supervisor and the learner. SI units, world frame x/y on the
 ground with yaw CCW from +x, body frame x forward / y left.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -124,7 +125,12 @@ class LapRow:
     def from_csv(rec: dict[str, str]) -> LapRow:
         """A row read back by `csv.DictReader`; every laps.csv written so far has these columns
         (counts may be written as "3" or "3.0"). ValueError/KeyError/TypeError when damaged."""
-        return LapRow(lap=int(rec["lap"]), practice_time_s=float(rec["practice_time_s"]),
-                      lap_time_s=float(rec["lap_time_s"]), collisions=int(float(rec["collisions"])),
-                      recoveries=int(float(rec["recoveries"])), mean_speed_mps=float(rec["mean_speed_mps"]),
-                      max_speed_mps=float(rec["max_speed_mps"]))
+        return LapRow(
+            lap=int(rec["lap"]),
+            practice_time_s=float(rec["practice_time_s"]),
+            lap_time_s=float(rec["lap_time_s"]),
+            collisions=int(float(rec["collisions"])),
+            recoveries=int(float(rec["recoveries"])),
+            mean_speed_mps=float(rec["mean_speed_mps"]),
+            max_speed_mps=float(rec["max_speed_mps"]),
+        )

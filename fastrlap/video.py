@@ -12,6 +12,7 @@ The video is written to a hidden sibling file and renamed into place only once i
 so a failure (a full disk, an unwritable folder) never leaves a truncated file under the final
 name nor destroys an earlier video of that name.
 """
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -58,13 +59,14 @@ class Mp4Writer:
         self.frames = 0
 
     def _fail(self, what: str, e: Exception) -> VideoError:
-        return VideoError(f"{self.path}: could not {what} the video ({e}); check that the folder exists, is "
-                          f"writable and has free space")
+        return VideoError(
+            f"{self.path}: could not {what} the video ({e}); check that the folder exists, is "
+            f"writable and has free space"
+        )
 
     def _open(self, height: int, width: int) -> None:
         try:
-            self._container = av.open(str(self._part), mode="w", format="mp4",
-                                      options={"movflags": "+faststart"})
+            self._container = av.open(str(self._part), mode="w", format="mp4", options={"movflags": "+faststart"})
             stream = self._container.add_stream(CODEC, rate=self._rate, options={"crf": str(QUALITY_CRF)})
         except (OSError, av.FFmpegError) as e:
             self._discard()

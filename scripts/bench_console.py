@@ -11,6 +11,7 @@ Prints a report, then one JSON line.
 
     python scripts/bench_console.py [--repeats 10]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,9 +40,18 @@ from fastrlap.types import NEUTRAL, Command
 from fastrlap.vehicle.base import WallClock
 from fastrlap.vehicle.sim import SimVehicle
 
-SETTINGS = ["track=oval", "agent.encoder=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16",
-            "practice.start_training=50", "wandb.mode=disabled", "practice.dashboard=false",
-            "practice.minutes=600", "practice.torch_threads=1"]
+SETTINGS = [
+    "track=oval",
+    "agent.encoder=random",
+    "agent.hidden_dim=32",
+    "agent.num_qs=2",
+    "agent.batch_size=16",
+    "practice.start_training=50",
+    "wandb.mode=disabled",
+    "practice.dashboard=false",
+    "practice.minutes=600",
+    "practice.torch_threads=1",
+]
 
 
 class CarClock(WallClock):
@@ -134,8 +144,9 @@ def main() -> None:
                 button.click()
                 t1 = wait(lambda t0=t0: next((t for t, c in car.sent[-5:] if t > t0 and c == NEUTRAL), None), 10)
                 latencies.append(1e3 * (t1 - t0))
-                req = urllib.request.Request(base + "api/continue", method="POST", data=b"",
-                                             headers={TOKEN_HEADER: token})
+                req = urllib.request.Request(
+                    base + "api/continue", method="POST", data=b"", headers={TOKEN_HEADER: token}
+                )
                 urllib.request.urlopen(req, timeout=10).close()
         finally:
             driver.quit()
@@ -144,9 +155,14 @@ def main() -> None:
     period_ms = 1e3 / cfg.vehicle.control_hz
     print(f"E-STOP click -> neutral command, {len(latencies)} clicks, control period {period_ms:.0f} ms:")
     print("  " + "  ".join(f"{x:.0f}" for x in latencies) + " ms")
-    result = {"repeats": len(latencies), "median_ms": round(statistics.median(latencies), 1),
-              "max_ms": round(max(latencies), 1), "mean_ms": round(statistics.mean(latencies), 1),
-              "control_period_ms": period_ms, "target_ms": 200.0}
+    result = {
+        "repeats": len(latencies),
+        "median_ms": round(statistics.median(latencies), 1),
+        "max_ms": round(max(latencies), 1),
+        "mean_ms": round(statistics.mean(latencies), 1),
+        "control_period_ms": period_ms,
+        "target_ms": 200.0,
+    }
     print(f"  median {result['median_ms']} ms, max {result['max_ms']} ms (target <= 200 ms)")
     print(json.dumps(result))
 

@@ -9,6 +9,7 @@ nearer edge is on the left (accuracy). See fastrlap/pretrain/probe.py for the la
 
 Final output line: JSON with `pretrained` and `random` (mean over seeds) scores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,26 +37,41 @@ def main() -> None:
     camera = Config().vehicle.sim.camera
     rng = np.random.default_rng(args.seed)
     sets = [probe_set(load_track(name), camera, spec, args.frames, rng) for name in builtin_tracks("race")]
-    print(f"{sum(len(s.free) for s in sets)} probe frames from {len(sets)} race tracks in {time.monotonic() - t0:.0f} s "
-          f"(free distance mean {np.mean([s.free.mean() for s in sets]):.2f} m, "
-          f"left-nearer {np.mean([s.left_nearer.mean() for s in sets]):.2f})", flush=True)
+    print(
+        f"{sum(len(s.free) for s in sets)} probe frames from {len(sets)} race tracks in {time.monotonic() - t0:.0f} s "
+        f"(free distance mean {np.mean([s.free.mean() for s in sets]):.2f} m, "
+        f"left-nearer {np.mean([s.left_nearer.mean() for s in sets]):.2f})",
+        flush=True,
+    )
 
     def score(encoder: Encoder) -> dict[str, float]:
         return probe({s.track: embed(encoder, s.stacks) for s in sets}, sets)
 
     pretrained = score(load_encoder(args.weights or None, spec))
-    print(f"pretrained: free-distance R² {pretrained['free_r2']:.3f}, left/right accuracy {pretrained['left_acc']:.3f}",
-          flush=True)
+    print(
+        f"pretrained: free-distance R² {pretrained['free_r2']:.3f}, left/right accuracy {pretrained['left_acc']:.3f}",
+        flush=True,
+    )
     randoms = []
     for seed in (int(s) for s in args.random_seeds.split(",")):
         torch.manual_seed(seed)
         randoms.append(score(Encoder(spec).freeze()))
-        print(f"random (seed {seed}): free-distance R² {randoms[-1]['free_r2']:.3f}, left/right accuracy "
-              f"{randoms[-1]['left_acc']:.3f}", flush=True)
+        print(
+            f"random (seed {seed}): free-distance R² {randoms[-1]['free_r2']:.3f}, left/right accuracy "
+            f"{randoms[-1]['left_acc']:.3f}",
+            flush=True,
+        )
     random = {k: float(np.mean([r[k] for r in randoms])) for k in pretrained}
-    print(json.dumps({"pretrained": {k: round(v, 4) for k, v in pretrained.items()},
-                      "random": {k: round(v, 4) for k, v in random.items()},
-                      "frames_per_track": args.frames, "wall_s": round(time.monotonic() - t0, 1)}))
+    print(
+        json.dumps(
+            {
+                "pretrained": {k: round(v, 4) for k, v in pretrained.items()},
+                "random": {k: round(v, 4) for k, v in random.items()},
+                "frames_per_track": args.frames,
+                "wall_s": round(time.monotonic() - t0, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ Figures, all measured in this one run because a shared computer's speed drifts f
 Contenders are timed in interleaved rounds and each figure is its best round, so a burst of other
 work on the machine does not decide the comparison. The last line is JSON with these figures.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,7 +62,7 @@ class Timed:
 def gemm(n: int = 2048) -> Timed:
     """A large float32 GEMM, whose rate is the matmul roof of this machine (FLOP/s)."""
     a, b, c = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
-    return Timed(f"GEMM {n}", lambda: torch.mm(a, b, out=c), 2 * n ** 3)
+    return Timed(f"GEMM {n}", lambda: torch.mm(a, b, out=c), 2 * n**3)
 
 
 def peak_of(gemms: list[Timed]) -> float:
@@ -74,10 +75,19 @@ def random_batch(n: int, seed: int = 0) -> Batch:
     g = torch.Generator().manual_seed(seed)
     prev = torch.rand(n, ACTION, generator=g) * 2 - 1
     lo, hi = (prev - 0.2).clamp(-1, 1), (prev + 0.2).clamp(-1, 1)
-    return Batch(embedding=torch.rand(n, EMBEDDING, generator=g), proprio=torch.randn(n, PROPRIO, generator=g),
-                 action=(lo + hi) / 2, action_lo=lo, action_hi=hi, reward=torch.randn(n, generator=g),
-                 mask=torch.ones(n), next_embedding=torch.rand(n, EMBEDDING, generator=g),
-                 next_proprio=torch.randn(n, PROPRIO, generator=g), next_action_lo=lo, next_action_hi=hi)
+    return Batch(
+        embedding=torch.rand(n, EMBEDDING, generator=g),
+        proprio=torch.randn(n, PROPRIO, generator=g),
+        action=(lo + hi) / 2,
+        action_lo=lo,
+        action_hi=hi,
+        reward=torch.randn(n, generator=g),
+        mask=torch.ones(n),
+        next_embedding=torch.rand(n, EMBEDDING, generator=g),
+        next_proprio=torch.randn(n, PROPRIO, generator=g),
+        next_action_lo=lo,
+        next_action_hi=hi,
+    )
 
 
 def learner(name: str, cfg: AgentConfig) -> Timed:
@@ -86,7 +96,7 @@ def learner(name: str, cfg: AgentConfig) -> Timed:
     batches = [random_batch(cfg.utd_ratio * cfg.batch_size, seed=i) for i in range(4)]
     for b in batches[:2]:  # warm-up (and compilation)
         agent.update(b)
-    count = iter(range(10 ** 9))
+    count = iter(range(10**9))
     return Timed(name, lambda: agent.update(batches[next(count) % len(batches)]), cfg.utd_ratio)
 
 
@@ -110,8 +120,9 @@ def sb3(batch_size: int) -> Timed:
 
         def __init__(self, observation_space, projection_dim: int = 50):
             super().__init__(observation_space, features_dim=projection_dim + PROPRIO)
-            self.net = torch.nn.Sequential(torch.nn.Linear(EMBEDDING, projection_dim),
-                                           torch.nn.LayerNorm(projection_dim), torch.nn.Tanh())
+            self.net = torch.nn.Sequential(
+                torch.nn.Linear(EMBEDDING, projection_dim), torch.nn.LayerNorm(projection_dim), torch.nn.Tanh()
+            )
 
         def forward(self, obs):
             return torch.cat([self.net(obs[:, :EMBEDDING]), obs[:, EMBEDDING:]], dim=-1)
@@ -121,9 +132,19 @@ def sb3(batch_size: int) -> Timed:
         action_space = gym.spaces.Box(-1.0, 1.0, (ACTION,), np.float32)
 
     n = 10_000
-    model = SB3SAC("MlpPolicy", Dummy(), buffer_size=n, batch_size=batch_size, learning_starts=0, gamma=0.99,
-                   tau=0.005, learning_rate=3e-4, device="cpu", seed=0,
-                   policy_kwargs=dict(net_arch=[256, 256], n_critics=10, features_extractor_class=Projection))
+    model = SB3SAC(
+        "MlpPolicy",
+        Dummy(),
+        buffer_size=n,
+        batch_size=batch_size,
+        learning_starts=0,
+        gamma=0.99,
+        tau=0.005,
+        learning_rate=3e-4,
+        device="cpu",
+        seed=0,
+        policy_kwargs=dict(net_arch=[256, 256], n_critics=10, features_extractor_class=Projection),
+    )
     model.set_logger(configure(None, []))
     model._current_progress_remaining = 1.0
     rb = model.replay_buffer
@@ -180,10 +201,14 @@ def main() -> None:
     # The learner's target settings: batch 256 per critic update (the practice default is smaller), with the
     # car's 10 critics, 256x256 and UTD 8.
     cfg = replace(AgentConfig(), batch_size=256)
-    print(f"bench_learner: torch {torch.__version__}, {args.threads} threads, {platform.machine()}, "
-          f"{args.rounds} interleaved rounds of {args.seconds:.0f} s, best round reported")
-    print(f"settings: batch {cfg.batch_size}, {cfg.num_qs} critics, {cfg.hidden_dim}x{cfg.hidden_dim}, "
-          f"UTD {cfg.utd_ratio}, embedding {EMBEDDING}, proprio {PROPRIO}, action {ACTION}")
+    print(
+        f"bench_learner: torch {torch.__version__}, {args.threads} threads, {platform.machine()}, "
+        f"{args.rounds} interleaved rounds of {args.seconds:.0f} s, best round reported"
+    )
+    print(
+        f"settings: batch {cfg.batch_size}, {cfg.num_qs} critics, {cfg.hidden_dim}x{cfg.hidden_dim}, "
+        f"UTD {cfg.utd_ratio}, embedding {EMBEDDING}, proprio {PROPRIO}, action {ACTION}"
+    )
 
     flops = block_flops(cfg) / cfg.utd_ratio  # per critic update, the actor update amortised
     peaks = [gemm(2048), gemm(4096)]
@@ -214,13 +239,23 @@ def main() -> None:
     act_ms = time_act(cfg)
     p50, p99 = np.percentile(act_ms, [50, 99])
     print(f"act()              p50 {p50:.2f} ms, p99 {p99:.2f} ms (stack + encoder + actor, batch 1, 1 thread)")
-    print(json.dumps({
-        "updates_per_s": round(best, 1), "sb3_updates_per_s": round(baseline.best, 1),
-        "speedup_vs_sb3": round(best / baseline.best, 2), "fraction_of_peak": round(achieved / peak_gflops, 3),
-        "act_p99_ms": round(float(p99), 2), "act_p50_ms": round(float(p50), 2),
-        "ours_utd1_updates_per_s": round(utd1.best, 1), "peak_gflops": round(peak_gflops, 1),
-        "achieved_gflops": round(achieved, 1), "variant": variant, "threads": args.threads,
-    }))
+    print(
+        json.dumps(
+            {
+                "updates_per_s": round(best, 1),
+                "sb3_updates_per_s": round(baseline.best, 1),
+                "speedup_vs_sb3": round(best / baseline.best, 2),
+                "fraction_of_peak": round(achieved / peak_gflops, 3),
+                "act_p99_ms": round(float(p99), 2),
+                "act_p50_ms": round(float(p50), 2),
+                "ours_utd1_updates_per_s": round(utd1.best, 1),
+                "peak_gflops": round(peak_gflops, 1),
+                "achieved_gflops": round(achieved, 1),
+                "variant": variant,
+                "threads": args.threads,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

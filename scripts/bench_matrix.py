@@ -15,6 +15,7 @@ laps as [practice_time_s, lap_time_s] pairs, for comparisons at equal practice t
 the Markdown table of `results_table.py`. Final output line: JSON with the number of runs, how
 many finished their minutes, and the wall time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,9 @@ import os
 import time
 from pathlib import Path
 
-from fastrlap.cli import practice_multirun
 from results_table import table  # scripts/ is on the path when this script runs
+
+from fastrlap.cli import practice_multirun
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,10 +57,20 @@ def main() -> None:
     t0 = time.time()
     deadline = args.deadline_at or (t0 + args.deadline if args.deadline else None)
     # Encoders innermost (the last swept key varies fastest): a stopped matrix still has matched pairs.
-    sweep = practice_multirun([f"track={args.tracks}", f"seed={args.seeds}", f"agent.encoder={args.encoders}",
-                               f"practice.minutes={args.minutes}", f"practice.torch_threads={args.threads}",
-                               "wandb.mode=disabled", f"hydra.launcher.n_jobs={args.jobs}",
-                               f"hydra.sweep.dir={out / 'sweep'}", *args.overrides], deadline=deadline)
+    sweep = practice_multirun(
+        [
+            f"track={args.tracks}",
+            f"seed={args.seeds}",
+            f"agent.encoder={args.encoders}",
+            f"practice.minutes={args.minutes}",
+            f"practice.torch_threads={args.threads}",
+            "wandb.mode=disabled",
+            f"hydra.launcher.n_jobs={args.jobs}",
+            f"hydra.sweep.dir={out / 'sweep'}",
+            *args.overrides,
+        ],
+        deadline=deadline,
+    )
     results = [result(job) for job in sweep.jobs if job["status"] != "skipped"]
     for job in sweep.failed:
         print(f"{Path(job['run_dir']).name}: {job['status']}" + (f": {job['error']}" if job["error"] else ""))

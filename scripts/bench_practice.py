@@ -16,6 +16,7 @@ practice_min, wall_s and run_dir.
 Targets: best lap <= 1.3x oracle within 20 simulated minutes, T2F <= 5 minutes, and
 >= 40% faster than the demo lap.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,16 @@ def main() -> None:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = Path(args.out) / f"{stamp}-{track_name(args.track)}-s{args.seed}"
     t0 = time.monotonic()
-    sweep = practice_multirun([f"track={args.track}", f"seed={args.seed}", f"practice.minutes={args.minutes}",
-                               "wandb.mode=disabled", f"hydra.sweep.dir={folder}", *args.overrides])
+    sweep = practice_multirun(
+        [
+            f"track={args.track}",
+            f"seed={args.seed}",
+            f"practice.minutes={args.minutes}",
+            "wandb.mode=disabled",
+            f"hydra.sweep.dir={folder}",
+            *args.overrides,
+        ]
+    )
     job = sweep.jobs[0]
     if job["status"] == "failed":
         raise SystemExit(f"bench_practice: {job['error']} (log: {Path(job['run_dir']) / LOG_FILE})")
@@ -70,9 +79,11 @@ def main() -> None:
     if result["laps_list"]:
         learning_curve(result, Path(job["run_dir"]) / "learning_curve.png")
     del result["laps_list"]
-    print(f"track {result['track']} seed {args.seed}: demo {result['demo_lap_s']} s | T2F {result['t2f_min']} min | "
-          f"best {result['best_lap_s']} s | oracle {result['oracle_lap_s']} s | best/oracle {result['best_over_oracle']} "
-          f"| collisions in last 5 laps {result['collisions_last5']} | laps {result['laps']} | {result['practice_min']} practice min | wall {result['wall_s']} s")
+    print(
+        f"track {result['track']} seed {args.seed}: demo {result['demo_lap_s']} s | T2F {result['t2f_min']} min | "
+        f"best {result['best_lap_s']} s | oracle {result['oracle_lap_s']} s | best/oracle {result['best_over_oracle']} "
+        f"| collisions in last 5 laps {result['collisions_last5']} | laps {result['laps']} | {result['practice_min']} practice min | wall {result['wall_s']} s"
+    )
     print(json.dumps(result))
 
 

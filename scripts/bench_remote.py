@@ -20,6 +20,7 @@ Prints a line per part, then one JSON line.
 
 Run one at a time on a shared machine (it sets torch to one thread).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,15 +40,15 @@ import cv2
 import numpy as np
 import torch
 
+from fastrlap.agent.encoder import FrameStack
+from fastrlap.agent.features import PROPRIO_DIM
 from fastrlap.agent.sac import PolicyInput
 from fastrlap.cli import compose
+from fastrlap.course.checkpoints import load_checkpoints
 from fastrlap.course.demo import load_demo
-from fastrlap.agent.features import PROPRIO_DIM
 from fastrlap.practice.demo_lap import record_demo_lap
 from fastrlap.practice.run import RunDir, open_run_dir, save_config
-from fastrlap.course.checkpoints import load_checkpoints
 from fastrlap.practice.session import ACTION_DIM, build_encoder, demo_transitions, practice
-from fastrlap.agent.encoder import FrameStack
 from fastrlap.remote import wire
 from fastrlap.remote.client import SEND_BATCH, RemoteLearner
 from fastrlap.remote.spool import SPOOL_FILE, Spool
@@ -75,10 +76,21 @@ class LearnerProcess:
     def start(self) -> LearnerProcess:
         n = self.log.read_text().count("listening on") if self.log.exists() else 0
         with open(self.log, "a") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "fastrlap.cli", "learner", "serve",
-                                          f"run_dir={self.run_dir}", f"bind={self.address}", *self.overrides],
-                                         stdout=out, stderr=subprocess.STDOUT,
-                                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "fastrlap.cli",
+                    "learner",
+                    "serve",
+                    f"run_dir={self.run_dir}",
+                    f"bind={self.address}",
+                    *self.overrides,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "OMP_NUM_THREADS": "1"},
+            )
         while self.log.read_text().count("listening on") == n:
             if self.proc.poll() is not None:
                 raise SystemExit(f"the learner did not start: {self.log.read_text()[-2000:]}")
@@ -117,7 +129,7 @@ def wire_costs(cfg, demo_dir: Path) -> tuple[dict, list[Transition]]:
     rows = [wire.to_rows([t], dtype).tobytes() for t in transitions]
     header = len(wire.message({"kind": "tr", "car": "x" * 12, "first": 10**6, "n": SEND_BATCH})[0])
     t0 = time.perf_counter()
-    packed = sum(len(wire.pack_rows(rows[i:i + SEND_BATCH])) + header for i in range(0, len(rows), SEND_BATCH))
+    packed = sum(len(wire.pack_rows(rows[i : i + SEND_BATCH])) + header for i in range(0, len(rows), SEND_BATCH))
     pack_ms = 1e3 * (time.perf_counter() - t0) / len(rows)
     jpeg_bytes, enc_ms, dec_ms = [], 0.0, 0.0
     for k in range(n):
@@ -131,12 +143,18 @@ def wire_costs(cfg, demo_dir: Path) -> tuple[dict, list[Transition]]:
         enc_ms += 1e3 * (t1 - t0) / n
         dec_ms += 1e3 * (t2 - t1) / n
     small = dtype.itemsize - 2 * 2 * dims[0]  # proprio, actions, reward: sent either way
-    return {"frame": list(demo.frames[0].shape), "embedding_dim": dims[0], "row_bytes_raw": dtype.itemsize,
-            "embedding_bytes_sent": round(packed / len(rows), 1),
-            "jpeg_bytes_sent": round(statistics.mean(jpeg_bytes) + small + header / SEND_BATCH, 1),
-            "car_embed_ms": round(embed_ms, 2), "car_compress_ms": round(pack_ms, 3),
-            "car_jpeg_encode_ms": round(enc_ms, 2), "learner_jpeg_decode_ms": round(dec_ms, 2),
-            "learner_embed_ms_for_jpeg": round(embed_ms, 2)}, transitions
+    return {
+        "frame": list(demo.frames[0].shape),
+        "embedding_dim": dims[0],
+        "row_bytes_raw": dtype.itemsize,
+        "embedding_bytes_sent": round(packed / len(rows), 1),
+        "jpeg_bytes_sent": round(statistics.mean(jpeg_bytes) + small + header / SEND_BATCH, 1),
+        "car_embed_ms": round(embed_ms, 2),
+        "car_compress_ms": round(pack_ms, 3),
+        "car_jpeg_encode_ms": round(enc_ms, 2),
+        "learner_jpeg_decode_ms": round(dec_ms, 2),
+        "learner_embed_ms_for_jpeg": round(embed_ms, 2),
+    }, transitions
 
 
 def _wait(condition, timeout: float) -> bool:
@@ -148,8 +166,7 @@ def _wait(condition, timeout: float) -> bool:
     return True
 
 
-def link_and_faults(cfg_overrides: list[str], work: Path, flood_s: float, car_s: float,
-                    demo: list[Transition]) -> dict:
+def link_and_faults(cfg_overrides: list[str], work: Path, flood_s: float, car_s: float, demo: list[Transition]) -> dict:
     """One car (this process) and the learner (another): the demo's transitions, sent again and
     again as practice transitions, stand in for driving."""
     learner = LearnerProcess(work / "link_learner", cfg_overrides).start()
@@ -176,8 +193,12 @@ def link_and_faults(cfg_overrides: list[str], work: Path, flood_s: float, car_s:
         out["transitions_per_s"] = round((car._received - start) / (time.monotonic() - t0), 1)
         _wait(lambda: spool.acked == spool.last, 120)
         # A car at 10 Hz: one transition and one action per tick; weights latency from publication to use.
-        obs = PolicyInput(embedding=pool[0].embedding, proprio=pool[0].proprio, action_lo=pool[0].action_lo,
-                          action_hi=pool[0].action_hi)
+        obs = PolicyInput(
+            embedding=pool[0].embedding,
+            proprio=pool[0].proprio,
+            action_lo=pool[0].action_lo,
+            action_hi=pool[0].action_hi,
+        )
         car.act(obs, deterministic=False)  # what arrived during the flood is used now: not a latency
         car.first_uses.clear()
         t0 = time.monotonic()
@@ -231,8 +252,9 @@ def learning(tracks: list[str], seeds: list[int], minutes: float, overrides: lis
                 settings = [f"track={track_name}", f"seed={seed}", f"practice.minutes={minutes}", *BASE, *overrides]
                 learner = None
                 if where == "remote":
-                    learner = LearnerProcess(work / f"{track_name}-s{seed}-learner",
-                                             [f"seed={seed}", *overrides]).start()
+                    learner = LearnerProcess(
+                        work / f"{track_name}-s{seed}-learner", [f"seed={seed}", *overrides]
+                    ).start()
                     settings += [f"learner={learner.address}", f"learner_link.key_file={learner.key}"]
                 cfg = compose(settings)
                 car = SimVehicle(track, cfg.vehicle, seed=seed)
@@ -243,9 +265,14 @@ def learning(tracks: list[str], seeds: list[int], minutes: float, overrides: lis
                 finally:
                     if learner is not None:
                         learner.stop()
-                row[where] = {"laps": summary.laps, "best_lap_s": summary.best_lap_s,
-                              "collisions": summary.collisions, "critic_updates": summary.critic_updates,
-                              "replay": summary.replay_size, "wall_s": round(time.monotonic() - t0, 1)}
+                row[where] = {
+                    "laps": summary.laps,
+                    "best_lap_s": summary.best_lap_s,
+                    "collisions": summary.collisions,
+                    "critic_updates": summary.critic_updates,
+                    "replay": summary.replay_size,
+                    "wall_s": round(time.monotonic() - t0, 1),
+                }
             print(f"{track_name} seed {seed}: local {row['local']} | remote {row['remote']}", flush=True)
             rows.append(row)
     return rows
@@ -279,8 +306,9 @@ def main() -> None:
     shutil.rmtree(work / "link_learner", ignore_errors=True)  # a fresh learner and car for the link figures
     for stale in (SPOOL_FILE, "link_learner.out"):
         (work / stale).unlink(missing_ok=True)
-    result["link"] = link_and_faults([o for o in args.overrides if not o.startswith("agent.encoder=")], work,
-                                     args.flood_s, args.car_s, demo)
+    result["link"] = link_and_faults(
+        [o for o in args.overrides if not o.startswith("agent.encoder=")], work, args.flood_s, args.car_s, demo
+    )
     print(f"link: {result['link']}", flush=True)
     result["learning"] = curves
     result["minutes"] = args.minutes

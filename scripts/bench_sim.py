@@ -10,6 +10,7 @@ Prints a report per look (`vehicle.sim.camera.look`: clean, realistic), then one
 
     python scripts/bench_sim.py [--track oval] [--steps 2000] [--repeats 5] [--looks clean realistic]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,10 +72,14 @@ def main() -> None:
         sps = statistics.median(r[0] for r in results)
         obs_ms = statistics.median(r[1] for r in results)
         act_ms = statistics.median(r[2] for r in results)
-        print(f"track {args.track}, look {look}: {args.repeats} runs x {args.steps} control steps, camera 128x128, "
-              f"10 Hz control, 100 Hz physics, one core")
+        print(
+            f"track {args.track}, look {look}: {args.repeats} runs x {args.steps} control steps, camera 128x128, "
+            f"10 Hz control, 100 Hz physics, one core"
+        )
         print(f"  observe (render + sensors): {obs_ms:.3f} ms/step   act (physics tick): {act_ms:.3f} ms/step")
-        print(f"  median {sps:.0f} steps/s (runs: {', '.join(f'{r[0]:.0f}' for r in results)}); target >= {TARGET[look]}")
+        print(
+            f"  median {sps:.0f} steps/s (runs: {', '.join(f'{r[0]:.0f}' for r in results)}); target >= {TARGET[look]}"
+        )
         report[look] = {"steps_per_s": round(sps, 1), "observe_ms": round(obs_ms, 4), "act_ms": round(act_ms, 4)}
     report["load"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     print(json.dumps(report))

@@ -5,6 +5,7 @@ frame seen from the same pose and seed. Writes docs/figures/camera_looks.png.
 
     python scripts/camera_looks.py [--tracks oval technical prior/warehouse prior/campus hairpin] [--out PATH]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,12 +41,18 @@ def main() -> None:
     ap.add_argument("--tracks", nargs="+", default=["oval", "technical", "prior/warehouse", "prior/campus", "hairpin"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--along", type=float, default=0.12)
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "docs" / "figures" / "camera_looks.png"))
+    ap.add_argument(
+        "--out", default=str(Path(__file__).resolve().parent.parent / "docs" / "figures" / "camera_looks.png")
+    )
     args = ap.parse_args()
     columns = []
     for name in args.tracks:
-        cells = [cv2.resize(frame(name, look, args.seed, args.along), None, fx=SCALE, fy=SCALE,
-                            interpolation=cv2.INTER_NEAREST) for look in CAMERA_LOOKS]
+        cells = [
+            cv2.resize(
+                frame(name, look, args.seed, args.along), None, fx=SCALE, fy=SCALE, interpolation=cv2.INTER_NEAREST
+            )
+            for look in CAMERA_LOOKS
+        ]
         width = cells[0].shape[1]
         caption = np.full((LABEL, width, 3), 255, np.uint8)
         cv2.putText(caption, name, (6, LABEL - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
@@ -56,7 +63,9 @@ def main() -> None:
     side = np.full((strip.shape[0], 84, 3), 255, np.uint8)
     h = 128 * SCALE
     for i, look in enumerate(CAMERA_LOOKS):
-        cv2.putText(side, look, (4, LABEL + i * (h + 4) + h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            side, look, (4, LABEL + i * (h + 4) + h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), cv2.cvtColor(np.concatenate([side, strip], axis=1), cv2.COLOR_RGB2BGR)):

@@ -15,6 +15,7 @@ encoder (e.g. a weights path) counts as "pretrained"; pass only the files to com
 output line: JSON with the per-pair figures, the pairs each encoder won on each figure with
 their sign-test p-values, the per-track means and the tracks won.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,30 +62,54 @@ def main() -> None:
             m = min(m, args.minutes)
         (tp, bp), (tr, br) = within(r, m), within(other, m)
         fmt = lambda v, d: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
-        print(f"| {track} | {seed} | {m:.1f} | {fmt(tp, 2)} min | {fmt(tr, 2)} min | {fmt(bp, 2)} s | {fmt(br, 2)} s | "
-              f"{r.get('oracle_lap_s')} s |")
-        pairs.append({"track": track, "seed": seed, "minutes": round(m, 2), "t2f_pretrained": tp, "t2f_random": tr,
-                      "best_pretrained": bp, "best_random": br})
+        print(
+            f"| {track} | {seed} | {m:.1f} | {fmt(tp, 2)} min | {fmt(tr, 2)} min | {fmt(bp, 2)} s | {fmt(br, 2)} s | "
+            f"{r.get('oracle_lap_s')} s |"
+        )
+        pairs.append(
+            {
+                "track": track,
+                "seed": seed,
+                "minutes": round(m, 2),
+                "t2f_pretrained": tp,
+                "t2f_random": tr,
+                "best_pretrained": bp,
+                "best_random": br,
+            }
+        )
     tracks = per_track(pairs)
-    wins = {k: {side: sum(t[f"{k}_wins"][side] for t in tracks) for side in ("pretrained", "random")}
-            for k in ("t2f", "best")}
-    print("\n| track | seeds | T2F pretrained | T2F random | best pretrained | best random | statistic | "
-          "pairs won T2F / best (pretrained-random) | pretrained better on |\n|---|---|---|---|---|---|---|---|---|")
+    wins = {
+        k: {side: sum(t[f"{k}_wins"][side] for t in tracks) for side in ("pretrained", "random")}
+        for k in ("t2f", "best")
+    }
+    print(
+        "\n| track | seeds | T2F pretrained | T2F random | best pretrained | best random | statistic | "
+        "pairs won T2F / best (pretrained-random) | pretrained better on |\n|---|---|---|---|---|---|---|---|---|"
+    )
     for t in tracks:
         p = "" if t["statistic"] == "mean" else "median_"
-        print(f"| {t['track']} | {t['seeds']} | {summary_cell(t[p + 't2f_pretrained'], 'min')} | "
-              f"{summary_cell(t[p + 't2f_random'], 'min')} | {summary_cell(t[p + 'best_pretrained'], 's')} | "
-              f"{summary_cell(t[p + 'best_random'], 's')} | {t['statistic']} | "
-              f"{t['t2f_wins']['pretrained']}-{t['t2f_wins']['random']} / {t['best_wins']['pretrained']}-"
-              f"{t['best_wins']['random']} | {', '.join(t['pretrained_better']) or '-'} |")
+        print(
+            f"| {t['track']} | {t['seeds']} | {summary_cell(t[p + 't2f_pretrained'], 'min')} | "
+            f"{summary_cell(t[p + 't2f_random'], 'min')} | {summary_cell(t[p + 'best_pretrained'], 's')} | "
+            f"{summary_cell(t[p + 'best_random'], 's')} | {t['statistic']} | "
+            f"{t['t2f_wins']['pretrained']}-{t['t2f_wins']['random']} / {t['best_wins']['pretrained']}-"
+            f"{t['best_wins']['random']} | {', '.join(t['pretrained_better']) or '-'} |"
+        )
     both = sum(t["pretrained_better"] == ["T2F", "best lap"] for t in tracks)
     print(f"pretrained better on both figures on {both} of {len(tracks)} tracks (target: a majority)")
     p_values = {k: sign_test(w["pretrained"], w["random"]) for k, w in wins.items()}
-    print("pairs won over all tracks (pretrained-random): " + ", ".join(
-        f"{name} {wins[k]['pretrained']}-{wins[k]['random']} (sign test p = {p_values[k]:.3f})"
-        for name, k in (("T2F", "t2f"), ("best lap", "best"))))
-    print(json.dumps({"pairs": pairs, "wins": wins, "sign_test_p": p_values, "tracks": tracks,
-                      "tracks_won_on_both": both}))
+    print(
+        "pairs won over all tracks (pretrained-random): "
+        + ", ".join(
+            f"{name} {wins[k]['pretrained']}-{wins[k]['random']} (sign test p = {p_values[k]:.3f})"
+            for name, k in (("T2F", "t2f"), ("best lap", "best"))
+        )
+    )
+    print(
+        json.dumps(
+            {"pairs": pairs, "wins": wins, "sign_test_p": p_values, "tracks": tracks, "tracks_won_on_both": both}
+        )
+    )
 
 
 def sign_test(wins_a: int, wins_b: int) -> float:
@@ -92,7 +117,7 @@ def sign_test(wins_a: int, wins_b: int) -> float:
     n, k = wins_a + wins_b, min(wins_a, wins_b)
     if n == 0:
         return 1.0
-    return min(1.0, 2.0 * sum(comb(n, i) for i in range(k + 1)) / 2 ** n)
+    return min(1.0, 2.0 * sum(comb(n, i) for i in range(k + 1)) / 2**n)
 
 
 def summary_cell(value: float | None, unit: str) -> str:
@@ -111,8 +136,10 @@ def per_track(pairs: list[dict]) -> list[dict]:
     out = []
     for track in sorted({p["track"] for p in pairs}):
         ps = [p for p in pairs if p["track"] == track]
-        values = {key: [inf if p[key] is None else p[key] for p in ps]
-                  for key in ("t2f_pretrained", "t2f_random", "best_pretrained", "best_random")}
+        values = {
+            key: [inf if p[key] is None else p[key] for p in ps]
+            for key in ("t2f_pretrained", "t2f_random", "best_pretrained", "best_random")
+        }
         means = {key: sum(v) / len(v) for key, v in values.items()}
         medians = {key: statistics.median(v) for key, v in values.items()}
         stat = "mean" if all(m < inf for m in means.values()) else "median"
@@ -121,11 +148,17 @@ def per_track(pairs: list[dict]) -> list[dict]:
         for key in values:  # None = not finite (a run without a lap): JSON has no infinity
             t[key] = means[key] if means[key] < inf else None
             t["median_" + key] = medians[key] if medians[key] < inf else None
-        t["pretrained_better"] = [name for name, k in (("T2F", "t2f"), ("best lap", "best"))
-                                  if verdict[f"{k}_pretrained"] < verdict[f"{k}_random"]]
+        t["pretrained_better"] = [
+            name
+            for name, k in (("T2F", "t2f"), ("best lap", "best"))
+            if verdict[f"{k}_pretrained"] < verdict[f"{k}_random"]
+        ]
         for k in ("t2f", "best"):
             a, b = values[f"{k}_pretrained"], values[f"{k}_random"]
-            t[f"{k}_wins"] = {"pretrained": sum(x < y for x, y in zip(a, b)), "random": sum(y < x for x, y in zip(a, b))}
+            t[f"{k}_wins"] = {
+                "pretrained": sum(x < y for x, y in zip(a, b)),
+                "random": sum(y < x for x, y in zip(a, b)),
+            }
         out.append(t)
     return out
 

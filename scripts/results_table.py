@@ -13,6 +13,7 @@ faster than the demo lap), and draws lap time / oracle lap against practice time
 track, one line per seed and encoder. Final output line: JSON with the number of runs and how
 many met all three targets.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,10 @@ BEST_OVER_ORACLE_MAX = 1.3
 T2F_MAX_MIN = 5.0
 FASTER_THAN_DEMO = 0.4
 
-HEADER = ("| track | seed | encoder | demo lap | T2F | best lap | oracle | best/oracle | laps | "
-          "collisions, last 5 laps | wall | targets |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+HEADER = (
+    "| track | seed | encoder | demo lap | T2F | best lap | oracle | best/oracle | laps | "
+    "collisions, last 5 laps | wall | targets |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
 
 
 def encoder_name(encoder: str) -> str:
@@ -51,19 +54,24 @@ def targets_met(r: dict) -> bool:
     best, t2f, demo = r.get("best_lap_s"), r.get("t2f_min"), r.get("demo_lap_s")
     if best is None or t2f is None:
         return False
-    return (best <= BEST_OVER_ORACLE_MAX * r["oracle_lap_s"] and t2f <= T2F_MAX_MIN
-            and best <= (1.0 - FASTER_THAN_DEMO) * demo)
+    return (
+        best <= BEST_OVER_ORACLE_MAX * r["oracle_lap_s"]
+        and t2f <= T2F_MAX_MIN
+        and best <= (1.0 - FASTER_THAN_DEMO) * demo
+    )
 
 
 def row(r: dict) -> str:
     def f(v, unit: str, digits: int = 2) -> str:
         return "-" if v is None else f"{v:.{digits}f}{unit}"
 
-    return (f"| {r['track']} | {r['seed']} | {encoder_name(r.get('encoder', 'pretrained'))} | "
-            f"{f(r.get('demo_lap_s'), ' s')} | "
-            f"{f(r.get('t2f_min'), ' min')} | {f(r.get('best_lap_s'), ' s')} | {f(r.get('oracle_lap_s'), ' s')} | "
-            f"{f(r.get('best_over_oracle'), '', 3)} | {r.get('laps')} in {f(r.get('practice_min'), ' min', 1)} | "
-            f"{r.get('collisions_last5')} | {f(r.get('wall_s'), ' s', 0)} | {'met' if targets_met(r) else 'NOT met'} |")
+    return (
+        f"| {r['track']} | {r['seed']} | {encoder_name(r.get('encoder', 'pretrained'))} | "
+        f"{f(r.get('demo_lap_s'), ' s')} | "
+        f"{f(r.get('t2f_min'), ' min')} | {f(r.get('best_lap_s'), ' s')} | {f(r.get('oracle_lap_s'), ' s')} | "
+        f"{f(r.get('best_over_oracle'), '', 3)} | {r.get('laps')} in {f(r.get('practice_min'), ' min', 1)} | "
+        f"{r.get('collisions_last5')} | {f(r.get('wall_s'), ' s', 0)} | {'met' if targets_met(r) else 'NOT met'} |"
+    )
 
 
 def table(runs: list[dict]) -> str:
@@ -83,8 +91,14 @@ def figure(runs: list[dict], path: Path) -> None:
     for ax, track in zip(axes.flat, tracks):
         for r in (r for r in runs if r["track"] == track):
             laps = r.get("laps_list") or []
-            ax.plot([t / 60 for t, _ in laps], [lap / r["oracle_lap_s"] for _, lap in laps], ".-", lw=1, ms=3,
-                    label=f"seed {r['seed']} ({encoder_name(r.get('encoder', 'pretrained'))})")
+            ax.plot(
+                [t / 60 for t, _ in laps],
+                [lap / r["oracle_lap_s"] for _, lap in laps],
+                ".-",
+                lw=1,
+                ms=3,
+                label=f"seed {r['seed']} ({encoder_name(r.get('encoder', 'pretrained'))})",
+            )
         ax.axhline(1.0, color="green", ls=":", lw=1)
         ax.axhline(BEST_OVER_ORACLE_MAX, color="grey", ls="--", lw=1)
         ax.set_title(track)
@@ -93,10 +107,12 @@ def figure(runs: list[dict], path: Path) -> None:
         ax.legend(fontsize=7)
     for ax in axes[:, 0]:
         ax.set_ylabel("lap time / oracle lap")
-    for ax in list(axes.flat)[len(tracks):]:
+    for ax in list(axes.flat)[len(tracks) :]:
         ax.axis("off")
-    fig.suptitle("Practice in the simulator: lap time against practice time "
-                 "(dotted: oracle; dashed: the 1.3x target)", fontsize=10)
+    fig.suptitle(
+        "Practice in the simulator: lap time against practice time (dotted: oracle; dashed: the 1.3x target)",
+        fontsize=10,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)

@@ -1,4 +1,5 @@
 """Shared by the loop and HIL tests: `fastrlap learner serve` in its own process."""
+
 import json
 import signal
 import socket
@@ -8,9 +9,16 @@ import time
 
 import pytest
 
-LEARNER = ["agent.encoder=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16",
-           "agent.utd_ratio=2", "practice.start_training=50", "agent.replay_flush_seconds=0.3",
-           "practice.checkpoint_seconds=1"]
+LEARNER = [
+    "agent.encoder=random",
+    "agent.hidden_dim=32",
+    "agent.num_qs=2",
+    "agent.batch_size=16",
+    "agent.utd_ratio=2",
+    "practice.start_training=50",
+    "agent.replay_flush_seconds=0.3",
+    "practice.checkpoint_seconds=1",
+]
 
 
 def _free_port() -> int:
@@ -31,9 +39,21 @@ class Learner:
     def start(self, timeout=90.0):
         before = self.log.read_text() if self.log.exists() else ""
         out = open(self.log, "a")
-        self.proc = subprocess.Popen([sys.executable, "-m", "fastrlap.cli", "learner", "serve",
-                                      f"run_dir={self.run_dir}", f"bind={self.address}", *LEARNER],
-                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "fastrlap.cli",
+                "learner",
+                "serve",
+                f"run_dir={self.run_dir}",
+                f"bind={self.address}",
+                *LEARNER,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         out.close()
         deadline = time.monotonic() + timeout
         while self.log.read_text().count("listening on") == before.count("listening on"):
@@ -65,5 +85,3 @@ def learner(tmp_path):
     lrn = Learner(tmp_path / "learner", _free_port(), tmp_path / "learner.out")
     yield lrn.start()
     lrn.stop()
-
-

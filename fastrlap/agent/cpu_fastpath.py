@@ -18,6 +18,7 @@ five runs on a shared, loaded two-core machine the compiled single-graph update 
 possible ran 1.2-1.85x as many critic updates per second as the same update eagerly; keeping
 freed memory saves 1.5-2 ms of kernel time per critic update (~7 %).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -48,12 +49,20 @@ class AdamState:
             raise ValueError("adam_step implements plain Adam over one parameter group")
         for p in group["params"]:
             if not opt.state[p]:
-                opt.state[p] = {"step": torch.zeros((), dtype=torch.float32, device=p.device),
-                                "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-                                "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
+                opt.state[p] = {
+                    "step": torch.zeros((), dtype=torch.float32, device=p.device),
+                    "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                    "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+                }
         states = [opt.state[p] for p in group["params"]]
-        return AdamState([s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
-                         [s["step"] for s in states], group["lr"], group["betas"], group["eps"])
+        return AdamState(
+            [s["exp_avg"] for s in states],
+            [s["exp_avg_sq"] for s in states],
+            [s["step"] for s in states],
+            group["lr"],
+            group["betas"],
+            group["eps"],
+        )
 
 
 def adam_step(weights: list[torch.Tensor], grads: list[torch.Tensor], adam: AdamState, ok: torch.Tensor) -> None:
@@ -65,13 +74,23 @@ def adam_step(weights: list[torch.Tensor], grads: list[torch.Tensor], adam: Adam
     skip = (~ok).to(torch.float32)
     for step in adam.steps:  # not _foreach_add_: with a tensor operand it reads it back on the host
         step.add_(1.0 - skip)
-    torch.ops.fastrlap.fused_adam_(weights, grads, adam.exp_avgs, adam.exp_avg_sqs, adam.steps, skip, adam.lr,
-                                   *adam.betas, adam.eps)
+    torch.ops.fastrlap.fused_adam_(
+        weights, grads, adam.exp_avgs, adam.exp_avg_sqs, adam.steps, skip, adam.lr, *adam.betas, adam.eps
+    )
 
 
-def _fused_adam(params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: list[torch.Tensor],
-                exp_avg_sqs: list[torch.Tensor], steps: list[torch.Tensor], skip: torch.Tensor,
-                lr: float, beta1: float, beta2: float, eps: float) -> None:
+def _fused_adam(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor],
+    steps: list[torch.Tensor],
+    skip: torch.Tensor,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+) -> None:
     """torch's fused Adam kernel (what `Adam(fused=True)` runs); a no-op where `skip` (0-d float) is 1.
 
     Registered below as the op `fastrlap::fused_adam_` because a compiled graph cannot contain
@@ -80,13 +99,30 @@ def _fused_adam(params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs:
     The skip is the kernel's `found_inf` input (GradScaler's). Registered with the plain
     `torch.library.Library` API: `torch.library.custom_op` costs ~0.13 ms of Python per call here.
     """
-    torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, lr=lr, beta1=beta1, beta2=beta2,
-                       weight_decay=0.0, eps=eps, amsgrad=False, maximize=False, grad_scale=None, found_inf=skip)
+    torch._fused_adam_(
+        params,
+        grads,
+        exp_avgs,
+        exp_avg_sqs,
+        [],
+        steps,
+        lr=lr,
+        beta1=beta1,
+        beta2=beta2,
+        weight_decay=0.0,
+        eps=eps,
+        amsgrad=False,
+        maximize=False,
+        grad_scale=None,
+        found_inf=skip,
+    )
 
 
 _OPS = torch.library.Library("fastrlap", "DEF")
-_OPS.define("fused_adam_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, Tensor(c!)[] exp_avg_sqs, "
-            "Tensor[] steps, Tensor skip, float lr, float beta1, float beta2, float eps) -> ()")
+_OPS.define(
+    "fused_adam_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, Tensor(c!)[] exp_avg_sqs, "
+    "Tensor[] steps, Tensor skip, float lr, float beta1, float beta2, float eps) -> ()"
+)
 _OPS.impl("fused_adam_", _fused_adam, "CompositeExplicitAutograd")
 
 

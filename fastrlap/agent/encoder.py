@@ -9,6 +9,7 @@ The encoder is frozen during practice; the actor and the critic learn their own 
 (`networks.Projection`). Weights files carry a metadata header and a hash; a mismatch is a
 one-line `EncoderWeightsError`, never a silent reshape.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -65,7 +66,7 @@ class EncoderSpec:
 
     @property
     def embedding_dim(self) -> int:
-        return self.channels * self.out_size ** 2
+        return self.channels * self.out_size**2
 
 
 class Encoder(nn.Module):
@@ -90,8 +91,10 @@ class Encoder(nn.Module):
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         expected = (self.spec.in_channels, self.spec.frame_size, self.spec.frame_size)
         if frames.dtype != torch.uint8 or tuple(frames.shape[1:]) != expected:
-            raise ValueError(f"encoder input must be uint8 (B, {expected[0]}, {expected[1]}, {expected[2]}), got "
-                             f"{frames.dtype} {tuple(frames.shape)}; build it with FrameStack")
+            raise ValueError(
+                f"encoder input must be uint8 (B, {expected[0]}, {expected[1]}, {expected[2]}), got "
+                f"{frames.dtype} {tuple(frames.shape)}; build it with FrameStack"
+            )
         x = frames.to(torch.float32) * (1.0 / 255.0)  # the one place pixels are scaled to [0, 1]
         return self.convs(x).flatten(1)
 
@@ -147,6 +150,7 @@ class FrameStack:
 
 # ---- weights file ------------------------------------------------------------------------
 
+
 def weights_hash(state_dict: dict[str, torch.Tensor]) -> str:
     """sha256 over parameter names, shapes and bytes, in name order."""
     h = hashlib.sha256()
@@ -165,8 +169,12 @@ def save_encoder(encoder: Encoder, path: str | Path, training: dict | None = Non
     weights file says how it was made (`read_encoder_meta`).
     """
     state = {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
-    meta = {**asdict(encoder.spec), "in_channels": encoder.spec.in_channels,
-            "embedding_dim": encoder.spec.embedding_dim, "sha256": weights_hash(state)}
+    meta = {
+        **asdict(encoder.spec),
+        "in_channels": encoder.spec.in_channels,
+        "embedding_dim": encoder.spec.embedding_dim,
+        "sha256": weights_hash(state),
+    }
     if training is not None:
         meta["training"] = training
     blob = {"format": WEIGHTS_FORMAT, "version": WEIGHTS_VERSION, "meta": meta, "state_dict": state}
@@ -181,41 +189,55 @@ def read_encoder_meta(path: str | Path | None = None) -> dict:
 
 def _read_blob(path: Path) -> dict:
     if not path.exists():
-        raise EncoderWeightsError(f"encoder weights {path} not found; run `fastrlap pretrain train` or set "
-                                  f"agent.encoder=PATH (or agent.encoder=random)")
+        raise EncoderWeightsError(
+            f"encoder weights {path} not found; run `fastrlap pretrain train` or set "
+            f"agent.encoder=PATH (or agent.encoder=random)"
+        )
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as e:
-        raise EncoderWeightsError(f"encoder weights {path} cannot be read ({type(e).__name__}); "
-                                  f"re-create it with `fastrlap pretrain train`") from None
+        raise EncoderWeightsError(
+            f"encoder weights {path} cannot be read ({type(e).__name__}); re-create it with `fastrlap pretrain train`"
+        ) from None
     if not isinstance(blob, dict) or blob.get("format") != WEIGHTS_FORMAT:
         raise EncoderWeightsError(f"{path} is not a fastrlap encoder weights file; save it with save_encoder()")
     if blob.get("version") != WEIGHTS_VERSION:
-        raise EncoderWeightsError(f"encoder weights {path} have format version {blob.get('version')}, this code "
-                                  f"reads {WEIGHTS_VERSION}; re-create them with `fastrlap pretrain train`")
+        raise EncoderWeightsError(
+            f"encoder weights {path} have format version {blob.get('version')}, this code "
+            f"reads {WEIGHTS_VERSION}; re-create them with `fastrlap pretrain train`"
+        )
     return blob
 
 
-def load_encoder(path: str | Path | None, spec: EncoderSpec = EncoderSpec(), device: str | torch.device = "cpu"
-                 ) -> Encoder:
+def load_encoder(
+    path: str | Path | None, spec: EncoderSpec = EncoderSpec(), device: str | torch.device = "cpu"
+) -> Encoder:
     """A frozen `Encoder` with the weights in `path` (None or "" = the shipped asset)."""
     path = Path(path) if path else DEFAULT_WEIGHTS
     blob = _read_blob(path)
     meta = blob["meta"]
     for key, want in asdict(spec).items():
         if meta.get(key) != want:
-            fix = (f"set agent.{key}={meta.get(key)} or use matching weights" if key in ("frame_size", "frame_stack")
-                   else "use weights saved from this encoder architecture")
-            raise EncoderWeightsError(f"encoder weights {path} have {key}={meta.get(key)} but this encoder has "
-                                      f"{key}={want}; {fix}")
+            fix = (
+                f"set agent.{key}={meta.get(key)} or use matching weights"
+                if key in ("frame_size", "frame_stack")
+                else "use weights saved from this encoder architecture"
+            )
+            raise EncoderWeightsError(
+                f"encoder weights {path} have {key}={meta.get(key)} but this encoder has {key}={want}; {fix}"
+            )
     state = blob["state_dict"]
     if weights_hash(state) != meta.get("sha256"):
-        raise EncoderWeightsError(f"encoder weights {path} do not match their sha256 (corrupt or edited); "
-                                  f"re-create them with `fastrlap pretrain train`")
+        raise EncoderWeightsError(
+            f"encoder weights {path} do not match their sha256 (corrupt or edited); "
+            f"re-create them with `fastrlap pretrain train`"
+        )
     encoder = Encoder(spec)
     try:
         encoder.load_state_dict(state)
     except RuntimeError:
-        raise EncoderWeightsError(f"encoder weights {path} do not fit the {spec.num_layers}-layer "
-                                  f"{spec.channels}-channel encoder; re-create them with `fastrlap pretrain train`") from None
+        raise EncoderWeightsError(
+            f"encoder weights {path} do not fit the {spec.num_layers}-layer "
+            f"{spec.channels}-channel encoder; re-create them with `fastrlap pretrain train`"
+        ) from None
     return encoder.to(device).freeze()

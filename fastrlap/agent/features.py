@@ -7,6 +7,7 @@ below both practice and pretraining, because it defines what the networks see: p
 scales its goal and motion inputs by the same constants so that its encoder meets the units
 practice will feed.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,14 @@ ACCEL_SCALE = 10.0  # m/s²
 DISTANCE_SCALE = 5.0  # m
 
 
-def proprio(velocity: np.ndarray, yaw_rate: float, accel: np.ndarray, goal_direction: np.ndarray,
-            goal_distance: float, prev_action: np.ndarray) -> np.ndarray:
+def proprio(
+    velocity: np.ndarray,
+    yaw_rate: float,
+    accel: np.ndarray,
+    goal_direction: np.ndarray,
+    goal_distance: float,
+    prev_action: np.ndarray,
+) -> np.ndarray:
     """(10,) float32: body velocity (2), yaw rate, IMU acceleration x/y (2), unit direction to the
     current checkpoint in the body frame (2), its distance, and the previous action (2)."""
     out = np.empty(PROPRIO_DIM, dtype=np.float32)

@@ -9,6 +9,7 @@
 
 Shapes: B batch, E embedding, P proprio, A action, N ensemble members, H hidden units.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,8 +57,15 @@ class TanhGaussianActor(nn.Module):
     Lebesgue measure on the box, so entropy targets mean the same thing for every range width.
     """
 
-    def __init__(self, embedding_dim: int, proprio_dim: int, action_dim: int, projection_dim: int = 50,
-                 hidden_dim: int = 256, num_layers: int = 2):
+    def __init__(
+        self,
+        embedding_dim: int,
+        proprio_dim: int,
+        action_dim: int,
+        projection_dim: int = 50,
+        hidden_dim: int = 256,
+        num_layers: int = 2,
+    ):
         super().__init__()
         self.action_dim = action_dim
         self.projection = Projection(embedding_dim, projection_dim)
@@ -77,9 +85,16 @@ class TanhGaussianActor(nn.Module):
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1.0)
         return mean, log_std
 
-    def forward(self, embedding: torch.Tensor, proprio: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
-                deterministic: bool = False, generator: torch.Generator | None = None,
-                noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        embedding: torch.Tensor,
+        proprio: torch.Tensor,
+        lo: torch.Tensor,
+        hi: torch.Tensor,
+        deterministic: bool = False,
+        generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Sample (or take the mode of) the squashed policy. Returns action (B, A), log_prob (B,).
 
         `noise` (B, A), standard normal, may be drawn by the caller (a compiled graph cannot draw
@@ -114,8 +129,9 @@ def squash(u: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
     return torch.clamp(lo + (hi - lo) * 0.5 * (torch.tanh(u) + 1.0), min=lo, max=hi)
 
 
-def squashed_log_prob(u: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor, lo: torch.Tensor,
-                      hi: torch.Tensor) -> torch.Tensor:
+def squashed_log_prob(
+    u: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor
+) -> torch.Tensor:
     """log π(a) for a = squash(u): the Gaussian log-density minus log|da/du| (B,).
 
     da/du = (hi - lo)/2 · (1 - tanh(u)²) and log(1 - tanh(u)²) = 2·(log 2 - u - softplus(-2u)),
@@ -174,8 +190,16 @@ class CriticEnsemble(nn.Module):
     `forward(...)` -> (N, B); `forward(..., members=idx)` -> (len(idx), B), computing only those.
     """
 
-    def __init__(self, embedding_dim: int, proprio_dim: int, action_dim: int, num_qs: int = 10,
-                 projection_dim: int = 50, hidden_dim: int = 256, num_layers: int = 2):
+    def __init__(
+        self,
+        embedding_dim: int,
+        proprio_dim: int,
+        action_dim: int,
+        num_qs: int = 10,
+        projection_dim: int = 50,
+        hidden_dim: int = 256,
+        num_layers: int = 2,
+    ):
         super().__init__()
         if num_qs < 1 or num_layers < 1:
             raise ValueError(f"critic ensemble needs num_qs >= 1 and num_layers >= 1, got {num_qs}, {num_layers}")
@@ -190,16 +214,18 @@ class CriticEnsemble(nn.Module):
             width = hidden_dim
         self.out = EnsembleLinear(num_qs, width, 1)
 
-    def forward(self, embedding: torch.Tensor, proprio: torch.Tensor, action: torch.Tensor,
-                members: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, embedding: torch.Tensor, proprio: torch.Tensor, action: torch.Tensor, members: torch.Tensor | None = None
+    ) -> torch.Tensor:
         x = torch.cat([self.projection(embedding), proprio, action], dim=-1)  # (B, I), shared
         for linear, norm in zip(self.linears, self.norms):
             x = F.relu(norm(linear(x, members), members))
         return self.out(x, members).squeeze(-1)
 
 
-def subsample_ensemble(num_qs: int, num_min_qs: int, generator: torch.Generator | None = None,
-                       device: torch.device | str = "cpu") -> torch.Tensor:
+def subsample_ensemble(
+    num_qs: int, num_min_qs: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """Indices of `num_min_qs` distinct members drawn uniformly from `num_qs` (REDQ's subset M)."""
     if not 1 <= num_min_qs <= num_qs:
         raise ValueError(f"num_min_qs must lie in [1, num_qs={num_qs}], got {num_min_qs}")

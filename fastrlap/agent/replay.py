@@ -10,6 +10,7 @@ then an atomic manifest lists it. A chunk the manifest does not list was not yet
 `load()` drops it and says so. A lost or unreadable manifest is rebuilt from the chunk files. A
 kill -9 loses at most one flush interval.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,10 @@ class Batch(NamedTuple):
         """n equal minibatches along the batch axis (a UTD block)."""
         size = self.reward.shape[0]
         if size % n:
-            raise ValueError(f"batch of {size} transitions does not split into {n} equal minibatches; "
-                             f"sample utd_ratio * batch_size transitions")
+            raise ValueError(
+                f"batch of {size} transitions does not split into {n} equal minibatches; "
+                f"sample utd_ratio * batch_size transitions"
+            )
         parts = [t.chunk(n) for t in self]
         return [Batch(*fields) for fields in zip(*parts)]
 
@@ -84,7 +87,6 @@ class LoadReport:
     rebuilt_manifest: bool = False  # the manifest was missing or unreadable and was rebuilt from the chunks
     missing_chunks: tuple[str, ...] = ()  # listed in the manifest but gone from the disk
 
-
     def summary(self) -> str:
         text = f"replay: loaded {self.loaded} transitions from {self.chunks} chunks"
         if self.dropped_files:
@@ -107,8 +109,16 @@ class ReplayBuffer:
     transitions, synchronously.
     """
 
-    def __init__(self, embedding_dim: int, proprio_dim: int, action_dim: int, capacity: int,
-                 directory: str | Path | None = None, flush_every: int = 1000, seed: int = 0):
+    def __init__(
+        self,
+        embedding_dim: int,
+        proprio_dim: int,
+        action_dim: int,
+        capacity: int,
+        directory: str | Path | None = None,
+        flush_every: int = 1000,
+        seed: int = 0,
+    ):
         if capacity < 1 or flush_every < 1:
             raise ValueError(f"replay capacity and flush_every must be >= 1, got {capacity}, {flush_every}")
         self.dims = (embedding_dim, proprio_dim, action_dim)
@@ -152,9 +162,20 @@ class ReplayBuffer:
     @property
     def nbytes(self) -> int:
         """Bytes held by the preallocated storage."""
-        tensors = [self._obs_emb, self._obs_prop, self._obs_lo, self._obs_hi, self._action, self._reward,
-                   self._mask, self._done, self._source, self._obs_idx, self._next_idx,
-                   *(ring.items for ring in self._by_source)]
+        tensors = [
+            self._obs_emb,
+            self._obs_prop,
+            self._obs_lo,
+            self._obs_hi,
+            self._action,
+            self._reward,
+            self._mask,
+            self._done,
+            self._source,
+            self._obs_idx,
+            self._next_idx,
+            *(ring.items for ring in self._by_source),
+        ]
         return sum(t.numel() * t.element_size() for t in tensors)
 
     # ---- insert --------------------------------------------------------------------------
@@ -207,20 +228,32 @@ class ReplayBuffer:
 
     def _validate(self, tr: Transition) -> list[np.ndarray]:
         e, p, a = self.dims
-        fields = [("embedding", e), ("proprio", p), ("action_lo", a), ("action_hi", a),
-                  ("next_embedding", e), ("next_proprio", p), ("next_action_lo", a), ("next_action_hi", a),
-                  ("action", a)]
+        fields = [
+            ("embedding", e),
+            ("proprio", p),
+            ("action_lo", a),
+            ("action_hi", a),
+            ("next_embedding", e),
+            ("next_proprio", p),
+            ("next_action_lo", a),
+            ("next_action_hi", a),
+            ("action", a),
+        ]
         out = []
         for name, size in fields:
             x = np.asarray(getattr(tr, name), dtype=np.float32).reshape(-1)
             if x.shape != (size,):
-                raise ValueError(f"transition.{name} has {x.size} values but the replay buffer stores {size}; "
-                                 f"build the buffer with the encoder's and the loop's dimensions")
+                raise ValueError(
+                    f"transition.{name} has {x.size} values but the replay buffer stores {size}; "
+                    f"build the buffer with the encoder's and the loop's dimensions"
+                )
             if not np.isfinite(x).all():
                 raise ValueError(f"transition.{name} contains NaN/Inf; fix its source before storing it")
             if "embedding" in name and x.size and np.abs(x).max() > _FLOAT16_MAX:
-                raise ValueError(f"transition.{name} exceeds the float16 range the buffer stores (|x| > 65504); "
-                                 f"check the encoder's output scale")
+                raise ValueError(
+                    f"transition.{name} exceeds the float16 range the buffer stores (|x| > 65504); "
+                    f"check the encoder's output scale"
+                )
             out.append(x)
         if not np.isfinite(tr.reward):
             raise ValueError("transition.reward is NaN/Inf; fix the reward before storing it")
@@ -246,20 +279,33 @@ class ReplayBuffer:
         if batch_size not in self._out:
             e, p, a = self.dims
             z = lambda *shape: torch.empty(*shape, dtype=torch.float32)  # noqa: E731
-            batch = Batch(embedding=z(batch_size, e), proprio=z(batch_size, p), action=z(batch_size, a),
-                          action_lo=z(batch_size, a), action_hi=z(batch_size, a), reward=z(batch_size),
-                          mask=z(batch_size), next_embedding=z(batch_size, e), next_proprio=z(batch_size, p),
-                          next_action_lo=z(batch_size, a), next_action_hi=z(batch_size, a))
-            self._out[batch_size] = (batch, torch.empty(batch_size, e, dtype=torch.float16),
-                                     torch.empty(batch_size, dtype=torch.int64))
+            batch = Batch(
+                embedding=z(batch_size, e),
+                proprio=z(batch_size, p),
+                action=z(batch_size, a),
+                action_lo=z(batch_size, a),
+                action_hi=z(batch_size, a),
+                reward=z(batch_size),
+                mask=z(batch_size),
+                next_embedding=z(batch_size, e),
+                next_proprio=z(batch_size, p),
+                next_action_lo=z(batch_size, a),
+                next_action_hi=z(batch_size, a),
+            )
+            self._out[batch_size] = (
+                batch,
+                torch.empty(batch_size, e, dtype=torch.float16),
+                torch.empty(batch_size, dtype=torch.int64),
+            )
         out, emb16, rows = self._out[batch_size]
         t = self._draw(batch_size, demo_share).remainder_(self.capacity)
         torch.index_select(self._action, 0, t, out=out.action)
         torch.index_select(self._reward, 0, t, out=out.reward)
         torch.index_select(self._mask, 0, t, out=out.mask)
-        for idx, emb, prop, lo, hi in ((self._obs_idx, out.embedding, out.proprio, out.action_lo, out.action_hi),
-                                       (self._next_idx, out.next_embedding, out.next_proprio, out.next_action_lo,
-                                        out.next_action_hi)):
+        for idx, emb, prop, lo, hi in (
+            (self._obs_idx, out.embedding, out.proprio, out.action_lo, out.action_hi),
+            (self._next_idx, out.next_embedding, out.next_proprio, out.next_action_lo, out.next_action_hi),
+        ):
             torch.index_select(idx, 0, t, out=rows)
             rows.remainder_(self.obs_capacity)
             torch.index_select(self._obs_emb, 0, rows, out=emb16)
@@ -291,12 +337,20 @@ class ReplayBuffer:
         i = (self._start + k) % self.capacity
         o, o2 = int(self._obs_idx[i]) % self.obs_capacity, int(self._next_idx[i]) % self.obs_capacity
         return Transition(
-            embedding=self._obs_emb[o].float().numpy(), proprio=self._obs_prop[o].numpy().copy(),
-            action=self._action[i].numpy().copy(), action_lo=self._obs_lo[o].numpy().copy(),
-            action_hi=self._obs_hi[o].numpy().copy(), reward=float(self._reward[i]),
-            next_embedding=self._obs_emb[o2].float().numpy(), next_proprio=self._obs_prop[o2].numpy().copy(),
-            next_action_lo=self._obs_lo[o2].numpy().copy(), next_action_hi=self._obs_hi[o2].numpy().copy(),
-            done=bool(self._done[i]), mask=float(self._mask[i]), source=SOURCES[int(self._source[i])])
+            embedding=self._obs_emb[o].float().numpy(),
+            proprio=self._obs_prop[o].numpy().copy(),
+            action=self._action[i].numpy().copy(),
+            action_lo=self._obs_lo[o].numpy().copy(),
+            action_hi=self._obs_hi[o].numpy().copy(),
+            reward=float(self._reward[i]),
+            next_embedding=self._obs_emb[o2].float().numpy(),
+            next_proprio=self._obs_prop[o2].numpy().copy(),
+            next_action_lo=self._obs_lo[o2].numpy().copy(),
+            next_action_hi=self._obs_hi[o2].numpy().copy(),
+            done=bool(self._done[i]),
+            mask=float(self._mask[i]),
+            source=SOURCES[int(self._source[i])],
+        )
 
     def count(self, source: str) -> int:
         """Stored transitions tagged `source` ("demo" or "practice")."""
@@ -357,8 +411,7 @@ class ReplayBuffer:
             raise ValueError("load() fills an empty replay buffer; call it before inserting transitions")
         chunks, rebuilt = self._read_manifest()
         listed = {c["file"] for c in chunks}
-        dropped = sorted(p.name for p in self.directory.iterdir()
-                         if p.name != MANIFEST and p.name not in listed)
+        dropped = sorted(p.name for p in self.directory.iterdir() if p.name != MANIFEST and p.name not in listed)
         for name in dropped:
             (self.directory / name).unlink()
         missing = [c for c in chunks if not (self.directory / c["file"]).is_file()]
@@ -377,9 +430,14 @@ class ReplayBuffer:
         self._chunks = list(chunks)
         if rebuilt or missing:  # the manifest on disk lists what is really there again
             _write_manifest(self.directory, self.dims, self._chunks)
-        return LoadReport(loaded=len(self), chunks=len(chunks), dropped_files=tuple(dropped),
-                          skipped_for_capacity=skip, rebuilt_manifest=rebuilt,
-                          missing_chunks=tuple(f"{c['file']} ({c['count']} transitions)" for c in missing))
+        return LoadReport(
+            loaded=len(self),
+            chunks=len(chunks),
+            dropped_files=tuple(dropped),
+            skipped_for_capacity=skip,
+            rebuilt_manifest=rebuilt,
+            missing_chunks=tuple(f"{c['file']} ({c['count']} transitions)" for c in missing),
+        )
 
     def _read_manifest(self) -> tuple[list[dict], bool]:
         """The manifest's chunk list, or one rebuilt from the chunk files (then True)."""
@@ -396,18 +454,19 @@ class ReplayBuffer:
         if version != _FORMAT_VERSION or not isinstance(dims, list) or tuple(dims) != self.dims:
             raise ReplayFormatError(
                 f"{path} holds format {version} with dims {dims} but this buffer expects format "
-                f"{_FORMAT_VERSION} with dims {list(self.dims)}; use a matching encoder or a new run directory")
+                f"{_FORMAT_VERSION} with dims {list(self.dims)}; use a matching encoder or a new run directory"
+            )
         return chunks, False
 
     def _rebuild_manifest(self) -> list[dict]:
-        files = sorted((p for p in self.directory.glob("chunk_*.npz") if _CHUNK.match(p.name)),
-                       key=lambda p: _chunk_number(p.name))
+        files = sorted(
+            (p for p in self.directory.glob("chunk_*.npz") if _CHUNK.match(p.name)), key=lambda p: _chunk_number(p.name)
+        )
         return [{"file": p.name, "count": len(self._read_chunk(p, None)["reward"])} for p in files]
 
     def _read_chunk(self, path: Path, count: int | None) -> dict[str, np.ndarray]:
         """A chunk's arrays, checked against the buffer's dims (and the manifest's count)."""
-        fix = (f"move {path.name} out of {path.parent} to resume without its transitions, or start a new "
-               f"run directory")
+        fix = f"move {path.name} out of {path.parent} to resume without its transitions, or start a new run directory"
         try:
             with np.load(path, allow_pickle=False) as z:
                 data = {k: z[k] for k in (*_ARRAY_FIELDS, "reward", "mask", "done", "source")}
@@ -417,12 +476,16 @@ class ReplayBuffer:
         e, p, a = self.dims
         widths = {"embedding": e, "next_embedding": e, "proprio": p, "next_proprio": p}
         shapes_ok = all(x.shape[:1] == (n,) for x in data.values()) and all(
-            data[k].ndim == 2 and data[k].shape[1] == widths.get(k, a) for k in _ARRAY_FIELDS)
+            data[k].ndim == 2 and data[k].shape[1] == widths.get(k, a) for k in _ARRAY_FIELDS
+        )
         if not shapes_ok or (count is not None and n != count):
-            raise ReplayFormatError(f"replay chunk {path} does not hold the {count if count is not None else n} "
-                                    f"transitions of dims {list(self.dims)} its manifest expects; {fix}")
-        if not all(np.isfinite(x).all() for x in data.values() if x.dtype.kind == "f") or \
-                bool((data["source"] >= len(SOURCES)).any()):
+            raise ReplayFormatError(
+                f"replay chunk {path} does not hold the {count if count is not None else n} "
+                f"transitions of dims {list(self.dims)} its manifest expects; {fix}"
+            )
+        if not all(np.isfinite(x).all() for x in data.values() if x.dtype.kind == "f") or bool(
+            (data["source"] >= len(SOURCES)).any()
+        ):
             raise ReplayFormatError(f"replay chunk {path} holds non-finite or invalid values (damaged); {fix}")
         return data
 
@@ -457,11 +520,20 @@ def _write_manifest(directory: Path, dims: tuple[int, int, int], chunks: list[di
 
 
 def _chunk_number(name: str) -> int:
-    return int(name[len("chunk_"):-len(".npz")])
+    return int(name[len("chunk_") : -len(".npz")])
 
 
-_ARRAY_FIELDS = ("embedding", "proprio", "action", "action_lo", "action_hi", "next_embedding", "next_proprio",
-                 "next_action_lo", "next_action_hi")
+_ARRAY_FIELDS = (
+    "embedding",
+    "proprio",
+    "action",
+    "action_lo",
+    "action_hi",
+    "next_embedding",
+    "next_proprio",
+    "next_action_lo",
+    "next_action_hi",
+)
 
 
 def _stack(transitions: list[Transition], dims: tuple[int, int, int]) -> dict[str, np.ndarray]:
@@ -478,5 +550,10 @@ def _stack(transitions: list[Transition], dims: tuple[int, int, int]) -> dict[st
 
 def _unstack(data: dict[str, np.ndarray], j: int) -> Transition:
     fields = {name: data[name][j].astype(np.float32) for name in _ARRAY_FIELDS}
-    return Transition(**fields, reward=float(data["reward"][j]), mask=float(data["mask"][j]),
-                      done=bool(data["done"][j]), source=SOURCES[int(data["source"][j])])
+    return Transition(
+        **fields,
+        reward=float(data["reward"][j]),
+        mask=float(data["mask"][j]),
+        done=bool(data["done"][j]),
+        source=SOURCES[int(data["source"][j])],
+    )

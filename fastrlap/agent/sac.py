@@ -10,6 +10,7 @@ Read top to bottom: `critic_target`, `next_actions`, `critic_loss`, `actor_loss`
 owns the networks, optimiser state and random streams. How an Adam step is taken and memory kept
 cheaply on a CPU lives in `cpu_fastpath.py`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -54,8 +55,10 @@ class AgentFileError(FastrlapError):
 # existed) still load, through the same weights-only reader; anything else is refused.
 CHECKPOINT_MAGIC = b"FRLP-SAC-SHA256:"
 _ZIP_MAGIC = b"PK\x03\x04"
-_AGENT_FILE_FIX = ("delete it and `fastrlap practice resume=<run>` retrains the learner from the stored "
-                   "transitions, or restore the file from a backup")
+_AGENT_FILE_FIX = (
+    "delete it and `fastrlap practice resume=<run>` retrains the learner from the stored "
+    "transitions, or restore the file from a backup"
+)
 
 
 def write_checkpoint(path: str | Path, payload: bytes) -> Path:
@@ -80,19 +83,23 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     seal_len = len(CHECKPOINT_MAGIC) + hashlib.sha256().digest_size
     if data.startswith(CHECKPOINT_MAGIC):
         payload = data[seal_len:]
-        if hashlib.sha256(payload).digest() != data[len(CHECKPOINT_MAGIC):seal_len]:
-            raise AgentFileError(f"{path} is damaged (its checksum does not match: truncated or bytes changed); "
-                                 f"{_AGENT_FILE_FIX}")
+        if hashlib.sha256(payload).digest() != data[len(CHECKPOINT_MAGIC) : seal_len]:
+            raise AgentFileError(
+                f"{path} is damaged (its checksum does not match: truncated or bytes changed); {_AGENT_FILE_FIX}"
+            )
     elif data.startswith(_ZIP_MAGIC):
         payload = data
     else:
-        raise AgentFileError(f"{path} is not a learner checkpoint (damaged at its start, or another kind of file); "
-                             f"{_AGENT_FILE_FIX}")
+        raise AgentFileError(
+            f"{path} is not a learner checkpoint (damaged at its start, or another kind of file); {_AGENT_FILE_FIX}"
+        )
     try:
         state = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure to parse untrusted bytes is the same answer
-        raise AgentFileError(f"{path} is not a learner checkpoint this fastrlap can read safely "
-                             f"({type(e).__name__}: {_first_line(e)}); {_AGENT_FILE_FIX}") from None
+        raise AgentFileError(
+            f"{path} is not a learner checkpoint this fastrlap can read safely "
+            f"({type(e).__name__}: {_first_line(e)}); {_AGENT_FILE_FIX}"
+        ) from None
     if not isinstance(state, dict) or "dims" not in state:
         raise AgentFileError(f"{path} is not a fastrlap learner checkpoint; {_AGENT_FILE_FIX}")
     return state
@@ -125,8 +132,10 @@ def action_range(prev_action: np.ndarray, rate_limit: float) -> tuple[np.ndarray
 # Losses. Each returns (loss, info) with info values as 0-d tensors (converted once per block).
 # --------------------------------------------------------------------------------------------
 
-def critic_target(reward: torch.Tensor, mask: torch.Tensor, next_qs: torch.Tensor, gamma: float,
-                  std_coef: float | None = None) -> torch.Tensor:
+
+def critic_target(
+    reward: torch.Tensor, mask: torch.Tensor, next_qs: torch.Tensor, gamma: float, std_coef: float | None = None
+) -> torch.Tensor:
     """y = r + γ · mask · min_i Q'_i(s', a'), the min over the sampled subset (M, B) -> (B,).
 
     REDQ: min over a random subset of M target critics, arXiv 2101.05982. No entropy term in the
@@ -151,14 +160,21 @@ def next_actions(actor: TanhGaussianActor, batch: Batch, noise: torch.Tensor) ->
     in one batched pass (the same distribution as drawing them step by step, in fewer calls).
     """
     with torch.no_grad():
-        action, _ = actor(batch.next_embedding, batch.next_proprio, batch.next_action_lo, batch.next_action_hi,
-                          noise=noise)
+        action, _ = actor(
+            batch.next_embedding, batch.next_proprio, batch.next_action_lo, batch.next_action_hi, noise=noise
+        )
     return action
 
 
-def critic_loss(critic: CriticEnsemble, target_critic: CriticEnsemble, batch: Batch, next_action: torch.Tensor,
-                members: torch.Tensor, gamma: float, std_coef: float | None = None
-                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def critic_loss(
+    critic: CriticEnsemble,
+    target_critic: CriticEnsemble,
+    batch: Batch,
+    next_action: torch.Tensor,
+    members: torch.Tensor,
+    gamma: float,
+    std_coef: float | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Mean squared TD error of every critic against one shared target built from a' (B, A)."""
     with torch.no_grad():
         next_qs = target_critic(batch.next_embedding, batch.next_proprio, next_action, members=members)
@@ -168,8 +184,9 @@ def critic_loss(critic: CriticEnsemble, target_critic: CriticEnsemble, batch: Ba
     return loss, {"critic_loss": loss.detach(), "q_mean": qs.detach().mean(), "target_mean": target.mean()}
 
 
-def actor_loss(actor: TanhGaussianActor, critic: CriticEnsemble, batch: Batch, temperature: torch.Tensor,
-               noise: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+def actor_loss(
+    actor: TanhGaussianActor, critic: CriticEnsemble, batch: Batch, temperature: torch.Tensor, noise: torch.Tensor
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """E[α log π(a|s) - mean_i Q_i(s, a)], a ~ π inside the sample's range; also returns log π (B,)."""
     action, log_prob = actor(batch.embedding, batch.proprio, batch.action_lo, batch.action_hi, noise=noise)
     q = critic(batch.embedding, batch.proprio, action).mean(dim=0)  # RLPD: mean over all critics
@@ -177,8 +194,9 @@ def actor_loss(actor: TanhGaussianActor, critic: CriticEnsemble, batch: Batch, t
     return loss, {"actor_loss": loss.detach(), "entropy": -log_prob.detach().mean()}, log_prob.detach()
 
 
-def temperature_loss(log_temperature: torch.Tensor, log_prob: torch.Tensor, target_entropy: float
-                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def temperature_loss(
+    log_temperature: torch.Tensor, log_prob: torch.Tensor, target_entropy: float
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """α · (H - H_target): gradient descent raises α when the entropy H is below the target."""
     temperature = log_temperature.exp()
     loss = temperature * (-log_prob.mean() - target_entropy)
@@ -189,15 +207,25 @@ def temperature_loss(log_temperature: torch.Tensor, log_prob: torch.Tensor, targ
 # Whole update steps (loss, gradient, Adam, polyak) as functions torch.compile makes one graph of.
 # --------------------------------------------------------------------------------------------
 
+
 def grad_norm(grads: list[torch.Tensor]) -> torch.Tensor:
     """Global L2 norm of a list of gradients (0-d)."""
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
-def critic_update(critic: CriticEnsemble, target_critic: CriticEnsemble, weights: list[torch.Tensor],
-                  target_weights: list[torch.Tensor], adam: AdamState, batch: Batch, next_action: torch.Tensor,
-                  members: torch.Tensor, gamma: float, tau: float, std_coef: float | None = None
-                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def critic_update(
+    critic: CriticEnsemble,
+    target_critic: CriticEnsemble,
+    weights: list[torch.Tensor],
+    target_weights: list[torch.Tensor],
+    adam: AdamState,
+    batch: Batch,
+    next_action: torch.Tensor,
+    members: torch.Tensor,
+    gamma: float,
+    tau: float,
+    std_coef: float | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One critic update: TD loss, its gradient, Adam and the polyak step of the targets; returns (ok, info).
 
     `weights` / `target_weights` are the two ensembles' parameters, updated in place. The whole
@@ -218,10 +246,17 @@ def critic_update(critic: CriticEnsemble, target_critic: CriticEnsemble, weights
     return ok, info
 
 
-def actor_update(actor: TanhGaussianActor, critic: CriticEnsemble, weights: list[torch.Tensor],
-                 log_temperature: torch.Tensor, actor_adam: AdamState, temperature_adam: AdamState, batch: Batch,
-                 noise: torch.Tensor, target_entropy: float
-                 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+def actor_update(
+    actor: TanhGaussianActor,
+    critic: CriticEnsemble,
+    weights: list[torch.Tensor],
+    log_temperature: torch.Tensor,
+    actor_adam: AdamState,
+    temperature_adam: AdamState,
+    batch: Batch,
+    noise: torch.Tensor,
+    target_entropy: float,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """One actor update and one temperature update; returns (actor_ok, temperature_ok, info).
 
     One function for the same reason as `critic_update`. The gradient is taken with respect to the
@@ -248,16 +283,26 @@ def actor_update(actor: TanhGaussianActor, critic: CriticEnsemble, weights: list
 # The learner.
 # --------------------------------------------------------------------------------------------
 
+
 class SAC:
     """Networks, optimisers and random streams; `update(batch)` and `act(obs)`.
 
     Dimensions: E embedding (0 for state-only tasks such as Pendulum), P proprio, A action.
     """
 
-    def __init__(self, embedding_dim: int, proprio_dim: int, action_dim: int, cfg: AgentConfig,
-                 device: str | torch.device = "cpu", seed: int = 0):
+    def __init__(
+        self,
+        embedding_dim: int,
+        proprio_dim: int,
+        action_dim: int,
+        cfg: AgentConfig,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+    ):
         if cfg.utd_ratio < 1 or cfg.batch_size < 1:
-            raise ValueError(f"agent.utd_ratio and agent.batch_size must be >= 1, got {cfg.utd_ratio}, {cfg.batch_size}")
+            raise ValueError(
+                f"agent.utd_ratio and agent.batch_size must be >= 1, got {cfg.utd_ratio}, {cfg.batch_size}"
+            )
         self.cfg = cfg
         self.device = torch.device(device)
         if self.device.type == "cpu":
@@ -269,10 +314,12 @@ class SAC:
         cuda_devices = list(range(torch.cuda.device_count())) if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(seed)
-            self.actor = TanhGaussianActor(embedding_dim, proprio_dim, action_dim, cfg.projection_dim,
-                                           cfg.hidden_dim, cfg.num_layers).to(self.device)
-            self.critic = CriticEnsemble(embedding_dim, proprio_dim, action_dim, cfg.num_qs, cfg.projection_dim,
-                                         cfg.hidden_dim, cfg.num_layers).to(self.device)
+            self.actor = TanhGaussianActor(
+                embedding_dim, proprio_dim, action_dim, cfg.projection_dim, cfg.hidden_dim, cfg.num_layers
+            ).to(self.device)
+            self.critic = CriticEnsemble(
+                embedding_dim, proprio_dim, action_dim, cfg.num_qs, cfg.projection_dim, cfg.hidden_dim, cfg.num_layers
+            ).to(self.device)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_temperature = torch.tensor(math.log(cfg.init_temperature), device=self.device, requires_grad=True)
         # critic_update and actor_update run Adam themselves (torch's fused kernel); these optimisers
@@ -306,8 +353,10 @@ class SAC:
     @torch.inference_mode()
     def act(self, obs: PolicyInput, deterministic: bool = False) -> np.ndarray:
         """Action (A,) inside [obs.action_lo, obs.action_hi] (or (B, A) for batched inputs)."""
-        tensors = [torch.as_tensor(x, dtype=torch.float32, device=self.device)
-                   for x in (obs.embedding, obs.proprio, obs.action_lo, obs.action_hi)]
+        tensors = [
+            torch.as_tensor(x, dtype=torch.float32, device=self.device)
+            for x in (obs.embedding, obs.proprio, obs.action_lo, obs.action_hi)
+        ]
         single = tensors[1].dim() == 1
         if single:
             tensors = [t.unsqueeze(0) for t in tensors]
@@ -343,9 +392,19 @@ class SAC:
         else:
             members = subsample_ensemble(self.cfg.num_qs, self.cfg.num_min_qs, self.subset_generator, self.device)
             std_coef = None
-        ok, info = self._critic_update(self.critic, self.target_critic, self._critic_weights, self._target_weights,
-                                       self._critic_adam, batch, next_action, members, self.cfg.gamma, self.cfg.tau,
-                                       std_coef)
+        ok, info = self._critic_update(
+            self.critic,
+            self.target_critic,
+            self._critic_weights,
+            self._target_weights,
+            self._critic_adam,
+            batch,
+            next_action,
+            members,
+            self.cfg.gamma,
+            self.cfg.tau,
+            std_coef,
+        )
         if not bool(ok):
             self._raise_not_finite("critic", info["critic_loss"], batch)
         self.critic_updates += 1
@@ -354,8 +413,16 @@ class SAC:
     def _actor_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         target_entropy = self.target_entropy()
         actor_ok, temperature_ok, info = self._actor_update(
-            self.actor, self.critic, self._actor_weights, self.log_temperature, self._actor_adam,
-            self._temperature_adam, batch, self._noise(batch), target_entropy)
+            self.actor,
+            self.critic,
+            self._actor_weights,
+            self.log_temperature,
+            self._actor_adam,
+            self._temperature_adam,
+            batch,
+            self._noise(batch),
+            target_entropy,
+        )
         if not bool(actor_ok):
             self._raise_not_finite("actor", info["actor_loss"], batch)
         if not bool(temperature_ok):
@@ -373,10 +440,15 @@ class SAC:
     def _raise_not_finite(self, what: str, loss: torch.Tensor, batch: Batch) -> None:
         """The one-line error of a refused step, naming the batch fields that hold NaN/Inf if any do."""
         bad = [name for name, t in zip(batch._fields, batch) if not bool(torch.isfinite(t).all())]
-        cause = (f"non-finite values in batch field(s) {', '.join(bad)}; fix the data that filled the replay buffer"
-                 if bad else "the batch is finite, so the learning rate or reward scale is too large; lower agent.lr")
-        raise NonFiniteError(f"{what} {'loss' if not bool(torch.isfinite(loss)) else 'gradient'} is not finite "
-                             f"after {self.critic_updates} critic updates: {cause} (weights kept at last good values)")
+        cause = (
+            f"non-finite values in batch field(s) {', '.join(bad)}; fix the data that filled the replay buffer"
+            if bad
+            else "the batch is finite, so the learning rate or reward scale is too large; lower agent.lr"
+        )
+        raise NonFiniteError(
+            f"{what} {'loss' if not bool(torch.isfinite(loss)) else 'gradient'} is not finite "
+            f"after {self.critic_updates} critic updates: {cause} (weights kept at last good values)"
+        )
 
     # ---- checkpoints ---------------------------------------------------------------------
 
@@ -401,10 +473,19 @@ class SAC:
 
     def load_state_dict(self, state: dict) -> None:
         if tuple(state["dims"]) != self.dims:
-            raise ValueError(f"agent checkpoint has (embedding, proprio, action) dims {tuple(state['dims'])} but this "
-                             f"agent has {self.dims}; load it into an agent built with the same encoder and proprio")
-        for key in ("actor", "critic", "target_critic", "log_temperature", "actor_opt", "critic_opt",
-                    "temperature_opt"):
+            raise ValueError(
+                f"agent checkpoint has (embedding, proprio, action) dims {tuple(state['dims'])} but this "
+                f"agent has {self.dims}; load it into an agent built with the same encoder and proprio"
+            )
+        for key in (
+            "actor",
+            "critic",
+            "target_critic",
+            "log_temperature",
+            "actor_opt",
+            "critic_opt",
+            "temperature_opt",
+        ):
             for name, t in _tensors(state[key], key):
                 if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                     raise NonFiniteError(f"agent checkpoint tensor {name} is not finite; use an earlier checkpoint")
@@ -443,14 +524,21 @@ class SAC:
         try:
             self.load_state_dict(state)
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
-            raise AgentFileError(f"{path} does not fit this agent ({type(e).__name__}: {_first_line(e)}); "
-                                 f"{_AGENT_FILE_FIX}") from None
+            raise AgentFileError(
+                f"{path} does not fit this agent ({type(e).__name__}: {_first_line(e)}); {_AGENT_FILE_FIX}"
+            ) from None
 
     def _check_weights(self, what: str) -> None:
-        for module_name, module in (("actor", self.actor), ("critic", self.critic), ("target_critic", self.target_critic)):
+        for module_name, module in (
+            ("actor", self.actor),
+            ("critic", self.critic),
+            ("target_critic", self.target_critic),
+        ):
             for name, p in module.named_parameters():
                 if not bool(torch.isfinite(p).all()):
-                    raise NonFiniteError(f"{what}: weight {module_name}.{name} is not finite; refusing to checkpoint it "
-                                         f"(load the last good checkpoint)")
+                    raise NonFiniteError(
+                        f"{what}: weight {module_name}.{name} is not finite; refusing to checkpoint it "
+                        f"(load the last good checkpoint)"
+                    )
         if not bool(torch.isfinite(self.log_temperature)):
             raise NonFiniteError(f"{what}: the temperature is not finite; refusing to checkpoint it")

@@ -9,6 +9,7 @@ and `camera_jpeg()`. The camera frame is only referenced here and encoded to JPE
 server's thread, so the control loop never pays for the encoding; a page that nobody watches
 costs the loop nothing beyond the copy.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,8 +39,10 @@ class TrackMap:
 
     @staticmethod
     def from_arrays(path: np.ndarray, checkpoints: list[tuple[float, float]]) -> TrackMap:
-        return TrackMap(path=[(round(float(x), 3), round(float(y), 3)) for x, y in path],
-                        checkpoints=[(round(float(x), 3), round(float(y), 3)) for x, y in checkpoints])
+        return TrackMap(
+            path=[(round(float(x), 3), round(float(y), 3)) for x, y in path],
+            checkpoints=[(round(float(x), 3), round(float(y), 3)) for x, y in checkpoints],
+        )
 
 
 @dataclass
@@ -80,8 +83,9 @@ def event_text(kind: str, data: dict) -> str:
 
 
 class ConsoleFeed:
-    def __init__(self, track: TrackMap, demo_lap: float | None, oracle_lap: float | None, camera_fps: float,
-                 camera_width: int) -> None:
+    def __init__(
+        self, track: TrackMap, demo_lap: float | None, oracle_lap: float | None, camera_fps: float, camera_width: int
+    ) -> None:
         self.track = track
         self.camera_width = camera_width
         self._camera_period = 1.0 / camera_fps if camera_fps > 0 else math.inf

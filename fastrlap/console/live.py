@@ -4,6 +4,7 @@ The session builds one `LiveConsole` (or none: `console.port=0`, or the simulato
 `console.port=`), forwards laps, events and each tick's `LiveState` to it, and the loop reads
 its latch (`remote`, named "console") every tick beside the space key.
 """
+
 from __future__ import annotations
 
 import io
@@ -47,8 +48,14 @@ class LiveConsole:
         self.remote = remote
 
     @staticmethod
-    def open(cfg: Config, demo_path: np.ndarray, spec: CourseSpec, demo_lap: float | None, oracle_lap: float | None,
-             status: Callable[[str], None]) -> LiveConsole | None:
+    def open(
+        cfg: Config,
+        demo_path: np.ndarray,
+        spec: CourseSpec,
+        demo_lap: float | None,
+        oracle_lap: float | None,
+        status: Callable[[str], None],
+    ) -> LiveConsole | None:
         """Start serving when the console is on; prints the address, the token and its QR code."""
         port = console_port(cfg)
         if port <= 0:
@@ -65,8 +72,14 @@ class LiveConsole:
 
     @staticmethod
     @contextmanager
-    def serving(cfg: Config, demo_path: np.ndarray, spec: CourseSpec, demo_lap: float | None,
-                oracle_lap: float | None, status: Callable[[str], None]) -> Iterator[LiveConsole | None]:
+    def serving(
+        cfg: Config,
+        demo_path: np.ndarray,
+        spec: CourseSpec,
+        demo_lap: float | None,
+        oracle_lap: float | None,
+        status: Callable[[str], None],
+    ) -> Iterator[LiveConsole | None]:
         """`open`, and close whatever happens inside: a session whose setup or loop fails must not
         leave the server's thread serving a dead practice and holding the port until the process
         ends (a notebook or a test would find the port taken on its next try)."""

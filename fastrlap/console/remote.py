@@ -5,6 +5,7 @@ which goes to STOPPED and commands neutral (the same path as the space key, so t
 cannot behave differently). Only "continue", a separate and confirmed action, releases it; a
 second E-STOP press changes nothing, for the reason keys.py gives for the space key.
 """
+
 from __future__ import annotations
 
 import threading
@@ -36,4 +37,3 @@ class RemoteStop:
     def hold(self) -> str:
         """The line to show while the console holds the car, "" otherwise (once per tick)."""
         return self._message
-

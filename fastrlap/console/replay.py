@@ -4,6 +4,7 @@ Everything comes through the report's reader (`report.load.load_run`): laps.csv 
 summary.json for the demo and oracle lines, the trajectories for the car's path and where
 recoveries began, events.jsonl for the log. Read-only: the page shows no control.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,9 @@ def _events(path: Path) -> list[dict]:
             try:
                 e = json.loads(line)
                 data = {k: v for k, v in e.items() if k not in ("t", "event")}
-                out.append({"t": round(float(e["t"]), 2), "event": str(e["event"]), "text": event_text(e["event"], data)})
+                out.append(
+                    {"t": round(float(e["t"]), 2), "event": str(e["event"]), "text": event_text(e["event"], data)}
+                )
             except (json.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue
     return out[-EVENT_LINES:]
@@ -42,13 +45,20 @@ class ReplaySource:
     def __init__(self, data: RunData) -> None:
         self.track = TrackMap.from_arrays(
             data.demo_path.xy if data.demo_path is not None else np.zeros((0, 2)),
-            [(cp.x, cp.y) for cp in data.checkpoints.checkpoints] if data.checkpoints is not None else [])
-        fig = Figures(live=False, demo_lap=data.demo_lap_s, oracle_lap=data.oracle_lap_s,
-                      laps=len(data.laps), lap_times=[round(r.lap_time_s, 3) for r in data.laps],
-                      lap_ends=[round(r.practice_time_s, 2) for r in data.laps],
-                      best_lap=data.best.lap_time_s if data.best else None,
-                      practice_time=(data.practice_min or 0.0) * 60.0, mode="replay",
-                      events=_events(events_path(RunDir(data.path))))
+            [(cp.x, cp.y) for cp in data.checkpoints.checkpoints] if data.checkpoints is not None else [],
+        )
+        fig = Figures(
+            live=False,
+            demo_lap=data.demo_lap_s,
+            oracle_lap=data.oracle_lap_s,
+            laps=len(data.laps),
+            lap_times=[round(r.lap_time_s, 3) for r in data.laps],
+            lap_ends=[round(r.practice_time_s, 2) for r in data.laps],
+            best_lap=data.best.lap_time_s if data.best else None,
+            practice_time=(data.practice_min or 0.0) * 60.0,
+            mode="replay",
+            events=_events(events_path(RunDir(data.path))),
+        )
         traj = data.trajectory
         if traj is not None and len(traj):
             step = max(1, len(traj) // TRAIL_POINTS)

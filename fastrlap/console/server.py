@@ -7,6 +7,7 @@ cannot make the browser send it; and a control request whose Origin is not this 
 refused as well. The page reads the token from the address's fragment (`#token=...`), which
 browsers never send to a server, and keeps it in the tab's session storage.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -53,8 +54,9 @@ def _static(name: str) -> bytes:
 class ConsoleServer:
     """Serves the page for `source`; `remote`, when given, is the latch E-STOP and continue set."""
 
-    def __init__(self, source: Source, host: str, port: int, remote: RemoteStop | None = None,
-                 token: str | None = None) -> None:
+    def __init__(
+        self, source: Source, host: str, port: int, remote: RemoteStop | None = None, token: str | None = None
+    ) -> None:
         self.source = source
         self.host = host
         self.port = port
@@ -88,8 +90,7 @@ class ConsoleServer:
         return app
 
     async def _index(self, request: web.Request) -> web.Response:
-        return web.Response(body=_static("index.html"), content_type="text/html",
-                            headers={"Cache-Control": "no-store"})
+        return web.Response(body=_static("index.html"), content_type="text/html", headers={"Cache-Control": "no-store"})
 
     async def _file(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -134,8 +135,9 @@ class ConsoleServer:
             return web.json_response({"error": f"cross-origin request from {origin} refused"}, status=403)
         given = request.headers.get(TOKEN_HEADER, "")
         if not hmac.compare_digest(given.encode(), self.token.encode()):
-            return web.json_response({"error": f"control needs the token printed at start ({TOKEN_HEADER} header)"},
-                                     status=401)
+            return web.json_response(
+                {"error": f"control needs the token printed at start ({TOKEN_HEADER} header)"}, status=401
+            )
         return None
 
     async def _estop(self, request: web.Request) -> web.Response:
@@ -183,8 +185,10 @@ class ConsoleServer:
         started.wait()
         if failure:
             self._thread.join()
-            raise ConsolePortError(f"console: cannot listen on {self.host}:{self.port} ({failure[0].strerror}); "
-                                   f"pick another port with console.port=<n>, or console.port=0 to turn it off")
+            raise ConsolePortError(
+                f"console: cannot listen on {self.host}:{self.port} ({failure[0].strerror}); "
+                f"pick another port with console.port=<n>, or console.port=0 to turn it off"
+            )
         return self
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ A lap time is the interval between two interpolated crossings of the start/finis
 accurate to well below one control tick (at 10 Hz a car at 5 m/s moves 0.5 m per tick; rounding
 to ticks would blur lap times by up to 0.1 s).
 """
+
 from __future__ import annotations
 
 import json
@@ -138,8 +139,14 @@ def path_arc_length(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return path, s
 
 
-def extract_checkpoints(xy: np.ndarray, spacing: float, goal_radius: float, gate_half_width: float,
-                        demo_lap_time: float | None = None, track: str = "") -> CourseSpec:
+def extract_checkpoints(
+    xy: np.ndarray,
+    spacing: float,
+    goal_radius: float,
+    gate_half_width: float,
+    demo_lap_time: float | None = None,
+    track: str = "",
+) -> CourseSpec:
     """Checkpoints every ~`spacing` m along a closed demo lap `xy` (N, 2), start/finish first.
 
     `xy` runs from the start to the point where the lap closed (back at the start). The count is
@@ -147,8 +154,10 @@ def extract_checkpoints(xy: np.ndarray, spacing: float, goal_radius: float, gate
     the order of a lap is defined. Headings are the path's direction over ±0.5 m.
     """
     if spacing <= 0 or goal_radius <= 0 or gate_half_width <= 0:
-        raise ValueError(f"checkpoint spacing, goal radius and gate half width must be > 0, got "
-                         f"{spacing}, {goal_radius}, {gate_half_width}")
+        raise ValueError(
+            f"checkpoint spacing, goal radius and gate half width must be > 0, got "
+            f"{spacing}, {goal_radius}, {gate_half_width}"
+        )
     path, s = path_arc_length(xy)
     length = float(s[-1])
     if length < 3 * goal_radius:
@@ -164,10 +173,18 @@ def extract_checkpoints(xy: np.ndarray, spacing: float, goal_radius: float, gate
     cs = np.arange(count) * step
     pos, ahead, behind = at(cs), at(cs + h), at(cs - h)
     heading = np.arctan2(ahead[:, 1] - behind[:, 1], ahead[:, 0] - behind[:, 0])
-    cps = tuple(Checkpoint(x=float(p[0]), y=float(p[1]), heading=float(a), s=float(c))
-                for p, a, c in zip(pos, heading, cs))
-    return CourseSpec(checkpoints=cps, goal_radius=float(goal_radius), gate_half_width=float(gate_half_width),
-                      course_length=length, spacing=step, demo_lap_time=demo_lap_time, track=track)
+    cps = tuple(
+        Checkpoint(x=float(p[0]), y=float(p[1]), heading=float(a), s=float(c)) for p, a, c in zip(pos, heading, cs)
+    )
+    return CourseSpec(
+        checkpoints=cps,
+        goal_radius=float(goal_radius),
+        gate_half_width=float(gate_half_width),
+        course_length=length,
+        spacing=step,
+        demo_lap_time=demo_lap_time,
+        track=track,
+    )
 
 
 def save_checkpoints(spec: CourseSpec, path: str | Path) -> None:
@@ -197,16 +214,24 @@ def load_checkpoints(path: str | Path) -> CourseSpec:
         raise CheckpointsFileError(f"{path}: not readable as JSON ({type(e).__name__}); {fix}") from None
     version = data.get("format_version") if isinstance(data, dict) else None
     if version != CHECKPOINTS_FORMAT_VERSION:
-        raise CheckpointsFileError(f"{path}: checkpoints format version {version}, this fastrlap reads "
-                                   f"{CHECKPOINTS_FORMAT_VERSION}; {fix}")
+        raise CheckpointsFileError(
+            f"{path}: checkpoints format version {version}, this fastrlap reads {CHECKPOINTS_FORMAT_VERSION}; {fix}"
+        )
     try:
-        cps = tuple(Checkpoint(x=float(c["x"]), y=float(c["y"]), heading=float(c["heading"]), s=float(c["s"]))
-                    for c in data["checkpoints"])
+        cps = tuple(
+            Checkpoint(x=float(c["x"]), y=float(c["y"]), heading=float(c["heading"]), s=float(c["s"]))
+            for c in data["checkpoints"]
+        )
         lap = data["demo_lap_time"]
-        spec = CourseSpec(checkpoints=cps, goal_radius=float(data["goal_radius"]),
-                          gate_half_width=float(data["gate_half_width"]), course_length=float(data["course_length"]),
-                          spacing=float(data["spacing"]), demo_lap_time=None if lap is None else float(lap),
-                          track=str(data["track"]))
+        spec = CourseSpec(
+            checkpoints=cps,
+            goal_radius=float(data["goal_radius"]),
+            gate_half_width=float(data["gate_half_width"]),
+            course_length=float(data["course_length"]),
+            spacing=float(data["spacing"]),
+            demo_lap_time=None if lap is None else float(lap),
+            track=str(data["track"]),
+        )
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointsFileError(f"{path}: malformed checkpoints ({type(e).__name__}: {e}); {fix}") from None
     if len(cps) < 3:
@@ -216,6 +241,7 @@ def load_checkpoints(path: str | Path) -> CourseSpec:
 
 # ---------------------------------------------------------------------------------------------
 # Course: the current goal, advancing, laps (the reward and the episode ends are built on these; docs/design.md).
+
 
 @dataclass(frozen=True)
 class GoalFeatures:
@@ -323,8 +349,12 @@ class Course:
             if self._armed:
                 time = self.timer.complete(crossed_start)
                 if time is not None:
-                    lap = LapRecord(lap=len(self.laps) + 1, time=float(time), collisions=self._collisions,
-                                    recoveries=self._recoveries)
+                    lap = LapRecord(
+                        lap=len(self.laps) + 1,
+                        time=float(time),
+                        collisions=self._collisions,
+                        recoveries=self._recoveries,
+                    )
                     self.laps.append(lap)
                 self._collisions = self._recoveries = 0
                 self._armed = False

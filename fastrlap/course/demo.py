@@ -10,6 +10,7 @@ File format (`demo.npz`, savez_compressed, version `DEMO_FORMAT_VERSION`): array
 axis N (below) plus `format_version` (int) and `meta` (a JSON string: track, vehicle, control_hz,
 fastrlap_version, driver, closed, lap_time, lap_end, created).
 """
+
 from __future__ import annotations
 
 import json
@@ -149,10 +150,17 @@ class _Recorder:
         return Demo(**arrays, vehicle=self.vcfg.kind, control_hz=float(self.vcfg.control_hz), **meta)
 
 
-def record_demo(vehicle: Vehicle, driver: Driver, vehicle_cfg: VehicleConfig, cfg: CourseConfig,
-                partial_path: str | Path, track: str = "", driver_name: str = "",
-                on_tick: Callable[[Observation, float], None] | None = None,
-                estop_reason: Callable[[], str] | None = None) -> Demo:
+def record_demo(
+    vehicle: Vehicle,
+    driver: Driver,
+    vehicle_cfg: VehicleConfig,
+    cfg: CourseConfig,
+    partial_path: str | Path,
+    track: str = "",
+    driver_name: str = "",
+    on_tick: Callable[[Observation, float], None] | None = None,
+    estop_reason: Callable[[], str] | None = None,
+) -> Demo:
     """Drive one lap with `driver`, recording every control tick; returns the closed `Demo`.
 
     The lap closes when the car crosses the start line (the starting pose's heading, within
@@ -194,15 +202,17 @@ def record_demo(vehicle: Vehicle, driver: Driver, vehicle_cfg: VehicleConfig, cf
         collisions, touching = 0, False  # contacts begun, and whether one is going on
         came_back = math.inf  # m, nearest approach to the start once the car was well away from it
         while True:
-            if closing is not None and (travelled - closing[2] >= _TAIL_METRES
-                                        or obs.t - t0 - closing[0] >= _TAIL_SECONDS):
+            if closing is not None and (
+                travelled - closing[2] >= _TAIL_METRES or obs.t - t0 - closing[0] >= _TAIL_SECONDS
+            ):
                 return closed_demo()
             if obs.estop:
                 if closing is not None:
                     return closed_demo()
                 why = f" ({estop_reason()})" if estop_reason is not None else ""
-                raise DemoRejected(f"emergency stop after {obs.t - t0:.1f} s{why}; {keep_partial()}; "
-                                   f"record the demo again")
+                raise DemoRejected(
+                    f"emergency stop after {obs.t - t0:.1f} s{why}; {keep_partial()}; record the demo again"
+                )
             cmd = driver(obs)
             rec.add(obs, cmd)
             vehicle.act(cmd)
@@ -225,13 +235,16 @@ def record_demo(vehicle: Vehicle, driver: Driver, vehicle_cfg: VehicleConfig, cf
             obs = nxt
             if closing is None and obs.t - t0 > cfg.max_demo_seconds:
                 why = _why_no_lap(cfg, travelled, farthest, came_back, collisions)
-                raise DemoRejected(f"no closed lap: timed out after {obs.t - t0:.0f} s (course.max_demo_seconds) "
-                                   f"with {travelled:.1f} m driven; {why}; {keep_partial()}")
+                raise DemoRejected(
+                    f"no closed lap: timed out after {obs.t - t0:.0f} s (course.max_demo_seconds) "
+                    f"with {travelled:.1f} m driven; {why}; {keep_partial()}"
+                )
     except KeyboardInterrupt:
         if closing is not None:  # Ctrl-C after the lap closed: the demo is complete
             return closed_demo()
-        raise DemoInterrupted(f"interrupted (Ctrl-C) before the lap closed; {keep_partial()}; "
-                              f"run record-demo again to record a full lap") from None
+        raise DemoInterrupted(
+            f"interrupted (Ctrl-C) before the lap closed; {keep_partial()}; run record-demo again to record a full lap"
+        ) from None
     except DemoRejected:
         raise
     except FastrlapError as e:
@@ -249,30 +262,50 @@ def _why_no_lap(cfg: CourseConfig, travelled: float, farthest: float, came_back:
     if travelled < 0.5:
         return f"the car barely moved{hits} (stuck, or the driver gave no throttle)"
     if travelled < cfg.min_demo_length:
-        return (f"it covered {travelled:.1f} m{hits}, less than the course.min_demo_length="
-                f"{cfg.min_demo_length:g} m a lap needs")
+        return (
+            f"it covered {travelled:.1f} m{hits}, less than the course.min_demo_length="
+            f"{cfg.min_demo_length:g} m a lap needs"
+        )
     if farthest <= 2 * cfg.lap_close_radius:
-        return (f"it never got more than {farthest:.1f} m from the start{hits} (a lap must leave the start by "
-                f"2 x course.lap_close_radius={2 * cfg.lap_close_radius:g} m)")
+        return (
+            f"it never got more than {farthest:.1f} m from the start{hits} (a lap must leave the start by "
+            f"2 x course.lap_close_radius={2 * cfg.lap_close_radius:g} m)"
+        )
     if came_back > cfg.lap_close_radius:
-        return (f"it never came back across the start line{hits} (closest {came_back:.1f} m from the start; the "
-                f"line reaches course.lap_close_radius={cfg.lap_close_radius:g} m either side)")
+        return (
+            f"it never came back across the start line{hits} (closest {came_back:.1f} m from the start; the "
+            f"line reaches course.lap_close_radius={cfg.lap_close_radius:g} m either side)"
+        )
     return f"it came back to the start{hits} but never crossed the start line in the starting direction"
 
 
 # ---------------------------------------------------------------------------------------------
 # demo.npz
 
+
 def save_demo(demo: Demo, path: str | Path) -> Path:
     """Write `demo` atomically (compressed npz): a crash mid-write never leaves half a demo."""
     path = Path(path)
-    meta = dict(track=demo.track, vehicle=demo.vehicle, control_hz=demo.control_hz, driver=demo.driver,
-                closed=demo.closed, lap_time=None if math.isnan(demo.lap_time) else demo.lap_time,
-                lap_end=None if math.isnan(demo.lap_end) else demo.lap_end,
-                fastrlap_version=demo.fastrlap_version, created=demo.created)
-    return atomic_write(path, lambda f: np.savez_compressed(
-        f, format_version=np.int64(DEMO_FORMAT_VERSION), meta=np.array(json.dumps(meta)),
-        **{name: getattr(demo, name) for name in _ARRAYS}))
+    meta = dict(
+        track=demo.track,
+        vehicle=demo.vehicle,
+        control_hz=demo.control_hz,
+        driver=demo.driver,
+        closed=demo.closed,
+        lap_time=None if math.isnan(demo.lap_time) else demo.lap_time,
+        lap_end=None if math.isnan(demo.lap_end) else demo.lap_end,
+        fastrlap_version=demo.fastrlap_version,
+        created=demo.created,
+    )
+    return atomic_write(
+        path,
+        lambda f: np.savez_compressed(
+            f,
+            format_version=np.int64(DEMO_FORMAT_VERSION),
+            meta=np.array(json.dumps(meta)),
+            **{name: getattr(demo, name) for name in _ARRAYS},
+        ),
+    )
 
 
 def load_demo(path: str | Path) -> Demo:
@@ -288,8 +321,10 @@ def load_demo(path: str | Path) -> Demo:
                 raise DemoFileError(f"{path}: not a fastrlap demo (no format_version); {fix}")
             version = int(z["format_version"])
             if version != DEMO_FORMAT_VERSION:
-                raise DemoFileError(f"{path}: demo format version {version}, this fastrlap reads version "
-                                    f"{DEMO_FORMAT_VERSION}; {fix} (or load it with the fastrlap that wrote it)")
+                raise DemoFileError(
+                    f"{path}: demo format version {version}, this fastrlap reads version "
+                    f"{DEMO_FORMAT_VERSION}; {fix} (or load it with the fastrlap that wrote it)"
+                )
             missing = [k for k in ("meta", *_ARRAYS) if k not in z.files]
             if missing:
                 raise DemoFileError(f"{path}: demo lacks {', '.join(missing)} (truncated or not a demo); {fix}")
@@ -305,17 +340,26 @@ def load_demo(path: str | Path) -> Demo:
         ok = a.dtype.kind == kind and a.shape[:1] == (n,)
         ok = ok and (a.ndim == 4 and a.shape[3] == 3 if shape is None else a.shape[1:] == shape)
         if not ok:
-            raise DemoFileError(f"{path}: demo array {name!r} has {a.dtype} {a.shape}, expected {n} rows of "
-                                f"{'(H, W, 3) uint8' if shape is None else shape}; {fix}")
+            raise DemoFileError(
+                f"{path}: demo array {name!r} has {a.dtype} {a.shape}, expected {n} rows of "
+                f"{'(H, W, 3) uint8' if shape is None else shape}; {fix}"
+            )
     if n < 2 or not np.all(np.isfinite(arrays["pose"])) or not np.all(np.diff(arrays["t"]) > 0):
         raise DemoFileError(f"{path}: demo has {n} samples with non-finite poses or non-increasing times; {fix}")
     try:
         lap_time, lap_end = meta["lap_time"], meta["lap_end"]
-        demo = Demo(**arrays, track=str(meta["track"]), vehicle=str(meta["vehicle"]),
-                    control_hz=float(meta["control_hz"]), driver=str(meta["driver"]), closed=bool(meta["closed"]),
-                    lap_time=math.nan if lap_time is None else float(lap_time),
-                    lap_end=math.nan if lap_end is None else float(lap_end),
-                    fastrlap_version=str(meta["fastrlap_version"]), created=str(meta["created"]))
+        demo = Demo(
+            **arrays,
+            track=str(meta["track"]),
+            vehicle=str(meta["vehicle"]),
+            control_hz=float(meta["control_hz"]),
+            driver=str(meta["driver"]),
+            closed=bool(meta["closed"]),
+            lap_time=math.nan if lap_time is None else float(lap_time),
+            lap_end=math.nan if lap_end is None else float(lap_end),
+            fastrlap_version=str(meta["fastrlap_version"]),
+            created=str(meta["created"]),
+        )
     except (KeyError, TypeError, ValueError) as e:
         raise DemoFileError(f"{path}: demo metadata malformed ({type(e).__name__}: {e}); {fix}") from None
     if demo.closed and not (0.0 <= demo.lap_end <= n - 1):

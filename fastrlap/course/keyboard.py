@@ -6,6 +6,7 @@ Escape or closing the window stops the recording like Ctrl-C (the partial demo i
 simulator runs faster than real time, so the driver paces each tick to the wall clock: a human
 needs the car to move at the speed it shows.
 """
+
 from __future__ import annotations
 
 import time
@@ -49,8 +50,9 @@ class KeyboardDriver:
         try:
             self.root = tk.Tk()
         except tk.TclError as e:
-            raise FastrlapError(f"teleop=keyboard cannot open a window ({e}); check DISPLAY or use teleop=script") \
-                from None
+            raise FastrlapError(
+                f"teleop=keyboard cannot open a window ({e}); check DISPLAY or use teleop=script"
+            ) from None
         self._tk = tk
         self.root.title("fastrlap demo: arrow keys drive, Esc stops")
         self.label = tk.Label(self.root)

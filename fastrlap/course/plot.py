@@ -6,6 +6,7 @@ so a wall or an obstacle the car can hit is on all of them or on none. Drawn wit
 Agg canvas directly (no pyplot, no global backend), so it works on a headless machine and inside
 tests.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,9 +44,12 @@ class TrackOutline:
         """From a `fastrlap.sim.track.Track`, whose `wall_segments` lists the edge walls first and
         then four sides per obstacle box (drawn here as filled boxes instead)."""
         segments = track.wall_segments()
-        return cls(left=track.left_edge, right=track.right_edge,
-                   walls=segments[: len(segments) - 4 * len(track.obstacles)],
-                   obstacles=tuple(ob.corners for ob in track.obstacles))
+        return cls(
+            left=track.left_edge,
+            right=track.right_edge,
+            walls=segments[: len(segments) - 4 * len(track.obstacles)],
+            obstacles=tuple(ob.corners for ob in track.obstacles),
+        )
 
     def points(self) -> np.ndarray:
         """Every point the outline draws, (K, 2) m: what a map's extent must hold."""
@@ -76,22 +80,34 @@ def draw_track(ax, outline: TrackOutline) -> None:
         loop = np.vstack([edge, edge[:1]])
         ax.plot(loop[:, 0], loop[:, 1], color=EDGE_COLOR, lw=0.8, zorder=1, label=label)
     if len(outline.walls):
-        ax.add_collection(LineCollection(outline.walls, colors=WALL_COLOR, linewidths=1.6, capstyle="round",
-                                         zorder=1.5, label="wall"))
+        ax.add_collection(
+            LineCollection(outline.walls, colors=WALL_COLOR, linewidths=1.6, capstyle="round", zorder=1.5, label="wall")
+        )
     if outline.obstacles:
         # A box is a few pixels on a whole-track map, so a marker of fixed size marks each one; the
         # box itself, drawn over it at true size and yaw, covers the marker where the map is large.
         centres = np.array([c.mean(axis=0) for c in outline.obstacles])
-        ax.plot(centres[:, 0], centres[:, 1], "s", ms=5, mfc=OBSTACLE_COLOR, mec="k", mew=0.8, ls="none", zorder=2.5,
-                label="obstacle")
+        ax.plot(
+            centres[:, 0],
+            centres[:, 1],
+            "s",
+            ms=5,
+            mfc=OBSTACLE_COLOR,
+            mec="k",
+            mew=0.8,
+            ls="none",
+            zorder=2.5,
+            label="obstacle",
+        )
     for corners in outline.obstacles:
         ax.add_patch(Polygon(corners, closed=True, facecolor=OBSTACLE_COLOR, edgecolor="k", lw=1.0, zorder=2.6))
     ax.update_datalim(outline.points())
     ax.autoscale_view()
 
 
-def checkpoints_figure(spec: CourseSpec, demo_path: np.ndarray | None = None, outline: TrackOutline | None = None,
-                       title: str = "") -> Figure:
+def checkpoints_figure(
+    spec: CourseSpec, demo_path: np.ndarray | None = None, outline: TrackOutline | None = None, title: str = ""
+) -> Figure:
     """The course map: track (if known), demo path (N, 2) m (if given), checkpoints, gates and goal radii."""
     shown = [np.array([(c.x, c.y) for c in spec.checkpoints]).reshape(-1, 2)]
     shown += [a for a in (demo_path, outline.points() if outline is not None else None) if a is not None and len(a)]
@@ -110,23 +126,36 @@ def checkpoints_figure(spec: CourseSpec, demo_path: np.ndarray | None = None, ou
         h = np.array([math.cos(cp.heading), math.sin(cp.heading)])
         n = np.array([-h[1], h[0]]) * spec.gate_half_width
         ax.plot([cp.x - n[0], cp.x + n[0]], [cp.y - n[1], cp.y + n[1]], color=color, lw=0.8, ls=":")
-        ax.annotate("", xy=(cp.x + arrow * h[0], cp.y + arrow * h[1]), xytext=(cp.x, cp.y),
-                    arrowprops=dict(arrowstyle="->", color=color, lw=1.2))
+        ax.annotate(
+            "",
+            xy=(cp.x + arrow * h[0], cp.y + arrow * h[1]),
+            xytext=(cp.x, cp.y),
+            arrowprops=dict(arrowstyle="->", color=color, lw=1.2),
+        )
         ax.text(cp.x, cp.y, "S/F" if start else str(i), fontsize=8, ha="center", va="center", color="k")
     ax.set_aspect("equal")
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
     lap = f", demo lap {spec.demo_lap_time:.2f} s" if spec.demo_lap_time is not None else ""
-    ax.set_title(title or f"{spec.track or 'course'}: {len(spec.checkpoints)} checkpoints every "
-                 f"{spec.spacing:.2f} m, goal radius {spec.goal_radius:.2f} m{lap}", fontsize=10)
+    ax.set_title(
+        title
+        or f"{spec.track or 'course'}: {len(spec.checkpoints)} checkpoints every "
+        f"{spec.spacing:.2f} m, goal radius {spec.goal_radius:.2f} m{lap}",
+        fontsize=10,
+    )
     handles, labels = ax.get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False)
     return fig
 
 
-def plot_checkpoints(spec: CourseSpec, out: str | Path, demo_path: np.ndarray | None = None,
-                     outline: TrackOutline | None = None, title: str = "") -> Path:
+def plot_checkpoints(
+    spec: CourseSpec,
+    out: str | Path,
+    demo_path: np.ndarray | None = None,
+    outline: TrackOutline | None = None,
+    title: str = "",
+) -> Path:
     """Write `checkpoints_figure` to `out` (PNG)."""
     out = Path(out)
     checkpoints_figure(spec, demo_path, outline, title).savefig(out, bbox_inches="tight")

@@ -5,6 +5,7 @@ FastRLAP (arXiv 2304.09831, §IV) rewards progress toward the next checkpoint ra
 progress along a track model, so the same reward works on a course known only from one demo lap.
 Pure functions: the loop passes in what it measured and decides where the parts are logged.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,14 @@ def progress_reward(velocity: np.ndarray, goal_direction: np.ndarray) -> float:
     return float(v @ g) / norm
 
 
-def reward(velocity: np.ndarray, goal_direction: np.ndarray, cfg: CourseConfig, crash_started: bool = False,
-           impact: float = 0.0, stuck_started: bool = False) -> float:
+def reward(
+    velocity: np.ndarray,
+    goal_direction: np.ndarray,
+    cfg: CourseConfig,
+    crash_started: bool = False,
+    impact: float = 0.0,
+    stuck_started: bool = False,
+) -> float:
     """One tick's reward.
 
     velocity: (2,) body-frame velocity, m/s. goal_direction: (2,) direction to the current

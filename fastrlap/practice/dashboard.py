@@ -5,6 +5,7 @@ terminal the view is a `rich` live panel; when stdout is not a terminal (CI, a s
 it prints one plain line every `every_s` seconds instead. wandb runs offline by default (files in
 the run directory, upload later with `wandb sync`); `wandb.mode=disabled` turns it off.
 """
+
 from __future__ import annotations
 
 import sys
@@ -93,8 +94,9 @@ class WandbLogger:
             raise FastrlapError(f"wandb.mode={cfg.mode!r}: use offline, online or disabled")
         import wandb
 
-        self.run = wandb.init(project=cfg.project, mode=cfg.mode, dir=str(run_dir), config=config, name=name,
-                              resume="allow", id=name)
+        self.run = wandb.init(
+            project=cfg.project, mode=cfg.mode, dir=str(run_dir), config=config, name=name, resume="allow", id=name
+        )
 
     def lap(self, row: LapRow) -> None:
         if self.run is not None:

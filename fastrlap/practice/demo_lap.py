@@ -5,6 +5,7 @@ checkpoints extracted from it.
 the benchmark scripts and the tests that need a run with a demo, so all of them get the lap the
 product records.
 """
+
 from __future__ import annotations
 
 import sys
@@ -26,19 +27,25 @@ def resolve_teleop(cfg: Config) -> str:
     if teleop == "auto":
         return "rc" if kind == "real" else "script"
     if teleop not in ("script", "keyboard", "gamepad", "rc"):
-        raise FastrlapError(f"teleop={teleop!r}: use auto, script (the simulator's demo driver), keyboard (simulator), "
-                            f"gamepad, or rc (the transmitter, vehicle=real or hil)")
+        raise FastrlapError(
+            f"teleop={teleop!r}: use auto, script (the simulator's demo driver), keyboard (simulator), "
+            f"gamepad, or rc (the transmitter, vehicle=real or hil)"
+        )
     if teleop == "script" and kind == "real":
         raise FastrlapError(f"teleop=script is the simulator's scripted driver; {on_car}")
     if teleop == "keyboard" and kind != "sim":
         raise FastrlapError(f"teleop=keyboard drives the simulator (vehicle=sim); {on_car}")
     if teleop == "keyboard" and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
-        raise FastrlapError("teleop=keyboard needs a display for its window, and DISPLAY is not set; run it in a "
-                            "desktop session or use teleop=script")
+        raise FastrlapError(
+            "teleop=keyboard needs a display for its window, and DISPLAY is not set; run it in a "
+            "desktop session or use teleop=script"
+        )
     if teleop == "rc" and kind == "sim":
-        raise FastrlapError("teleop=rc reads the RC transmitter through the car's firmware: use it with vehicle=real "
-                            "(or vehicle=hil, where a scripted driver holds the simulated transmitter); in the "
-                            "simulator use teleop=script, keyboard or gamepad")
+        raise FastrlapError(
+            "teleop=rc reads the RC transmitter through the car's firmware: use it with vehicle=real "
+            "(or vehicle=hil, where a scripted driver holds the simulated transmitter); in the "
+            "simulator use teleop=script, keyboard or gamepad"
+        )
     return teleop
 
 
@@ -97,8 +104,10 @@ def record_demo_lap(cfg: Config, run, track) -> int:
         else:
             driver = human
         where = f"of {track.name} ({track.length:.1f} m)" if track is not None else "on the car"
-        print(f"recording a demo lap {where} with the {teleop} driver; Ctrl-C stops and keeps the partial demo",
-              flush=True)
+        print(
+            f"recording a demo lap {where} with the {teleop} driver; Ctrl-C stops and keeps the partial demo",
+            flush=True,
+        )
         t0 = vehicle.clock.now()  # 0 in the simulator; wall-clock vehicles count from an arbitrary origin
         shown = [t0]
 
@@ -107,9 +116,17 @@ def record_demo_lap(cfg: Config, run, track) -> int:
                 shown[0] = obs.t
                 print(f"  {obs.t - t0:5.1f} s  {metres:6.1f} m", flush=True)
 
-        demo = record_demo(vehicle, driver, cfg.vehicle, cfg.course, run.demo_partial, track=track_ref,
-                           driver_name=teleop, on_tick=progress,
-                           estop_reason=vehicle.estop_reason if kind != "sim" else None)
+        demo = record_demo(
+            vehicle,
+            driver,
+            cfg.vehicle,
+            cfg.course,
+            run.demo_partial,
+            track=track_ref,
+            driver_name=teleop,
+            on_tick=progress,
+            estop_reason=vehicle.estop_reason if kind != "sim" else None,
+        )
     except DemoInterrupted as e:
         print(f"fastrlap record-demo: {e}", file=sys.stderr)
         return 130
@@ -137,11 +154,18 @@ def extract_checkpoints_into(cfg: Config, run, demo):
 
     c = cfg.course
     try:
-        spec = extract_checkpoints(demo.lap_path(), c.checkpoint_spacing, c.goal_radius, c.gate_half_width,
-                                   demo_lap_time=demo.lap_time, track=demo.track)
+        spec = extract_checkpoints(
+            demo.lap_path(),
+            c.checkpoint_spacing,
+            c.goal_radius,
+            c.gate_half_width,
+            demo_lap_time=demo.lap_time,
+            track=demo.track,
+        )
     except ValueError as e:  # an open lap, settings that cannot place checkpoints: one line with the fix
-        raise FastrlapError(f"{run.demo}: {e}; record it again with `fastrlap record-demo run_dir={run.path} "
-                            f"force=true`") from None
+        raise FastrlapError(
+            f"{run.demo}: {e}; record it again with `fastrlap record-demo run_dir={run.path} force=true`"
+        ) from None
     aside = keep_aside(run.checkpoints)
     if aside is not None:
         print(f"the previous checkpoints are kept as {aside}")

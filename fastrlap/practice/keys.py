@@ -19,6 +19,7 @@ same shell holds it) is left alone too, so several processes never restore each 
 in `finally`, which Ctrl-C and SIGTERM reach) and again at interpreter exit; only a kill -9
 leaves the terminal in cbreak mode (`stty sane` or `reset` repairs it).
 """
+
 from __future__ import annotations
 
 import atexit
@@ -32,7 +33,9 @@ STOP_KEY = b" "
 CONTINUE_KEYS = (b"c", b"C")
 HELP = "space = e-stop"
 STOPPED_HELP = "E-STOP (space): car stopped; press c to continue, Ctrl-C to end practice"
-HANGUP_HELP = "E-STOP: the terminal closed, so the keyboard e-stop is gone; the car stays stopped (Ctrl-C / kill to end)"
+HANGUP_HELP = (
+    "E-STOP: the terminal closed, so the keyboard e-stop is gone; the car stays stopped (Ctrl-C / kill to end)"
+)
 
 
 def stdin_fd() -> int | None:
@@ -140,7 +143,7 @@ class KeyReader:
             if not data:  # the terminal went away: no way left to press space, so stay stopped
                 self._set(True, HANGUP_HELP)
                 return
-            for key in (data[i:i + 1] for i in range(len(data))):
+            for key in (data[i : i + 1] for i in range(len(data))):
                 if key == STOP_KEY:
                     self._set(True, STOPPED_HELP)
                 elif key in CONTINUE_KEYS and self.message == STOPPED_HELP:

@@ -13,6 +13,7 @@ flush writes a chunk file every `flush_every` transitions) and runs the periodic
 Both learners also fix how many threads torch may use (`choose_torch_threads`), because the
 learner thread, the control loop and other processes share the machine's cores.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -70,11 +71,14 @@ class SyncLearner:
         """Nothing runs in the background."""
 
 
-def act_with(actor: torch.nn.Module, obs: PolicyInput, deterministic: bool, generator: torch.Generator,
-             device: torch.device) -> np.ndarray:
+def act_with(
+    actor: torch.nn.Module, obs: PolicyInput, deterministic: bool, generator: torch.Generator, device: torch.device
+) -> np.ndarray:
     """One action from an actor copy the control loop owns (the caller holds its weights lock)."""
-    tensors = [torch.as_tensor(x, dtype=torch.float32, device=device).unsqueeze(0)
-               for x in (obs.embedding, obs.proprio, obs.action_lo, obs.action_hi)]
+    tensors = [
+        torch.as_tensor(x, dtype=torch.float32, device=device).unsqueeze(0)
+        for x in (obs.embedding, obs.proprio, obs.action_lo, obs.action_hi)
+    ]
     with torch.inference_mode():
         action, _ = actor(*tensors, deterministic=deterministic, generator=generator)
     return action[0].cpu().numpy()
@@ -138,8 +142,9 @@ class ThreadedLearner:
         """The critic update count and a CPU copy of the actor's weights at that update, taken
         between two update blocks: what a learner on another machine publishes to its cars."""
         with self._agent_lock:
-            return self.agent.critic_updates, {k: v.detach().cpu().clone()
-                                               for k, v in self.agent.actor.state_dict().items()}
+            return self.agent.critic_updates, {
+                k: v.detach().cpu().clone() for k, v in self.agent.actor.state_dict().items()
+            }
 
     def act(self, obs: PolicyInput, deterministic: bool) -> np.ndarray:
         if isinstance(self.error, FastrlapError):  # a write failed (disk full): already one line
@@ -245,6 +250,7 @@ class ThreadedLearner:
 
 # ---------------------------------------------------------------------------------------------
 # torch threads
+
 
 def available_cores() -> int:
     """CPU cores this process may run on: its affinity mask, capped by a cgroup v2 CPU quota

@@ -13,6 +13,7 @@ After a pseudo-reset the previous action is the rest action (standing still), be
 floor: the car then accelerates toward the floor at the rate limit instead of being asked for an
 impossible jump, and the window never becomes empty (its width is at least min(r, box width)).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,10 +45,16 @@ class ActionLimits:
         agent, vehicle = cfg.agent, cfg.vehicle
         low, high = agent.action_limit_start_min_speed, agent.action_limit_start_max_speed
         if agent.action_limit_schedule and not low < high:
-            raise ConfigError(f"agent.action_limit_start_min_speed={low:g} is not below "
-                              f"agent.action_limit_start_max_speed={high:g}; give the starting speed box a width")
-        return ActionLimits(agent.action_rate_per_tick, agent.action_limit_schedule,
-                            _speed_action(low, vehicle), _speed_action(high, vehicle))
+            raise ConfigError(
+                f"agent.action_limit_start_min_speed={low:g} is not below "
+                f"agent.action_limit_start_max_speed={high:g}; give the starting speed box a width"
+            )
+        return ActionLimits(
+            agent.action_rate_per_tick,
+            agent.action_limit_schedule,
+            _speed_action(low, vehicle),
+            _speed_action(high, vehicle),
+        )
 
     def box(self, transitions: int) -> tuple[np.ndarray, np.ndarray]:
         """The whole range allowed after `transitions` practice transitions, (A,) each."""
@@ -66,8 +73,10 @@ class ActionLimits:
             return lo, hi
         box_lo, box_hi = self.box(transitions)
         prev = np.asarray(prev_action, dtype=np.float32)
-        return (np.maximum(lo, np.minimum(box_lo, prev)).astype(np.float32),
-                np.minimum(hi, np.maximum(box_hi, prev)).astype(np.float32))
+        return (
+            np.maximum(lo, np.minimum(box_lo, prev)).astype(np.float32),
+            np.minimum(hi, np.maximum(box_hi, prev)).astype(np.float32),
+        )
 
 
 def _speed_action(speed: float, vehicle: VehicleConfig) -> float:

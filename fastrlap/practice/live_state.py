@@ -6,6 +6,7 @@ They are computed here once, from the loop, so the two can never disagree: a pho
 4.8 m/s while the terminal says 5.1 m/s, or two different updates/s, would make the operator
 doubt both. The displays only format and throttle what they are given.
 """
+
 from __future__ import annotations
 
 import math
@@ -86,13 +87,23 @@ class LiveTracker:
         st, obs, hold = loop.state, loop.last_obs, loop.operator_hold
         rejected = loop.pose_rejections
         return LiveState(
-            mode=loop.mode, stop_reason=loop.supervisor.stop_reason,
-            estop=hold.line if hold is not None else "", estop_source=hold.source if hold is not None else "",
+            mode=loop.mode,
+            stop_reason=loop.supervisor.stop_reason,
+            estop=hold.line if hold is not None else "",
+            estop_source=hold.source if hold is not None else "",
             speed=float(math.hypot(*obs.velocity)) if obs is not None else 0.0,
-            laps=st.laps, lap_times=tuple(st.lap_times), best_lap=st.best_lap, collisions=st.collisions,
-            practice_time=st.practice_time, total_time=self.total_time,
-            updates_per_s=self._rate(loop.learner.updates), buffer=len(loop.learner.replay),
-            link=loop.link_message, learner_link=getattr(loop.learner, "link_state", ""), poses_rejected=rejected.describe() if rejected.total else "",
+            laps=st.laps,
+            lap_times=tuple(st.lap_times),
+            best_lap=st.best_lap,
+            collisions=st.collisions,
+            practice_time=st.practice_time,
+            total_time=self.total_time,
+            updates_per_s=self._rate(loop.learner.updates),
+            buffer=len(loop.learner.replay),
+            link=loop.link_message,
+            learner_link=getattr(loop.learner, "link_state", ""),
+            poses_rejected=rejected.describe() if rejected.total else "",
             car=obs.pose if obs is not None else None,
             camera_age=None if obs is None or obs.frame_t is None else obs.t - obs.frame_t,
-            frame=obs.frame if obs is not None else None)
+            frame=obs.frame if obs is not None else None,
+        )

@@ -13,6 +13,7 @@ after it came back (the supervisor's PAUSED modes), the practice clock stands st
 that falls out does not eat the session's minutes, and the events logged meanwhile carry the
 practice time at which the car stopped.
 """
+
 from __future__ import annotations
 
 import math
@@ -101,12 +102,22 @@ class Learner(Protocol):
 
 
 class PracticeLoop:
-    def __init__(self, vehicle: Vehicle, course: Course, encoder: Encoder, learner: Learner, cfg: Config,
-                 distance_to_path: Callable[[float, float], float], state: LoopState | None = None,
-                 on_lap: Callable[[LapRow], None] | None = None, on_event: Callable[[float, str, dict], None] | None = None,
-                 learn: bool = True, deterministic: bool = False,
-                 operator_stop: Callable[[], Hold | None] | None = None,
-                 continue_presses: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        vehicle: Vehicle,
+        course: Course,
+        encoder: Encoder,
+        learner: Learner,
+        cfg: Config,
+        distance_to_path: Callable[[float, float], float],
+        state: LoopState | None = None,
+        on_lap: Callable[[LapRow], None] | None = None,
+        on_event: Callable[[float, str, dict], None] | None = None,
+        learn: bool = True,
+        deterministic: bool = False,
+        operator_stop: Callable[[], Hold | None] | None = None,
+        continue_presses: Callable[[], int] | None = None,
+    ) -> None:
         self.vehicle = vehicle
         self.course = course
         self.encoder = encoder
@@ -130,8 +141,9 @@ class PracticeLoop:
         # over the whole range it ended with.
         limits = ActionLimits.of(cfg)
         self.limits = limits if learn else ActionLimits(limits.rate_limit, 0, limits.start_lo, limits.start_hi)
-        self.supervisor = Supervisor(cfg.practice.supervisor, distance_to_path, vehicle.control_hz,
-                                     on_event=self._mode_event, seed=cfg.seed)
+        self.supervisor = Supervisor(
+            cfg.practice.supervisor, distance_to_path, vehicle.control_hz, on_event=self._mode_event, seed=cfg.seed
+        )
         self.frames = FrameStack(encoder.spec)
         self.rest_action = rest_action(cfg.vehicle)
         self.prev_action = self.rest_action.copy()
@@ -163,8 +175,13 @@ class PracticeLoop:
             self._presses_seen = self._presses()
             self._emit(ev.t, "link", state="back", port=port, detail=self.link_message)
         elif ev.old == Mode.AWAITING_CONFIRM:
-            self._emit(ev.t, "confirm", port=port, source="transmitter" if ev.new == Mode.TELEOP else CONFIRM_KEY,
-                       detail=ev.reason)
+            self._emit(
+                ev.t,
+                "confirm",
+                port=port,
+                source="transmitter" if ev.new == Mode.TELEOP else CONFIRM_KEY,
+                detail=ev.reason,
+            )
 
     def _presses(self) -> int:
         return self.continue_presses() if self.continue_presses is not None else 0
@@ -176,8 +193,11 @@ class PracticeLoop:
         if self.mode == Mode.LINK_LOST:
             return f"serial link lost: {port}"
         if self.mode == Mode.AWAITING_CONFIRM:
-            how = ("press c to drive on, or take over with the transmitter" if self.continue_presses is not None
-                   else "take over with the transmitter's mode switch, then release it, to drive on")
+            how = (
+                "press c to drive on, or take over with the transmitter"
+                if self.continue_presses is not None
+                else "take over with the transmitter's mode switch, then release it, to drive on"
+            )
             return f"serial link back on {port}: the car waits; {how}"
         return ""
 
@@ -193,9 +213,15 @@ class PracticeLoop:
         if counts.total > self.pose_rejections.total:
             self.pose_rejections = counts
             self._rejections_t = t
-            self._emit(t, "pose_rejected", unauthenticated=counts.unauthenticated, stale=counts.stale,
-                       replayed=counts.replayed, malformed=counts.malformed,
-                       detail=f"external poses rejected: {counts.describe()}")
+            self._emit(
+                t,
+                "pose_rejected",
+                unauthenticated=counts.unauthenticated,
+                stale=counts.stale,
+                replayed=counts.replayed,
+                malformed=counts.malformed,
+                detail=f"external poses rejected: {counts.describe()}",
+            )
 
     # ------------------------------------------------------------------ one control tick
     def tick(self) -> Mode:
@@ -232,27 +258,48 @@ class PracticeLoop:
         needs_features = mode == Mode.LEARNING or self.pending is not None
         if needs_features:
             emb = self.encoder.embed(stack)
-            p = proprio(obs.velocity, obs.yaw_rate, obs.imu.accel, step.goal.direction, step.goal.distance,
-                        self.prev_action)
+            p = proprio(
+                obs.velocity, obs.yaw_rate, obs.imu.accel, step.goal.direction, step.goal.distance, self.prev_action
+            )
             lo, hi = self.limits.window(self.prev_action, self.state.transitions)
         if self.pending is not None:
             pen = self.pending
             toward = goal_features(obs.pose, self.course.spec.checkpoints[pen.target])
-            r = course_reward(obs.velocity, toward.direction, self.cfg.course, crash_started=decision.crash_started,
-                              impact=decision.impact, stuck_started=decision.stuck_started)
+            r = course_reward(
+                obs.velocity,
+                toward.direction,
+                self.cfg.course,
+                crash_started=decision.crash_started,
+                impact=decision.impact,
+                stuck_started=decision.stuck_started,
+            )
             terminal = mode == Mode.STOPPED and self.supervisor.stopped_for is StopReason.GEOFENCE
             if self.learn:
-                self.learner.insert(Transition(
-                    embedding=pen.embedding, proprio=pen.proprio, action=pen.action, action_lo=pen.lo,
-                    action_hi=pen.hi, reward=float(r), next_embedding=emb, next_proprio=p, next_action_lo=lo,
-                    next_action_hi=hi, done=terminal, mask=0.0 if terminal else 1.0, source="practice"))
+                self.learner.insert(
+                    Transition(
+                        embedding=pen.embedding,
+                        proprio=pen.proprio,
+                        action=pen.action,
+                        action_lo=pen.lo,
+                        action_hi=pen.hi,
+                        reward=float(r),
+                        next_embedding=emb,
+                        next_proprio=p,
+                        next_action_lo=lo,
+                        next_action_hi=hi,
+                        done=terminal,
+                        mask=0.0 if terminal else 1.0,
+                        source="practice",
+                    )
+                )
                 st.transitions += 1
                 self.learner.on_transition()
             self.pending = None
 
         if mode == Mode.LEARNING:
-            action = self.learner.act(PolicyInput(embedding=emb, proprio=p, action_lo=lo, action_hi=hi),
-                                      self.deterministic)
+            action = self.learner.act(
+                PolicyInput(embedding=emb, proprio=p, action_lo=lo, action_hi=hi), self.deterministic
+            )
             if not all_finite(action):
                 self.supervisor.error(obs.t, f"non-finite action from the policy: {action.tolist()}")
                 self._emit(obs.t, "fault", what="policy", detail="non-finite action; neutral sent")
@@ -302,16 +349,27 @@ class PracticeLoop:
         if st.first_lap_time is None:
             st.first_lap_time = st.practice_time
         st.best_lap = lap.time if st.best_lap is None else min(st.best_lap, lap.time)
-        row = LapRow(lap=st.laps, practice_time_s=float(st.practice_time), lap_time_s=float(lap.time),
-                     collisions=int(lap.collisions), recoveries=int(lap.recoveries),
-                     mean_speed_mps=float(self.lap_speeds.mean), max_speed_mps=float(self.lap_speeds.peak))
+        row = LapRow(
+            lap=st.laps,
+            practice_time_s=float(st.practice_time),
+            lap_time_s=float(lap.time),
+            collisions=int(lap.collisions),
+            recoveries=int(lap.recoveries),
+            mean_speed_mps=float(self.lap_speeds.mean),
+            max_speed_mps=float(self.lap_speeds.peak),
+        )
         self.lap_speeds = LapSpeeds()
         if self.on_lap is not None:
             self.on_lap(row)
 
     # ------------------------------------------------------------------ running
-    def run(self, seconds: float, max_ticks: int = 0, should_stop: Callable[[], bool] | None = None,
-            on_tick: Callable[[PracticeLoop], None] | None = None) -> LoopState:
+    def run(
+        self,
+        seconds: float,
+        max_ticks: int = 0,
+        should_stop: Callable[[], bool] | None = None,
+        on_tick: Callable[[PracticeLoop], None] | None = None,
+    ) -> LoopState:
         """Tick until `seconds` more of driving time (or `max_ticks` ticks) have passed.
 
         Always leaves the car commanded to neutral (`finally`), whatever ends the run.
@@ -348,8 +406,13 @@ class PracticeLoop:
                     next_t = clock.now()
                 if len(lateness) >= JITTER_WINDOW:
                     if not isinstance(clock, SimClock):  # a real clock: report how well the period was held
-                        self._emit(clock.now(), "timing", jitter_mean_ms=round(1e3 * sum(lateness) / len(lateness), 2),
-                                   jitter_max_ms=round(1e3 * max(lateness), 2), ticks=len(lateness))
+                        self._emit(
+                            clock.now(),
+                            "timing",
+                            jitter_mean_ms=round(1e3 * sum(lateness) / len(lateness), 2),
+                            jitter_max_ms=round(1e3 * max(lateness), 2),
+                            ticks=len(lateness),
+                        )
                     lateness.clear()
         finally:
             self.vehicle.stop()

@@ -5,6 +5,7 @@ the same numbers (demo lap, time to the first lap, best lap against the oracle, 
 last laps); they are computed here once, from the files practice wrote (summary.json, laps.csv,
 config.yaml, track.yaml), so a run stopped before its script printed anything still has them.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,12 @@ def stuck_resets(run: RunDir, within_s: float) -> int:
             event = json.loads(line)
         except ValueError:  # a torn last line from a killed run
             continue
-        count += (event.get("event") == "mode" and event.get("new") == "RECOVERY"
-                  and "stuck" in str(event.get("reason", "")) and event.get("t", within_s) < within_s)
+        count += (
+            event.get("event") == "mode"
+            and event.get("new") == "RECOVERY"
+            and "stuck" in str(event.get("reason", ""))
+            and event.get("t", within_s) < within_s
+        )
     return count
 
 
@@ -55,13 +60,21 @@ def run_figures(path: str | Path) -> dict:
     cfg = OmegaConf.load(run.config)
     laps = read_laps(run)
     track = track_name(str(run.track)) if run.track.is_file() else track_name(str(cfg.track))
-    return {"track": track, "seed": int(cfg.seed), "encoder": str(cfg.agent.encoder),
-            "demo_lap_s": _rounded(summary.demo_lap_s, 3),
-            "t2f_min": _rounded(summary.first_lap_practice_min, 3),
-            "best_lap_s": _rounded(summary.best_lap_s, 3), "oracle_lap_s": _rounded(summary.oracle_lap_s, 3),
-            "best_over_oracle": _rounded(summary.best_over_oracle, 3),
-            "collisions_last5": int(sum(r.collisions for r in laps[-5:])),
-            "collisions": summary.collisions or 0, "stuck_first_min": stuck_resets(run, within_s=60.0),
-            "laps": len(laps),
-            "practice_min": round(summary.practice_min, 2), "wall_s": round(summary.wall_s_this_session, 1),
-            "run_dir": str(run.path), "laps_list": laps_list(laps)}
+    return {
+        "track": track,
+        "seed": int(cfg.seed),
+        "encoder": str(cfg.agent.encoder),
+        "demo_lap_s": _rounded(summary.demo_lap_s, 3),
+        "t2f_min": _rounded(summary.first_lap_practice_min, 3),
+        "best_lap_s": _rounded(summary.best_lap_s, 3),
+        "oracle_lap_s": _rounded(summary.oracle_lap_s, 3),
+        "best_over_oracle": _rounded(summary.best_over_oracle, 3),
+        "collisions_last5": int(sum(r.collisions for r in laps[-5:])),
+        "collisions": summary.collisions or 0,
+        "stuck_first_min": stuck_resets(run, within_s=60.0),
+        "laps": len(laps),
+        "practice_min": round(summary.practice_min, 2),
+        "wall_s": round(summary.wall_s_this_session, 1),
+        "run_dir": str(run.path),
+        "laps_list": laps_list(laps),
+    }

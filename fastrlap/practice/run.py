@@ -6,6 +6,7 @@ copy of the simulator track it drives (vehicle=sim and hil): the folder alone sa
 policy was trained, so a later command can neither drive it on another track by default nor lose
 the track when the original file is edited, moved or never copied to another machine.
 """
+
 from __future__ import annotations
 
 import csv
@@ -80,8 +81,9 @@ def new_run_dir(root: str | Path, name: str, now: datetime | None = None) -> Run
             n += 1
             path = base.with_name(f"{base.name}-{n}")
         except OSError as e:
-            raise RunDirError(f"{path}: cannot create the run directory ({e.strerror}); choose another with "
-                              f"run_dir=PATH") from None
+            raise RunDirError(
+                f"{path}: cannot create the run directory ({e.strerror}); choose another with run_dir=PATH"
+            ) from None
 
 
 def open_run_dir(path: str | Path, create: bool = False) -> RunDir:
@@ -91,11 +93,14 @@ def open_run_dir(path: str | Path, create: bool = False) -> RunDir:
         try:
             p.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise RunDirError(f"{p}: cannot create the run directory ({e.strerror}); choose another with "
-                              f"run_dir=PATH") from None
+            raise RunDirError(
+                f"{p}: cannot create the run directory ({e.strerror}); choose another with run_dir=PATH"
+            ) from None
     elif not p.is_dir():
-        raise RunDirError(f"{p}: no such run directory; pass the folder `fastrlap record-demo` created, "
-                          f"e.g. run_dir=runs/<date>-<time>-<track>")
+        raise RunDirError(
+            f"{p}: no such run directory; pass the folder `fastrlap record-demo` created, "
+            f"e.g. run_dir=runs/<date>-<time>-<track>"
+        )
     return RunDir(p)
 
 
@@ -118,8 +123,9 @@ def keep_aside(path: Path, now: datetime | None = None) -> Path | None:
     try:
         path.rename(aside)
     except OSError as e:
-        raise RunDirError(f"{path}: cannot keep it aside as {aside.name} ({e.strerror}); check the folder's "
-                          f"permissions") from None
+        raise RunDirError(
+            f"{path}: cannot keep it aside as {aside.name} ({e.strerror}); check the folder's permissions"
+        ) from None
     return aside
 
 
@@ -132,8 +138,10 @@ def save_track(run: RunDir, source: str | Path) -> Path:
     try:
         data = src.read_bytes()
     except OSError as e:
-        raise RunDirError(f"{run.track}: cannot store the run's copy of {src} ({e.strerror}); check that the "
-                          f"track file exists and is readable") from None
+        raise RunDirError(
+            f"{run.track}: cannot store the run's copy of {src} ({e.strerror}); check that the "
+            f"track file exists and is readable"
+        ) from None
     return atomic_write(run.track, lambda f: f.write(data))
 
 
@@ -143,22 +151,23 @@ def load_run_config(run: RunDir, overrides: DictConfig | None = None) -> Config:
     `track` becomes the run's own track.yaml where there is one, so every command on the run
     drives (and draws) the track the demo was recorded on."""
     if not run.config.is_file():
-        raise RunDirError(f"{run.config} not found: {run.path} is not a run directory; pass the folder "
-                          f"record-demo or practice printed")
+        raise RunDirError(
+            f"{run.config} not found: {run.path} is not a run directory; pass the folder "
+            f"record-demo or practice printed"
+        )
     try:
         saved = upgrade_keys(OmegaConf.to_container(OmegaConf.load(run.config)))
-        merged = OmegaConf.merge(OmegaConf.structured(Config), saved,
-                                 overrides if overrides is not None else {})
+        merged = OmegaConf.merge(OmegaConf.structured(Config), saved, overrides if overrides is not None else {})
         cfg = to_typed(merged)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise RunDirError(f"{run.config}: unreadable ({type(e).__name__}); restore it from a copy of the run "
-                          f"or start a new run") from None
+        raise RunDirError(
+            f"{run.config}: unreadable ({type(e).__name__}); restore it from a copy of the run or start a new run"
+        ) from None
     except ConfigError as e:  # a value out of range: the file was edited or damaged
         raise RunDirError(f"{run.config}: {e}; fix that value or start a new run") from None
     except OmegaConfBaseException as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise RunDirError(f"{run.config}: not a valid run config ({first}); fix that key or start a new run") \
-            from None
+        raise RunDirError(f"{run.config}: not a valid run config ({first}); fix that key or start a new run") from None
     if run.track.is_file():
         cfg.track = str(run.track)
     return cfg

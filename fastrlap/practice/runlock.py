@@ -6,6 +6,7 @@ drive one serial port from two controllers. A process that writes into a run hol
 (kill -9 included), so a lock never outlives its holder and needs no clean-up. The holder's PID
 and command are written into the file only so the refusal can name them.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -33,15 +34,18 @@ class RunLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise RunDirError(f"{self.path}: cannot open the run's lock file ({e.strerror}); check the folder's "
-                              f"permissions") from None
+            raise RunDirError(
+                f"{self.path}: cannot open the run's lock file ({e.strerror}); check the folder's permissions"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
             os.close(fd)
-            raise RunLocked(f"{self.path.parent} is in use by {holder}; wait for it to end (or stop it) "
-                            f"before running {self.what} there") from None
+            raise RunLocked(
+                f"{self.path.parent} is in use by {holder}; wait for it to end (or stop it) "
+                f"before running {self.what} there"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"process {os.getpid()} ({self.what})".encode(), 0)
         self._fd = fd

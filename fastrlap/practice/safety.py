@@ -4,6 +4,7 @@ Whoever produced the command — the policy, recovery, a human — it passes thr
 becomes neutral (and is reported), speed and steering are capped, and steering slews no faster
 than the servo should be asked to. The firmware enforces its own watchdog underneath.
 """
+
 from __future__ import annotations
 
 from fastrlap.actions import clamp, command_fault

@@ -11,6 +11,7 @@ again -> STARTING -> LEARNING) takes it from there. The excursion stays in the r
 transition that left the geofence is terminal, the wait counts as practice time and lap time,
 and each carry is an `operator` event.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -36,8 +37,13 @@ class Carriable(Protocol):
 class SimOperator:
     """Call once per control tick (the loop's `on_tick`); moves the car only after a geofence stop."""
 
-    def __init__(self, vehicle: Carriable, demo_path: np.ndarray, wait_s: float,
-                 on_event: Callable[[float, str, dict], None] | None = None) -> None:
+    def __init__(
+        self,
+        vehicle: Carriable,
+        demo_path: np.ndarray,
+        wait_s: float,
+        on_event: Callable[[float, str, dict], None] | None = None,
+    ) -> None:
         if wait_s <= 0:
             raise ValueError(f"practice.sim_carry_back_s must be > 0 to carry the car back, got {wait_s}")
         self.vehicle = vehicle
@@ -62,6 +68,13 @@ class SimOperator:
         self.carries += 1
         self._stopped_since = None
         if self.on_event is not None:
-            self.on_event(loop.state.practice_time, "operator", {
-                "action": "carried back to the demo path", "reason": sup.stop_reason,
-                "from": [round(obs.pose.x, 2), round(obs.pose.y, 2)], "to": [round(pose.x, 2), round(pose.y, 2)]})
+            self.on_event(
+                loop.state.practice_time,
+                "operator",
+                {
+                    "action": "carried back to the demo path",
+                    "reason": sup.stop_reason,
+                    "from": [round(obs.pose.x, 2), round(obs.pose.y, 2)],
+                    "to": [round(pose.x, 2), round(pose.y, 2)],
+                },
+            )

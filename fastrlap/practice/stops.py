@@ -6,6 +6,7 @@ space key, or whoever reads the log looks for the wrong person. The loop reads a
 one, once per tick; the first that holds the car speaks, and each is released only by its own
 continue.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

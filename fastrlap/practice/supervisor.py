@@ -22,6 +22,7 @@ decides; it never touches the car.
   drove off by itself the moment a cable was plugged back in is what this state prevents.
 - ERRORED: something broke (e.g. a non-finite action); neutral, terminal.
 """
+
 from __future__ import annotations
 
 import math
@@ -106,8 +107,14 @@ class Tick:
 
 
 class Supervisor:
-    def __init__(self, cfg: SupervisorConfig, distance_to_path: Callable[[float, float], float],
-                 control_hz: float, on_event: Callable[[Event], None] | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        cfg: SupervisorConfig,
+        distance_to_path: Callable[[float, float], float],
+        control_hz: float,
+        on_event: Callable[[Event], None] | None = None,
+        seed: int = 0,
+    ) -> None:
         self.cfg = cfg
         self.distance_to_path = distance_to_path
         self.control_hz = control_hz
@@ -141,9 +148,11 @@ class Supervisor:
         if new == self.mode:
             return
         if new not in TRANSITIONS[self.mode]:
-            raise IllegalTransition(f"{self.mode.value} -> {new.value} is not in the transition table ({reason}); "
-                                    f"a bug in fastrlap: the run directory is intact, resume it with "
-                                    f"`fastrlap practice resume=<run>`")
+            raise IllegalTransition(
+                f"{self.mode.value} -> {new.value} is not in the transition table ({reason}); "
+                f"a bug in fastrlap: the run directory is intact, resume it with "
+                f"`fastrlap practice resume=<run>`"
+            )
         event = Event(t=t, old=self.mode, new=new, reason=reason)
         self.mode = new
         self._mode_since = t
@@ -225,10 +234,20 @@ class Supervisor:
                 stuck = max(math.hypot(x - x0, y - y0) for _, x, y in self._positions) < cfg.stuck_distance
         if crash or stuck:
             self._recovery_steer = float(self.rng.uniform(-cfg.recovery_steer, cfg.recovery_steer))
-            self.transition(t, Mode.RECOVERY, f"crash ({accel:.1f} m/s²)" if crash else
-                            f"stuck (< {cfg.stuck_distance} m in {cfg.stuck_seconds:.0f} s)")
-            return Tick(Mode.RECOVERY, crash, stuck and not crash, accel / self.control_hz if crash else 0.0,
-                        Command(-cfg.recovery_speed, self._recovery_steer))
+            self.transition(
+                t,
+                Mode.RECOVERY,
+                f"crash ({accel:.1f} m/s²)"
+                if crash
+                else f"stuck (< {cfg.stuck_distance} m in {cfg.stuck_seconds:.0f} s)",
+            )
+            return Tick(
+                Mode.RECOVERY,
+                crash,
+                stuck and not crash,
+                accel / self.control_hz if crash else 0.0,
+                Command(-cfg.recovery_speed, self._recovery_steer),
+            )
         return Tick(Mode.LEARNING, False, False, 0.0, None)
 
     def _link_hold(self, obs: Observation, estop: bool, confirm: str) -> Tick | None:
@@ -244,8 +263,9 @@ class Supervisor:
             self.transition(t, Mode.LINK_LOST, f"serial link lost: {obs.link_lost}")
             return Tick(Mode.LINK_LOST, False, False, 0.0, neutral)
         if self.mode == Mode.LINK_LOST:
-            self.transition(t, Mode.AWAITING_CONFIRM, f"serial link back: {self._lost_port}; waiting for a human to "
-                                                      f"confirm")
+            self.transition(
+                t, Mode.AWAITING_CONFIRM, f"serial link back: {self._lost_port}; waiting for a human to confirm"
+            )
             return Tick(Mode.AWAITING_CONFIRM, False, False, 0.0, neutral)
         if self.mode != Mode.AWAITING_CONFIRM:
             return None

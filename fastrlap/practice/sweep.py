@@ -11,6 +11,7 @@ and the figures of practice/results.py (laps included, so the line is a benchmar
 scripts/compare_encoders.py and results_table.py read as it is). A job that fails records its
 error and the others carry on: a sweep of hours is not lost to one bad value.
 """
+
 from __future__ import annotations
 
 import json
@@ -128,8 +129,10 @@ def multirun(command: Callable[[Config], object], overrides: list[str], deadline
     own, settings = _split(overrides)
     for key in ("run_dir", "resume"):
         if any(_key(o) == key for o in settings):
-            raise ConfigError(f"{key}= cannot be swept or shared: each job of a sweep practises in its own new run "
-                              f"directory under the sweep folder (hydra.sweep.dir=)")
+            raise ConfigError(
+                f"{key}= cannot be swept or shared: each job of a sweep practises in its own new run "
+                f"directory under the sweep folder (hydra.sweep.dir=)"
+            )
     check_overrides(settings, Config, config_groups(), sweeps=True)
     swept = swept_keys(settings)
     settings = [f"{k}={v}" for k, v in JOB_DEFAULTS.items() if k not in map(_key, settings)] + settings
@@ -137,16 +140,19 @@ def multirun(command: Callable[[Config], object], overrides: list[str], deadline
     # another host, may stand elsewhere, and relative paths (track=, the sweep folder) are the user's.
     folder, cwd = _sweep_folder(own).absolute(), os.getcwd()
     names = ",".join(["${hydra.job.num}", *swept])
-    own = ([f"{k}={v}" for k, v in LAUNCH_DEFAULTS.items() if k not in map(_key, own)]
-           + [o for o in own if _key(o) != "hydra.sweep.dir"]
-           # the subdir quoted: Hydra's override grammar does not take a nested interpolation bare
-           + [f"hydra.sweep.dir={folder}", f"hydra.sweep.subdir='${{{_RESOLVER}:{names}}}'"])
+    own = (
+        [f"{k}={v}" for k, v in LAUNCH_DEFAULTS.items() if k not in map(_key, own)]
+        + [o for o in own if _key(o) != "hydra.sweep.dir"]
+        # the subdir quoted: Hydra's override grammar does not take a nested interpolation bare
+        + [f"hydra.sweep.dir={folder}", f"hydra.sweep.subdir='${{{_RESOLVER}:{names}}}'"]
+    )
     register_configs()
     GlobalHydra.instance().clear()
     job = partial(_job, command, deadline, cwd)
     with initialize_config_dir(config_dir=str(config_dir()), job_name="practice", version_base=None):
-        batches = GlobalHydra.instance().hydra.multirun(config_name="config", task_function=job,
-                                                        overrides=[*settings, *own])
+        batches = GlobalHydra.instance().hydra.multirun(
+            config_name="config", task_function=job, overrides=[*settings, *own]
+        )
     jobs = sorted((r.return_value for batch in batches for r in batch), key=lambda j: j["job"])
     atomic_write_text(folder / SUMMARY_FILE, "".join(json.dumps(j) + "\n" for j in jobs))
     return Sweep(folder, jobs)
@@ -168,8 +174,14 @@ def _record_job(command: Callable[[Config], object], deadline: float | None, cfg
 
     hydra = HydraConfig.get()
     run_dir = Path(hydra.runtime.output_dir)
-    record = {"job": int(hydra.job.num), "overrides": list(hydra.overrides.task), "run_dir": str(run_dir),
-              "track": track_name(str(cfg.track)), "seed": int(cfg.seed), "encoder": str(cfg.agent.encoder)}
+    record = {
+        "job": int(hydra.job.num),
+        "overrides": list(hydra.overrides.task),
+        "run_dir": str(run_dir),
+        "track": track_name(str(cfg.track)),
+        "seed": int(cfg.seed),
+        "encoder": str(cfg.agent.encoder),
+    }
     with open(run_dir / LOG_FILE, "a") as log, redirect_stdout(log), redirect_stderr(log):
         record.update(_practise(command, cfg, run_dir, deadline))
     if summary_path(RunDir(run_dir)).is_file():  # practice got as far as driving
@@ -234,11 +246,14 @@ def _stop_at(deadline: float | None, fired: threading.Event) -> Iterator[None]:
 
 def describe(job: dict) -> str:
     """One line per job for the terminal."""
+
     def f(v, unit):
         return "-" if v is None else f"{v:.2f} {unit}"
 
     head = f"#{job['job']} {Path(job['run_dir']).name}: {job['status']}"
     if job["status"] in ("failed", "skipped"):
         return f"{head}: {job['error']}"
-    return (f"{head} | T2F {f(job.get('t2f_min'), 'min')} | best lap {f(job.get('best_lap_s'), 's')} | "
-            f"oracle {f(job.get('oracle_lap_s'), 's')} | laps {job.get('laps', 0)}")
+    return (
+        f"{head} | T2F {f(job.get('t2f_min'), 'min')} | best lap {f(job.get('best_lap_s'), 's')} | "
+        f"oracle {f(job.get('oracle_lap_s'), 's')} | laps {job.get('laps', 0)}"
+    )

@@ -13,6 +13,7 @@ A chunk holds, for N ticks (about 21 bytes per tick before compression):
   completes already belongs to lap k + 1) · `mode_names` the supervisor's mode names, and
   `format_version` (int, now 1).
 """
+
 from __future__ import annotations
 
 import re
@@ -47,8 +48,14 @@ class Trajectory:
         return len(self.t)
 
     def select(self, keep: np.ndarray) -> Trajectory:
-        return Trajectory(t=self.t[keep], x=self.x[keep], y=self.y[keep], speed=self.speed[keep],
-                          mode=self.mode[keep], lap=self.lap[keep])
+        return Trajectory(
+            t=self.t[keep],
+            x=self.x[keep],
+            y=self.y[keep],
+            speed=self.speed[keep],
+            mode=self.mode[keep],
+            lap=self.lap[keep],
+        )
 
     def xy(self) -> np.ndarray:
         """(N, 2) positions, m."""
@@ -116,11 +123,20 @@ class TrajectoryRecorder:
 
 def _write_chunk(path: Path, rows: list[tuple[float, float, float, float, int, int]]) -> Path:
     cols = list(zip(*rows))
-    return atomic_write(path, lambda f: np.savez_compressed(
-        f, format_version=np.int32(FORMAT_VERSION), mode_names=np.array(MODE_NAMES),
-        t=np.asarray(cols[0], np.float64), x=np.asarray(cols[1], np.float32),
-        y=np.asarray(cols[2], np.float32), speed=np.asarray(cols[3], np.float32),
-        mode=np.asarray(cols[4], np.uint8), lap=np.asarray(cols[5], np.int32)))
+    return atomic_write(
+        path,
+        lambda f: np.savez_compressed(
+            f,
+            format_version=np.int32(FORMAT_VERSION),
+            mode_names=np.array(MODE_NAMES),
+            t=np.asarray(cols[0], np.float64),
+            x=np.asarray(cols[1], np.float32),
+            y=np.asarray(cols[2], np.float32),
+            speed=np.asarray(cols[3], np.float32),
+            mode=np.asarray(cols[4], np.uint8),
+            lap=np.asarray(cols[5], np.int32),
+        ),
+    )
 
 
 def read_trajectory(directory: str | Path) -> Trajectory:
@@ -141,8 +157,9 @@ def read_trajectory_checked(directory: str | Path) -> tuple[Trajectory, list[str
             parts.append(part)
     if not parts:
         return empty_trajectory(), skipped
-    return Trajectory(*(np.concatenate([getattr(p, f) for p in parts])
-                        for f in ("t", "x", "y", "speed", "mode", "lap"))), skipped
+    return Trajectory(
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in ("t", "x", "y", "speed", "mode", "lap"))
+    ), skipped
 
 
 def _read_chunk(path: Path) -> Trajectory | None:
@@ -153,9 +170,14 @@ def _read_chunk(path: Path) -> Trajectory | None:
                 return None
             names = [str(s) for s in z["mode_names"]]
             remap = np.array([MODE_NAMES.index(n) if n in MODE_NAMES else 255 for n in names], np.uint8)
-            part = Trajectory(t=z["t"].astype(np.float64), x=z["x"].astype(np.float32),
-                              y=z["y"].astype(np.float32), speed=z["speed"].astype(np.float32),
-                              mode=remap[z["mode"]], lap=z["lap"].astype(np.int32))
+            part = Trajectory(
+                t=z["t"].astype(np.float64),
+                x=z["x"].astype(np.float32),
+                y=z["y"].astype(np.float32),
+                speed=z["speed"].astype(np.float32),
+                mode=remap[z["mode"]],
+                lap=z["lap"].astype(np.int32),
+            )
     except (OSError, KeyError, ValueError, IndexError, zipfile.BadZipFile, EOFError, zlib.error):
         return None
     if len({len(part.t), len(part.x), len(part.y), len(part.speed), len(part.mode), len(part.lap)}) != 1:

@@ -3,6 +3,7 @@
 Recording the demo, practice and evaluate all open their vehicle here, so the three take the same
 checks (a known `vehicle.kind`, a track that holds a lap for this car) and the same stop paths.
 """
+
 from __future__ import annotations
 
 from fastrlap.config import Config
@@ -11,8 +12,10 @@ from fastrlap.errors import FastrlapError
 
 def check_vehicle(cfg: Config) -> None:
     if cfg.vehicle.kind not in ("sim", "hil", "real"):
-        raise FastrlapError(f"vehicle.kind={cfg.vehicle.kind!r}: use vehicle=sim, vehicle=hil (the firmware under "
-                            f"simavr) or vehicle=real (the car)")
+        raise FastrlapError(
+            f"vehicle.kind={cfg.vehicle.kind!r}: use vehicle=sim, vehicle=hil (the firmware under "
+            f"simavr) or vehicle=real (the car)"
+        )
 
 
 def course_track(cfg: Config):

@@ -25,6 +25,7 @@ this way on RECON):
 Goals enter the networks as the practice loop's goal features do: the unit direction to the goal
 in the body frame and the distance, next to the car's own speed and yaw rate.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -52,8 +53,10 @@ def dataset_folders(root: str | Path) -> list[Path]:
         found = sorted(p for p in root.iterdir() if (p / MANIFEST).is_file())
         if found:
             return found
-    raise PriorDataError(f"data={root}: no {MANIFEST} in it or in its sub-folders; collect one with `fastrlap "
-                         f"pretrain collect out={root}` (or import RECON with `fastrlap pretrain import-recon`)")
+    raise PriorDataError(
+        f"data={root}: no {MANIFEST} in it or in its sub-folders; collect one with `fastrlap "
+        f"pretrain collect out={root}` (or import RECON with `fastrlap pretrain import-recon`)"
+    )
 
 
 @dataclass
@@ -73,14 +76,27 @@ class Batch:
 class PriorData:
     """All ticks of the prior data as tensors on `device`, and the relabelled batches drawn from them."""
 
-    def __init__(self, frames: torch.Tensor, pose: torch.Tensor, velocity: torch.Tensor, yaw_rate: torch.Tensor,
-                 action: torch.Tensor, collision: torch.Tensor, noise_std: torch.Tensor, start: torch.Tensor,
-                 end: torch.Tensor, spec: EncoderSpec, sources: list[str], rays: torch.Tensor | None = None):
+    def __init__(
+        self,
+        frames: torch.Tensor,
+        pose: torch.Tensor,
+        velocity: torch.Tensor,
+        yaw_rate: torch.Tensor,
+        action: torch.Tensor,
+        collision: torch.Tensor,
+        noise_std: torch.Tensor,
+        start: torch.Tensor,
+        end: torch.Tensor,
+        spec: EncoderSpec,
+        sources: list[str],
+        rays: torch.Tensor | None = None,
+    ):
         self.frames, self.pose, self.velocity, self.yaw_rate = frames, pose, velocity, yaw_rate
         self.action, self.collision, self.noise_std = action, collision, noise_std
         # Free distance along RAY_ANGLES per tick (geometry.py); NaN where the world is unknown.
-        self.rays = rays if rays is not None else torch.full((len(pose), len(RAY_ANGLES)), float("nan"),
-                                                              device=pose.device)
+        self.rays = (
+            rays if rays is not None else torch.full((len(pose), len(RAY_ANGLES)), float("nan"), device=pose.device)
+        )
         self.start, self.end = start, end  # (N,) first and last tick index of each tick's trajectory
         self.spec = spec
         self.sources = sources
@@ -103,8 +119,14 @@ class PriorData:
         return self.pose.device
 
     @classmethod
-    def load(cls, root: str | Path, spec: EncoderSpec = EncoderSpec(), device: str | torch.device = "cpu",
-             max_frames: int = 0, threads: int = 8) -> PriorData:
+    def load(
+        cls,
+        root: str | Path,
+        spec: EncoderSpec = EncoderSpec(),
+        device: str | torch.device = "cpu",
+        max_frames: int = 0,
+        threads: int = 8,
+    ) -> PriorData:
         """Every shard of every dataset under `root` (see `dataset_folders`), at most `max_frames` ticks (0 = all)."""
         folders = dataset_folders(root)
         jobs: list[tuple[Path, int, int]] = []  # shard path, frames, index of its dataset
@@ -148,9 +170,18 @@ class PriorData:
                 if name in worlds and rows.any():
                     rays[rows] = ray_labels(worlds[name], data["pose"][rows])
             # Trajectory ids unique across datasets: (dataset, episode).
-            return {"frames": frames, "rays": rays, "pose": data["pose"], "velocity": data["velocity"], "yaw_rate": data["yaw_rate"],
-                    "action": data["action"], "collision": data["collision"], "noise": noise,
-                    "episode": data["episode"] * len(folders) + k, "episode_start": data["episode_start"]}
+            return {
+                "frames": frames,
+                "rays": rays,
+                "pose": data["pose"],
+                "velocity": data["velocity"],
+                "yaw_rate": data["yaw_rate"],
+                "action": data["action"],
+                "collision": data["collision"],
+                "noise": noise,
+                "episode": data["episode"] * len(folders) + k,
+                "episode_start": data["episode_start"],
+            }
 
         with ThreadPoolExecutor(max(1, threads)) as pool:  # zlib releases the GIL: shards decode in parallel
             parts = list(pool.map(read, jobs))
@@ -163,11 +194,20 @@ class PriorData:
         def t(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(a)).to(device=dev, dtype=dtype)
 
-        return cls(frames=t(cat["frames"], torch.uint8), pose=t(cat["pose"], torch.float32),
-                   velocity=t(cat["velocity"], torch.float32), yaw_rate=t(cat["yaw_rate"], torch.float32),
-                   action=t(cat["action"], torch.float32), collision=t(cat["collision"], torch.bool),
-                   noise_std=t(cat["noise"], torch.float32), start=t(start, torch.int64), end=t(end, torch.int64),
-                   spec=spec, sources=[str(f) for f in folders], rays=t(cat["rays"], torch.float32))
+        return cls(
+            frames=t(cat["frames"], torch.uint8),
+            pose=t(cat["pose"], torch.float32),
+            velocity=t(cat["velocity"], torch.float32),
+            yaw_rate=t(cat["yaw_rate"], torch.float32),
+            action=t(cat["action"], torch.float32),
+            collision=t(cat["collision"], torch.bool),
+            noise_std=t(cat["noise"], torch.float32),
+            start=t(start, torch.int64),
+            end=t(end, torch.int64),
+            spec=spec,
+            sources=[str(f) for f in folders],
+            rays=t(cat["rays"], torch.float32),
+        )
 
     # ------------------------------------------------------------------ sampling
     def stacks(self, idx: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -178,7 +218,9 @@ class PriorData:
         frames = self.frames[ticks]  # (B, K, 3, S, S)
         if self.noisy:
             std = self.noise_std[idx]
-            noise = torch.randn(frames.shape, generator=generator, device=frames.device) * std[:, None, None, None, None]
+            noise = (
+                torch.randn(frames.shape, generator=generator, device=frames.device) * std[:, None, None, None, None]
+            )
             frames = (frames.to(torch.float32) + noise).round_().clamp_(0, 255).to(torch.uint8)
         return frames.flatten(1, 2)
 
@@ -192,12 +234,26 @@ class PriorData:
         # On top of the goal the direction is undefined: point straight ahead (as goal_features does, roughly).
         ahead = torch.tensor([1.0, 0.0], device=body.device).expand_as(body)
         direction = torch.where(dist[:, None] > 1e-6, body / dist.clamp_min(1e-6)[:, None], ahead)
-        state = torch.cat([direction, (dist.clamp(max=4 * DISTANCE_SCALE) / DISTANCE_SCALE)[:, None],
-                           self.velocity[idx] / SPEED_SCALE, (self.yaw_rate[idx] / YAW_RATE_SCALE)[:, None]], dim=1)
+        state = torch.cat(
+            [
+                direction,
+                (dist.clamp(max=4 * DISTANCE_SCALE) / DISTANCE_SCALE)[:, None],
+                self.velocity[idx] / SPEED_SCALE,
+                (self.yaw_rate[idx] / YAW_RATE_SCALE)[:, None],
+            ],
+            dim=1,
+        )
         return state, dist
 
-    def sample(self, batch_size: int, goal_min_ticks: int, goal_max_ticks: int, goal_radius: float,
-               crash_penalty: float, generator: torch.Generator | None = None) -> Batch:
+    def sample(
+        self,
+        batch_size: int,
+        goal_min_ticks: int,
+        goal_max_ticks: int,
+        goal_radius: float,
+        crash_penalty: float,
+        generator: torch.Generator | None = None,
+    ) -> Batch:
         """A relabelled batch; see the module docstring for what each part means."""
         dev = self.device
         pick = torch.randint(len(self.valid), (batch_size,), generator=generator, device=dev)
@@ -212,8 +268,16 @@ class PriorData:
         speed_toward = (self.velocity[nxt] * next_state[:, 0:2]).sum(dim=1)
         reward = speed_toward - crash_penalty * self.crash[i].to(torch.float32)
         done = (next_dist < goal_radius).to(torch.float32)
-        return Batch(stack=self.stacks(i, generator), next_stack=self.stacks(nxt, generator), state=state,
-                     next_state=next_state, action=self.action[i], reward=reward, done=done, rays=self.rays[i])
+        return Batch(
+            stack=self.stacks(i, generator),
+            next_stack=self.stacks(nxt, generator),
+            state=state,
+            next_state=next_state,
+            action=self.action[i],
+            reward=reward,
+            done=done,
+            rays=self.rays[i],
+        )
 
 
 def trajectory_bounds(episode: np.ndarray, episode_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -237,5 +301,7 @@ def describe(data: PriorData) -> str:
     """One line: ticks, trajectories, crash ticks, hours of driving at the collection rate."""
     n = len(data)
     trajectories = int((data.start == torch.arange(n, device=data.device)).sum())
-    return (f"{n} frames in {trajectories} trajectories from {len(data.sources)} dataset(s), "
-            f"{int(data.crash.sum())} crashes, {data.frames.numel() / 2**30:.2f} GiB of frames on {data.device}")
+    return (
+        f"{n} frames in {trajectories} trajectories from {len(data.sources)} dataset(s), "
+        f"{int(data.crash.sum())} crashes, {data.frames.numel() / 2**30:.2f} GiB of frames on {data.device}"
+    )

@@ -21,6 +21,7 @@ simulator's prior environments (`builtin_tracks("prior")`: campus, warehouse, tr
 `collect` drives episodes (a random environment, start, direction and camera look each) and hands
 every tick to a `ShardWriter`. Everything random comes from one seed.
 """
+
 from __future__ import annotations
 
 import math
@@ -76,8 +77,9 @@ class _Goal:
 class ExplorationDriver:
     """Picks random reachable goals on a track and drives to them slowly, noisily, bumping sometimes."""
 
-    def __init__(self, track: Track, params: CarParams, cfg: PretrainConfig, rng: np.random.Generator,
-                 direction: int = 1) -> None:
+    def __init__(
+        self, track: Track, params: CarParams, cfg: PretrainConfig, rng: np.random.Generator, direction: int = 1
+    ) -> None:
         self.track, self.params, self.cfg, self.rng = track, params, cfg, rng
         self.direction = 1 if direction >= 0 else -1
         self.goal: _Goal | None = None
@@ -140,8 +142,9 @@ class ExplorationDriver:
         if collided or stuck:
             self.bumps += int(collided)
             self._backout_until = t + float(rng.uniform(*BACKOUT_SECONDS))
-            self._backout = Command(speed=-float(rng.uniform(*BACKOUT_SPEED)),
-                                    steer=float(rng.uniform(-p.max_steer, p.max_steer)))
+            self._backout = Command(
+                speed=-float(rng.uniform(*BACKOUT_SPEED)), steer=float(rng.uniform(-p.max_steer, p.max_steer))
+            )
             self.goal = None
             self._anchor = (self._backout_until, x, y)
             return self._backout
@@ -192,28 +195,40 @@ def camera_variants(base: CameraConfig, cfg: PretrainConfig) -> list[CameraConfi
     rng = np.random.default_rng(cfg.camera_seed)
     out = [replace(base, noise_std=cfg.noise_std_max / 2, brightness_jitter=0.0)]
     for _ in range(cfg.camera_variants - 1):
-        out.append(replace(
-            base,
-            mount_height=float(np.clip(base.mount_height + rng.uniform(-1, 1) * cfg.height_jitter, 0.08, 0.24)),
-            pitch_deg=float(base.pitch_deg + rng.uniform(-1, 1) * cfg.pitch_jitter_deg),
-            noise_std=float(rng.uniform(0.0, cfg.noise_std_max)),
-            brightness_jitter=0.0,
-        ))
+        out.append(
+            replace(
+                base,
+                mount_height=float(np.clip(base.mount_height + rng.uniform(-1, 1) * cfg.height_jitter, 0.08, 0.24)),
+                pitch_deg=float(base.pitch_deg + rng.uniform(-1, 1) * cfg.pitch_jitter_deg),
+                noise_std=float(rng.uniform(0.0, cfg.noise_std_max)),
+                brightness_jitter=0.0,
+            )
+        )
     return out
 
 
-def collect(cfg: PretrainConfig, vehicle: VehicleConfig, seed: int, out: str | Path,
-            progress: Callable[[CollectStats], None] | None = None, progress_every: int = 1000) -> CollectStats:
+def collect(
+    cfg: PretrainConfig,
+    vehicle: VehicleConfig,
+    seed: int,
+    out: str | Path,
+    progress: Callable[[CollectStats], None] | None = None,
+    progress_every: int = 1000,
+) -> CollectStats:
     """Drive `cfg.steps` ticks of exploration over `cfg.envs` and write them as a dataset in `out`."""
     envs = check_prior_envs(list(cfg.envs))
     if cfg.steps < 1:
         raise PriorDataError(f"steps={cfg.steps}: collect at least one frame")
     if not 0.0 < cfg.min_speed <= cfg.max_speed:
-        raise PriorDataError(f"pretrain.min_speed={cfg.min_speed}, pretrain.max_speed={cfg.max_speed}: need "
-                             f"0 < min_speed <= max_speed (m/s)")
+        raise PriorDataError(
+            f"pretrain.min_speed={cfg.min_speed}, pretrain.max_speed={cfg.max_speed}: need "
+            f"0 < min_speed <= max_speed (m/s)"
+        )
     if cfg.episode_seconds <= 0 or cfg.camera_variants < 1:
-        raise PriorDataError(f"pretrain.episode_seconds={cfg.episode_seconds}, pretrain.camera_variants="
-                             f"{cfg.camera_variants}: both must be positive")
+        raise PriorDataError(
+            f"pretrain.episode_seconds={cfg.episode_seconds}, pretrain.camera_variants="
+            f"{cfg.camera_variants}: both must be positive"
+        )
     root = np.random.SeedSequence(seed)
     episode_seq, world_seq = root.spawn(2)
     rng = np.random.default_rng(episode_seq)
@@ -223,13 +238,24 @@ def collect(cfg: PretrainConfig, vehicle: VehicleConfig, seed: int, out: str | P
     tracks = {name: load_track(name) for name in envs}
     cameras = camera_variants(sim.camera, cfg)
     renderers: dict[tuple[str, int], Renderer] = {}
-    writer = ShardWriter(Path(out), envs, cfg.frames_per_shard, meta={
-        "source": "sim", "seed": seed, "control_hz": vehicle.control_hz,
-        "vehicle": {"speed_bias": vehicle.speed_bias, "speed_scale": vehicle.speed_scale,
-                    "max_steer": vehicle.max_steer},
-        "cameras": [{"mount_height": c.mount_height, "pitch_deg": c.pitch_deg, "noise_std": c.noise_std}
-                    for c in cameras],
-    })
+    writer = ShardWriter(
+        Path(out),
+        envs,
+        cfg.frames_per_shard,
+        meta={
+            "source": "sim",
+            "seed": seed,
+            "control_hz": vehicle.control_hz,
+            "vehicle": {
+                "speed_bias": vehicle.speed_bias,
+                "speed_scale": vehicle.speed_scale,
+                "max_steer": vehicle.max_steer,
+            },
+            "cameras": [
+                {"mount_height": c.mount_height, "pitch_deg": c.pitch_deg, "noise_std": c.noise_std} for c in cameras
+            ],
+        },
+    )
     ticks_per_episode = max(1, int(round(cfg.episode_seconds * vehicle.control_hz)))
     frames = episodes = collisions = bumps = 0
     start = time.perf_counter()
@@ -256,18 +282,29 @@ def collect(cfg: PretrainConfig, vehicle: VehicleConfig, seed: int, out: str | P
             frame = renderer.render(state.x, state.y, state.yaw, brightness=brightness)
             cmd = driver(t, state.x, state.y, state.yaw, impact)
             reading = world.step(cmd)
-            writer.add(frame, t=t, pose=(state.x, state.y, state.yaw), velocity=(state.vx, state.vy),
-                       yaw_rate=state.yaw_rate, accel=reading.accel, command=(cmd.speed, cmd.steer),
-                       action=to_action(cmd.speed, cmd.steer, vehicle).astype(np.float32),
-                       collision=reading.collision, episode=episodes, episode_start=(k == 0), env=env,
-                       camera=cam_i)
+            writer.add(
+                frame,
+                t=t,
+                pose=(state.x, state.y, state.yaw),
+                velocity=(state.vx, state.vy),
+                yaw_rate=state.yaw_rate,
+                accel=reading.accel,
+                command=(cmd.speed, cmd.steer),
+                action=to_action(cmd.speed, cmd.steer, vehicle).astype(np.float32),
+                collision=reading.collision,
+                episode=episodes,
+                episode_start=(k == 0),
+                env=env,
+                camera=cam_i,
+            )
             # The IMU reading belongs to the tick it measured: stored with the frame seen before it.
             state, t, impact = reading.state, reading.t, reading.impact
             frames += 1
             collisions += int(reading.collision)
             if frames >= next_report and progress is not None:
-                progress(CollectStats(frames, episodes + 1, collisions, bumps + driver.bumps,
-                                      time.perf_counter() - start))
+                progress(
+                    CollectStats(frames, episodes + 1, collisions, bumps + driver.bumps, time.perf_counter() - start)
+                )
                 next_report += progress_every
             if abs(track.project(state.x, state.y).n) > track.width / 2 + LOST_OFFSET:
                 break

@@ -17,6 +17,7 @@ Two users, one implementation:
   critic alone learned features with less of this geometry than a random encoder has
   (docs/experiments/encoder.md).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,8 +47,9 @@ def blocked(track: Track, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-def free_distances(track: Track, x: np.ndarray, y: np.ndarray, headings: np.ndarray,
-                   limit: float = MAX_FREE) -> np.ndarray:
+def free_distances(
+    track: Track, x: np.ndarray, y: np.ndarray, headings: np.ndarray, limit: float = MAX_FREE
+) -> np.ndarray:
     """Metres each straight line stays free (at most `limit`), shape of `headings`.
 
     `x`, `y` broadcast against `headings` (e.g. (N, 1) positions with (N, K) ray headings).

@@ -19,6 +19,7 @@ ground hardly depends on where the walls are. The head is dropped at export like
 Augmentation: DrQ's random shift (pad 4 px by edge replication, crop back at a random offset),
 drawn independently for the current and the next stack.
 """
+
 from __future__ import annotations
 
 import copy
@@ -70,16 +71,22 @@ class IQL(nn.Module):
         self.cfg = cfg
         self.encoder = Encoder(spec)
         e = spec.embedding_dim
-        self.critic = CriticEnsemble(e, STATE_DIM, ACTION_DIM, num_qs=cfg.num_qs, projection_dim=cfg.projection_dim,
-                                     hidden_dim=cfg.hidden_dim)
+        self.critic = CriticEnsemble(
+            e, STATE_DIM, ACTION_DIM, num_qs=cfg.num_qs, projection_dim=cfg.projection_dim, hidden_dim=cfg.hidden_dim
+        )
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
-        self.value = CriticEnsemble(e, STATE_DIM, 0, num_qs=1, projection_dim=cfg.projection_dim,
-                                    hidden_dim=cfg.hidden_dim)
-        self.actor = TanhGaussianActor(e, STATE_DIM, ACTION_DIM, projection_dim=cfg.projection_dim,
-                                       hidden_dim=cfg.hidden_dim)
+        self.value = CriticEnsemble(
+            e, STATE_DIM, 0, num_qs=1, projection_dim=cfg.projection_dim, hidden_dim=cfg.hidden_dim
+        )
+        self.actor = TanhGaussianActor(
+            e, STATE_DIM, ACTION_DIM, projection_dim=cfg.projection_dim, hidden_dim=cfg.hidden_dim
+        )
         # Only built when weighted in: with weight 0 it would cost a forward pass per step for nothing.
-        self.geometry = (nn.Sequential(nn.Linear(e, cfg.hidden_dim), nn.ReLU(), nn.Linear(cfg.hidden_dim, len(RAY_ANGLES)))
-                         if cfg.geometry_weight > 0 else None)
+        self.geometry = (
+            nn.Sequential(nn.Linear(e, cfg.hidden_dim), nn.ReLU(), nn.Linear(cfg.hidden_dim, len(RAY_ANGLES)))
+            if cfg.geometry_weight > 0
+            else None
+        )
         self.to(device)
         self.device = torch.device(device)
         trained = [p for name, p in self.named_parameters() if not name.startswith("target_critic.")]
@@ -132,9 +139,11 @@ class IQL(nn.Module):
         values = torch.cat([torch.stack([q_loss, v_loss, actor_loss, geometry_loss]).detach(), stats]).tolist()
         metrics = dict(zip(METRICS, values))
         if not all(math.isfinite(x) for x in values[:4]):
-            raise FastrlapError(f"IQL update {self.updates + 1}: non-finite loss (q {values[0]:.3g}, v {values[1]:.3g}, "
-                                f"actor {values[2]:.3g}, geometry {values[3]:.3g}); the weights from before this step "
-                                f"are kept — lower iql.lr or check the dataset for NaN")
+            raise FastrlapError(
+                f"IQL update {self.updates + 1}: non-finite loss (q {values[0]:.3g}, v {values[1]:.3g}, "
+                f"actor {values[2]:.3g}, geometry {values[3]:.3g}); the weights from before this step "
+                f"are kept — lower iql.lr or check the dataset for NaN"
+            )
         self.optimizer.zero_grad(set_to_none=True)
         (q_loss + v_loss + actor_loss + self.cfg.geometry_weight * geometry_loss).backward()
         self.optimizer.step()
@@ -145,6 +154,10 @@ class IQL(nn.Module):
 
     def readers(self) -> list[nn.Linear]:
         """The layers that read the embedding: each head's projection (for ReDo's outgoing weights)."""
-        heads = [self.critic.projection.linear, self.target_critic.projection.linear,
-                 self.value.projection.linear, self.actor.projection.linear]
+        heads = [
+            self.critic.projection.linear,
+            self.target_critic.projection.linear,
+            self.value.projection.linear,
+            self.actor.projection.linear,
+        ]
         return heads + ([self.geometry[0]] if self.geometry is not None else [])

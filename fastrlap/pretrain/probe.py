@@ -15,6 +15,7 @@ what the policy sees at an episode start). Two labels a driver needs:
 chosen by 3-fold cross-validation inside the 70%. (Leaving whole tracks out instead mostly
 measures how each track's look shifts the read-out's offset: every track has its own surfaces.)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ def probe_set(track: Track, camera: CameraConfig, encoder_spec, n: int, rng: np.
 
 
 def embed(encoder: Encoder, stacks: np.ndarray, batch: int = 256) -> np.ndarray:
-    return np.concatenate([encoder.embed(stacks[i:i + batch]) for i in range(0, len(stacks), batch)])
+    return np.concatenate([encoder.embed(stacks[i : i + batch]) for i in range(0, len(stacks), batch)])
 
 
 def _ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:

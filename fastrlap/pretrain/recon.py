@@ -35,6 +35,7 @@ Fields used (T rows each) and how they map onto a prior-data `Trajectory`:
 hindsight goals need. RECON stores no per-tick time stamps; `t` is the tick index / `hz`
 (the Open X-Embodiment catalogue lists berkeley_gnm_recon at 3 Hz, hence the default).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -64,17 +65,25 @@ MIN_TURN_SPEED = 0.3  # m/s: below this the steering equivalent of a yaw rate is
 def _decode(jpeg: bytes, size: int, source: str, i: int) -> np.ndarray:
     img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR) if jpeg else None
     if img is None:
-        raise PriorDataError(f"{source}: images/rgb_left[{i}] is not a decodable image; the file is damaged, "
-                             f"download it again or leave it out")
+        raise PriorDataError(
+            f"{source}: images/rgb_left[{i}] is not a decodable image; the file is damaged, "
+            f"download it again or leave it out"
+        )
     h, w = img.shape[:2]
     side = min(h, w)
     y0, x0 = (h - side) // 2, (w - side) // 2
-    img = cv2.resize(img[y0:y0 + side, x0:x0 + side], (size, size), interpolation=cv2.INTER_AREA)
+    img = cv2.resize(img[y0 : y0 + side, x0 : x0 + side], (size, size), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def read_recon(path: str | Path, episode: int = 0, size: int = 128, hz: float = 3.0, wheelbase: float = 0.33,
-               units: ActionUnits | None = None) -> Trajectory:
+def read_recon(
+    path: str | Path,
+    episode: int = 0,
+    size: int = 128,
+    hz: float = 3.0,
+    wheelbase: float = 0.33,
+    units: ActionUnits | None = None,
+) -> Trajectory:
     """One RECON HDF5 file as a `Trajectory` (env "recon"); actions use the car's action mapping
     (`units`, the simulator's `VehicleConfig` when not given)."""
     import h5py
@@ -90,17 +99,22 @@ def read_recon(path: str | Path, episode: int = 0, size: int = 128, hz: float = 
     with f:
         missing = [k for k, required in FIELDS.items() if required and k not in f]
         if missing:
-            raise PriorDataError(f"{src}: missing RECON field(s) {', '.join(missing)}; is this a RECON "
-                                 f"(recon_release) trajectory?")
+            raise PriorDataError(
+                f"{src}: missing RECON field(s) {', '.join(missing)}; is this a RECON (recon_release) trajectory?"
+            )
         jpegs = f["images/rgb_left"]
         n = len(jpegs)
         arrays = {k: np.asarray(f[k][()]) for k in FIELDS if k != "images/rgb_left" and k in f}
         for k, a in arrays.items():
             if len(a) != n:
-                raise PriorDataError(f"{src}: {k} has {len(a)} rows but images/rgb_left has {n}; the file is "
-                                     f"damaged, download it again")
-        frames = np.stack([_decode(bytes(jpegs[i]), size, src, i) for i in range(n)]) if n else \
-            np.zeros((0, size, size, 3), np.uint8)
+                raise PriorDataError(
+                    f"{src}: {k} has {len(a)} rows but images/rgb_left has {n}; the file is damaged, download it again"
+                )
+        frames = (
+            np.stack([_decode(bytes(jpegs[i]), size, src, i) for i in range(n)])
+            if n
+            else np.zeros((0, size, size, 3), np.uint8)
+        )
     pos = arrays["jackal/position"].reshape(n, -1)
     v_cmd = arrays["commands/linear_velocity"].reshape(n).astype(np.float64)
     w_cmd = arrays["commands/angular_velocity"].reshape(n).astype(np.float64)
@@ -132,4 +146,3 @@ def iter_recon(folder: str | Path, **kwargs) -> Iterator[Trajectory]:
         raise PriorDataError(f"{folder}: no .hdf5 files; point src= at the recon_release folder")
     for i, path in enumerate(files):
         yield read_recon(path, episode=i, **kwargs)
-

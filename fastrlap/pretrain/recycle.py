@@ -15,6 +15,7 @@ all channels of the layer (ReDo's normalised activity); a score <= `tau` marks i
 new filters use `nn.Conv2d`'s own initialisation from a seeded generator, so the result is a
 pure function of (weights, frames, tau, seed).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -24,7 +25,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from fastrlap.agent.encoder import Encoder, EncoderSpec, EncoderWeightsError, load_encoder, read_encoder_meta, save_encoder
+from fastrlap.agent.encoder import (
+    Encoder,
+    EncoderSpec,
+    EncoderWeightsError,
+    load_encoder,
+    read_encoder_meta,
+    save_encoder,
+)
 from fastrlap.errors import FastrlapError
 from fastrlap.pretrain.dataset import PriorData
 
@@ -57,7 +65,7 @@ def layer_scores(encoder: Encoder, stacks: torch.Tensor, batch: int = 256) -> li
     totals: list[torch.Tensor] = []
     sizes: list[int] = []
     for i in range(0, len(stacks), batch):
-        x = stacks[i:i + batch].to(device).to(torch.float32) * (1.0 / 255.0)
+        x = stacks[i : i + batch].to(device).to(torch.float32) * (1.0 / 255.0)
         outs = []
         for module in encoder.convs:
             x = module(x)
@@ -76,9 +84,16 @@ def channel_scores(encoder: Encoder, stacks: torch.Tensor, batch: int = 256) -> 
 
 
 @torch.no_grad()
-def recycle(encoder: Encoder, stacks: torch.Tensor, tau: float, seed: int, layers: list[int] | None = None,
-            readers: Sequence[nn.Linear] = (), optimizer: torch.optim.Optimizer | None = None,
-            scores: list[torch.Tensor] | None = None) -> list[list[int]]:
+def recycle(
+    encoder: Encoder,
+    stacks: torch.Tensor,
+    tau: float,
+    seed: int,
+    layers: list[int] | None = None,
+    readers: Sequence[nn.Linear] = (),
+    optimizer: torch.optim.Optimizer | None = None,
+    scores: list[torch.Tensor] | None = None,
+) -> list[list[int]]:
     """ReDo on the conv `layers` (None = all): re-initialise, in place, each channel scoring <= `tau`.
 
     As in ReDo, a recycled channel's incoming filter is drawn afresh and its outgoing weights are
@@ -116,7 +131,7 @@ def recycle(encoder: Encoder, stacks: torch.Tensor, tau: float, seed: int, layer
             if layer + 1 < len(convs):
                 outgoing = [(convs[layer + 1].weight, (slice(None), idx))]
             else:
-                positions = encoder.spec.out_size ** 2  # the embedding is (C, H, W) flattened
+                positions = encoder.spec.out_size**2  # the embedding is (C, H, W) flattened
                 cols = (idx[:, None] * positions + torch.arange(positions, device=idx.device)).flatten()
                 outgoing = [(r.weight, (slice(None), cols.to(r.weight.device))) for r in readers]
             for weight, where in outgoing:
@@ -141,12 +156,26 @@ def recycle_dormant(encoder: Encoder, stacks: torch.Tensor, tau: float, seed: in
     scores = layer_scores(encoder, stacks)
     layer, _ = last_conv(encoder)
     channels = recycle(encoder, stacks, tau, seed, layers=[layer], scores=scores)[layer]
-    return RecycleReport(layer=layer, channels=channels, scores=[round(float(s), 4) for s in scores[layer]],
-                         tau=tau, frames=len(stacks), seed=seed)
+    return RecycleReport(
+        layer=layer,
+        channels=channels,
+        scores=[round(float(s), 4) for s in scores[layer]],
+        tau=tau,
+        frames=len(stacks),
+        seed=seed,
+    )
 
 
-def recycle_file(src: str | Path | None, data: str | Path, out: str | Path, tau: float, frames: int, seed: int,
-                 spec: EncoderSpec = EncoderSpec(), device: str | torch.device = "cpu") -> RecycleReport:
+def recycle_file(
+    src: str | Path | None,
+    data: str | Path,
+    out: str | Path,
+    tau: float,
+    frames: int,
+    seed: int,
+    spec: EncoderSpec = EncoderSpec(),
+    device: str | torch.device = "cpu",
+) -> RecycleReport:
     """Weights file `src` (None = the shipped asset) -> `out`, dormant channels recycled.
 
     Calibration: the first `frames` ticks of the prior dataset `data`, as training saw them
@@ -162,8 +191,9 @@ def recycle_file(src: str | Path | None, data: str | Path, out: str | Path, tau:
     except EncoderWeightsError as e:  # already one line naming the file and the fix
         raise FastrlapError(str(e)) from None
     prior = PriorData.load(data, spec, device=device, max_frames=frames)
-    stacks = prior.stacks(torch.arange(len(prior), device=prior.device),
-                          torch.Generator(device=prior.device).manual_seed(seed))
+    stacks = prior.stacks(
+        torch.arange(len(prior), device=prior.device), torch.Generator(device=prior.device).manual_seed(seed)
+    )
     report = recycle_dormant(encoder, stacks, tau, seed)
     meta = read_encoder_meta(src)
     training = dict(meta.get("training") or {})

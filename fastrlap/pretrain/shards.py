@@ -41,6 +41,7 @@ the action mapping), `total_frames`, `total_episodes`, `source` ("sim" or "recon
 `[{file, frames, episodes}]` in order. A shard that is not listed (a crash while writing it) is
 ignored, so a kill -9 loses at most the shard being written.
 """
+
 from __future__ import annotations
 
 import json
@@ -132,14 +133,39 @@ class ShardWriter:
         self._episodes: set[int] = set()
         self._rows: dict[str, list] = {k: [] for k in ("frames", *PER_TICK)}
 
-    def add(self, frame: np.ndarray, *, t: float, pose, velocity, yaw_rate: float, accel, command, action,
-            collision: bool, episode: int, episode_start: bool, env: str, camera: int = 0) -> None:
+    def add(
+        self,
+        frame: np.ndarray,
+        *,
+        t: float,
+        pose,
+        velocity,
+        yaw_rate: float,
+        accel,
+        command,
+        action,
+        collision: bool,
+        episode: int,
+        episode_start: bool,
+        env: str,
+        camera: int = 0,
+    ) -> None:
         rows = self._rows
         rows["frames"].append(frame)
-        for name, value in (("t", t), ("pose", pose), ("velocity", velocity), ("yaw_rate", yaw_rate),
-                            ("accel", accel), ("command", command), ("action", action), ("collision", collision),
-                            ("episode", episode), ("episode_start", episode_start),
-                            ("env", self.environments.index(env)), ("camera", camera)):
+        for name, value in (
+            ("t", t),
+            ("pose", pose),
+            ("velocity", velocity),
+            ("yaw_rate", yaw_rate),
+            ("accel", accel),
+            ("command", command),
+            ("action", action),
+            ("collision", collision),
+            ("episode", episode),
+            ("episode_start", episode_start),
+            ("env", self.environments.index(env)),
+            ("camera", camera),
+        ):
             rows[name].append(value)
         if len(rows["frames"]) >= self.frames_per_shard:
             self.flush()
@@ -150,8 +176,11 @@ class ShardWriter:
         n = len(rows["frames"])
         if n == 0:
             return
-        arrays = {"format_version": np.int64(FORMAT_VERSION), "frames": np.stack(rows["frames"]).astype(np.uint8),
-                  "env_names": np.array(self.environments, dtype=str)}
+        arrays = {
+            "format_version": np.int64(FORMAT_VERSION),
+            "frames": np.stack(rows["frames"]).astype(np.uint8),
+            "env_names": np.array(self.environments, dtype=str),
+        }
         for name, (dtype, _) in PER_TICK.items():
             arrays[name] = np.asarray(rows[name], dtype=dtype)
         name = f"shard-{len(self.shards):05d}.npz"
@@ -183,8 +212,9 @@ class ShardWriter:
         self.flush()
 
 
-def write_trajectories(out: str | Path, trajectories, environments: list[str], frames_per_shard: int,
-                       meta: dict | None = None) -> int:
+def write_trajectories(
+    out: str | Path, trajectories, environments: list[str], frames_per_shard: int, meta: dict | None = None
+) -> int:
     """Write `Trajectory` records (e.g. from `recon.iter_recon`) as a dataset; returns the frame count.
 
     Episode ids are renumbered 0, 1, ... in the order given, so ids from different sources cannot clash.
@@ -192,12 +222,25 @@ def write_trajectories(out: str | Path, trajectories, environments: list[str], f
     writer = ShardWriter(Path(out), list(environments), frames_per_shard, meta=dict(meta or {}))
     for episode, tr in enumerate(trajectories):
         if tr.env not in writer.environments:
-            raise PriorDataError(f"trajectory {tr.episode} is from {tr.env!r}, not one of {writer.environments}; "
-                                 f"list it in environments")
+            raise PriorDataError(
+                f"trajectory {tr.episode} is from {tr.env!r}, not one of {writer.environments}; list it in environments"
+            )
         for k in range(len(tr)):
-            writer.add(tr.frames[k], t=tr.t[k], pose=tr.pose[k], velocity=tr.velocity[k], yaw_rate=tr.yaw_rate[k],
-                       accel=tr.accel[k], command=tr.command[k], action=tr.action[k], collision=tr.collision[k],
-                       episode=episode, episode_start=k == 0, env=tr.env, camera=tr.camera)
+            writer.add(
+                tr.frames[k],
+                t=tr.t[k],
+                pose=tr.pose[k],
+                velocity=tr.velocity[k],
+                yaw_rate=tr.yaw_rate[k],
+                accel=tr.accel[k],
+                command=tr.command[k],
+                action=tr.action[k],
+                collision=tr.collision[k],
+                episode=episode,
+                episode_start=k == 0,
+                env=tr.env,
+                camera=tr.camera,
+            )
     writer.close()
     return writer.total_frames
 
@@ -207,24 +250,33 @@ def read_manifest(folder: str | Path) -> dict:
     """The manifest of a dataset folder, validated; any problem is one `PriorDataError` line."""
     path = Path(folder) / MANIFEST
     if not path.is_file():
-        raise PriorDataError(f"{path} not found: {folder} is not a prior dataset; run `fastrlap pretrain collect "
-                             f"out={folder}` first")
+        raise PriorDataError(
+            f"{path} not found: {folder} is not a prior dataset; run `fastrlap pretrain collect out={folder}` first"
+        )
     try:
         manifest = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise PriorDataError(f"{path}: not valid JSON ({str(e).splitlines()[0]}); the dataset is damaged, "
-                             f"collect it again") from None
+        raise PriorDataError(
+            f"{path}: not valid JSON ({str(e).splitlines()[0]}); the dataset is damaged, collect it again"
+        ) from None
     if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
         version = manifest.get("format_version") if isinstance(manifest, dict) else None
-        raise PriorDataError(f"{path}: format_version {version!r}, this fastrlap reads {FORMAT_VERSION}; collect the "
-                             f"dataset again with this version")
+        raise PriorDataError(
+            f"{path}: format_version {version!r}, this fastrlap reads {FORMAT_VERSION}; collect the "
+            f"dataset again with this version"
+        )
     shards = manifest.get("shards")
     envs = manifest.get("environments")
-    if (not isinstance(shards, list) or not isinstance(envs, list)
-            or not all(isinstance(s, dict) and isinstance(s.get("file"), str) and isinstance(s.get("frames"), int)
-                       for s in shards)):
-        raise PriorDataError(f"{path}: missing or malformed 'shards'/'environments'; the dataset is damaged, "
-                             f"collect it again")
+    if (
+        not isinstance(shards, list)
+        or not isinstance(envs, list)
+        or not all(
+            isinstance(s, dict) and isinstance(s.get("file"), str) and isinstance(s.get("frames"), int) for s in shards
+        )
+    ):
+        raise PriorDataError(
+            f"{path}: missing or malformed 'shards'/'environments'; the dataset is damaged, collect it again"
+        )
     return manifest
 
 
@@ -238,8 +290,9 @@ def load_shard(path: str | Path, frames_expected: int | None = None) -> dict[str
     except FileNotFoundError:
         raise PriorDataError(f"{path}: listed in the manifest but missing; {fix}") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise PriorDataError(f"{path}: unreadable shard ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
-                             f"{fix}") from None
+        raise PriorDataError(
+            f"{path}: unreadable shard ({str(e).splitlines()[0] if str(e) else type(e).__name__}); {fix}"
+        ) from None
     if "format_version" not in data or int(data["format_version"]) != FORMAT_VERSION:
         raise PriorDataError(f"{path}: not a format-{FORMAT_VERSION} shard; {fix}")
     missing = [k for k in ("frames", "env_names", *PER_TICK) if k not in data]
@@ -252,8 +305,9 @@ def load_shard(path: str | Path, frames_expected: int | None = None) -> dict[str
     for name, (dtype, shape) in PER_TICK.items():
         a = data[name]
         if a.shape != (n, *shape) or a.dtype != dtype:
-            raise PriorDataError(f"{path}: {name} is {a.shape} {a.dtype}, expected {(n, *shape)} "
-                                 f"{np.dtype(dtype)}; {fix}")
+            raise PriorDataError(
+                f"{path}: {name} is {a.shape} {a.dtype}, expected {(n, *shape)} {np.dtype(dtype)}; {fix}"
+            )
     if frames_expected is not None and n != frames_expected:
         raise PriorDataError(f"{path}: {n} frames but the manifest says {frames_expected}; {fix}")
     if len(data["env_names"]) and int(data["env"].max(initial=0)) >= len(data["env_names"]):
@@ -270,10 +324,20 @@ def iter_shards(folder: str | Path) -> Iterator[dict[str, np.ndarray]]:
 
 def _trajectory(env: str, episode: int, parts: list[dict[str, np.ndarray]]) -> Trajectory:
     cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    return Trajectory(env=env, episode=episode, frames=cat["frames"], t=cat["t"], pose=cat["pose"],
-                      velocity=cat["velocity"], yaw_rate=cat["yaw_rate"], accel=cat["accel"],
-                      command=cat["command"], action=cat["action"], collision=cat["collision"],
-                      camera=int(cat["camera"][0]))
+    return Trajectory(
+        env=env,
+        episode=episode,
+        frames=cat["frames"],
+        t=cat["t"],
+        pose=cat["pose"],
+        velocity=cat["velocity"],
+        yaw_rate=cat["yaw_rate"],
+        accel=cat["accel"],
+        command=cat["command"],
+        action=cat["action"],
+        collision=cat["collision"],
+        camera=int(cat["camera"][0]),
+    )
 
 
 def iter_trajectories(folder: str | Path) -> Iterator[Trajectory]:

@@ -15,6 +15,7 @@ so the frozen encoder that practice gets has no silent channel on the latest bat
 Copy `encoder.pt` to `fastrlap/assets/encoder.pt` to make it the package's default encoder
 (`agent.encoder=pretrained`), or point practice at it with `agent.encoder=PATH`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -31,7 +32,7 @@ from fastrlap.agent.encoder import EncoderSpec, save_encoder
 from fastrlap.config import IQLConfig
 from fastrlap.errors import FastrlapError
 from fastrlap.pretrain.dataset import Batch, PriorData, describe
-from fastrlap.pretrain.iql import METRICS, IQL
+from fastrlap.pretrain.iql import IQL, METRICS
 from fastrlap.pretrain.recycle import recycle, recycle_dormant
 
 
@@ -49,14 +50,17 @@ def check_config(cfg: IQLConfig) -> None:
     if cfg.steps < 1 or cfg.batch_size < 1:
         raise FastrlapError(f"iql.steps={cfg.steps}, iql.batch_size={cfg.batch_size}: both must be at least 1")
     if not 1 <= cfg.goal_min_ticks <= cfg.goal_max_ticks:
-        raise FastrlapError(f"iql.goal_min_ticks={cfg.goal_min_ticks}, iql.goal_max_ticks={cfg.goal_max_ticks}: "
-                            f"need 1 <= goal_min_ticks <= goal_max_ticks")
+        raise FastrlapError(
+            f"iql.goal_min_ticks={cfg.goal_min_ticks}, iql.goal_max_ticks={cfg.goal_max_ticks}: "
+            f"need 1 <= goal_min_ticks <= goal_max_ticks"
+        )
     if not 0.0 < cfg.expectile < 1.0 or not 0.0 < cfg.gamma < 1.0:
         raise FastrlapError(f"iql.expectile={cfg.expectile}, iql.gamma={cfg.gamma}: both must lie in (0, 1)")
 
 
-def train(cfg: IQLConfig, spec: EncoderSpec, device: torch.device, seed: int,
-          progress: Callable[[str], None] = print) -> TrainResult:
+def train(
+    cfg: IQLConfig, spec: EncoderSpec, device: torch.device, seed: int, progress: Callable[[str], None] = print
+) -> TrainResult:
     """Load the data, run `cfg.steps` IQL steps, write encoder.pt and metrics.csv into `cfg.out`."""
     check_config(cfg)
     out = Path(cfg.out)
@@ -84,25 +88,51 @@ def train(cfg: IQLConfig, spec: EncoderSpec, device: torch.device, seed: int,
             # encoder: give them fresh filters in the exported copy (ReDo on the last layer).
             encoder = copy.deepcopy(learner.encoder)
             at_export = recycle_dormant(encoder, batch.stack, cfg.recycle_tau, seed + step).channels
-        save_encoder(encoder, path, training={
-            "method": "goal-conditioned IQL (encoder trained through the critic)",
-            "datasets": data.sources, "frames": len(data), "steps": step, "stopped_early": stopped,
-            "losses": last, "config": asdict(cfg), "seed": seed, "device": str(device),
-            "seconds": round(time.perf_counter() - start, 1), "fastrlap_version": __version__,
-            **({"recycled_during_training": recycled, "recycled_at_export": at_export}
-               if cfg.recycle_every > 0 else {}),
-        })
+        save_encoder(
+            encoder,
+            path,
+            training={
+                "method": "goal-conditioned IQL (encoder trained through the critic)",
+                "datasets": data.sources,
+                "frames": len(data),
+                "steps": step,
+                "stopped_early": stopped,
+                "losses": last,
+                "config": asdict(cfg),
+                "seed": seed,
+                "device": str(device),
+                "seconds": round(time.perf_counter() - start, 1),
+                "fastrlap_version": __version__,
+                **(
+                    {"recycled_during_training": recycled, "recycled_at_export": at_export}
+                    if cfg.recycle_every > 0
+                    else {}
+                ),
+            },
+        )
 
     with open(out / "metrics.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["step", "seconds", *METRICS])
         try:
             while step < cfg.steps:
-                batch = data.sample(cfg.batch_size, cfg.goal_min_ticks, cfg.goal_max_ticks, cfg.goal_radius,
-                                    cfg.crash_penalty, generator)
+                batch = data.sample(
+                    cfg.batch_size,
+                    cfg.goal_min_ticks,
+                    cfg.goal_max_ticks,
+                    cfg.goal_radius,
+                    cfg.crash_penalty,
+                    generator,
+                )
                 if cfg.recycle_every > 0 and step > 0 and step % cfg.recycle_every == 0:
-                    counts = recycle(learner.encoder, batch.stack, cfg.recycle_tau, seed + step,
-                                     readers=learner.readers(), optimizer=learner.optimizer)
+                    counts = recycle(
+                        learner.encoder,
+                        batch.stack,
+                        cfg.recycle_tau,
+                        seed + step,
+                        readers=learner.readers(),
+                        optimizer=learner.optimizer,
+                    )
                     recycled = [n + len(c) for n, c in zip(recycled, counts)]
                 m = learner.update(batch)
                 step += 1
@@ -132,6 +162,8 @@ def progress_line(step: int, total: int, elapsed: float, m: dict[str, float], wi
     done = step / total
     bar = "#" * int(round(done * width))
     eta = elapsed / max(step, 1) * (total - step)
-    return (f"[{bar:<{width}}] {step:>7}/{total}  q_loss {m['q_loss']:.4f}  v_loss {m['v_loss']:.4f}  "
-            f"actor {m['actor_loss']:+.3f}  geometry {m['geometry_loss']:.4f}  Q {m['q']:+.2f}  V {m['v']:+.2f}  "
-            f"{step / max(elapsed, 1e-9):.1f} steps/s  ETA {int(eta // 60)}m{int(eta % 60):02d}s")
+    return (
+        f"[{bar:<{width}}] {step:>7}/{total}  q_loss {m['q_loss']:.4f}  v_loss {m['v_loss']:.4f}  "
+        f"actor {m['actor_loss']:+.3f}  geometry {m['geometry_loss']:.4f}  Q {m['q']:+.2f}  V {m['v']:+.2f}  "
+        f"{step / max(elapsed, 1e-9):.1f} steps/s  ETA {int(eta // 60)}m{int(eta % 60):02d}s"
+    )

@@ -5,6 +5,7 @@ The car's run directory keeps what the car alone knows: the demo, laps.csv, even
 trajectory, loop_state.json and the spool of transitions the learner has not acknowledged yet.
 It holds no replay buffer and no learner checkpoint: those live on the workstation.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -24,15 +25,23 @@ def spool_path(run: RunDir):
     return run.path / SPOOL_FILE
 
 
-def connect(cfg: Config, run: RunDir, dims: tuple[int, int, int], synchronous: bool,
-            status: Callable[[str], None]) -> RemoteLearner:
+def connect(
+    cfg: Config, run: RunDir, dims: tuple[int, int, int], synchronous: bool, status: Callable[[str], None]
+) -> RemoteLearner:
     """The link to `cfg.learner`, once its first weights arrived (one line when they cannot)."""
     if not cfg.learner.startswith("tcp://"):
         raise LearnerLinkError(f"learner={cfg.learner}: use local, or tcp://HOST:PORT of `fastrlap learner serve`")
     spool = Spool.open(spool_path(run), dims)
     try:
-        learner = RemoteLearner(cfg.learner, cfg.learner_link, spool, dims, seed=cfg.seed, synchronous=synchronous,
-                                name=cfg.learner_link.car or run.path.name)
+        learner = RemoteLearner(
+            cfg.learner,
+            cfg.learner_link,
+            spool,
+            dims,
+            seed=cfg.seed,
+            synchronous=synchronous,
+            name=cfg.learner_link.car or run.path.name,
+        )
     except BaseException:
         spool.close()
         raise
@@ -63,9 +72,18 @@ class LinkWatch:
             return
         self.shown = up
         state = "up" if up else "lost"
-        self.on_event(t, "learner_link", {"state": state, "address": self.learner.address,
-                                          "detail": f"learner link {state} ({self.learner.link_state})"})
+        self.on_event(
+            t,
+            "learner_link",
+            {
+                "state": state,
+                "address": self.learner.address,
+                "detail": f"learner link {state} ({self.learner.link_state})",
+            },
+        )
         if not up and self.learner.cfg.on_loss == "stop":
-            raise LearnerLinkError(f"the learner at {self.learner.address} stopped answering "
-                                   f"(learner_link.on_loss=stop); every transition is kept in the spool and is "
-                                   f"sent when practice resumes")
+            raise LearnerLinkError(
+                f"the learner at {self.learner.address} stopped answering "
+                f"(learner_link.on_loss=stop); every transition is kept in the spool and is "
+                f"sent when practice resumes"
+            )

@@ -10,6 +10,7 @@ versions it publishes. When the learner goes silent the car keeps acting on its 
 again (the same process, or a new one resumed from its checkpoint), everything not
 acknowledged is sent again and the learner keeps each transition once.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -57,8 +58,16 @@ class LearnerCount:
 class RemoteLearner:
     """A learner on another machine, seen from the car (see the module docstring)."""
 
-    def __init__(self, address: str, cfg: LearnerLinkConfig, spool: Spool, dims: tuple[int, int, int],
-                 seed: int, synchronous: bool, name: str) -> None:
+    def __init__(
+        self,
+        address: str,
+        cfg: LearnerLinkConfig,
+        spool: Spool,
+        dims: tuple[int, int, int],
+        seed: int,
+        synchronous: bool,
+        name: str,
+    ) -> None:
         self.address = address
         self.name = name
         self.cfg = cfg
@@ -96,8 +105,9 @@ class RemoteLearner:
             self._socket.connect(address)
         except zmq.ZMQError as e:
             self._close_socket()
-            raise LearnerLinkError(f"learner={address}: {e}; give tcp://HOST:PORT of `fastrlap learner serve`"
-                                   ) from None
+            raise LearnerLinkError(
+                f"learner={address}: {e}; give tcp://HOST:PORT of `fastrlap learner serve`"
+            ) from None
         self._thread = threading.Thread(target=self._run, name="fastrlap-link", daemon=True)
         self._thread.start()
 
@@ -110,13 +120,18 @@ class RemoteLearner:
                 break
             if time.monotonic() > deadline:
                 self.close()
-                how = ("it answered but sent no weights" if self.peer.ever else
-                       "a TCP connection opened but the handshake never completed" if self._watch.connected else
-                       "nothing is listening there")
+                how = (
+                    "it answered but sent no weights"
+                    if self.peer.ever
+                    else "a TCP connection opened but the handshake never completed"
+                    if self._watch.connected
+                    else "nothing is listening there"
+                )
                 raise LearnerLinkError(
                     f"no learner answered at {self.address} within {self.cfg.connect_timeout_s:g} s ({how}); start "
                     f"`fastrlap learner serve bind={self.address}` on the workstation and let this machine reach "
-                    f"its port (learner_link.connect_timeout_s waits longer)")
+                    f"its port (learner_link.connect_timeout_s waits longer)"
+                )
         if self.refused:
             self.close()
             raise LearnerLinkError(self.refused)
@@ -161,9 +176,13 @@ class RemoteLearner:
         waits."""
         if not self.synchronous:
             return
-        while self.peer.up() and self.error is None and (
-                self.spool.last + len(self._inbox) - self._received > self.cfg.sim_lead or
-                self._lag > self.cfg.sim_lead):
+        while (
+            self.peer.up()
+            and self.error is None
+            and (
+                self.spool.last + len(self._inbox) - self._received > self.cfg.sim_lead or self._lag > self.cfg.sim_lead
+            )
+        ):
             time.sleep(0.002)
 
     def checkpoint(self, job: Callable[[], None]) -> None:
@@ -201,18 +220,32 @@ class RemoteLearner:
             while True:
                 self._spool_inbox()
                 now = time.monotonic()
-                if self._stop.is_set() and not self._inbox and (
-                        not self.peer.up() or self.spool.acked >= self.spool.last or now > self._drain_until):
+                if (
+                    self._stop.is_set()
+                    and not self._inbox
+                    and (not self.peer.up() or self.spool.acked >= self.spool.last or now > self._drain_until)
+                ):
                     return
                 if now >= next_beat:
-                    self._send(wire.message({"kind": "hb", "car": self.spool.car, "name": self.name,
-                                             "dims": list(self.dims), "version": self.version,
-                                             "session": self._session}))
+                    self._send(
+                        wire.message(
+                            {
+                                "kind": "hb",
+                                "car": self.spool.car,
+                                "name": self.name,
+                                "dims": list(self.dims),
+                                "version": self.version,
+                                "session": self._session,
+                            }
+                        )
+                    )
                     next_beat = now + period
                 if self._watch.poll() and not self.peer.ever:
-                    self.refused = (f"the learner at {self.address} refused this car's key: learner_link.key_file="
-                                    f"{self.cfg.key_file} is not the learner's learner.key; copy the file "
-                                    f"`fastrlap learner serve` created")
+                    self.refused = (
+                        f"the learner at {self.address} refused this car's key: learner_link.key_file="
+                        f"{self.cfg.key_file} is not the learner's learner.key; copy the file "
+                        f"`fastrlap learner serve` created"
+                    )
                     return
                 self._send_rows()
                 if self._socket.poll(min(20, max(1, int(1e3 * (next_beat - time.monotonic()))))):
@@ -255,8 +288,9 @@ class RemoteLearner:
             first = self._sent + 1
             seqs = range(first, min(self.spool.last, first + SEND_BATCH - 1) + 1)
             payload = wire.pack_rows([self.spool.rows[s] for s in seqs])
-            if not self._send(wire.message({"kind": "tr", "car": self.spool.car, "first": first, "n": len(seqs)},
-                                           payload)):
+            if not self._send(
+                wire.message({"kind": "tr", "car": self.spool.car, "first": first, "n": len(seqs)}, payload)
+            ):
                 return
             self._sent = seqs[-1]
 
@@ -264,8 +298,16 @@ class RemoteLearner:
         try:
             header, payload = wire.parse(frames)
             self._handle(header, payload)
-        except (ValueError, UnicodeDecodeError, IndexError, KeyError, TypeError, RuntimeError, EOFError,
-                pickle.UnpicklingError):
+        except (
+            ValueError,
+            UnicodeDecodeError,
+            IndexError,
+            KeyError,
+            TypeError,
+            RuntimeError,
+            EOFError,
+            pickle.UnpicklingError,
+        ):
             return  # authenticated (CurveZMQ) but not understood: another fastrlap version; ignore it
 
     def _handle(self, header: dict, payload: list[bytes]) -> None:

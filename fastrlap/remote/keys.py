@@ -5,6 +5,7 @@ both CurveZMQ key pairs (the learner's and the cars') are derived from it, so wh
 file can connect and nobody else can (the learner accepts only the cars' derived public key),
 and everything on the wire is encrypted and protected against replay by CurveZMQ itself.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -56,8 +57,9 @@ def create_key(path: Path) -> bytes:
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:
-        raise LinkKeyError(f"cannot create the learner key {path} ({e.strerror}); make {path.parent} "
-                           f"writable") from None
+        raise LinkKeyError(
+            f"cannot create the learner key {path} ({e.strerror}); make {path.parent} writable"
+        ) from None
     return secret
 
 
@@ -79,13 +81,15 @@ def server_key(run_dir: Path, key_file: str) -> tuple[bytes, Path, bool]:
     path = Path(key_file).expanduser() if key_file else run_dir / KEY_FILE
     if not key_file and not path.exists():
         return create_key(path), path, True
-    return read_key(path, f"give learner_link.key_file the file `fastrlap learner serve` created"), path, False
+    return read_key(path, "give learner_link.key_file the file `fastrlap learner serve` created"), path, False
 
 
 def car_key(key_file: str, address: str) -> bytes:
     """The car's copy of the secret, from `learner_link.key_file`."""
-    hint = (f"copy learner.key from the learner's run directory (`fastrlap learner serve` printed its path) to "
-            f"this machine and set learner_link.key_file=PATH for learner={address}")
+    hint = (
+        f"copy learner.key from the learner's run directory (`fastrlap learner serve` printed its path) to "
+        f"this machine and set learner_link.key_file=PATH for learner={address}"
+    )
     if not key_file:
         raise LinkKeyError(f"learner={address} needs the shared key: {hint}")
     return read_key(Path(key_file).expanduser(), hint)

@@ -7,6 +7,7 @@ resent). Before each flush the learner writes (atomically) the chunk number that
 commit and every car's highest sequence number in it; on restart the last entry whose chunk
 was committed is the truth, and an entry for a flush that never completed is ignored.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,18 +36,22 @@ class Ledger:
             data = json.loads(self.path.read_text())
             if data.get("version") != _VERSION:
                 raise ValueError
-            self.entries = [{"chunk": int(e["chunk"]), "cars": {str(k): int(v) for k, v in e["cars"].items()}}
-                            for e in data["entries"]]
+            self.entries = [
+                {"chunk": int(e["chunk"]), "cars": {str(k): int(v) for k, v in e["cars"].items()}}
+                for e in data["entries"]
+            ]
         except FileNotFoundError:
             self.entries = []
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            raise LedgerError(f"{self.path} is damaged: without it the learner cannot tell which cars' "
-                                    f"transitions it holds; move the run directory aside and start a new one") from None
+            raise LedgerError(
+                f"{self.path} is damaged: without it the learner cannot tell which cars' "
+                f"transitions it holds; move the run directory aside and start a new one"
+            ) from None
         committed = [e for e in self.entries if e["chunk"] < next_chunk]
         self.entries = committed
         return dict(committed[-1]["cars"]) if committed else {}
 
     def record(self, chunk: int, cars: dict[str, int]) -> None:
         """Before the flush that commits chunk number `chunk`: it will hold every car's rows up to `cars`."""
-        self.entries = [*self.entries[-(_KEEP - 1):], {"chunk": chunk, "cars": dict(cars)}]
+        self.entries = [*self.entries[-(_KEEP - 1) :], {"chunk": chunk, "cars": dict(cars)}]
         atomic_write_text(self.path, json.dumps({"version": _VERSION, "entries": self.entries}))

@@ -6,6 +6,7 @@ Heartbeats go both ways at `heartbeat_hz` (4 Hz by default); a side that has hea
 single late heartbeat on a loaded machine is not taken for one. ZMQ reconnects by itself; the
 first message heard again makes the link up.
 """
+
 from __future__ import annotations
 
 import time
@@ -16,8 +17,11 @@ from zmq.utils.monitor import recv_monitor_message
 
 from fastrlap.remote.keys import CurveKeys
 
-HANDSHAKE_FAILED = {zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
-                    zmq.EVENT_HANDSHAKE_FAILED_AUTH}
+HANDSHAKE_FAILED = {
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
+    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH,
+}
 
 
 @dataclass

@@ -9,6 +9,7 @@ whichever comes first. Its run directory holds the replay (`replay/`), the learn
 laps and events stay with each car. Started again on the same directory (after Ctrl-C or a
 kill -9) it resumes from there, and the cars reconnect by themselves.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -21,11 +22,11 @@ import zmq
 import zmq.auth.thread
 
 from fastrlap.agent.encoder import EncoderSpec
+from fastrlap.agent.features import PROPRIO_DIM
 from fastrlap.agent.replay import ReplayBuffer
 from fastrlap.agent.sac import SAC
 from fastrlap.config import Config
 from fastrlap.errors import FastrlapError
-from fastrlap.agent.features import PROPRIO_DIM
 from fastrlap.practice.learner import ThreadedLearner
 from fastrlap.practice.run import RunDir, agent_dir, replay_dir
 from fastrlap.practice.runlock import RunLock
@@ -76,20 +77,24 @@ class LearnerServer:
         self.dims = (spec.embedding_dim, PROPRIO_DIM, ACTION_DIM)
         self.dtype = wire.row_type(*self.dims)
         self.agent = SAC(*self.dims, cfg.agent, device=device, seed=cfg.seed)
-        self.replay = ReplayBuffer(*self.dims, cfg.agent.replay_capacity, directory=replay_dir(run),
-                                   flush_every=NEVER_FLUSH, seed=cfg.seed)
+        self.replay = ReplayBuffer(
+            *self.dims, cfg.agent.replay_capacity, directory=replay_dir(run), flush_every=NEVER_FLUSH, seed=cfg.seed
+        )
         agent_dir(run).mkdir(parents=True, exist_ok=True)
         self.ledger = Ledger(run.path / LEDGER_FILE)
         self.durable = self._resume()
-        self.learner = ThreadedLearner(self.agent, self.replay, cfg.practice.start_training,
-                                       cfg.practice.actor_sync_seconds)
+        self.learner = ThreadedLearner(
+            self.agent, self.replay, cfg.practice.start_training, cfg.practice.actor_sync_seconds
+        )
         self.cars: dict[str, Car] = {}
         self.weights: tuple[int, float, list[bytes]] | None = None  # version, publication time, message
         self._flushing = False
         secret, key_path, created = server_key(run.path, self.link.key_file)
         if created:
-            status(f"created the shared key {key_path} (mode 0600): {secret.hex()}  -- copy this file to each car "
-                   f"and give it as learner_link.key_file=PATH")
+            status(
+                f"created the shared key {key_path} (mode 0600): {secret.hex()}  -- copy this file to each car "
+                f"and give it as learner_link.key_file=PATH"
+            )
         keys = derive(secret)
         self.ctx = zmq.Context()
         self.auth = zmq.auth.thread.ThreadAuthenticator(self.ctx)
@@ -101,10 +106,14 @@ class LearnerServer:
             self.socket.bind(self.link.bind)
         except zmq.ZMQError as e:
             self.close_socket()
-            raise LearnerServeError(f"cannot listen on bind={self.link.bind} ({e}); use a free port and an address "
-                                    f"of this machine, e.g. bind=tcp://0.0.0.0:5555 for every interface") from None
-        status(f"learner listening on {self.socket.last_endpoint.decode()} ({device}); replay {len(self.replay)}, "
-               f"{self.agent.critic_updates} updates; run directory {run.path}")
+            raise LearnerServeError(
+                f"cannot listen on bind={self.link.bind} ({e}); use a free port and an address "
+                f"of this machine, e.g. bind=tcp://0.0.0.0:5555 for every interface"
+            ) from None
+        status(
+            f"learner listening on {self.socket.last_endpoint.decode()} ({device}); replay {len(self.replay)}, "
+            f"{self.agent.critic_updates} updates; run directory {run.path}"
+        )
 
     def _resume(self) -> dict[str, int]:
         if any(replay_dir(self.run).glob("chunk_*")):
@@ -120,18 +129,27 @@ class LearnerServer:
     def serve(self, should_stop: Callable[[], bool] = lambda: False) -> None:
         """Answer cars until `should_stop()` or Ctrl-C; always ends with a final checkpoint."""
         period = 1.0 / self.link.heartbeat_hz
-        times = {"beat": 0.0, "ack": time.monotonic(), "save": time.monotonic(), "status": time.monotonic(),
-                 "refusal": -REFUSAL_NOTE_EVERY_S}
+        times = {
+            "beat": 0.0,
+            "ack": time.monotonic(),
+            "save": time.monotonic(),
+            "status": time.monotonic(),
+            "refusal": -REFUSAL_NOTE_EVERY_S,
+        }
         try:
             while not should_stop():
                 self._raise_error()
                 now = time.monotonic()
                 if self.watch.poll() and now - times["refusal"] >= REFUSAL_NOTE_EVERY_S:
                     times["refusal"] = now
-                    self.status("refused a connection whose key is not this learner's (a car with another "
-                                "learner.key, or someone else on the network); nothing from it is stored")
-                if (now - times["ack"] >= self.cfg.agent.replay_flush_seconds
-                        or self.replay.unsaved >= self.cfg.agent.replay_flush_every):
+                    self.status(
+                        "refused a connection whose key is not this learner's (a car with another "
+                        "learner.key, or someone else on the network); nothing from it is stored"
+                    )
+                if (
+                    now - times["ack"] >= self.cfg.agent.replay_flush_seconds
+                    or self.replay.unsaved >= self.cfg.agent.replay_flush_every
+                ):
                     times["ack"] = now
                     self._flush_and_ack()
                 if now - times["save"] >= self.cfg.practice.checkpoint_seconds:
@@ -177,17 +195,27 @@ class LearnerServer:
         car = self.cars.get(str(header.get("car", "")))
         if header["kind"] == "hb":
             if tuple(header.get("dims", ())) != self.dims:
-                self.socket.send_multipart([route, *wire.message({
-                    "kind": "refused", "reason": f"its encoder makes (embedding, proprio, action) dims "
-                                                 f"{tuple(header.get('dims', ()))} but this learner learns "
-                                                 f"{self.dims}; serve with the car's agent.frame_size and "
-                                                 f"agent.frame_stack"})])
+                self.socket.send_multipart(
+                    [
+                        route,
+                        *wire.message(
+                            {
+                                "kind": "refused",
+                                "reason": f"its encoder makes (embedding, proprio, action) dims "
+                                f"{tuple(header.get('dims', ()))} but this learner learns "
+                                f"{self.dims}; serve with the car's agent.frame_size and "
+                                f"agent.frame_stack",
+                            }
+                        ),
+                    ]
+                )
                 return
             if car is None:
                 cid = str(header["car"])
                 done = self.durable.get(cid, 0)
-                car = self.cars[cid] = Car(cid, str(header.get("name", cid)), route, Peer(self.link.dead_after_s),
-                                           received=done, stored=done)
+                car = self.cars[cid] = Car(
+                    cid, str(header.get("name", cid)), route, Peer(self.link.dead_after_s), received=done, stored=done
+                )
             car.route = route
             car.version, car.session = int(header.get("version", -1)), str(header.get("session", ""))
             car.peer.heard()
@@ -247,10 +275,22 @@ class LearnerServer:
 
     def _beat(self, car: Car) -> None:
         car.stored = self.durable.get(car.id, car.stored)
-        self.socket.send_multipart([car.route, *wire.message({
-            "kind": "hb", "session": self.session, "acked": car.stored, "received": car.received,
-            "updates": self.agent.critic_updates,
-            "replay": len(self.replay), "lag": self.learner.lag})])
+        self.socket.send_multipart(
+            [
+                car.route,
+                *wire.message(
+                    {
+                        "kind": "hb",
+                        "session": self.session,
+                        "acked": car.stored,
+                        "received": car.received,
+                        "updates": self.agent.critic_updates,
+                        "replay": len(self.replay),
+                        "lag": self.learner.lag,
+                    }
+                ),
+            ]
+        )
 
     def _publish(self) -> None:
         """New weights every `publish_updates` updates or `publish_seconds`, once they changed."""
@@ -258,13 +298,17 @@ class LearnerServer:
         if self.weights is not None:
             version, published, _ = self.weights
             due = updates - version >= self.link.publish_updates or (
-                updates != version and time.time() - published >= self.link.publish_seconds)
+                updates != version and time.time() - published >= self.link.publish_seconds
+            )
             if not due:
                 return
         version, state = self.learner.actor_weights()
         published = time.time()
-        self.weights = (version, published, wire.Weights(version, published, state).encode(
-            self.session, asdict(self.cfg.agent)))
+        self.weights = (
+            version,
+            published,
+            wire.Weights(version, published, state).encode(self.session, asdict(self.cfg.agent)),
+        )
         for car in self.cars.values():
             self._send_weights(car)
 
@@ -296,8 +340,9 @@ class LearnerServer:
     def status_line(self) -> str:
         cars = "; ".join(c.describe() for c in self.cars.values()) or "no car yet"
         version = self.weights[0] if self.weights else "-"
-        return (f"learner: replay {len(self.replay)}, updates {self.agent.critic_updates}, weights v{version}; "
-                f"cars: {cars}")
+        return (
+            f"learner: replay {len(self.replay)}, updates {self.agent.critic_updates}, weights v{version}; cars: {cars}"
+        )
 
     def close_socket(self) -> None:
         self.watch.close()

@@ -12,6 +12,7 @@ and sequence number). The car id is made once per run, so a new run never reuses
 numbers of an old one. Opening the spool rewrites it without the acknowledged rows (atomically),
 and so does `ack` once the file has grown past `compact_bytes` and everything is acknowledged.
 """
+
 from __future__ import annotations
 
 import base64
@@ -55,11 +56,15 @@ class Spool:
         else:
             m = _HEADER.match(lines[0])
             if not m or int(m.group(1)) != _FORMAT:
-                raise SpoolError(f"{path} is not a learner spool this fastrlap reads; move it aside to start a new "
-                                 f"run, or use the fastrlap version that wrote it")
+                raise SpoolError(
+                    f"{path} is not a learner spool this fastrlap reads; move it aside to start a new "
+                    f"run, or use the fastrlap version that wrote it"
+                )
             if tuple(int(g) for g in m.groups()[2:]) != dims:
-                raise SpoolError(f"{path} holds transitions of dims {m.group(3)},{m.group(4)},{m.group(5)} but this "
-                                 f"encoder makes {','.join(map(str, dims))}; use the run's own encoder")
+                raise SpoolError(
+                    f"{path} holds transitions of dims {m.group(3)},{m.group(4)},{m.group(5)} but this "
+                    f"encoder makes {','.join(map(str, dims))}; use the run's own encoder"
+                )
             spool = Spool(path, m.group(2))
             for line in lines[1:]:
                 kind, _, rest = line.partition(" ")

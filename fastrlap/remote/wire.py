@@ -12,6 +12,7 @@ Messages (header `kind`):
   durably, learner counters), `weights` (a versioned actor state), `refused` (why this car may
   not feed this learner).
 """
+
 from __future__ import annotations
 
 import io
@@ -25,16 +26,31 @@ import torch
 from fastrlap.agent.replay import SOURCES
 from fastrlap.types import Transition
 
-_FLOAT_FIELDS = ("embedding", "proprio", "action", "action_lo", "action_hi", "next_embedding", "next_proprio",
-                 "next_action_lo", "next_action_hi")
+_FLOAT_FIELDS = (
+    "embedding",
+    "proprio",
+    "action",
+    "action_lo",
+    "action_hi",
+    "next_embedding",
+    "next_proprio",
+    "next_action_lo",
+    "next_action_hi",
+)
 
 
 def row_type(embedding_dim: int, proprio_dim: int, action_dim: int) -> np.dtype:
     """The record type of one transition on the wire and in the spool."""
-    width = {"embedding": embedding_dim, "next_embedding": embedding_dim, "proprio": proprio_dim,
-             "next_proprio": proprio_dim}
-    fields = [(name, np.float16 if "embedding" in name else np.float32, (width.get(name, action_dim),))
-              for name in _FLOAT_FIELDS]
+    width = {
+        "embedding": embedding_dim,
+        "next_embedding": embedding_dim,
+        "proprio": proprio_dim,
+        "next_proprio": proprio_dim,
+    }
+    fields = [
+        (name, np.float16 if "embedding" in name else np.float32, (width.get(name, action_dim),))
+        for name in _FLOAT_FIELDS
+    ]
     return np.dtype([*fields, ("reward", np.float32), ("mask", np.float32), ("done", np.bool_), ("source", np.uint8)])
 
 
@@ -49,9 +65,16 @@ def to_rows(transitions: list[Transition], dtype: np.dtype) -> np.ndarray:
 
 
 def from_rows(rows: np.ndarray) -> list[Transition]:
-    return [Transition(**{name: r[name].astype(np.float32) for name in _FLOAT_FIELDS}, reward=float(r["reward"]),
-                       mask=float(r["mask"]), done=bool(r["done"]), source=SOURCES[int(r["source"])])
-            for r in rows]
+    return [
+        Transition(
+            **{name: r[name].astype(np.float32) for name in _FLOAT_FIELDS},
+            reward=float(r["reward"]),
+            mask=float(r["mask"]),
+            done=bool(r["done"]),
+            source=SOURCES[int(r["source"])],
+        )
+        for r in rows
+    ]
 
 
 def pack_rows(rows: list[bytes]) -> bytes:
@@ -79,8 +102,9 @@ def decode_rows(data: bytes, dtype: np.dtype) -> np.ndarray:
     if len(data) % dtype.itemsize:
         raise ValueError(f"{len(data)} bytes are not whole transitions of {dtype.itemsize} bytes")
     rows = np.frombuffer(data, dtype=dtype)
-    if len(rows) and (not all(np.isfinite(rows[n]).all() for n in _FLOAT_FIELDS)
-                      or bool((rows["source"] >= len(SOURCES)).any())):
+    if len(rows) and (
+        not all(np.isfinite(rows[n]).all() for n in _FLOAT_FIELDS) or bool((rows["source"] >= len(SOURCES)).any())
+    ):
         raise ValueError("transitions with non-finite values or an unknown source")
     return rows
 
@@ -110,8 +134,16 @@ class Weights:
     def encode(self, session: str, agent: dict) -> list[bytes]:
         buf = io.BytesIO()
         torch.save(self.state, buf)
-        return message({"kind": "weights", "session": session, "version": self.version,
-                        "published": self.published, "agent": agent}, buf.getvalue())
+        return message(
+            {
+                "kind": "weights",
+                "session": session,
+                "version": self.version,
+                "published": self.published,
+                "agent": agent,
+            },
+            buf.getvalue(),
+        )
 
     @staticmethod
     def decode(header: dict, frames: list[bytes]) -> Weights:

@@ -4,6 +4,7 @@ returning a matplotlib `Figure`.
 Drawn on matplotlib's Agg canvas directly (no pyplot, no global backend), so they work on a
 headless car and inside tests; `to_png` gives the bytes the notebook displays.
 """
+
 from __future__ import annotations
 
 import io
@@ -53,14 +54,24 @@ def lap_table_figure(data: RunData) -> Figure:
     ax = fig.add_subplot(1, 1, 1)
     ax.set_axis_off()
     best = data.best
-    ax.set_title(f"{data.name}: laps" + (f" (* best: lap {best.lap}, {best.lap_time_s:.2f} s)" if best else ""),
-                 fontsize=10)
+    ax.set_title(
+        f"{data.name}: laps" + (f" (* best: lap {best.lap}, {best.lap_time_s:.2f} s)" if best else ""), fontsize=10
+    )
     if not rows:
         _no_data(ax, "no lap completed yet")
         return fig
-    cells = [[("* " if r is best else "") + str(r.lap), f"{r.practice_time_s / 60:.2f}",
-              f"{r.lap_time_s:.2f}", f"{int(r.collisions)}", f"{int(r.recoveries)}",
-              f"{r.mean_speed_mps:.2f}", f"{r.max_speed_mps:.2f}"] for r in rows]
+    cells = [
+        [
+            ("* " if r is best else "") + str(r.lap),
+            f"{r.practice_time_s / 60:.2f}",
+            f"{r.lap_time_s:.2f}",
+            f"{int(r.collisions)}",
+            f"{int(r.recoveries)}",
+            f"{r.mean_speed_mps:.2f}",
+            f"{r.max_speed_mps:.2f}",
+        ]
+        for r in rows
+    ]
     cols = ["lap", "practice (min)", "lap time (s)", "collisions", "recoveries", "mean (m/s)", "max (m/s)"]
     table = ax.table(cellText=cells, colLabels=cols, bbox=(0.0, 0.0, 1.0, 1.0), cellLoc="right")
     table.auto_set_font_size(False)
@@ -78,17 +89,23 @@ def _lap_time_axes(ax, data: RunData, color=None, label: str | None = None, refe
     if rows:
         t = np.array([r.practice_time_s for r in rows]) / 60.0
         lt = np.array([r.lap_time_s for r in rows])
-        line, = ax.plot(t, lt, "o-", ms=4, lw=1.2, color=color, label=label or "practice laps")
+        (line,) = ax.plot(t, lt, "o-", ms=4, lw=1.2, color=color, label=label or "practice laps")
         best = data.best
-        ax.plot([best.practice_time_s / 60.0], [best.lap_time_s], marker="*", ms=14, ls="none",
-                color=line.get_color(), markeredgecolor="k",
-                label=f"best {best.lap_time_s:.2f} s (lap {best.lap})" if references else None)
+        ax.plot(
+            [best.practice_time_s / 60.0],
+            [best.lap_time_s],
+            marker="*",
+            ms=14,
+            ls="none",
+            color=line.get_color(),
+            markeredgecolor="k",
+            label=f"best {best.lap_time_s:.2f} s (lap {best.lap})" if references else None,
+        )
     if references:
         if data.demo_lap_s is not None:
             ax.axhline(data.demo_lap_s, color="tab:blue", ls="--", lw=1.0, label=f"demo lap {data.demo_lap_s:.2f} s")
         if data.oracle_lap_s is not None:
-            ax.axhline(data.oracle_lap_s, color="tab:green", ls=":", lw=1.2,
-                       label=f"oracle {data.oracle_lap_s:.2f} s")
+            ax.axhline(data.oracle_lap_s, color="tab:green", ls=":", lw=1.2, label=f"oracle {data.oracle_lap_s:.2f} s")
 
 
 def lap_time_figure(data: RunData) -> Figure:
@@ -166,10 +183,16 @@ def trajectory_figure(data: RunData) -> Figure:
     laps = data.laps
     panels: list[tuple[str, DrivenPath | None, str]] = [
         ("demo", data.demo_path, "the demo lap was not found"),
-        ("first lap", lap_path(data, laps[0]) if laps else None,
-         "no lap completed yet" if not laps else "trajectory not recorded for this lap"),
-        ("best lap", lap_path(data, data.best) if laps else None,
-         "no lap completed yet" if not laps else "trajectory not recorded for this lap"),
+        (
+            "first lap",
+            lap_path(data, laps[0]) if laps else None,
+            "no lap completed yet" if not laps else "trajectory not recorded for this lap",
+        ),
+        (
+            "best lap",
+            lap_path(data, data.best) if laps else None,
+            "no lap completed yet" if not laps else "trajectory not recorded for this lap",
+        ),
     ]
     speeds = [p.speed for _, p, _ in panels if p is not None]
     vmax = max([float(np.max(s)) for s in speeds if len(s)] + [0.5])
@@ -258,8 +281,15 @@ def comparison_figure(runs: Sequence[RunData]) -> Figure:
         if any(column):
             handles += [line or blank for line in column]
             texts += [line.get_label() if line else "" for line in column]
-    ax.legend(handles, texts, ncol=len(handles) // len(runs), fontsize=8, loc="upper center",
-              bbox_to_anchor=(0.5, -0.14), frameon=False)
+    ax.legend(
+        handles,
+        texts,
+        ncol=len(handles) // len(runs),
+        fontsize=8,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.14),
+        frameon=False,
+    )
     x = np.arange(len(runs))
     best = [r.best.lap_time_s if r.best else np.nan for r in runs]
     t2f = [r.first_lap_practice_min if r.first_lap_practice_min is not None else np.nan for r in runs]

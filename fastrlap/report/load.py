@@ -6,6 +6,7 @@ the config through `load_run_config`, the track through `load_outline`), so the 
 drift from what practice stores. Only laps.csv or summary.json is required; anything else that
 is missing or damaged becomes a note in the report instead of an error.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,15 @@ from fastrlap.config import Config
 from fastrlap.course.checkpoints import CheckpointsFileError, CourseSpec, load_checkpoints
 from fastrlap.course.demo import DemoFileError, load_demo
 from fastrlap.course.plot import TrackOutline, load_outline
-from fastrlap.practice.run import (RunDir, RunDirError, RunSummary, load_run_config, read_laps, summary_path,
-                                   trajectories_path)
+from fastrlap.practice.run import (
+    RunDir,
+    RunDirError,
+    RunSummary,
+    load_run_config,
+    read_laps,
+    summary_path,
+    trajectories_path,
+)
 from fastrlap.practice.trajectory import Trajectory, read_trajectory_checked
 from fastrlap.report.runs import has_practice
 from fastrlap.sim.track import TrackError
@@ -93,7 +101,7 @@ def track_outline(cfg: Config | None, spec: CourseSpec | None) -> tuple[TrackOut
 
 
 def encoder_label(data: RunData) -> str:
-    """"random encoder", "pretrained encoder", the weights file's name, or "" when unknown."""
+    """ "random encoder", "pretrained encoder", the weights file's name, or "" when unknown."""
     if data.encoder is None:
         return ""
     if data.encoder == "random":
@@ -143,11 +151,15 @@ def load_run(path: str | Path) -> RunData:
     checkpoints, track and trajectories are optional (their figures say what is missing)."""
     p = Path(path).expanduser()
     if not p.is_dir():
-        raise RunDirError(f"{p}: no such run directory; pass a folder `fastrlap practice` wrote, "
-                          f"e.g. run_dir=runs/<date>-<time>-<track>")
+        raise RunDirError(
+            f"{p}: no such run directory; pass a folder `fastrlap practice` wrote, "
+            f"e.g. run_dir=runs/<date>-<time>-<track>"
+        )
     if not has_practice(p):
-        raise RunDirError(f"{p}: no practice logs (laps.csv, summary.json) in this run directory; practise first "
-                          f"with `fastrlap practice run_dir={p}`")
+        raise RunDirError(
+            f"{p}: no practice logs (laps.csv, summary.json) in this run directory; practise first "
+            f"with `fastrlap practice run_dir={p}`"
+        )
     run = RunDir(p)
     data = RunData(path=p, laps=read_laps(run))
     if summary_path(run).is_file():

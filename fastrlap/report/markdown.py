@@ -1,5 +1,6 @@
 """The report in Markdown: the headline table, the lap table, the comparison table, and
 `report.md` as a whole (the tables with the figures' PNGs between them)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -35,11 +36,20 @@ def lap_table_markdown(data: RunData) -> str:
     if not data.laps:
         return "No lap completed yet."
     best = data.best
-    lines = ["| lap | practice (min) | lap time (s) | collisions | recoveries | mean speed (m/s) | max speed (m/s) |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| lap | practice (min) | lap time (s) | collisions | recoveries | mean speed (m/s) | max speed (m/s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in data.laps:
-        cells = [str(r.lap), f"{r.practice_time_s / 60:.2f}", f"{r.lap_time_s:.2f}", str(int(r.collisions)),
-                 str(int(r.recoveries)), f"{r.mean_speed_mps:.2f}", f"{r.max_speed_mps:.2f}"]
+        cells = [
+            str(r.lap),
+            f"{r.practice_time_s / 60:.2f}",
+            f"{r.lap_time_s:.2f}",
+            str(int(r.collisions)),
+            str(int(r.recoveries)),
+            f"{r.mean_speed_mps:.2f}",
+            f"{r.max_speed_mps:.2f}",
+        ]
         if r is best:
             cells = [f"**{c}**" for c in cells]
             cells[0] = f"**{r.lap} ★**"
@@ -49,12 +59,16 @@ def lap_table_markdown(data: RunData) -> str:
 
 def comparison_markdown(runs: Sequence[RunData]) -> str:
     """Several runs' headline figures, one row per run."""
-    lines = ["| run | demo lap (s) | first lap after (min) | best lap (s) | oracle (s) | laps | collisions |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| run | demo lap (s) | first lap after (min) | best lap (s) | oracle (s) | laps | collisions |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r, label in zip(runs, run_labels(runs)):
-        lines.append(f"| {label} | {_fmt(r.demo_lap_s)} | {_fmt(r.first_lap_practice_min)} | "
-                     f"{_fmt(r.best.lap_time_s if r.best else None)} | {_fmt(r.oracle_lap_s)} | {len(r.laps)} | "
-                     f"{'-' if r.collisions is None else r.collisions} |")
+        lines.append(
+            f"| {label} | {_fmt(r.demo_lap_s)} | {_fmt(r.first_lap_practice_min)} | "
+            f"{_fmt(r.best.lap_time_s if r.best else None)} | {_fmt(r.oracle_lap_s)} | {len(r.laps)} | "
+            f"{'-' if r.collisions is None else r.collisions} |"
+        )
     return "\n".join(lines)
 
 
@@ -64,11 +78,33 @@ def report_markdown(data: RunData, others: Sequence[RunData] = ()) -> str:
     md = [f"# Practice report: {data.name}", "", summary_markdown(data), ""]
     if data.notes:
         md += ["Notes: " + "; ".join(data.notes) + ".", ""]
-    md += ["## Lap time vs practice time", "", "![lap times](report_lap_times.png)", "",
-           "## Laps", "", lap_table_markdown(data), "", "![lap table](report_lap_table.png)", "",
-           "## Collisions per lap", "", "![collisions](report_collisions.png)", "",
-           "## Driven trajectories", "", "![trajectories](report_trajectories.png)", ""]
+    md += [
+        "## Lap time vs practice time",
+        "",
+        "![lap times](report_lap_times.png)",
+        "",
+        "## Laps",
+        "",
+        lap_table_markdown(data),
+        "",
+        "![lap table](report_lap_table.png)",
+        "",
+        "## Collisions per lap",
+        "",
+        "![collisions](report_collisions.png)",
+        "",
+        "## Driven trajectories",
+        "",
+        "![trajectories](report_trajectories.png)",
+        "",
+    ]
     if others:
-        md += ["## Comparison", "", comparison_markdown([data, *others]), "",
-               "![comparison](report_comparison.png)", ""]
+        md += [
+            "## Comparison",
+            "",
+            comparison_markdown([data, *others]),
+            "",
+            "![comparison](report_comparison.png)",
+            "",
+        ]
     return "\n".join(md)

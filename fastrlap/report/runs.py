@@ -1,4 +1,5 @@
 """Finding run directories to report on: a named list, or the newest run that has practised."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -43,6 +44,8 @@ def resolve_runs(spec: str, root: str | Path = "runs") -> list[Path]:
         return paths
     newest = newest_run(root)
     if newest is None:
-        raise RunDirError(f"no practice runs under {Path(root).resolve()}; run `fastrlap practice` first, or name "
-                          f"run directories in FASTRLAP_RUNS (comma-separated)")
+        raise RunDirError(
+            f"no practice runs under {Path(root).resolve()}; run `fastrlap practice` first, or name "
+            f"run directories in FASTRLAP_RUNS (comma-separated)"
+        )
     return [newest]

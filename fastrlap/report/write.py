@@ -1,11 +1,17 @@
 """`fastrlap report`: the figures as `report_<figure>.png` and `report.md` in the run directory."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-from fastrlap.report.figures import (collisions_figure, comparison_figure, lap_table_figure, lap_time_figure,
-                                     trajectory_figure)
+from fastrlap.report.figures import (
+    collisions_figure,
+    comparison_figure,
+    lap_table_figure,
+    lap_time_figure,
+    trajectory_figure,
+)
 from fastrlap.report.load import load_run
 from fastrlap.report.markdown import report_markdown
 

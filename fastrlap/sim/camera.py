@@ -12,6 +12,7 @@
 Every random choice comes from the generator the caller passes (the vehicle's, seeded from the
 run's seed) or from the track's name, so a seed still gives the same frames.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -45,8 +46,17 @@ class SimCamera:
             self.lighting = Lighting.draw(rng, self.renderer.scene.indoor).shifted(self.config.light_level)
             self.exposure.reset()
 
-    def frame(self, x: float, y: float, yaw: float, t: float = 0.0, speed: float = 0.0, yaw_rate: float = 0.0,
-              rng: np.random.Generator | None = None, brightness: float = 1.0) -> np.ndarray:
+    def frame(
+        self,
+        x: float,
+        y: float,
+        yaw: float,
+        t: float = 0.0,
+        speed: float = 0.0,
+        yaw_rate: float = 0.0,
+        rng: np.random.Generator | None = None,
+        brightness: float = 1.0,
+    ) -> np.ndarray:
         """(H, W, 3) uint8 RGB from a car at (x, y, yaw) (m, rad) at time t (s), moving at `speed`
         (m/s) and `yaw_rate` (rad/s); noise from rng (none when None); `brightness` scales the
         episode's light."""

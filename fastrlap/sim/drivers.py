@@ -6,6 +6,7 @@ ahead). The oracle drives the fastest speed profile the tires allow along the ce
 benchmark divides by. That the pure-pursuit oracle actually completes laps near that time without
 touching a wall is the check that the dynamics and the oracle agree.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastrlap.sim.dynamics import G, CarParams
+from fastrlap.sim.dynamics import CarParams, G
 from fastrlap.sim.track import Track
 from fastrlap.types import Command, Pose
 

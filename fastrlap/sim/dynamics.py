@@ -12,6 +12,7 @@ drivetrain is 4WD with the longitudinal force split by static axle load.
 
 Units: m, s, rad, kg, N. Body frame x forward, y left; yaw CCW.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,7 +47,9 @@ class CarParams:
     tire_b: float = 8.0  # Pacejka stiffness factor for slip angle (1/rad)
     tire_b_long: float = 10.0  # Pacejka stiffness factor for slip ratio
     tire_c: float = 1.25  # Pacejka shape factor (mild fall-off past the peak)
-    rear_stiffness: float = 1.3  # rear/front cornering stiffness ratio: > 1 makes the car understeer at the limit, as set-up RC cars do
+    rear_stiffness: float = (
+        1.3  # rear/front cornering stiffness ratio: > 1 makes the car understeer at the limit, as set-up RC cars do
+    )
     kinematic_below: float = 0.5  # m/s: pure kinematic model below this speed
     dynamic_above: float = 1.0  # m/s: pure dynamic model above this speed
 
@@ -135,9 +138,7 @@ def blend_weight(speed: float, p: CarParams) -> float:
     return min(1.0, max(0.0, (abs(speed) - lo) / (hi - lo)))
 
 
-def step(
-    s: CarState, target_speed: float, target_steer: float, surface: Surface, p: CarParams, dt: float
-) -> CarState:
+def step(s: CarState, target_speed: float, target_steer: float, surface: Surface, p: CarParams, dt: float) -> CarState:
     """Advance the car by one physics sub-step `dt` (s).
 
     The lateral/yaw tire dynamics of a 1/10 car are stiff (yaw time constant ~3 ms at 1.5 m/s,

@@ -9,6 +9,7 @@ heading error to the centerline (sin, cos)}. Action: Box([-1, 1]²) mapped like 
 (progress per second) minus a penalty proportional to collision impacts. fastrlap's own practice
 loop does not use this class; it drives a `Vehicle` with checkpoints from a demo lap.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,8 @@ import numpy as np
 from gymnasium import spaces
 
 from fastrlap.config import VehicleConfig
-from fastrlap.sim.dynamics import car_params
 from fastrlap.sim.camera import SimCamera
+from fastrlap.sim.dynamics import car_params
 from fastrlap.sim.track import Projection, Track, load_track
 from fastrlap.sim.world import World
 from fastrlap.types import GRAVITY
@@ -33,7 +34,9 @@ OFF_MAP = 5.0  # m beyond the track edge: the episode ends (the car has left the
 class TrackEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
-    def __init__(self, track: str | Track = "oval", vehicle: VehicleConfig | None = None, render_mode: str | None = None):
+    def __init__(
+        self, track: str | Track = "oval", vehicle: VehicleConfig | None = None, render_mode: str | None = None
+    ):
         self.track = load_track(track) if isinstance(track, str) else track
         self.vcfg = vehicle or VehicleConfig()
         self.params = car_params(self.vcfg)
@@ -53,10 +56,22 @@ class TrackEnv(gym.Env):
     def _observe(self, pr: Projection, reading_accel: np.ndarray, reading_gyro: np.ndarray, wheel: float) -> dict:
         st = self.world.state
         err = st.yaw - self.track.heading_at(pr.s)
-        self._frame = self.camera.frame(st.x, st.y, st.yaw, t=self.world.t, speed=st.vx, yaw_rate=st.yaw_rate,
-                                        rng=self.np_random)
+        self._frame = self.camera.frame(
+            st.x, st.y, st.yaw, t=self.world.t, speed=st.vx, yaw_rate=st.yaw_rate, rng=self.np_random
+        )
         state = np.array(
-            [st.vx, st.vy, reading_gyro[2], reading_accel[0], reading_accel[1], wheel, st.steer, pr.n, math.sin(err), math.cos(err)],
+            [
+                st.vx,
+                st.vy,
+                reading_gyro[2],
+                reading_accel[0],
+                reading_accel[1],
+                wheel,
+                st.steer,
+                pr.n,
+                math.sin(err),
+                math.cos(err),
+            ],
             dtype=np.float32,
         )
         return {"image": self._frame, "state": np.clip(state, -STATE_LIMIT, STATE_LIMIT)}
@@ -87,4 +102,3 @@ class TrackEnv(gym.Env):
         if self.render_mode == "rgb_array":
             return self._frame.copy()
         return None
-

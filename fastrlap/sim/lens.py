@@ -13,6 +13,7 @@ electronics between the scene and the bytes a policy gets.
 
 All tables are built once; a frame costs a handful of OpenCV calls on 128x128 pixels.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,7 +48,7 @@ def add_noise(frame: np.ndarray, bank: np.ndarray, rng: np.random.Generator) -> 
     n = frame.size
     start = int(rng.integers(0, len(bank) - n))
     noisy = frame.reshape(-1).astype(np.int16)
-    noisy += bank[start: start + n]
+    noisy += bank[start : start + n]
     np.clip(noisy, 0, 255, out=noisy)
     return noisy.astype(np.uint8).reshape(frame.shape)
 
@@ -82,8 +83,15 @@ class Lens:
         """Exposure time (s) at auto-exposure gain `gain`: the shutter opens longer in the dark."""
         return min(BASE_EXPOSURE_S * gain, MAX_EXPOSURE_S)
 
-    def develop(self, frame: np.ndarray, gains: np.ndarray, gain: float, speed: float, yaw_rate: float,
-                rng: np.random.Generator | None) -> np.ndarray:
+    def develop(
+        self,
+        frame: np.ndarray,
+        gains: np.ndarray,
+        gain: float,
+        speed: float,
+        yaw_rate: float,
+        rng: np.random.Generator | None,
+    ) -> np.ndarray:
         """The bytes the camera delivers for the rendered scene `frame` (uint8 RGB, not modified):
         `gains` RGB multipliers (light x exposure x tint), auto-exposure `gain` (a darker scene
         gets a longer exposure, so more motion blur, and more amplified sensor noise), motion at
@@ -96,7 +104,7 @@ class Lens:
         streak = int(round(abs(speed) * exposure_s * STREAK_PX_PER_M))
         if streak > 0:
             out = out.copy() if out is frame else out
-            near = out[self._near_row:]
+            near = out[self._near_row :]
             near[:] = cv2.blur(near, (1, streak + 1))
         out = cv2.remap(out, self._map1, self._map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         cv2.multiply(self._vignette, (float(gains[0]), float(gains[1]), float(gains[2]), 0.0), dst=self._scale)
@@ -104,8 +112,8 @@ class Lens:
         if rng is not None:
             n = out.size
             start = int(rng.integers(0, len(self._noise_up) - n))
-            up = self._noise_up[start: start + n].reshape(out.shape)
-            down = self._noise_down[start: start + n].reshape(out.shape)
+            up = self._noise_up[start : start + n].reshape(out.shape)
+            down = self._noise_down[start : start + n].reshape(out.shape)
             out = cv2.scaleAdd(down, -gain, cv2.scaleAdd(up, gain, out))
         ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(out, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         return cv2.cvtColor(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)

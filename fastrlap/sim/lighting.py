@@ -11,6 +11,7 @@ moves its gain towards a target with a lag. `AutoExposure` is that first-order l
 constant `tau`; a sudden change of light first shows as a too-bright or too-dark frame, which
 then recovers (63 % of the way after `tau`).
 """
+
 from __future__ import annotations
 
 import math
@@ -49,10 +50,20 @@ class Lighting:
         """Draw an episode's light from `rng`: outdoors sun with clouds, indoors lamps that flicker."""
         phases = tuple(float(p) for p in rng.uniform(0.0, 2 * math.pi, 4))
         if indoor:
-            return Lighting(base=float(rng.uniform(0.8, 1.1)), kelvin=float(rng.uniform(3200.0, 5200.0)),
-                            cloud_depth=0.0, flicker=float(rng.uniform(0.01, 0.05)), phases=phases)
-        return Lighting(base=float(rng.uniform(0.75, 1.3)), kelvin=float(rng.uniform(4800.0, 7000.0)),
-                        cloud_depth=float(rng.uniform(0.0, 0.5)), flicker=0.0, phases=phases)
+            return Lighting(
+                base=float(rng.uniform(0.8, 1.1)),
+                kelvin=float(rng.uniform(3200.0, 5200.0)),
+                cloud_depth=0.0,
+                flicker=float(rng.uniform(0.01, 0.05)),
+                phases=phases,
+            )
+        return Lighting(
+            base=float(rng.uniform(0.75, 1.3)),
+            kelvin=float(rng.uniform(4800.0, 7000.0)),
+            cloud_depth=float(rng.uniform(0.0, 0.5)),
+            flicker=0.0,
+            phases=phases,
+        )
 
     def cloud(self, t: float) -> float:
         """0 (clear) .. 1 (the sun fully behind a cloud) at time t (s)."""
@@ -66,8 +77,10 @@ class Lighting:
         lamp = 1.0
         if self.flicker:
             # Mains flicker beats with the frame rate into slow pulsing, plus a lamp that wavers.
-            lamp += self.flicker * (math.sin(2 * math.pi * 1.3 * t + self.phases[0])
-                                    + 0.5 * math.sin(2 * math.pi * 0.17 * t + self.phases[1]))
+            lamp += self.flicker * (
+                math.sin(2 * math.pi * 1.3 * t + self.phases[0])
+                + 0.5 * math.sin(2 * math.pi * 0.17 * t + self.phases[1])
+            )
         return self.base * lamp * (1.0 - self.cloud_depth * self.cloud(t))
 
     def tint(self, t: float) -> np.ndarray:

@@ -16,6 +16,7 @@ the tape is scuffed off. `Finish` adds, on top of `textures.paint_surface`:
 Like `textures.py`, every detail is pre-filtered for the raster cell it is painted on, and every
 random value comes from the track's `Painter`, so the same track gives the same ground.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -82,8 +83,9 @@ class Finish:
             return a
         return a + (2 * RAGGED_EDGE) * p.noise(grid, "ragged", 0.15, detail=detail)
 
-    def line(self, p: Painter, grid: Grid, coverage: np.ndarray, along: np.ndarray, default_colour,
-             detail: float) -> tuple[tuple[int, int, int], np.ndarray]:
+    def line(
+        self, p: Painter, grid: Grid, coverage: np.ndarray, along: np.ndarray, default_colour, detail: float
+    ) -> tuple[tuple[int, int, int], np.ndarray]:
         """(colour, coverage) of the edge line after wear; `coverage` is the fresh line's."""
         style = self.scene.markings
         if style == "none":
@@ -105,4 +107,3 @@ class Finish:
         loss = SUN_SHADOW if self.scene.lighting == "sun" else LAMP_SHADOW
         rgb *= 1.0 - shadow[..., None] * loss
         return rgb
-

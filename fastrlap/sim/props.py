@@ -14,6 +14,7 @@ Props are scenery only: the car's physics does not see them, and they stand off 
 Placement is drawn from a generator seeded with the track's name: the same track has the same
 props in every run.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -50,7 +51,13 @@ _INDOOR_KINDS = (
     ((0.4, 0.4), (0.6, 0.6), (0.5, 0.9), ((40, 110, 60), (60, 60, 70), (30, 70, 160)), (0.5, 2.5)),  # bins, crates
 )
 _OUTDOOR_KINDS = (
-    ((4.0, 1.7), (4.6, 1.9), (1.4, 1.55), ((180, 30, 30), (220, 220, 225), (40, 45, 55), (30, 70, 140)), (2.0, 5.0)),  # cars
+    (
+        (4.0, 1.7),
+        (4.6, 1.9),
+        (1.4, 1.55),
+        ((180, 30, 30), (220, 220, 225), (40, 45, 55), (30, 70, 140)),
+        (2.0, 5.0),
+    ),  # cars
     ((0.22, 0.22), (0.22, 0.22), (0.3, 0.3), ((250, 110, 20),), (0.3, 1.0)),  # cones
     ((1.4, 0.45), (1.8, 0.5), (0.45, 0.5), ((110, 80, 50), (70, 70, 70)), (0.8, 3.0)),  # benches
     ((0.8, 0.8), (1.4, 1.4), (0.6, 1.1), ((50, 95, 40), (70, 110, 50)), (1.0, 4.0)),  # bushes

@@ -39,13 +39,14 @@ Measured on a 2-core computer (median over 1000 poses, 128x128): ~0.08 ms on tra
 without walls, ~0.25-0.3 ms with walls and boxes.
 
 """
+
 from __future__ import annotations
 
 import hashlib
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -216,8 +217,18 @@ def _track_key(track: Track) -> str:
     h = hashlib.sha1()
     for a in (track.xy, track.normal, track.wall_left, track.wall_right):
         h.update(np.ascontiguousarray(a).tobytes())
-    h.update(repr((track.name, track.width, track.start, sorted(track.surface.items()),
-                   [(o.center, o.size, o.yaw) for o in track.obstacles], track.scene)).encode())
+    h.update(
+        repr(
+            (
+                track.name,
+                track.width,
+                track.start,
+                sorted(track.surface.items()),
+                [(o.center, o.size, o.yaw) for o in track.obstacles],
+                track.scene,
+            )
+        ).encode()
+    )
     return h.hexdigest()
 
 
@@ -238,8 +249,16 @@ class Renderer:
         if camera.look not in CAMERA_LOOKS:
             raise FastrlapError(f"vehicle.sim.camera.look={camera.look!r}: use one of {', '.join(CAMERA_LOOKS)}")
         self.track, self.camera = track, camera
-        key = (_track_key(track), camera.width, camera.height, camera.fov_deg, camera.mount_height,
-               camera.pitch_deg, camera.look, camera.light_shift_deg)
+        key = (
+            _track_key(track),
+            camera.width,
+            camera.height,
+            camera.fov_deg,
+            camera.mount_height,
+            camera.pitch_deg,
+            camera.look,
+            camera.light_shift_deg,
+        )
         tables = _TABLES.get(key)
         if tables is None:
             self._precompute(track, camera)
@@ -336,7 +355,7 @@ class Renderer:
             # Sample at the lateral footprint (the track's edges stay sharp far away), but fade
             # texture detail at a footprint leaning towards the much longer depth footprint.
             m = max(0, int(math.floor(math.log2(lateral_px / BASE_RES))))
-            detail = lateral_px ** 0.6 * depth_px ** 0.4
+            detail = lateral_px**0.6 * depth_px**0.4
             md = max(m, int(math.ceil(math.log2(detail / BASE_RES))))
             # A raster per detail level is only affordable at half its cell, and not at all for
             # the biggest (finest) ones.
@@ -348,8 +367,9 @@ class Renderer:
                 bands[-1].rows = slice(bands[-1].rows.start, r + 1)
             else:
                 keys.append(key)
-                bands.append(_Band(rows=slice(r, r + 1), res=BASE_RES * 2 ** m, detail=BASE_RES * 2 ** md,
-                                   fog=key[2] * FOG_STEP))
+                bands.append(
+                    _Band(rows=slice(r, r + 1), res=BASE_RES * 2**m, detail=BASE_RES * 2**md, fog=key[2] * FOG_STEP)
+                )
         self._bands = bands
         # Paint each band's raster over the area the car may see from inside the fast-path box.
         atlas, base = [], 0
@@ -379,8 +399,11 @@ class Renderer:
                 painted[key] = (grid, self._paint(grid, b.detail))
             grid, rgb = painted[key]
             # Bands sharing a raster but not its fog get their own fogged copy.
-            level = np.clip(fog(rgb.copy(), self.look, b.fog), 0, 255).astype(np.uint8) if b.fog > 0 else \
-                np.clip(rgb, 0, 255).astype(np.uint8)
+            level = (
+                np.clip(fog(rgb.copy(), self.look, b.fog), 0, 255).astype(np.uint8)
+                if b.fog > 0
+                else np.clip(rgb, 0, 255).astype(np.uint8)
+            )
             sl = slice(px.start - g0 * W, px.stop - g0 * W)
             a_coef[sl] = gx[px] / b.res
             b_coef[sl] = gy[px] / b.res
@@ -400,8 +423,17 @@ class Renderer:
         lateral, along = self._field.track_coords(grid)
         L = self.track.length
         from_start = (along - self.track.start + L / 2) % L - L / 2
-        return paint_ground(self._painter, self.look, self.track.surface, grid, detail, lateral, from_start,
-                            self.track.width, self._finish)
+        return paint_ground(
+            self._painter,
+            self.look,
+            self.track.surface,
+            grid,
+            detail,
+            lateral,
+            from_start,
+            self.track.width,
+            self._finish,
+        )
 
     def _build_sky(self, rays: _Rays) -> None:
         """The fixed sky gradient, and the scenery band around the horizon as a panorama over
@@ -457,7 +489,7 @@ class Renderer:
             glow += np.exp(-0.5 * (angle / GLARE_SPREAD_DEG) ** 2)
         g = np.clip(GLARE_STRENGTH * glow, 0, 255).astype(np.uint8)
         self._glare = np.ascontiguousarray(np.repeat(g.reshape(-1, 1), 3, axis=1)).view("V3").reshape(-1)
-        self._glare_row = (np.rint((mirrored - e_lo) / step).astype(np.int32) * PANORAMA_COLUMNS)
+        self._glare_row = np.rint((mirrored - e_lo) / step).astype(np.int32) * PANORAMA_COLUMNS
         az_car = np.arctan2(rays.left[px], rays.forward[px])
         self._glare_az = np.rint(az_car * (PANORAMA_COLUMNS / (2 * math.pi))).astype(np.int32)
 
@@ -499,7 +531,7 @@ class Renderer:
         # sample, interleaved (left barrier, right barrier): faces look along -side·normal.
         facing = np.stack([-(tr.normal @ light), tr.normal @ light], axis=1).reshape(-1)
         sq = np.rint((0.72 + 0.28 * facing - SHADE_MIN) * ((SHADE_LEVELS - 1) / (1.0 - SHADE_MIN)))
-        self._wall_shade = (sq.astype(np.intp) * FOG_LEVELS)
+        self._wall_shade = sq.astype(np.intp) * FOG_LEVELS
         # The farthest a wall can be and still reach into a row: above the horizon the top of the
         # tallest box must rise to the row's lowest ray, below it the row's flattest ray must
         # reach the wall's foot. Rows are candidates for wall pixels when the nearest hit is nearer.
@@ -534,8 +566,10 @@ class Renderer:
         """
         lk = self.look
         body = [lk.obstacle] + list(self._prop_bases)  # boxes: a body colour, then its darker top
-        bases = np.array([lk.wall_a, lk.wall_b, lk.wall_cap] + [v for c in body for v in (c, tuple(int(0.75 * x) for x in c))],
-                         np.float32)
+        bases = np.array(
+            [lk.wall_a, lk.wall_b, lk.wall_cap] + [v for c in body for v in (c, tuple(int(0.75 * x) for x in c))],
+            np.float32,
+        )
         shade = np.linspace(SHADE_MIN, 1.0, SHADE_LEVELS, dtype=np.float32)
         fog_max = 1.0 - math.exp(-max(WALL_RANGE - FOG_START, 0.0) / FOG_DISTANCE)
         fogs = np.linspace(0.0, fog_max, FOG_LEVELS, dtype=np.float32)
@@ -553,8 +587,15 @@ class Renderer:
         return (surface * SHADE_LEVELS + sq) * FOG_LEVELS + np.searchsorted(self._fog_edges, dist)
 
     # ------------------------------------------------------------------ per frame
-    def render(self, x: float, y: float, yaw: float, rng: np.random.Generator | None = None,
-               brightness: float = 1.0, t: float = 0.0) -> np.ndarray:
+    def render(
+        self,
+        x: float,
+        y: float,
+        yaw: float,
+        rng: np.random.Generator | None = None,
+        brightness: float = 1.0,
+        t: float = 0.0,
+    ) -> np.ndarray:
         """(camera.height, camera.width, 3) uint8 RGB seen from a car at world pose (x, y, yaw).
 
         The camera sits above (x, y) (m), looking along yaw (rad, CCW from +x). `brightness`
@@ -577,7 +618,7 @@ class Renderer:
             idx += self._pano_row
             np.take(self._panorama, idx, out=flat[sc])
         if g0 < H:
-            self._ground(flat[g0 * W:], x, y, c, s, inside)
+            self._ground(flat[g0 * W :], x, y, c, s, inside)
             if self._glare is not None:
                 self._add_glare(out[g0:], yaw)
         hits = None
@@ -622,8 +663,10 @@ class Renderer:
             return
         # Props are narrow: work on the block of rows and columns their rays can reach.
         H, W = self._shape
-        block = (slice(int(rows[0]), int(rows[-1]) + 1),
-                 slice(int(self._ray_col_lo.take(hit).min()), int(self._ray_col_hi.take(hit).max()) + 1))
+        block = (
+            slice(int(rows[0]), int(rows[-1]) + 1),
+            slice(int(self._ray_col_lo.take(hit).min()), int(self._ray_col_hi.take(hit).max()) + 1),
+        )
         k = self._pix_ray.reshape(H, W)[block]
         tan = self._pix_tan.reshape(H, W)[block]
         show, cap = self._cover(k, tan, dist, top)
@@ -686,7 +729,9 @@ class Renderer:
         np.copyto(flat[px], self._palette.take(colour).take(idx), where=wall)
         return dist, top
 
-    def _cover(self, k: np.ndarray, tan: np.ndarray, dist: np.ndarray, top: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _cover(
+        self, k: np.ndarray, tan: np.ndarray, dist: np.ndarray, top: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Which pixels (rays `k`, elevations `tan`) show their ray's hit at `dist` (m) reaching
         up to `top` (m), and which of those show its darker top rail."""
         # Height at which each pixel's ray reaches its azimuth's hit; inf/nan where none.
@@ -755,8 +800,11 @@ class Renderer:
         t = np.fmax(np.fmin(t, t_h), self._march_t_prev.take(np.maximum(j - 1, 0)))
         along = self.track.s.take(i) - w0.imag - t * wd.imag
         stripe = (along * (1.0 / self.look.stripe_length)).astype(np.intp) & 1
-        body = (self._wall_shade.take(2 * i + (side < 0)) + stripe * (SHADE_LEVELS * FOG_LEVELS)
-                + np.searchsorted(self._fog_edges, t))
+        body = (
+            self._wall_shade.take(2 * i + (side < 0))
+            + stripe * (SHADE_LEVELS * FOG_LEVELS)
+            + np.searchsorted(self._fog_edges, t)
+        )
         colour = np.empty(2 * len(t), np.intp)
         colour[0::2] = body
         colour[1::2] = body + (2 - stripe) * (SHADE_LEVELS * FOG_LEVELS)  # the cap's palette row
@@ -866,8 +914,15 @@ def top_down(track: Track, px_per_m: float = 20.0) -> tuple[np.ndarray, Callable
         stripe = (np.floor(track.s / look.stripe_length) % 2).astype(int)
         for i in np.flatnonzero(mask & np.roll(mask, -1)):
             colour = look.wall_a if stripe[i] else look.wall_b
-            cv2.line(img, tuple(int(v) for v in pts[i]), tuple(int(v) for v in pts[(i + 1) % n]), colour,
-                     thick, cv2.LINE_AA, shift=2)
+            cv2.line(
+                img,
+                tuple(int(v) for v in pts[i]),
+                tuple(int(v) for v in pts[(i + 1) % n]),
+                colour,
+                thick,
+                cv2.LINE_AA,
+                shift=2,
+            )
     for ob in track.obstacles:
         poly = np.round(to_px(ob.corners) * 4).astype(np.int32)
         cv2.fillPoly(img, [poly], look.obstacle, cv2.LINE_AA, shift=2)

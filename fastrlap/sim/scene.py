@@ -13,6 +13,7 @@ ignores all of this.
       shiny: false           # specular glare on the floor
       clutter: 1.0           # props per 4 m of track and side, relative
 """
+
 from __future__ import annotations
 
 import math

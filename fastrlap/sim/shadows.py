@@ -7,6 +7,7 @@ occluder heights that is a running maximum over shifted copies: one `cv2.warpAff
 of shadow length. The map is blurred by the penumbra of the light (the sun's disc is half a
 degree; lamps are broad) and sampled by the ground painter like any other texture.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,9 @@ SUN_PENUMBRA = 0.01  # m of soft edge per m of occluder height (a 0.5 degree dis
 LAMP_PENUMBRA = 0.25  # the same under broad ceiling lights
 
 
-def cast(heights: np.ndarray, res: float, toward_light: tuple[float, float], elevation_deg: float,
-         diffuse: bool) -> np.ndarray:
+def cast(
+    heights: np.ndarray, res: float, toward_light: tuple[float, float], elevation_deg: float, diffuse: bool
+) -> np.ndarray:
     """Shadow (float32 0..1, heights.shape) on a raster of occluder heights (m, cell `res` m,
     rows along +y) for light arriving from the horizontal direction `toward_light` at
     `elevation_deg`; `diffuse` gives the soft edges of ceiling lights."""
@@ -38,8 +40,14 @@ def cast(heights: np.ndarray, res: float, toward_light: tuple[float, float], ele
     for k in range(1, steps + 1):
         # Cell p sees the occluder at p + k·res·light: sample the height raster there.
         m = np.array([[1.0, 0.0, k * lx], [0.0, 1.0, k * ly]])
-        shifted = cv2.warpAffine(heights, m, (cols, rows), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+        shifted = cv2.warpAffine(
+            heights,
+            m,
+            (cols, rows),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0.0,
+        )
         shifted -= rise * k
         np.maximum(reach, shifted, out=reach)
     shadow[reach > 0.0] = 1.0
@@ -51,10 +59,22 @@ def cast(heights: np.ndarray, res: float, toward_light: tuple[float, float], ele
 def sampler(shadow: np.ndarray, origin: tuple[float, float], res: float):
     """A function Grid -> float32 (rows, cols) that reads the shadow raster (origin = world x, y
     of its corner, cell `res`) at the grid's cell centres, bilinearly; 0 outside."""
+
     def at(grid: Grid) -> np.ndarray:
         scale = grid.res / res
-        m = np.array([[scale, 0.0, (grid.x0 + 0.5 * grid.res - origin[0]) / res - 0.5],
-                      [0.0, scale, (grid.y0 + 0.5 * grid.res - origin[1]) / res - 0.5]])
-        return cv2.warpAffine(shadow, m, (grid.shape[1], grid.shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+        m = np.array(
+            [
+                [scale, 0.0, (grid.x0 + 0.5 * grid.res - origin[0]) / res - 0.5],
+                [0.0, scale, (grid.y0 + 0.5 * grid.res - origin[1]) / res - 0.5],
+            ]
+        )
+        return cv2.warpAffine(
+            shadow,
+            m,
+            (grid.shape[1], grid.shape[0]),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0.0,
+        )
+
     return at

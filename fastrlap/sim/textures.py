@@ -10,6 +10,7 @@ level of detail, so the bands of the renderer's level-of-detail pyramid do not s
 Everything is a pure function of the track (its name seeds the noise through CRC32, never the
 salted `hash()`), so frames are reproducible across processes.
 """
+
 from __future__ import annotations
 
 import math
@@ -62,8 +63,15 @@ def look_for(surface: dict[str, str]) -> Look:
         sky_top, sky_horizon = (70, 72, 80), (178, 174, 165)  # dim hall roof above pale walls
     else:
         sky_top, sky_horizon = (70, 125, 205), (200, 215, 228)
-    return Look(indoor=indoor, sky_top=sky_top, sky_horizon=sky_horizon, stripe_length=0.5,
-                edge_line_width=0.07, obstacle=(255, 110, 0), **_LOOKS[track])
+    return Look(
+        indoor=indoor,
+        sky_top=sky_top,
+        sky_horizon=sky_horizon,
+        stripe_length=0.5,
+        edge_line_width=0.07,
+        obstacle=(255, 110, 0),
+        **_LOOKS[track],
+    )
 
 
 # ---------------------------------------------------------------------- filtered primitives
@@ -106,8 +114,15 @@ class Painter:
             self._tiles[k] = (rng.random((NOISE_LATTICE, NOISE_LATTICE)) - 0.5).astype(np.float32)
         return self._tiles[k]
 
-    def noise(self, grid: Grid, key: str, wavelength: float, stretch: float = 1.0,
-              nearest: bool = False, detail: float | None = None) -> np.ndarray:
+    def noise(
+        self,
+        grid: Grid,
+        key: str,
+        wavelength: float,
+        stretch: float = 1.0,
+        nearest: bool = False,
+        detail: float | None = None,
+    ) -> np.ndarray:
         """Value noise (float32, `grid.shape`, mean 0, within ±0.5) with lattice spacing
         `wavelength` m along y and `wavelength·stretch` along x, faded out where cells of
         `detail` m (default `grid.res`) are too coarse to show it. `nearest` gives constant
@@ -120,11 +135,16 @@ class Painter:
         # same continuous field; the start is wrapped into the first period (the lattice is
         # periodic). Bilinear: cv2's bicubic warp returns a constant far outside the source.
         shift = -0.5 if nearest else 0.0
-        m = np.array([[grid.res / lx, 0.0, ((grid.x0 + 0.5 * grid.res) / lx + shift) % NOISE_LATTICE],
-                      [0.0, grid.res / ly, ((grid.y0 + 0.5 * grid.res) / ly + shift) % NOISE_LATTICE]])
+        m = np.array(
+            [
+                [grid.res / lx, 0.0, ((grid.x0 + 0.5 * grid.res) / lx + shift) % NOISE_LATTICE],
+                [0.0, grid.res / ly, ((grid.y0 + 0.5 * grid.res) / ly + shift) % NOISE_LATTICE],
+            ]
+        )
         flags = (cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR) | cv2.WARP_INVERSE_MAP
-        out = cv2.warpAffine(self._tile(key), m, (grid.shape[1], grid.shape[0]), flags=flags,
-                             borderMode=cv2.BORDER_WRAP)
+        out = cv2.warpAffine(
+            self._tile(key), m, (grid.shape[1], grid.shape[0]), flags=flags, borderMode=cv2.BORDER_WRAP
+        )
         return out * np.float32(weight)
 
     def cell_value(self, key: str, row: np.ndarray, col: np.ndarray) -> np.ndarray:
@@ -136,6 +156,7 @@ class Painter:
 def stripes(coord: np.ndarray, period: float, width: float, res: float) -> np.ndarray:
     """Box-filtered coverage (0..1, float32) of lines `width` m wide repeating every `period` m
     along a coordinate with unit gradient, averaged over a cell of `res` m."""
+
     def integral(c):
         return np.floor(c / period) * width + np.minimum(np.mod(c, period), width)
 
@@ -221,8 +242,17 @@ def paint_surface(p: Painter, name: str, grid: Grid, detail_res: float) -> np.nd
     raise ValueError(f"unknown surface texture {name!r}")
 
 
-def paint_ground(p: Painter, look: Look, surface: dict[str, str], grid: Grid, detail_res: float,
-                 lateral: np.ndarray, along_from_start: np.ndarray, width: float, finish=None) -> np.ndarray:
+def paint_ground(
+    p: Painter,
+    look: Look,
+    surface: dict[str, str],
+    grid: Grid,
+    detail_res: float,
+    lateral: np.ndarray,
+    along_from_start: np.ndarray,
+    width: float,
+    finish=None,
+) -> np.ndarray:
     """RGB float32 (rows, cols, 3), 0-255: track surface, off-track ground, edge lines and the
     chequered start/finish line.
 
@@ -274,8 +304,9 @@ def sky(look: Look, tan_elevation: np.ndarray) -> np.ndarray:
     return rgb
 
 
-def scenery(p: Painter, look: Look, surface: dict[str, str], azimuth: np.ndarray,
-            elevation_deg: np.ndarray) -> np.ndarray:
+def scenery(
+    p: Painter, look: Look, surface: dict[str, str], azimuth: np.ndarray, elevation_deg: np.ndarray
+) -> np.ndarray:
     """RGB float32 (R, P, 3), 0-255: the distant surroundings at world azimuth (P,) rad and
     elevation (R,) degrees, treated as infinitely far. They turn with the car's heading, so a
     turn shows in the image even where the ground is uniform. Outdoors: hazy hills and a ragged

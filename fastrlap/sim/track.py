@@ -7,6 +7,7 @@ and whether the footprint touches a wall, the renderer asks what the ground look
 oracle asks for curvature. Projection is O(1): a raster of the nearest centerline sample is built
 once per track, then refined on the two neighbouring segments.
 """
+
 from __future__ import annotations
 
 import math
@@ -199,7 +200,7 @@ class Track:
         x = np.asarray(self.wrap(s)) / self.ds
         i0 = np.floor(x).astype(int) % len(self.s)
         i1 = (i0 + 1) % len(self.s)
-        w = (x - np.floor(x))
+        w = x - np.floor(x)
         if arr.ndim == 2:
             w = np.asarray(w)[..., None]
         return arr[i0] * (1 - w) + arr[i1] * w
@@ -235,15 +236,25 @@ class Track:
         return TrackRaster(origin=lo, resolution=res, index=index, lateral=lateral, along=along.astype(np.float32))
 
     @cached_property
-    def scalar_tables(self) -> tuple[list[float], list[float], list[float], list[float], list[list[int]], float, float, float]:
+    def scalar_tables(
+        self,
+    ) -> tuple[list[float], list[float], list[float], list[float], list[list[int]], float, float, float]:
         """Python lists (x, y, normal x, normal y, raster index, origin x, origin y, resolution).
 
         The simulator's per-sub-step queries are scalar; indexing numpy arrays one element at a
         time costs about ten times more than indexing lists.
         """
         r = self.raster
-        return (self.xy[:, 0].tolist(), self.xy[:, 1].tolist(), self.normal[:, 0].tolist(),
-                self.normal[:, 1].tolist(), r.index.tolist(), float(r.origin[0]), float(r.origin[1]), r.resolution)
+        return (
+            self.xy[:, 0].tolist(),
+            self.xy[:, 1].tolist(),
+            self.normal[:, 0].tolist(),
+            self.normal[:, 1].tolist(),
+            r.index.tolist(),
+            float(r.origin[0]),
+            float(r.origin[1]),
+            r.resolution,
+        )
 
     def project(self, x: float, y: float) -> Projection:
         """Closest centerline point: raster lookup, then exact projection on adjacent segments.
@@ -307,7 +318,9 @@ def resolve_track_path(name_or_path: str) -> Path:
     p = Path(name_or_path).expanduser()
     if p.suffix in (".yaml", ".yml") or p.exists():
         if not p.is_file():
-            raise TrackError(f"{p}: track file not found; give a built-in name ({', '.join(builtin_tracks())}) or an existing YAML path")
+            raise TrackError(
+                f"{p}: track file not found; give a built-in name ({', '.join(builtin_tracks())}) or an existing YAML path"
+            )
         return p
     for folder in (tracks_dir(), tracks_dir() / "prior"):
         cand = folder / f"{name_or_path}.yaml"
@@ -375,7 +388,9 @@ def parse_track(data, source: str = "<track>") -> Track:
         raise TrackError(f"{src}: width: must be > 0 m, got {width}")
     cl = data["centerline"]
     if not isinstance(cl, list) or len(cl) < 4:
-        raise TrackError(f"{src}: centerline: needs at least 4 points for a closed loop, got {len(cl) if isinstance(cl, list) else cl!r}")
+        raise TrackError(
+            f"{src}: centerline: needs at least 4 points for a closed loop, got {len(cl) if isinstance(cl, list) else cl!r}"
+        )
     points = np.array([_pair(src, f"centerline[{i}]", p) for i, p in enumerate(cl)])
     walls = data.get("walls", "both")
     if isinstance(walls, str):
@@ -400,8 +415,13 @@ def parse_track(data, source: str = "<track>") -> Track:
         size = _pair(src, f"obstacles[{i}].size", ob["size"])
         if min(size) <= 0:
             raise TrackError(f"{src}: obstacles[{i}].size: must be > 0, got {list(size)}")
-        obstacles.append(Obstacle(center=_pair(src, f"obstacles[{i}].center", ob["center"]), size=size,
-                                  yaw=_number(src, f"obstacles[{i}].yaw", ob.get("yaw", 0.0))))
+        obstacles.append(
+            Obstacle(
+                center=_pair(src, f"obstacles[{i}].center", ob["center"]),
+                size=size,
+                yaw=_number(src, f"obstacles[{i}].yaw", ob.get("yaw", 0.0)),
+            )
+        )
     start = _number(src, "start", data.get("start", 0.0))
     surface = data.get("surface") or {}
     if not isinstance(surface, dict) or set(surface) - {"track", "offtrack"}:
@@ -418,6 +438,7 @@ def parse_track(data, source: str = "<track>") -> Track:
 
 def _segments_cross(a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray) -> np.ndarray:
     """(Na, Nb) proper-intersection matrix of segment sets a and b."""
+
     def orient(p, q, r):
         return (q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1]) - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0])
 
@@ -441,8 +462,10 @@ def _validate_geometry(track: Track) -> None:
         hit &= np.minimum(gap, m - gap) > 1
         if hit.any():
             i = int(np.argwhere(hit)[0][0]) * step
-            raise TrackError(f"{src}: centerline: the {name} edge intersects itself near s={track.s[i]:.1f} m "
-                             f"(a curve is tighter than half the width, or the loop crosses itself)")
+            raise TrackError(
+                f"{src}: centerline: the {name} edge intersects itself near s={track.s[i]:.1f} m "
+                f"(a curve is tighter than half the width, or the loop crosses itself)"
+            )
     cross = _segments_cross(left, np.roll(left, -1, axis=0), right, np.roll(right, -1, axis=0))
     if cross.any():
         i = int(np.argwhere(cross)[0][0]) * step
@@ -453,5 +476,7 @@ def _validate_geometry(track: Track) -> None:
         c, s = math.cos(ob.yaw), math.sin(ob.yaw)
         pts = local @ np.array([[c, -s], [s, c]]).T + np.asarray(ob.center)
         if all(abs(track.project(px, py).n) > track.width / 2 for px, py in pts):
-            raise TrackError(f"{src}: obstacles[{i}]: box at {list(ob.center)} lies entirely off the track "
-                             f"(it would never be met); move it onto the track or delete it")
+            raise TrackError(
+                f"{src}: obstacles[{i}]: box at {list(ob.center)} lies entirely off the track "
+                f"(it would never be met); move it onto the track or delete it"
+            )

@@ -4,6 +4,7 @@ The video puts the policy's-eye view beside a top-down map so users (and the doc
 the simulator shows the car and where it is. `vehicle.sim.camera.look=realistic` shows the
 realistic camera (light, shadows, clutter, lens) instead of the clean one.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,9 +14,9 @@ import numpy as np
 
 from fastrlap.config import Config
 from fastrlap.errors import FastrlapError
+from fastrlap.sim.camera import SimCamera
 from fastrlap.sim.drivers import DemoDriver, OracleDriver
 from fastrlap.sim.dynamics import car_params
-from fastrlap.sim.camera import SimCamera
 from fastrlap.sim.render import top_down
 from fastrlap.sim.track import load_track
 from fastrlap.sim.world import World
@@ -42,6 +43,7 @@ def write_view(cfg: Config) -> list[Path]:
 
     def look(st) -> np.ndarray:
         return _fit(camera.frame(st.x, st.y, st.yaw, t=world.t, speed=st.vx, yaw_rate=st.yaw_rate, rng=rng), PANEL)
+
     if cfg.view.driver == "oracle":
         driver = OracleDriver(track, params)
     elif cfg.view.driver == "demo":
@@ -72,7 +74,15 @@ def write_view(cfg: Config) -> list[Path]:
                 cv2.line(top, a, b, (255, 80, 0), 2)
             cv2.circle(top, trail[-1], 6, (255, 0, 0), -1)
             frame = np.concatenate([view, top], axis=1)
-            cv2.putText(frame, f"t={world.t:5.1f}s  v={st.vx:4.1f} m/s", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
+            cv2.putText(
+                frame,
+                f"t={world.t:5.1f}s  v={st.vx:4.1f} m/s",
+                (8, 22),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.6,
+                (255, 255, 255),
+                2,
+            )
             writer.write(frame)
             st = world.step(driver(Pose(st.x, st.y, st.yaw), st.vx)).state
             s_now = track.project(st.x, st.y).s

@@ -7,6 +7,7 @@ sub-step; the offset is exact wherever it is). A contact applies an inelastic im
 touching corner — the normal velocity is removed, the car yaws — and the velocity jump shows on
 the IMU as an acceleration spike, as it does on a real car.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastrlap.config import SimConfig
-from fastrlap.sim.dynamics import G, CarParams, CarState, Surface, footprint, step
+from fastrlap.sim.dynamics import CarParams, CarState, G, Surface, footprint, step
 from fastrlap.sim.track import Projection, Track
 from fastrlap.types import Command, Pose
 
@@ -152,7 +153,10 @@ class World:
                     contacts.append((cx, cy, nxs[cp.index], nys[cp.index], -half - cp.n))
         for ob, s_ob in zip(tr.obstacles, self._obstacle_s):
             gap = abs((pr.s - s_ob + tr.length / 2) % tr.length - tr.length / 2)
-            if gap < ob.radius + self._half_diag + 0.5 or math.hypot(s.x - ob.center[0], s.y - ob.center[1]) < ob.radius + self._half_diag:
+            if (
+                gap < ob.radius + self._half_diag + 0.5
+                or math.hypot(s.x - ob.center[0], s.y - ob.center[1]) < ob.radius + self._half_diag
+            ):
                 contacts.extend(_box_contacts(s, self.params, ob.center, ob.size, ob.yaw))
         if not contacts:
             return s, 0.0, pr
@@ -163,7 +167,9 @@ class World:
         return s, dv_max, tr.project(s.x, s.y)
 
 
-def _impulse(s: CarState, p: CarParams, px: float, py: float, nx: float, ny: float, depth: float) -> tuple[CarState, float]:
+def _impulse(
+    s: CarState, p: CarParams, px: float, py: float, nx: float, ny: float, depth: float
+) -> tuple[CarState, float]:
     """Inelastic contact at world point (px, py) with unit normal (nx, ny) pointing out of the wall."""
     c, sn = math.cos(s.yaw), math.sin(s.yaw)
     vwx, vwy = s.vx * c - s.vy * sn, s.vx * sn + s.vy * c

@@ -4,6 +4,7 @@ The same loop drives the simulator and the real car, so it is tested once; only 
 The simulator advances its world when a command arrives, so its `Clock` never sleeps and practice
 runs faster than real time; the real car uses wall time and the loop holds its period.
 """
+
 from __future__ import annotations
 
 import time

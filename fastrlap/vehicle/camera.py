@@ -21,14 +21,16 @@ simulator's `vehicle.sim.camera.fov_deg` to the real lens's horizontal field of 
 `FakeCamera` is the same `Camera` over a synthetic source (tests, `doctor` checks); the
 hardware-in-the-loop car feeds rendered frames through `CallbackSource`.
 """
+
 from __future__ import annotations
 
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -80,8 +82,10 @@ def parse_source(source: int | str) -> int | str:
         return source
     text = str(source).strip()
     if not text:
-        raise CameraUnavailable("camera source is empty: set vehicle.real.camera.source to a device index "
-                                "(0), a video file, or a GStreamer pipeline")
+        raise CameraUnavailable(
+            "camera source is empty: set vehicle.real.camera.source to a device index "
+            "(0), a video file, or a GStreamer pipeline"
+        )
     return int(text) if text.isdigit() else text
 
 
@@ -101,17 +105,23 @@ class OpenCVSource:
         self._is_file = False
         if isinstance(src, int):
             cap = cv2.VideoCapture(src)
-            hint = (f"is a camera plugged in? `ls /dev/video*` lists devices; try another index, or add "
-                    f"yourself to the video group (`sudo usermod -aG video $USER`)")
+            hint = (
+                "is a camera plugged in? `ls /dev/video*` lists devices; try another index, or add "
+                "yourself to the video group (`sudo usermod -aG video $USER`)"
+            )
         elif "!" in src:
             cap = cv2.VideoCapture(src, cv2.CAP_GSTREAMER)
-            hint = ("check the pipeline with `gst-launch-1.0` and that this OpenCV build has GStreamer "
-                    "(cv2.getBuildInformation())")
+            hint = (
+                "check the pipeline with `gst-launch-1.0` and that this OpenCV build has GStreamer "
+                "(cv2.getBuildInformation())"
+            )
         else:
             is_url = "://" in src
             if not is_url and not Path(src).exists():
-                raise CameraUnavailable(f"camera source {src!r} is not a device index, an existing file or a "
-                                        f"pipeline: fix vehicle.real.camera.source")
+                raise CameraUnavailable(
+                    f"camera source {src!r} is not a device index, an existing file or a "
+                    f"pipeline: fix vehicle.real.camera.source"
+                )
             self._is_file = not is_url
             cap = cv2.VideoCapture(src)
             hint = "check that OpenCV can decode it (ffmpeg backend) and the URL is reachable"
@@ -151,7 +161,9 @@ class OpenCVSource:
 class CallbackSource:
     """Frames from a function, paced at `fps` (the simulator's renderer, synthetic patterns)."""
 
-    def __init__(self, render: Callable[[], np.ndarray | None], fps: float, description: str = "callback camera") -> None:
+    def __init__(
+        self, render: Callable[[], np.ndarray | None], fps: float, description: str = "callback camera"
+    ) -> None:
         if not fps > 0:
             raise ValueError(f"{description}: fps must be positive, got {fps}")
         self.description = description
@@ -182,8 +194,15 @@ class Camera:
         fps: requested capture rate for devices, playback rate for files (0 = the source's own).
     """
 
-    def __init__(self, source: FrameSource | int | str, width: int = 128, height: int = 128,
-                 stale_after: float = 0.5, open_timeout: float = 5.0, fps: float = 0.0) -> None:
+    def __init__(
+        self,
+        source: FrameSource | int | str,
+        width: int = 128,
+        height: int = 128,
+        stale_after: float = 0.5,
+        open_timeout: float = 5.0,
+        fps: float = 0.0,
+    ) -> None:
         self._spec = source
         self.width, self.height = int(width), int(height)
         self.stale_after = float(stale_after)
@@ -205,7 +224,7 @@ class Camera:
         return self._source.description if self._source is not None else f"camera {self._spec!r}"
 
     # ------------------------------------------------------------------ lifecycle
-    def open(self) -> "Camera":
+    def open(self) -> Camera:
         """Open the source, start the capture thread and wait for the first frame."""
         if self._thread is not None:
             return self
@@ -218,8 +237,10 @@ class Camera:
             self.wait_frame(0, timeout=self.open_timeout)
         except CameraError as exc:
             self.close()
-            raise CameraUnavailable(f"{self.description} opened but delivered no frame within "
-                                    f"{self.open_timeout:.1f} s ({exc}): is another program using it?") from None
+            raise CameraUnavailable(
+                f"{self.description} opened but delivered no frame within "
+                f"{self.open_timeout:.1f} s ({exc}): is another program using it?"
+            ) from None
         return self
 
     def close(self) -> None:
@@ -230,7 +251,7 @@ class Camera:
             self._thread.join(timeout=2.0)
         self._thread = None
 
-    def __enter__(self) -> "Camera":
+    def __enter__(self) -> Camera:
         return self.open()
 
     def __exit__(self, *exc) -> None:
@@ -247,15 +268,18 @@ class Camera:
         age = time.monotonic() - frame.t
         if age > limit:
             why = error or ("the stream ended" if ended else "the driver stopped delivering")
-            raise CameraStalled(f"{self.description} stalled: newest frame is {age:.2f} s old ({why}); check the "
-                                f"cable/driver, or raise vehicle.real.camera.stale_after")
+            raise CameraStalled(
+                f"{self.description} stalled: newest frame is {age:.2f} s old ({why}); check the "
+                f"cable/driver, or raise vehicle.real.camera.stale_after"
+            )
         return frame
 
     def wait_frame(self, after_index: int, timeout: float) -> CameraFrame:
         """Block until a frame with index > `after_index` exists; `CameraStalled` after `timeout`."""
         with self._cond:
-            ok = self._cond.wait_for(lambda: (self._frame is not None and self._frame.index > after_index)
-                                     or self._ended, timeout)
+            ok = self._cond.wait_for(
+                lambda: (self._frame is not None and self._frame.index > after_index) or self._ended, timeout
+            )
             if ok and self._frame is not None and self._frame.index > after_index:
                 return self._frame
             why = self._error or ("the stream ended" if self._ended else "nothing arrived")
@@ -269,8 +293,12 @@ class Camera:
             count = self._count
         recent = [s for s in stamps if s >= stamps[-1] - 2.0] if stamps else []
         fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) >= 2 and recent[-1] > recent[0] else 0.0
-        return CameraStats(frames=count, fps=fps, read_ms=1000.0 * reads[len(reads) // 2] if reads else 0.0,
-                           age_s=None if frame is None else time.monotonic() - frame.t)
+        return CameraStats(
+            frames=count,
+            fps=fps,
+            read_ms=1000.0 * reads[len(reads) // 2] if reads else 0.0,
+            age_s=None if frame is None else time.monotonic() - frame.t,
+        )
 
     # ------------------------------------------------------------------ capture thread
     def _run(self) -> None:
@@ -333,8 +361,13 @@ class FakeCamera(Camera):
         self._n = 0
         self._frozen = threading.Event()
         self._w, self._h = width, height
-        super().__init__(CallbackSource(self._pattern, fps, description="fake camera"), width, height,
-                         stale_after=stale_after, open_timeout=2.0)
+        super().__init__(
+            CallbackSource(self._pattern, fps, description="fake camera"),
+            width,
+            height,
+            stale_after=stale_after,
+            open_timeout=2.0,
+        )
 
     def _pattern(self) -> np.ndarray | None:
         while self._frozen.is_set() and not self._stop.is_set():
@@ -344,7 +377,7 @@ class FakeCamera(Camera):
         self._n += 1
         img = np.zeros((self._h, self._w, 3), np.uint8)
         x = self._n % self._w
-        img[:, x:x + 4, 1] = 255  # a green bar sweeping across
+        img[:, x : x + 4, 1] = 255  # a green bar sweeping across
         img[0, 0, 0] = self._n % 256
         return img
 

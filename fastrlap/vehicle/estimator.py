@@ -25,6 +25,7 @@ the covariance, the age of the last fix and a one-line problem for `doctor` and 
 The sources that feed it live beside it: `fastrlap.vehicle.gps` (NMEA from a serial GPS) and
 `fastrlap.vehicle.external_pose` (signed UDP poses from a tracking system).
 """
+
 from __future__ import annotations
 
 import math
@@ -90,10 +91,20 @@ class Estimator:
         max_pos_std: m, position uncertainty above which health reports a problem.
     """
 
-    def __init__(self, source: str = "odometry", wheel_std: float = 0.05, gyro_std: float = 0.02,
-                 accel_std: float = 3.0, slip_std: float = 0.05, bias_std: float = 0.05, bias_walk: float = 0.002,
-                 wheelbase: float = 0.26,
-                 fix_timeout: float = 1.0, max_pos_std: float = 1.0, reset_after: int = 5) -> None:
+    def __init__(
+        self,
+        source: str = "odometry",
+        wheel_std: float = 0.05,
+        gyro_std: float = 0.02,
+        accel_std: float = 3.0,
+        slip_std: float = 0.05,
+        bias_std: float = 0.05,
+        bias_walk: float = 0.002,
+        wheelbase: float = 0.26,
+        fix_timeout: float = 1.0,
+        max_pos_std: float = 1.0,
+        reset_after: int = 5,
+    ) -> None:
         if source not in ("odometry", "gps", "external"):
             raise EstimatorError(f"pose source {source!r}: use odometry, gps or external")
         self.source = source
@@ -108,7 +119,7 @@ class Estimator:
         """Start at `pose` with a tight covariance (the car is where we say, at rest)."""
         with self._lock:
             self._x = np.array([pose.x, pose.y, pose.yaw, 0.0, 0.0])
-            self._P = np.diag([1e-4, 1e-4, 1e-4, 1e-4, self.bias_std ** 2])
+            self._P = np.diag([1e-4, 1e-4, 1e-4, 1e-4, self.bias_std**2])
             self._t = t
             self._yaw_rate = 0.0
             self._fix_t: float | None = None
@@ -141,21 +152,29 @@ class Estimator:
                 w_var = (0.3 * abs(w) + 0.1) ** 2  # slip makes the bicycle model loose
             else:
                 w = yaw_rate - b
-                w_var = self.gyro_std ** 2
+                w_var = self.gyro_std**2
                 F[2, 4] = -dt
             self._yaw_rate = w
             c, s = math.cos(yaw), math.sin(yaw)
             self._x = np.array([x + v * c * dt, y + v * s * dt, wrap_angle(yaw + w * dt), v, b])
             F[0, 2], F[0, 3] = -v * s * dt, c * dt
             F[1, 2], F[1, 3] = v * c * dt, s * dt
-            Q = np.diag([self.slip_std ** 2 * dt, self.slip_std ** 2 * dt, w_var * dt * dt + 1e-6 * dt,
-                         self.accel_std ** 2 * dt, self.bias_walk ** 2 * dt])
+            Q = np.diag(
+                [
+                    self.slip_std**2 * dt,
+                    self.slip_std**2 * dt,
+                    w_var * dt * dt + 1e-6 * dt,
+                    self.accel_std**2 * dt,
+                    self.bias_walk**2 * dt,
+                ]
+            )
             self._P = F @ self._P @ F.T + Q
-            self._update(np.array([wheel_speed - self._x[3]]), _row(3), np.array([[self.wheel_std ** 2]]), gate=None)
+            self._update(np.array([wheel_speed - self._x[3]]), _row(3), np.array([[self.wheel_std**2]]), gate=None)
             if yaw_rate is not None and abs(wheel_speed) < 0.01:
                 # standing still: the car is not turning, the gyro reads its own bias
-                self._update(np.array([yaw_rate - self._x[4]]), _row(4), np.array([[self.gyro_std ** 2]]),
-                             gate=GATE_CHI2_1DOF)
+                self._update(
+                    np.array([yaw_rate - self._x[4]]), _row(4), np.array([[self.gyro_std**2]]), gate=GATE_CHI2_1DOF
+                )
 
     # ------------------------------------------------------------------ absolute fixes
     def update_position(self, t: float, x: float, y: float, std: float) -> bool:
@@ -169,12 +188,18 @@ class Estimator:
                 self._x[:2] = (x, y)
                 self._P[:2, :] = 0.0
                 self._P[:, :2] = 0.0
-                self._P[0, 0] = self._P[1, 1] = std ** 2
-                self._P[2, 2] = math.pi ** 2  # heading unknown in this frame until we move
+                self._P[0, 0] = self._P[1, 1] = std**2
+                self._P[2, 2] = math.pi**2  # heading unknown in this frame until we move
                 return self._accepted(t)
             H = np.vstack([_row(0), _row(1)])
-            return self._absolute_update(t, np.array([x, y]) - self._x[:2], H, np.eye(2) * std ** 2,
-                                         GATE_CHI2_2DOF, jump=lambda: self._x.__setitem__(slice(0, 2), (x, y)))
+            return self._absolute_update(
+                t,
+                np.array([x, y]) - self._x[:2],
+                H,
+                np.eye(2) * std**2,
+                GATE_CHI2_2DOF,
+                jump=lambda: self._x.__setitem__(slice(0, 2), (x, y)),
+            )
 
     def update_heading(self, t: float, yaw: float, std: float) -> bool:
         """A heading measurement (rad), e.g. GPS course over ground while moving forward."""
@@ -183,15 +208,14 @@ class Estimator:
                 self._bad += 1
             return False
         with self._lock:
-            if self._P[2, 2] > 0.3 ** 2:  # heading still unknown: take it (linearising a 180° error fails)
+            if self._P[2, 2] > 0.3**2:  # heading still unknown: take it (linearising a 180° error fails)
                 self._x[2] = wrap_angle(yaw)
                 self._P[2, :] = 0.0
                 self._P[:, 2] = 0.0
-                self._P[2, 2] = std ** 2
+                self._P[2, 2] = std**2
                 return True
             H = _row(2)
-            return self._update(np.array([wrap_angle(yaw - self._x[2])]), H, np.array([[std ** 2]]),
-                                gate=GATE_CHI2_1DOF)
+            return self._update(np.array([wrap_angle(yaw - self._x[2])]), H, np.array([[std**2]]), gate=GATE_CHI2_1DOF)
 
     def update_pose(self, t: float, pose: Pose, pos_std: float, yaw_std: float) -> bool:
         """A full pose from an external tracker (its frame becomes ours at the first message)."""
@@ -201,28 +225,34 @@ class Estimator:
                 self._bad += 1
             return False
         with self._lock:
+
             def jump() -> None:
                 self._x[:3] = (pose.x, pose.y, wrap_angle(pose.yaw))
                 self._P[:3, :] = 0.0
                 self._P[:, :3] = 0.0
-                self._P[0, 0] = self._P[1, 1] = pos_std ** 2
-                self._P[2, 2] = yaw_std ** 2
+                self._P[0, 0] = self._P[1, 1] = pos_std**2
+                self._P[2, 2] = yaw_std**2
 
             if not self._absolute:
                 jump()
                 return self._accepted(t)
             H = np.vstack([_row(0), _row(1), _row(2)])
             innov = np.array([pose.x - self._x[0], pose.y - self._x[1], wrap_angle(pose.yaw - self._x[2])])
-            R = np.diag([pos_std ** 2, pos_std ** 2, yaw_std ** 2])
+            R = np.diag([pos_std**2, pos_std**2, yaw_std**2])
             return self._absolute_update(t, innov, H, R, GATE_CHI2_3DOF, jump=jump)
 
     # ------------------------------------------------------------------ reading
     def estimate(self) -> Estimate:
         with self._lock:
             x, y, yaw, v, _ = self._x
-            return Estimate(t=self._t or 0.0, pose=Pose(float(x), float(y), float(yaw)),
-                            velocity=np.array([float(v), 0.0]), yaw_rate=float(self._yaw_rate),
-                            covariance=self._P.copy(), gyro_bias=float(self._x[4]))
+            return Estimate(
+                t=self._t or 0.0,
+                pose=Pose(float(x), float(y), float(yaw)),
+                velocity=np.array([float(v), 0.0]),
+                yaw_rate=float(self._yaw_rate),
+                covariance=self._P.copy(),
+                gyro_bias=float(self._x[4]),
+            )
 
     def health(self, now: float) -> EstimatorHealth:
         """`now` on the clock the updates were stamped with."""
@@ -233,17 +263,28 @@ class Estimator:
             problem = ""
             if self.source != "odometry" and (age is None or age > self.fix_timeout):
                 what = "no fix yet" if age is None else f"last fix {age:.1f} s ago"
-                fix = ("check the GPS has a sky view and its port/baud (vehicle.real.pose.gps_port)"
-                       if self.source == "gps" else
-                       "check the tracking system sends signed poses to vehicle.real.pose.udp_host:udp_port "
-                       "(docs/hardware.md, Pose sources)")
+                fix = (
+                    "check the GPS has a sky view and its port/baud (vehicle.real.pose.gps_port)"
+                    if self.source == "gps"
+                    else "check the tracking system sends signed poses to vehicle.real.pose.udp_host:udp_port "
+                    "(docs/hardware.md, Pose sources)"
+                )
                 problem = f"{self.source} pose source silent ({what}): {fix}"
             elif pos_std > self.max_pos_std:
-                problem = (f"position uncertainty {pos_std:.2f} m exceeds {self.max_pos_std:.2f} m: the estimate "
-                           f"has drifted; add a pose source (GPS or external) or restart at the start line")
-            return EstimatorHealth(source=self.source, pos_std=pos_std, yaw_std=yaw_std, fix_age=age,
-                                   fixes=self._fixes, rejected=self._rejected, bad_inputs=self._bad,
-                                   problem=problem)
+                problem = (
+                    f"position uncertainty {pos_std:.2f} m exceeds {self.max_pos_std:.2f} m: the estimate "
+                    f"has drifted; add a pose source (GPS or external) or restart at the start line"
+                )
+            return EstimatorHealth(
+                source=self.source,
+                pos_std=pos_std,
+                yaw_std=yaw_std,
+                fix_age=age,
+                fixes=self._fixes,
+                rejected=self._rejected,
+                bad_inputs=self._bad,
+                problem=problem,
+            )
 
     # ------------------------------------------------------------------ internals (lock held)
     def _accepted(self, t: float) -> bool:

@@ -4,6 +4,7 @@ The UDP pose is one JSON object per datagram (docs/hardware.md), `{"seq": n, "t"
 "y": m, "yaw": rad, "pos_std": m (optional), "yaw_std": rad (optional)}`, signed with a shared
 key; `UdpPoseReceiver` takes only what `pose_auth` authenticates and feeds it to an `Estimator`.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,9 @@ def parse_pose_message(data: bytes, default_pos_std: float = 0.02, default_yaw_s
         pos_std = float(obj.get("pos_std", default_pos_std))
         yaw_std = float(obj.get("yaw_std", default_yaw_std))
     except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        raise EstimatorError(f"bad pose message {data[:60]!r} ({type(exc).__name__}: {exc}); send "
-                             f'{{"x": m, "y": m, "yaw": rad}} as JSON') from None
+        raise EstimatorError(
+            f'bad pose message {data[:60]!r} ({type(exc).__name__}: {exc}); send {{"x": m, "y": m, "yaw": rad}} as JSON'
+        ) from None
     if not all(math.isfinite(v) for v in (x, y, yaw, pos_std, yaw_std)) or pos_std <= 0 or yaw_std <= 0:
         raise EstimatorError(f"bad pose message {data[:60]!r}: values must be finite and the stds positive")
     return PoseMessage(pose=Pose(x, y, yaw), pos_std=pos_std, yaw_std=yaw_std)
@@ -50,8 +52,15 @@ class UdpPoseReceiver:
     address of the interface it sends to, and then the key is what keeps others out.
     """
 
-    def __init__(self, estimator: Estimator, port: int, auth: PoseAuthenticator, host: str = "127.0.0.1",
-                 clock=time.monotonic, wall=time.time) -> None:
+    def __init__(
+        self,
+        estimator: Estimator,
+        port: int,
+        auth: PoseAuthenticator,
+        host: str = "127.0.0.1",
+        clock=time.monotonic,
+        wall=time.time,
+    ) -> None:
         self.estimator = estimator
         self.auth = auth
         self.clock = clock
@@ -62,8 +71,10 @@ class UdpPoseReceiver:
             self._sock.bind((host, port))
         except OSError as exc:
             self._sock.close()
-            raise EstimatorError(f"cannot listen for external poses on UDP {host}:{port} ({exc}): pick a free "
-                                 f"vehicle.real.pose.udp_port, and for udp_host an address of this machine") from None
+            raise EstimatorError(
+                f"cannot listen for external poses on UDP {host}:{port} ({exc}): pick a free "
+                f"vehicle.real.pose.udp_port, and for udp_host an address of this machine"
+            ) from None
         self._sock.settimeout(0.2)
         self.host, self.port = self._sock.getsockname()[:2]
         self._stop = threading.Event()
@@ -102,7 +113,7 @@ class UdpPoseReceiver:
         while not self._stop.is_set():
             try:
                 data, _ = self._sock.recvfrom(2048)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return  # socket closed

@@ -2,6 +2,7 @@
 fix (`LocalFrame`), and `NmeaGps`, the thread that reads a serial GPS and feeds each fix to an
 `Estimator` as a position and, when moving, a course-over-ground heading.
 """
+
 from __future__ import annotations
 
 import math
@@ -70,16 +71,27 @@ def parse_nmea(line: str) -> GgaFix | RmcFix | None:
         if kind == "GGA":
             quality = int(f[6] or 0)
             if quality == 0:
-                return GgaFix(lat=math.nan, lon=math.nan, quality=0, satellites=int(f[7] or 0),
-                              hdop=float(f[8] or "nan"))
-            return GgaFix(lat=_latlon(f[2], f[3], 2), lon=_latlon(f[4], f[5], 3), quality=quality,
-                          satellites=int(f[7] or 0), hdop=float(f[8] or "nan"))
+                return GgaFix(
+                    lat=math.nan, lon=math.nan, quality=0, satellites=int(f[7] or 0), hdop=float(f[8] or "nan")
+                )
+            return GgaFix(
+                lat=_latlon(f[2], f[3], 2),
+                lon=_latlon(f[4], f[5], 3),
+                quality=quality,
+                satellites=int(f[7] or 0),
+                hdop=float(f[8] or "nan"),
+            )
         if kind == "RMC":
             valid = f[2] == "A"
             if not valid:
                 return RmcFix(valid=False, lat=math.nan, lon=math.nan, speed=0.0, course=None)
-            return RmcFix(valid=True, lat=_latlon(f[3], f[4], 2), lon=_latlon(f[5], f[6], 3),
-                          speed=float(f[7] or 0.0) * 1852.0 / 3600.0, course=float(f[8]) if f[8] else None)
+            return RmcFix(
+                valid=True,
+                lat=_latlon(f[3], f[4], 2),
+                lon=_latlon(f[5], f[6], 3),
+                speed=float(f[7] or 0.0) * 1852.0 / 3600.0,
+                course=float(f[8]) if f[8] else None,
+            )
     except (IndexError, ValueError) as exc:
         raise EstimatorError(f"malformed NMEA {kind} sentence {text[:40]!r}: {exc}") from None
     return None
@@ -98,12 +110,14 @@ class LocalFrame:
         self.lat0, self.lon0 = lat0, lon0
         phi = math.radians(lat0)
         w = 1.0 - self.E2 * math.sin(phi) ** 2
-        self.m_per_rad_north = self.A * (1.0 - self.E2) / w ** 1.5
+        self.m_per_rad_north = self.A * (1.0 - self.E2) / w**1.5
         self.m_per_rad_east = self.A / math.sqrt(w) * math.cos(phi)
 
     def to_local(self, lat: float, lon: float) -> tuple[float, float]:
-        return (math.radians(wrap_angle_deg(lon - self.lon0)) * self.m_per_rad_east,
-                math.radians(lat - self.lat0) * self.m_per_rad_north)
+        return (
+            math.radians(wrap_angle_deg(lon - self.lon0)) * self.m_per_rad_east,
+            math.radians(lat - self.lat0) * self.m_per_rad_north,
+        )
 
     def to_latlon(self, x: float, y: float) -> tuple[float, float]:
         return (self.lat0 + math.degrees(y / self.m_per_rad_north), self.lon0 + math.degrees(x / self.m_per_rad_east))
@@ -120,8 +134,14 @@ class NmeaGps:
     lines of a serial GPS in a thread. The first valid fix is the origin of the local frame
     unless `origin` (lat, lon) is given. Position std = `uere · HDOP` (m)."""
 
-    def __init__(self, estimator: Estimator, origin: tuple[float, float] | None = None, uere: float = 2.5,
-                 min_course_speed: float = 1.0, clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        estimator: Estimator,
+        origin: tuple[float, float] | None = None,
+        uere: float = 2.5,
+        min_course_speed: float = 1.0,
+        clock=time.monotonic,
+    ) -> None:
         self.estimator = estimator
         self.frame = LocalFrame(*origin) if origin else None
         self.uere = uere
@@ -156,7 +176,7 @@ class NmeaGps:
             yaw = wrap_angle(math.radians(90.0 - fix.course))
             self.estimator.update_heading(t, yaw, std=min(0.5, 0.3 / fix.speed))
 
-    def start(self, port: str, baudrate: int = 9600) -> "NmeaGps":
+    def start(self, port: str, baudrate: int = 9600) -> NmeaGps:
         import serial
 
         from fastrlap.vehicle.serial_link import describe_open_error

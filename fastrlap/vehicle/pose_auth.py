@@ -15,6 +15,7 @@ above the last accepted one (`replayed`: a recorded datagram played back at once
 authentic body is unusable (`malformed`). Sequence numbers must therefore only grow for a given
 key, across sender restarts too: start them at the Unix time in microseconds.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,8 +29,10 @@ from fastrlap.errors import FastrlapError
 
 MIN_KEY_CHARS = 32
 MAC_HEX = 64  # hex digits of an HMAC-SHA256
-KEY_HINT = ("create one with `openssl rand -hex 32 > pose.key && chmod 600 pose.key`, set "
-            "vehicle.real.pose.udp_key_file=pose.key and give the tracker's sender the same file")
+KEY_HINT = (
+    "create one with `openssl rand -hex 32 > pose.key && chmod 600 pose.key`, set "
+    "vehicle.real.pose.udp_key_file=pose.key and give the tracker's sender the same file"
+)
 
 
 class PoseKeyError(FastrlapError):
@@ -59,8 +62,16 @@ class PoseRejections:
 
     def describe(self) -> str:
         """The counts for the operator, e.g. "3 unauthenticated, 1 replayed" ("none" when all are 0)."""
-        parts = [f"{n} {kind}" for kind, n in (("unauthenticated", self.unauthenticated), ("stale", self.stale),
-                                               ("replayed", self.replayed), ("malformed", self.malformed)) if n]
+        parts = [
+            f"{n} {kind}"
+            for kind, n in (
+                ("unauthenticated", self.unauthenticated),
+                ("stale", self.stale),
+                ("replayed", self.replayed),
+                ("malformed", self.malformed),
+            )
+            if n
+        ]
         return ", ".join(parts) if parts else "none"
 
 
@@ -71,8 +82,10 @@ def load_pose_key(key: str, key_file: str) -> bytes:
     `openssl rand -hex 32` prints are used as they are, so every sender computes the same MAC
     from the same file without decoding it."""
     if key and key_file:
-        raise PoseKeyError("vehicle.real.pose.udp_key and udp_key_file are both set: keep one (the file keeps "
-                           "the key out of logs and shell history)")
+        raise PoseKeyError(
+            "vehicle.real.pose.udp_key and udp_key_file are both set: keep one (the file keeps "
+            "the key out of logs and shell history)"
+        )
     if key_file:
         path = Path(key_file).expanduser()
         text = read_key_file(path, "pose key file", KEY_HINT, PoseKeyError)
@@ -134,27 +147,39 @@ class PoseAuthenticator:
         body, sep, mac = datagram.rpartition(b"\n")
         mac = mac.strip()
         if not sep or len(mac) != MAC_HEX:
-            raise PoseRejected("unauthenticated", f"pose datagram without a MAC ({datagram[:40]!r}): sign it with "
-                                                  f"the shared key (docs/hardware.md, Pose sources)")
+            raise PoseRejected(
+                "unauthenticated",
+                f"pose datagram without a MAC ({datagram[:40]!r}): sign it with "
+                f"the shared key (docs/hardware.md, Pose sources)",
+            )
         want = hmac.new(self.key, body, hashlib.sha256).hexdigest().encode("ascii")
         if not hmac.compare_digest(want, mac.lower()):
-            raise PoseRejected("unauthenticated", "pose datagram with a wrong MAC: the sender uses another key "
-                                                  "than vehicle.real.pose.udp_key_file")
+            raise PoseRejected(
+                "unauthenticated",
+                "pose datagram with a wrong MAC: the sender uses another key than vehicle.real.pose.udp_key_file",
+            )
         try:
             obj = json.loads(body.decode("utf-8"))
             seq, t = obj["seq"], float(obj["t"])
             if not isinstance(seq, int) or isinstance(seq, bool) or not math.isfinite(t):
                 raise ValueError("seq must be an integer and t a finite number")
         except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise PoseRejected("malformed", f"authentic pose datagram without a usable seq and t "
-                                            f"({type(exc).__name__}: {exc})") from None
+            raise PoseRejected(
+                "malformed", f"authentic pose datagram without a usable seq and t ({type(exc).__name__}: {exc})"
+            ) from None
         if abs(now - t) > self.max_age:
-            raise PoseRejected("stale", f"pose datagram stamped {now - t:+.2f} s from this machine's clock (more "
-                                        f"than {self.max_age:.2f} s): synchronise the clocks (NTP) or "
-                                        f"raise vehicle.real.pose.udp_max_age")
+            raise PoseRejected(
+                "stale",
+                f"pose datagram stamped {now - t:+.2f} s from this machine's clock (more "
+                f"than {self.max_age:.2f} s): synchronise the clocks (NTP) or "
+                f"raise vehicle.real.pose.udp_max_age",
+            )
         if self._last_seq is not None and seq <= self._last_seq:
-            raise PoseRejected("replayed", f"pose datagram seq {seq} is not above the last accepted "
-                                           f"{self._last_seq}: a replay, or a sender that restarted its count")
+            raise PoseRejected(
+                "replayed",
+                f"pose datagram seq {seq} is not above the last accepted "
+                f"{self._last_seq}: a replay, or a sender that restarted its count",
+            )
         self._last_seq = seq
         return body
 

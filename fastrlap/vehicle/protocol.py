@@ -5,6 +5,7 @@ CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor) over 
 body; every field is little-endian. ``firmware/src/protocol.h`` packs the same layouts and
 ``firmware/test_vectors.txt`` holds frames both sides must produce byte for byte.
 """
+
 from __future__ import annotations
 
 import struct
@@ -108,18 +109,28 @@ CONFIRM_WINDOW_S = 2.0  # CONFIRM_CONFIG must follow its SET_CONFIG within this
 
 # Why the firmware refused, and what to do: the text behind each refusal status.
 CONFIG_REFUSALS: dict[int, str] = {
-    ConfigStatus.INVALID: ("every pulse must satisfy 1000 <= min <= centre <= max <= 2000 us, with "
-                           "throttle_limit <= 1000 and only the two reverse flags"),
-    ConfigStatus.CENTRE_OUT_OF_BAND: (f"steer_center_us and esc_neutral_us must lie within "
-                                      f"{CENTRE_BAND_US[0]}-{CENTRE_BAND_US[1]} us (they are what the car "
-                                      f"outputs whenever it stops): calibrate the ESC's neutral first"),
+    ConfigStatus.INVALID: (
+        "every pulse must satisfy 1000 <= min <= centre <= max <= 2000 us, with "
+        "throttle_limit <= 1000 and only the two reverse flags"
+    ),
+    ConfigStatus.CENTRE_OUT_OF_BAND: (
+        f"steer_center_us and esc_neutral_us must lie within "
+        f"{CENTRE_BAND_US[0]}-{CENTRE_BAND_US[1]} us (they are what the car "
+        f"outputs whenever it stops): calibrate the ESC's neutral first"
+    ),
     ConfigStatus.NO_SESSION: "no session is open: send HELLO first (SerialLink.open() does)",
-    ConfigStatus.RC_OVERRIDE: ("the RC transmitter has the car (TELEOP or FAILSAFE): put the mode switch on "
-                               "auto, centre the sticks, keep the transmitter on, and retry after a second"),
-    ConfigStatus.NOT_PENDING: (f"nothing to store: the confirmation must echo the calibration just set with "
-                               f"persist, within {CONFIRM_WINDOW_S:.0f} s and in the same session"),
-    ConfigStatus.STORE_FAILED: ("the EEPROM did not read back what was written (worn or faulty board): the "
-                                "calibration applies until the next reset only"),
+    ConfigStatus.RC_OVERRIDE: (
+        "the RC transmitter has the car (TELEOP or FAILSAFE): put the mode switch on "
+        "auto, centre the sticks, keep the transmitter on, and retry after a second"
+    ),
+    ConfigStatus.NOT_PENDING: (
+        f"nothing to store: the confirmation must echo the calibration just set with "
+        f"persist, within {CONFIRM_WINDOW_S:.0f} s and in the same session"
+    ),
+    ConfigStatus.STORE_FAILED: (
+        "the EEPROM did not read back what was written (worn or faulty board): the "
+        "calibration applies until the next reset only"
+    ),
 }
 
 
@@ -214,8 +225,16 @@ class Calibration:
     FORMAT: ClassVar[str] = "<HHHHHHHB"
 
     def values(self) -> tuple[int, ...]:
-        return (self.steer_min_us, self.steer_center_us, self.steer_max_us, self.esc_min_us,
-                self.esc_neutral_us, self.esc_max_us, self.throttle_limit, self.flags)
+        return (
+            self.steer_min_us,
+            self.steer_center_us,
+            self.steer_max_us,
+            self.esc_min_us,
+            self.esc_neutral_us,
+            self.esc_max_us,
+            self.throttle_limit,
+            self.flags,
+        )
 
     def auto_pulses(self, throttle: int, steer: int) -> tuple[int, int]:
         """(steer_us, esc_us) the firmware outputs in AUTO for a COMMAND's permille values."""
@@ -225,16 +244,18 @@ class Calibration:
             thr = -thr
         if self.flags & CalFlag.REVERSE_STEER:
             steer = -steer
-        return (pulse_for(steer, self.steer_min_us, self.steer_center_us, self.steer_max_us),
-                pulse_for(thr, self.esc_min_us, self.esc_neutral_us, self.esc_max_us))
+        return (
+            pulse_for(steer, self.steer_min_us, self.steer_center_us, self.steer_max_us),
+            pulse_for(thr, self.esc_min_us, self.esc_neutral_us, self.esc_max_us),
+        )
 
     def teleop_pulses(self, rc_steer_us: int, rc_throttle_us: int) -> tuple[int, int]:
         """(steer_us, esc_us) the firmware outputs in TELEOP for RC pulse widths."""
 
-        return (pulse_for(rc_permille(rc_steer_us), self.steer_min_us, self.steer_center_us,
-                          self.steer_max_us),
-                pulse_for(rc_permille(rc_throttle_us), self.esc_min_us, self.esc_neutral_us,
-                          self.esc_max_us))
+        return (
+            pulse_for(rc_permille(rc_steer_us), self.steer_min_us, self.steer_center_us, self.steer_max_us),
+            pulse_for(rc_permille(rc_throttle_us), self.esc_min_us, self.esc_neutral_us, self.esc_max_us),
+        )
 
 
 # ---- messages: each knows its type byte and body layout ------------------------------------
@@ -347,8 +368,19 @@ class FaultReport:
     FORMAT: ClassVar[str] = "<HI"
 
 
-Message = (Hello | CommandMessage | Heartbeat | SetConfig | ConfirmConfig | GetConfig | HelloAck | Telemetry
-           | HeartbeatAck | Config | FaultReport)
+Message = (
+    Hello
+    | CommandMessage
+    | Heartbeat
+    | SetConfig
+    | ConfirmConfig
+    | GetConfig
+    | HelloAck
+    | Telemetry
+    | HeartbeatAck
+    | Config
+    | FaultReport
+)
 MESSAGES: dict[int, type] = {cls.TYPE: cls for cls in Message.__args__}
 
 
@@ -360,9 +392,23 @@ def pack_body(msg: Message) -> bytes:
     elif isinstance(msg, Config):
         values = (msg.status, *msg.calibration.values())
     elif isinstance(msg, Telemetry):
-        values = (msg.uptime_ms, msg.ack_seq, msg.mode, msg.faults, msg.flags, msg.steer_us,
-                  msg.esc_us, msg.rc_steer_us, msg.rc_throttle_us, msg.rc_mode_us, msg.wheel_ticks,
-                  msg.wheel_period_us, *msg.accel, *msg.gyro, msg.rx_bad_frames)
+        values = (
+            msg.uptime_ms,
+            msg.ack_seq,
+            msg.mode,
+            msg.faults,
+            msg.flags,
+            msg.steer_us,
+            msg.esc_us,
+            msg.rc_steer_us,
+            msg.rc_throttle_us,
+            msg.rc_mode_us,
+            msg.wheel_ticks,
+            msg.wheel_period_us,
+            *msg.accel,
+            *msg.gyro,
+            msg.rx_bad_frames,
+        )
     else:
         values = tuple(int(getattr(msg, f.name)) for f in fields(msg))
     try:
@@ -376,8 +422,7 @@ def unpack_body(msg_type: int, body: bytes) -> Message:
     if cls is None:
         raise FrameError(f"unknown message type 0x{msg_type:02x}")
     if len(body) != struct.calcsize(cls.FORMAT):
-        raise FrameError(f"{cls.__name__} body is {len(body)} bytes, expected "
-                         f"{struct.calcsize(cls.FORMAT)}")
+        raise FrameError(f"{cls.__name__} body is {len(body)} bytes, expected {struct.calcsize(cls.FORMAT)}")
     v = struct.unpack(cls.FORMAT, body)
     if cls is SetConfig:
         return SetConfig(calibration=Calibration(*v[:8]), persist=bool(v[8]))

@@ -18,6 +18,7 @@ the car and, once the link is back, waits for a human); a camera that stops deli
 shows as an old `frame_t` (the supervisor's stale-sensor stop) and, after `dead_after`, as
 `CameraStalled`.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,11 +52,19 @@ class VehicleError(FastrlapError):
 
 
 def calibration_from(cfg: RealConfig) -> p.Calibration:
-    flags = (p.CalFlag.REVERSE_STEER if cfg.reverse_steer else 0) | (p.CalFlag.REVERSE_THROTTLE if cfg.reverse_throttle else 0)
-    return p.Calibration(steer_min_us=cfg.steer_min_us, steer_center_us=cfg.steer_center_us,
-                         steer_max_us=cfg.steer_max_us, esc_min_us=cfg.esc_min_us,
-                         esc_neutral_us=cfg.esc_neutral_us, esc_max_us=cfg.esc_max_us,
-                         throttle_limit=cfg.throttle_limit, flags=int(flags))
+    flags = (p.CalFlag.REVERSE_STEER if cfg.reverse_steer else 0) | (
+        p.CalFlag.REVERSE_THROTTLE if cfg.reverse_throttle else 0
+    )
+    return p.Calibration(
+        steer_min_us=cfg.steer_min_us,
+        steer_center_us=cfg.steer_center_us,
+        steer_max_us=cfg.steer_max_us,
+        esc_min_us=cfg.esc_min_us,
+        esc_neutral_us=cfg.esc_neutral_us,
+        esc_max_us=cfg.esc_max_us,
+        throttle_limit=cfg.throttle_limit,
+        flags=int(flags),
+    )
 
 
 def axes_matrix(spec: list[str]) -> np.ndarray:
@@ -69,8 +78,10 @@ def axes_matrix(spec: list[str]) -> np.ndarray:
         sign = -1.0 if text.startswith("-") else 1.0
         axis = text.lstrip("+-")
         if axis not in ("x", "y", "z") or axis in used:
-            raise VehicleError(f"vehicle.real.imu_axes={spec}: each of x, y, z once, optionally with '-' "
-                               f"(body x forward, y left, z up)")
+            raise VehicleError(
+                f"vehicle.real.imu_axes={spec}: each of x, y, z once, optionally with '-' "
+                f"(body x forward, y left, z up)"
+            )
         used.add(axis)
         m[row, "xyz".index(axis)] = sign
     return m
@@ -145,9 +156,17 @@ class RealVehicle:
         control_hz: the loop's rate (the Vehicle protocol's `control_hz`).
     """
 
-    def __init__(self, link: SerialLink, camera: Camera, estimator: Estimator, cfg: RealConfig,
-                 control_hz: float = 10.0, pose_sources: list | None = None, clock: Clock | None = None,
-                 camera_dead_after: float = 2.0) -> None:
+    def __init__(
+        self,
+        link: SerialLink,
+        camera: Camera,
+        estimator: Estimator,
+        cfg: RealConfig,
+        control_hz: float = 10.0,
+        pose_sources: list | None = None,
+        clock: Clock | None = None,
+        camera_dead_after: float = 2.0,
+    ) -> None:
         self.link = link
         self.camera = camera
         self.estimator = estimator
@@ -159,8 +178,9 @@ class RealVehicle:
         self.calibration = calibration_from(cfg)
         self.axes = axes_matrix(cfg.imu_axes)
         self.speed_controller = SpeedController(cfg.ff_gain, cfg.ff_offset, cfg.kp, cfg.ki, cfg.i_limit)
-        self.odometry = WheelOdometry(math.pi * cfg.wheel_diameter / cfg.ticks_per_rev, cfg.esc_neutral_us,
-                                      cfg.reverse_throttle)
+        self.odometry = WheelOdometry(
+            math.pi * cfg.wheel_diameter / cfg.ticks_per_rev, cfg.esc_neutral_us, cfg.reverse_throttle
+        )
         self.has_imu = False
         self.last_throttle = 0
         self.link_errors = 0
@@ -177,17 +197,23 @@ class RealVehicle:
         self._opened = False
 
     @classmethod
-    def from_config(cls, vcfg: VehicleConfig) -> "RealVehicle":
+    def from_config(cls, vcfg: VehicleConfig) -> RealVehicle:
         """Build (not open) the car from `vehicle.real`: port, camera source, pose source."""
         rc = vcfg.real
         link = SerialLink(rc.port, rc.baud)
-        camera = Camera(rc.camera.source, width=vcfg.sim.camera.width, height=vcfg.sim.camera.height,
-                        stale_after=rc.camera.stale_after, fps=rc.camera.fps)
-        return cls(link, camera, estimator_for(rc), rc, control_hz=vcfg.control_hz,
-                   camera_dead_after=rc.camera.dead_after)
+        camera = Camera(
+            rc.camera.source,
+            width=vcfg.sim.camera.width,
+            height=vcfg.sim.camera.height,
+            stale_after=rc.camera.stale_after,
+            fps=rc.camera.fps,
+        )
+        return cls(
+            link, camera, estimator_for(rc), rc, control_hz=vcfg.control_hz, camera_dead_after=rc.camera.dead_after
+        )
 
     # ------------------------------------------------------------------ lifecycle
-    def open(self) -> "RealVehicle":
+    def open(self) -> RealVehicle:
         """Shake hands with the firmware, apply/read the calibration, start camera and pose source.
 
         Opening an open vehicle does nothing (`with open_hil_vehicle(...)` enters an open one)."""
@@ -209,8 +235,11 @@ class RealVehicle:
                 origin = tuple(self.cfg.pose.gps_origin) if self.cfg.pose.gps_origin else None
                 if origin is not None and len(origin) != 2:
                     raise VehicleError(f"vehicle.real.pose.gps_origin={list(origin)}: give [lat, lon] in degrees or []")
-                self.pose_sources.append(NmeaGps(self.estimator, origin=origin, uere=self.cfg.pose.gps_uere)
-                                         .start(self.cfg.pose.gps_port, self.cfg.pose.gps_baud))
+                self.pose_sources.append(
+                    NmeaGps(self.estimator, origin=origin, uere=self.cfg.pose.gps_uere).start(
+                        self.cfg.pose.gps_port, self.cfg.pose.gps_baud
+                    )
+                )
             self._stop.clear()
             self._thread = threading.Thread(target=self._telemetry_loop, name="real-vehicle telemetry", daemon=True)
             self._thread.start()
@@ -236,16 +265,19 @@ class RealVehicle:
         except SerialLinkError as exc:
             raise VehicleError(str(exc)) from None
         c = self.calibration
-        self.odometry = WheelOdometry(self.odometry.metres_per_tick, c.esc_neutral_us,
-                                      bool(c.flags & p.CalFlag.REVERSE_THROTTLE))
+        self.odometry = WheelOdometry(
+            self.odometry.metres_per_tick, c.esc_neutral_us, bool(c.flags & p.CalFlag.REVERSE_THROTTLE)
+        )
 
     def _wait_first_telemetry(self, timeout: float = 1.0) -> None:
         deadline = time.monotonic() + timeout
         while self._last_processed is None and time.monotonic() < deadline:
             time.sleep(0.01)
         if self._last_processed is None:
-            raise VehicleError(f"no telemetry from {self.link.port} within {timeout:.1f} s after the handshake: "
-                               f"reflash the firmware (make -C firmware flash PORT={self.link.port})")
+            raise VehicleError(
+                f"no telemetry from {self.link.port} within {timeout:.1f} s after the handshake: "
+                f"reflash the firmware (make -C firmware flash PORT={self.link.port})"
+            )
 
     def close(self) -> None:
         """Neutral first, then stop the threads and release port, camera and pose sources."""
@@ -263,7 +295,7 @@ class RealVehicle:
                 self.link.close()  # sends one more neutral command itself
                 self._opened = False
 
-    def __enter__(self) -> "RealVehicle":
+    def __enter__(self) -> RealVehicle:
         return self.open()
 
     def __exit__(self, *exc) -> None:
@@ -302,17 +334,30 @@ class RealVehicle:
             if tm.mode == p.Mode.TELEOP:
                 teleop = self.rc_command(tm)
             estop = tm.mode == p.Mode.FAILSAFE
-        return Observation(t=now, frame=frame.image, imu=imu, wheel_speed=wheel.speed, pose=est.pose,
-                           velocity=est.velocity, yaw_rate=est.yaw_rate, collision=False, teleop=teleop,
-                           estop=estop, link_lost=self.link.port if lost else "", frame_t=frame.t)
+        return Observation(
+            t=now,
+            frame=frame.image,
+            imu=imu,
+            wheel_speed=wheel.speed,
+            pose=est.pose,
+            velocity=est.velocity,
+            yaw_rate=est.yaw_rate,
+            collision=False,
+            teleop=teleop,
+            estop=estop,
+            link_lost=self.link.port if lost else "",
+            frame_t=frame.t,
+        )
 
     def act(self, command: Command) -> None:
         """Target speed (m/s) through the speed loop, steering (rad) to permille; non-blocking."""
         fault = command_fault(command)
         if fault is not None:
             self.stop()
-            raise VehicleError(f"{fault} reached the car (sent neutral instead): the policy or a driver "
-                               f"produced NaN; check the learner's metrics")
+            raise VehicleError(
+                f"{fault} reached the car (sent neutral instead): the policy or a driver "
+                f"produced NaN; check the learner's metrics"
+            )
         now = self.clock.now()
         gap = None if self._last_act is None else now - self._last_act
         self._last_act = now
@@ -354,8 +399,13 @@ class RealVehicle:
             tm = self.link.latest_telemetry().telemetry
         except SerialTimeout:
             return RcInput(valid=False, mode="no telemetry", steer_us=0, throttle_us=0, switch_us=0)
-        return RcInput(valid=bool(tm.flags & p.TelemetryFlag.RC_VALID), mode=p.Mode(tm.mode).name,
-                       steer_us=tm.rc_steer_us, throttle_us=tm.rc_throttle_us, switch_us=tm.rc_mode_us)
+        return RcInput(
+            valid=bool(tm.flags & p.TelemetryFlag.RC_VALID),
+            mode=p.Mode(tm.mode).name,
+            steer_us=tm.rc_steer_us,
+            throttle_us=tm.rc_throttle_us,
+            switch_us=tm.rc_mode_us,
+        )
 
     def estop_reason(self) -> str:
         """Why `observe()` reports an emergency stop, in words with the fix (for one-line errors)."""
@@ -365,11 +415,15 @@ class RealVehicle:
             return f"no telemetry from {self.link.port}: check the USB cable"
         age = self.clock.now() - tt.t
         if not self.link.connected or age > self.cfg.telemetry_stale:
-            return (f"telemetry from {self.link.port} is {age:.1f} s old (link down): check the USB cable; the "
-                    f"firmware's watchdog holds the car at neutral")
+            return (
+                f"telemetry from {self.link.port} is {age:.1f} s old (link down): check the USB cable; the "
+                f"firmware's watchdog holds the car at neutral"
+            )
         if tt.telemetry.mode == p.Mode.FAILSAFE:
-            return ("the RC signal was lost while the transmitter drove (firmware FAILSAFE): keep the transmitter on "
-                    "and in range")
+            return (
+                "the RC signal was lost while the transmitter drove (firmware FAILSAFE): keep the transmitter on "
+                "and in range"
+            )
         return "no emergency stop"
 
     # ------------------------------------------------------------------ units
@@ -424,7 +478,11 @@ class RealVehicle:
         if tm.steer_us:
             # the steering actually output, back in radians (bicycle-model yaw rate without an IMU)
             c = self.calibration
-            span = (c.steer_max_us - c.steer_center_us) if tm.steer_us >= c.steer_center_us else (c.steer_center_us - c.steer_min_us)
+            span = (
+                (c.steer_max_us - c.steer_center_us)
+                if tm.steer_us >= c.steer_center_us
+                else (c.steer_center_us - c.steer_min_us)
+            )
             frac = (tm.steer_us - c.steer_center_us) / span if span else 0.0
             if c.flags & p.CalFlag.REVERSE_STEER:
                 frac = -frac

@@ -9,6 +9,7 @@ The firmware owns safety: if this process freezes or the link drops, the car's t
 neutral 250 ms after the last COMMAND. `close()` (and leaving a `with` block) sends a neutral
 command first, so the usual stop path does not even wait for that watchdog.
 """
+
 from __future__ import annotations
 
 import errno
@@ -16,8 +17,8 @@ import statistics
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import serial
 
@@ -54,11 +55,12 @@ def describe_open_error(port: str, exc: BaseException) -> str:
     err = getattr(exc, "errno", None)
     text = str(exc)
     if err == errno.ENOENT or "No such file" in text:
-        return (f"serial port {port} does not exist: plug in the car's USB cable (or start the "
-                f"simulator harness); `ls /dev/ttyUSB* /dev/ttyACM*` lists candidate ports")
+        return (
+            f"serial port {port} does not exist: plug in the car's USB cable (or start the "
+            f"simulator harness); `ls /dev/ttyUSB* /dev/ttyACM*` lists candidate ports"
+        )
     if err == errno.EACCES or "Permission denied" in text:
-        return (f"no permission to open {port}: `sudo usermod -aG dialout $USER`, then log out "
-                f"and in again")
+        return f"no permission to open {port}: `sudo usermod -aG dialout $USER`, then log out and in again"
     if err == errno.EBUSY or "busy" in text.lower():
         return f"serial port {port} is busy: close the other program using it (serial monitor, another fastrlap)"
     return f"cannot open serial port {port}: {text}"
@@ -102,9 +104,17 @@ class SerialLink:
             opens and its bootloader waits ~1.5 s before the firmware runs.
     """
 
-    def __init__(self, port: str, baudrate: int = 115200, *, reply_timeout: float = 0.5,
-                 reconnect: bool = True, backoff: tuple[float, float] = (0.05, 1.0),
-                 heartbeat_period: float = 0.3, open_timeout: float = 3.0) -> None:
+    def __init__(
+        self,
+        port: str,
+        baudrate: int = 115200,
+        *,
+        reply_timeout: float = 0.5,
+        reconnect: bool = True,
+        backoff: tuple[float, float] = (0.05, 1.0),
+        heartbeat_period: float = 0.3,
+        open_timeout: float = 3.0,
+    ) -> None:
         self.port = port
         self.baudrate = baudrate
         self.reply_timeout = reply_timeout
@@ -169,7 +179,7 @@ class SerialLink:
         self._thread = None
         self._close_port()
 
-    def __enter__(self) -> "SerialLink":
+    def __enter__(self) -> SerialLink:
         self.open()
         return self
 
@@ -186,8 +196,10 @@ class SerialLink:
         with self._write_lock:
             ser = self._ser
             if ser is None or (not self._connected and not isinstance(msg, p.Hello)):
-                raise LinkDown(f"serial link {self.port} is down ({self._down_reason or 'not open'}); "
-                               f"reconnecting — the firmware holds the throttle at neutral")
+                raise LinkDown(
+                    f"serial link {self.port} is down ({self._down_reason or 'not open'}); "
+                    f"reconnecting — the firmware holds the throttle at neutral"
+                )
             seq = self._tx_seq
             self._tx_seq = (seq + 1) & 0xFF
             wire = p.encode_frame(seq, msg)
@@ -211,12 +223,14 @@ class SerialLink:
         """Send a COMMAND (permille, see docs/protocol.md); returns its seq without waiting."""
         return self.send(p.CommandMessage(throttle=int(throttle), steer=int(steer), mode=int(mode)))
 
-    def command_and_wait(self, throttle: int, steer: int, mode: int = p.CommandMode.DRIVE,
-                         timeout: float | None = None) -> p.Telemetry:
+    def command_and_wait(
+        self, throttle: int, steer: int, mode: int = p.CommandMode.DRIVE, timeout: float | None = None
+    ) -> p.Telemetry:
         """Send a COMMAND and return the TELEMETRY that acknowledges it."""
         seq = self.command(throttle, steer, mode)
-        return self.wait_telemetry(lambda t: t.ack_seq == seq, timeout=timeout,
-                                   what=f"telemetry acknowledging command seq {seq}")
+        return self.wait_telemetry(
+            lambda t: t.ack_seq == seq, timeout=timeout, what=f"telemetry acknowledging command seq {seq}"
+        )
 
     def heartbeat(self, timeout: float | None = None) -> float:
         """Round trip of a HEARTBEAT, in seconds."""
@@ -225,8 +239,7 @@ class SerialLink:
         with self._cond:
             ok = self._cond.wait_for(lambda: seq in self._hb_acks, timeout or self.reply_timeout)
             if not ok:
-                raise SerialTimeout(f"no HEARTBEAT_ACK from {self.port} within "
-                                    f"{timeout or self.reply_timeout:.2f} s")
+                raise SerialTimeout(f"no HEARTBEAT_ACK from {self.port} within {timeout or self.reply_timeout:.2f} s")
             return self._hb_acks.pop(seq) - sent
 
     def get_config(self) -> p.Config:
@@ -273,8 +286,12 @@ class SerialLink:
             raise SerialTimeout(f"no fresh telemetry from {self.port} ({age})")
         return tt
 
-    def wait_telemetry(self, predicate: Callable[[p.Telemetry], bool] | None = None,
-                       timeout: float | None = None, what: str = "telemetry") -> p.Telemetry:
+    def wait_telemetry(
+        self,
+        predicate: Callable[[p.Telemetry], bool] | None = None,
+        timeout: float | None = None,
+        what: str = "telemetry",
+    ) -> p.Telemetry:
         """Block until a telemetry frame newer than the call satisfies `predicate`."""
         timeout = self.reply_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
@@ -299,13 +316,20 @@ class SerialLink:
         with self._cond:
             lat = sorted(self._latencies)
         p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else None
-        return LinkStats(frames_rx=self._decoder.frames_ok, frames_tx=self._frames_tx,
-                         telemetry_frames=self._telemetry_count, crc_errors=self._decoder.crc_errors,
-                         framing_errors=self._decoder.framing_errors, lost_frames=self._lost,
-                         reconnects=self._reconnects,
-                         firmware_resets=self._fw_resets, connected=self._connected,
-                         latency_median_s=statistics.median(lat) if lat else None, latency_p99_s=p99,
-                         latency_samples=len(lat))
+        return LinkStats(
+            frames_rx=self._decoder.frames_ok,
+            frames_tx=self._frames_tx,
+            telemetry_frames=self._telemetry_count,
+            crc_errors=self._decoder.crc_errors,
+            framing_errors=self._decoder.framing_errors,
+            lost_frames=self._lost,
+            reconnects=self._reconnects,
+            firmware_resets=self._fw_resets,
+            connected=self._connected,
+            latency_median_s=statistics.median(lat) if lat else None,
+            latency_p99_s=p99,
+            latency_samples=len(lat),
+        )
 
     # ---------------------------------------------------------------- internals
     def _open_port(self) -> None:
@@ -347,8 +371,10 @@ class SerialLink:
             if self._connected and self.hello_ack is not None and self._handshaken:
                 return self.hello_ack
             if not self._cond.wait_for(lambda: self._session_gen > gen or self._version_error, timeout):
-                raise SerialTimeout(f"no HELLO_ACK from {self.port} within {timeout:.2f} s: is the "
-                                    f"fastrlap firmware flashed (make -C firmware flash PORT={self.port})?")
+                raise SerialTimeout(
+                    f"no HELLO_ACK from {self.port} within {timeout:.2f} s: is the "
+                    f"fastrlap firmware flashed (make -C firmware flash PORT={self.port})?"
+                )
             if self._version_error:
                 raise ProtocolVersionError(self._version_error)
             assert self.hello_ack is not None
@@ -421,7 +447,8 @@ class SerialLink:
                         self._version_error = (
                             f"firmware on {self.port} speaks protocol v{msg.version} (firmware "
                             f"{msg.fw_major}.{msg.fw_minor}), this host v{p.PROTOCOL_VERSION}: "
-                            f"reflash with `make -C firmware flash PORT={self.port}`")
+                            f"reflash with `make -C firmware flash PORT={self.port}`"
+                        )
                     else:
                         self._handshaken = True
                     self._session_gen += 1

@@ -4,13 +4,14 @@
 control loop never sleeps and practice runs faster than real time. Everything is drawn from one
 seeded generator: the same seed and the same commands give the same observations.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from fastrlap.config import VehicleConfig
-from fastrlap.sim.dynamics import car_params
 from fastrlap.sim.camera import SimCamera
+from fastrlap.sim.dynamics import car_params
 from fastrlap.sim.track import Track
 from fastrlap.sim.world import World, WorldReading
 from fastrlap.types import GRAVITY, NEUTRAL, Command, ImuReading, Observation, Pose
@@ -56,15 +57,30 @@ class SimVehicle:
         """The reading of a car standing still at `state` (no motion, gravity only)."""
         pose = Pose(state.x, state.y, state.yaw)
         self._reading = WorldReading(
-            t=self.world.t, state=state, accel=np.array([0.0, 0.0, GRAVITY]), gyro=np.zeros(3),
-            wheel_speed=0.0, pose_estimate=pose, collision=False, impact=0.0, on_track=True,
+            t=self.world.t,
+            state=state,
+            accel=np.array([0.0, 0.0, GRAVITY]),
+            gyro=np.zeros(3),
+            wheel_speed=0.0,
+            pose_estimate=pose,
+            collision=False,
+            impact=0.0,
+            on_track=True,
         )
 
     def observe(self) -> Observation:
         r = self._reading
         st = r.state
-        frame = self.camera.frame(st.x, st.y, st.yaw, t=self.world.t, speed=st.vx, yaw_rate=st.yaw_rate,
-                                  rng=self.rng, brightness=self.brightness)
+        frame = self.camera.frame(
+            st.x,
+            st.y,
+            st.yaw,
+            t=self.world.t,
+            speed=st.vx,
+            yaw_rate=st.yaw_rate,
+            rng=self.rng,
+            brightness=self.brightness,
+        )
         noise = self.cfg.sim.wheel_speed_noise
         velocity = np.array([st.vx, st.vy]) + self.rng.normal(0.0, noise, 2)
         return Observation(

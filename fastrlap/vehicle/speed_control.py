@@ -2,6 +2,7 @@
 target wheel speed becomes throttle here, once per `RealVehicle.act`, next to the estimator that
 measures the speed it closes on.
 """
+
 from __future__ import annotations
 
 import math

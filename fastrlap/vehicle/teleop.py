@@ -16,6 +16,7 @@ The demo lap teaches the course, so a human drives it. On the car there are two 
 Both return the command that actually drove the car, which `course.demo.record_demo` stores as
 the demo's command and (through `fastrlap.actions.to_action`) its action.
 """
+
 from __future__ import annotations
 
 import errno
@@ -46,6 +47,7 @@ class TeleopError(FastrlapError):
 # ---------------------------------------------------------------------------------------------
 # RC transmitter
 
+
 class RcDriver:
     """The demo driver for `teleop=rc`: the human's RC command while the firmware reports TELEOP.
 
@@ -63,8 +65,10 @@ def wait_for_rc_override(vehicle, timeout: float, status: Callable[[str], None] 
     tick sends neutral and holds the control period. The demo's clock and standing start begin
     when the human takes over, not when the command was typed.
     """
-    status("take the transmitter: flip the mode switch (ch3) to manual or move a stick; recording starts "
-           "when the car reports TELEOP")
+    status(
+        "take the transmitter: flip the mode switch (ch3) to manual or move a stick; recording starts "
+        "when the car reports TELEOP"
+    )
     start = time.monotonic()
     while True:
         obs = vehicle.observe()
@@ -73,18 +77,23 @@ def wait_for_rc_override(vehicle, timeout: float, status: Callable[[str], None] 
         rc = vehicle.rc_input()
         waited = time.monotonic() - start
         if not rc.valid and waited > RC_NO_SIGNAL_GRACE:
-            raise TeleopError(f"no RC signal at the car (firmware mode {rc.mode}): switch the transmitter on and "
-                              f"check the receiver wires on D4/D5 (docs/hardware.md), or drive the demo with "
-                              f"teleop=gamepad")
+            raise TeleopError(
+                f"no RC signal at the car (firmware mode {rc.mode}): switch the transmitter on and "
+                f"check the receiver wires on D4/D5 (docs/hardware.md), or drive the demo with "
+                f"teleop=gamepad"
+            )
         if waited > timeout:
-            raise TeleopError(f"the transmitter did not take over within vehicle.real.rc_wait={timeout:g} s (RC "
-                              f"switch {rc.switch_us} us, firmware mode {rc.mode}): flip the mode switch to manual "
-                              f"(above 1700 us) or move a stick")
+            raise TeleopError(
+                f"the transmitter did not take over within vehicle.real.rc_wait={timeout:g} s (RC "
+                f"switch {rc.switch_us} us, firmware mode {rc.mode}): flip the mode switch to manual "
+                f"(above 1700 us) or move a stick"
+            )
         vehicle.act(NEUTRAL)
 
 
 # ---------------------------------------------------------------------------------------------
 # Gamepad (Linux joystick API)
+
 
 @dataclass(frozen=True)
 class JsEvent:
@@ -133,15 +142,17 @@ class Gamepad:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def open(self, ready_timeout: float = 1.0) -> "Gamepad":
+    def open(self, ready_timeout: float = 1.0) -> Gamepad:
         fix = "plug the gamepad in (`ls /dev/input/js*` lists joysticks) or set gamepad.device=/dev/input/jsN"
         try:
             self._fd = os.open(self.device, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             raise TeleopError(f"no gamepad at {self.device}: {fix}") from None
         except PermissionError:
-            raise TeleopError(f"cannot read the gamepad {self.device} (permission denied): add yourself to the "
-                              f"input group (sudo usermod -aG input $USER, then log in again)") from None
+            raise TeleopError(
+                f"cannot read the gamepad {self.device} (permission denied): add yourself to the "
+                f"input group (sudo usermod -aG input $USER, then log in again)"
+            ) from None
         except OSError as e:
             raise TeleopError(f"cannot open the gamepad {self.device} ({e.strerror}): {fix}") from None
         self._thread = threading.Thread(target=self._run, name="gamepad", daemon=True)
@@ -151,8 +162,10 @@ class Gamepad:
             time.sleep(0.01)
         if not self._events:
             self.close()
-            raise TeleopError(f"{self.device} sent nothing within {ready_timeout:g} s of opening (a joystick reports "
-                              f"its axes at once): is it a joystick device? {fix}")
+            raise TeleopError(
+                f"{self.device} sent nothing within {ready_timeout:g} s of opening (a joystick reports "
+                f"its axes at once): is it a joystick device? {fix}"
+            )
         return self
 
     def _run(self) -> None:
@@ -167,15 +180,16 @@ class Gamepad:
             except BlockingIOError:
                 continue
             except OSError as e:
-                self._lost = (f"the gamepad {self.device} went away ({errno.errorcode.get(e.errno, e.errno)}): "
-                              f"plug it in again")
+                self._lost = (
+                    f"the gamepad {self.device} went away ({errno.errorcode.get(e.errno, e.errno)}): plug it in again"
+                )
                 return
             if not chunk:
                 self._lost = f"the gamepad {self.device} went away (end of file): plug it in again"
                 return
             pending += chunk
             events = decode_js_events(pending)
-            pending = pending[len(events) * JS_EVENT.size:]
+            pending = pending[len(events) * JS_EVENT.size :]
             with self._lock:
                 for ev in events:
                     kind = ev.type & ~JS_EVENT_INIT
@@ -190,8 +204,9 @@ class Gamepad:
 
     def state(self) -> GamepadState:
         with self._lock:
-            return GamepadState(axes=dict(self._axes), buttons=dict(self._buttons), presses=dict(self._presses),
-                                events=self._events)
+            return GamepadState(
+                axes=dict(self._axes), buttons=dict(self._buttons), presses=dict(self._presses), events=self._events
+            )
 
     def check(self) -> None:
         """Raise `TeleopError` when the device went away."""
@@ -207,7 +222,7 @@ class Gamepad:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "Gamepad":
+    def __enter__(self) -> Gamepad:
         return self.open()
 
     def __exit__(self, *exc) -> None:
@@ -248,11 +263,16 @@ class GamepadDriver:
         self.period = None if pace_hz is None else 1.0 / pace_hz
         self._next: float | None = None
         state = gamepad.state()
-        missing = [f"gamepad.{name}={axis}" for name, axis in (("throttle_axis", cfg.throttle_axis),
-                                                               ("steer_axis", cfg.steer_axis)) if axis not in state.axes]
+        missing = [
+            f"gamepad.{name}={axis}"
+            for name, axis in (("throttle_axis", cfg.throttle_axis), ("steer_axis", cfg.steer_axis))
+            if axis not in state.axes
+        ]
         if missing:
-            raise TeleopError(f"the gamepad {gamepad.device} has axes {sorted(state.axes)}, not {', '.join(missing)}: "
-                              f"pick axes it has (move the sticks and watch `jstest {gamepad.device}`)")
+            raise TeleopError(
+                f"the gamepad {gamepad.device} has axes {sorted(state.axes)}, not {', '.join(missing)}: "
+                f"pick axes it has (move the sticks and watch `jstest {gamepad.device}`)"
+            )
         self._stop_presses = state.presses.get(cfg.stop_button, 0)
 
     def __call__(self, obs: Observation) -> Command:

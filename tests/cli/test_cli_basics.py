@@ -1,4 +1,5 @@
 """CLI smoke tests: help text, unknown commands, config composition."""
+
 import subprocess
 import sys
 

@@ -1,8 +1,8 @@
 """`fastrlap console run_dir=...` serves a finished run read-only; `fastrlap practice` with a
 console port that is taken stops at once with one line and writes nothing to the run."""
+
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -13,8 +13,13 @@ from pathlib import Path
 from fastrlap.cli import main
 
 TINY = [
-    "agent.encoder=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16",
-    "practice.start_training=1000000", "practice.checkpoint_every=50", "wandb.mode=disabled",
+    "agent.encoder=random",
+    "agent.hidden_dim=32",
+    "agent.num_qs=2",
+    "agent.batch_size=16",
+    "practice.start_training=1000000",
+    "practice.checkpoint_every=50",
+    "wandb.mode=disabled",
     "practice.dashboard=false",
 ]
 
@@ -23,8 +28,12 @@ def test_console_replays_a_practised_run_until_ctrl_c(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["practice", "track=oval", f"run_dir={run}", *TINY, "practice.max_ticks=60"]) == 0
     fastrlap = Path(sys.executable).with_name("fastrlap")
-    proc = subprocess.Popen([str(fastrlap), "console", f"run_dir={run}", "console.port=0"],
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        [str(fastrlap), "console", f"run_dir={run}", "console.port=0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     try:
         line = proc.stdout.readline()
         assert line.startswith("console: http://127.0.0.1:") and "read-only" in line, line

@@ -3,6 +3,7 @@
 Serving a rig needs the firmware under simavr (tests/hil/test_hil_vehicle.py serves one and drives
 it); these check that a wrong or missing setting is one line with its fix before anything starts.
 """
+
 from __future__ import annotations
 
 from fastrlap.cli import main

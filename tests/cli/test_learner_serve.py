@@ -1,4 +1,5 @@
 """`fastrlap learner serve` refuses what it cannot serve in one line, before any car connects."""
+
 import socket
 
 from fastrlap.cli import main

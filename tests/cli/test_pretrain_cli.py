@@ -1,4 +1,5 @@
 """`fastrlap pretrain collect` end to end, as a user runs it (subprocess, tiny settings)."""
+
 import subprocess
 import sys
 
@@ -7,14 +8,25 @@ from fastrlap.pretrain.shards import iter_trajectories, read_manifest
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "fastrlap.cli", "pretrain", "collect", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "fastrlap.cli", "pretrain", "collect", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_collect_writes_a_dataset_with_progress(tmp_path):
     out = tmp_path / "prior"
-    res = run("envs=[trail]", "steps=120", f"out={out}", "seed=4", "pretrain.frames_per_shard=50",
-              "pretrain.camera_variants=1", "pretrain.episode_seconds=5")
+    res = run(
+        "envs=[trail]",
+        "steps=120",
+        f"out={out}",
+        "seed=4",
+        "pretrain.frames_per_shard=50",
+        "pretrain.camera_variants=1",
+        "pretrain.episode_seconds=5",
+    )
     assert res.returncode == 0, res.stderr
     assert "frames/s" in res.stdout and "ETA" in res.stdout and "wrote 120 frames" in res.stdout
     manifest = read_manifest(out)
@@ -49,9 +61,8 @@ def cli(*args):
 
 def test_import_recon_then_train_then_practice_config_points_at_the_encoder(tmp_path):
     """RECON files -> prior dataset -> `pretrain train` -> an encoder that `agent.encoder=PATH` loads."""
-    from tests.unit.test_pretrain_recon import write_recon
-
     from fastrlap.agent.encoder import EncoderSpec, load_encoder, read_encoder_meta
+    from tests.unit.test_pretrain_recon import write_recon
 
     src = tmp_path / "recon_release"
     src.mkdir()
@@ -64,22 +75,46 @@ def test_import_recon_then_train_then_practice_config_points_at_the_encoder(tmp_
     assert manifest["source"] == "recon" and manifest["total_frames"] == 12
 
     out = tmp_path / "enc"
-    res = cli("pretrain", "train", f"data={tmp_path / 'prior'}", f"out={out}", "steps=6", "batch_size=8",
-              "log_every=3", "goal_min_ticks=1", "goal_max_ticks=3", "agent.frame_size=32", "device=cpu")
+    res = cli(
+        "pretrain",
+        "train",
+        f"data={tmp_path / 'prior'}",
+        f"out={out}",
+        "steps=6",
+        "batch_size=8",
+        "log_every=3",
+        "goal_min_ticks=1",
+        "goal_max_ticks=3",
+        "agent.frame_size=32",
+        "device=cpu",
+    )
     assert res.returncode == 0, res.stderr
     assert "ETA" in res.stdout and "6/6" in res.stdout and f"agent.encoder={out / 'encoder.pt'}" in res.stdout
     meta = read_encoder_meta(out / "encoder.pt")
     assert meta["training"]["steps"] == 6 and meta["training"]["frames"] == 12
     load_encoder(out / "encoder.pt", EncoderSpec(frame_size=32))
 
-    res = cli("pretrain", "recycle", f"src={out / 'encoder.pt'}", f"data={tmp_path / 'prior'}", f"out={tmp_path / 'rec'}",
-              "agent.frame_size=32", "device=cpu")
+    res = cli(
+        "pretrain",
+        "recycle",
+        f"src={out / 'encoder.pt'}",
+        f"data={tmp_path / 'prior'}",
+        f"out={tmp_path / 'rec'}",
+        "agent.frame_size=32",
+        "device=cpu",
+    )
     assert res.returncode == 0, res.stderr
     assert "last-layer channels dormant on 12 frames" in res.stdout and "agent.encoder=" in res.stdout
     meta = read_encoder_meta(tmp_path / "rec" / "encoder.pt")
     assert meta["training"]["steps"] == 6 and meta["training"]["recycled"]["frames"] == 12
-    res = cli("pretrain", "recycle", f"src={tmp_path / 'missing.pt'}", f"data={tmp_path / 'prior'}",
-              f"out={tmp_path / 'rec2'}", "agent.frame_size=32")
+    res = cli(
+        "pretrain",
+        "recycle",
+        f"src={tmp_path / 'missing.pt'}",
+        f"data={tmp_path / 'prior'}",
+        f"out={tmp_path / 'rec2'}",
+        "agent.frame_size=32",
+    )
     err = res.stderr.strip().splitlines()
     assert res.returncode == 1 and len(err) == 1 and "missing.pt not found" in err[0]
 

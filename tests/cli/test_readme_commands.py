@@ -2,6 +2,7 @@
 (in a fast form: a few ticks instead of minutes) or, where it needs hardware or a long run,
 composed with `--cfg` so at least its settings are checked. New lines are picked up by
 themselves; a new command runs as written unless FAST below says otherwise."""
+
 from __future__ import annotations
 
 import os
@@ -20,9 +21,20 @@ from fastrlap.cli import _split, main
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 # Small learner, no logging service, no live view: a few ticks of practice take seconds.
-TINY = ["agent.encoder=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16", "agent.utd_ratio=2",
-        "agent.replay_flush_every=20", "practice.start_training=20", "practice.checkpoint_every=20",
-        "practice.summary_every=10", "wandb.mode=disabled", "practice.dashboard=false", "practice.torch_threads=1"]
+TINY = [
+    "agent.encoder=random",
+    "agent.hidden_dim=32",
+    "agent.num_qs=2",
+    "agent.batch_size=16",
+    "agent.utd_ratio=2",
+    "agent.replay_flush_every=20",
+    "practice.start_training=20",
+    "practice.checkpoint_every=20",
+    "practice.summary_every=10",
+    "wandb.mode=disabled",
+    "practice.dashboard=false",
+    "practice.torch_threads=1",
+]
 QUICK_DEMO = ["course.demo_speed=3.0"]  # the scripted demo lap at twice the speed: half the ticks
 
 # Per command: overrides appended to the README line (later values win), or CHECK_ONLY with why.
@@ -32,8 +44,12 @@ FAST: dict[str, list[str] | tuple[str, str]] = {
     "record-demo": QUICK_DEMO,
     "practice": [*TINY, *QUICK_DEMO, "practice.minutes=0.05", "practice.max_ticks=20"],
     "evaluate": (CHECK_ONLY, "drives several full laps with the policy: minutes of wall time"),
-    "pretrain collect": ["steps=40", "pretrain.frames_per_shard=20", "pretrain.episode_seconds=2",
-                         "pretrain.camera_variants=1"],
+    "pretrain collect": [
+        "steps=40",
+        "pretrain.frames_per_shard=20",
+        "pretrain.episode_seconds=2",
+        "pretrain.camera_variants=1",
+    ],
     "pretrain train": ["steps=2", "batch_size=8", "log_every=1", "save_every=1", "goal_max_ticks=10"],
     "pretrain import-recon": (CHECK_ONLY, "needs the RECON dataset, downloaded by hand"),
     "console": (CHECK_ONLY, "serves the page until Ctrl-C; tests/cli/test_console_command.py runs it"),
@@ -123,8 +139,10 @@ def test_the_readme_commands_work_in_a_fresh_shell_after_activation(tmp_path):
     quick_start = README.read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
     assert "source .venv/bin/activate" in quick_start
     env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", str(tmp_path))}  # a fresh login's PATH
-    script = (f"source {shlex.quote(str(activate))} && fastrlap --version && "
-              f"python -c 'import fastrlap, sys; print(sys.prefix)'")
+    script = (
+        f"source {shlex.quote(str(activate))} && fastrlap --version && "
+        f"python -c 'import fastrlap, sys; print(sys.prefix)'"
+    )
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     version, prefix = out.stdout.split()[-3:-1], out.stdout.split()[-1]

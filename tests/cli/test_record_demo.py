@@ -1,4 +1,5 @@
 """`fastrlap record-demo` and `fastrlap checkpoints show` end to end on the simulator."""
+
 import json
 import subprocess
 import sys
@@ -30,8 +31,13 @@ def test_record_demo_and_show_as_subprocesses(tmp_path):
     # The built-in "technical" track given as a YAML path relative to the working folder.
     (tmp_path / "technical.yaml").write_text(resolve_track_path("technical").read_text())
     run = tmp_path / "run"
-    out = subprocess.run([sys.executable, "-m", "fastrlap.cli", "record-demo", "vehicle=sim", "track=technical.yaml",
-                          f"run_dir={run}"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "fastrlap.cli", "record-demo", "vehicle=sim", "track=technical.yaml", f"run_dir={run}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert "demo lap time:" in out.stdout
     for name in ("config.yaml", "demo.npz", "checkpoints.json"):
@@ -44,8 +50,13 @@ def test_record_demo_and_show_as_subprocesses(tmp_path):
     assert f"{demo.lap_time:.2f} s" in out.stdout
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    show = subprocess.run([sys.executable, "-m", "fastrlap.cli", "checkpoints", "show", f"run_dir={run}"],
-                          capture_output=True, text=True, timeout=120, cwd=elsewhere)
+    show = subprocess.run(
+        [sys.executable, "-m", "fastrlap.cli", "checkpoints", "show", f"run_dir={run}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=elsewhere,
+    )
     assert show.returncode == 0, show.stderr
     assert "not found" not in show.stderr  # the track file was found again: its edges are drawn
     png = run / "checkpoints.png"
@@ -84,12 +95,15 @@ def test_real_car_without_its_port_is_one_line_and_leaves_nothing(tmp_path, monk
     assert not list((tmp_path / "runs").iterdir())  # no empty run directories from the failed starts
 
 
-@pytest.mark.parametrize("args, words", [
-    (["teleop=script", "vehicle=real"], ["teleop=rc", "teleop=gamepad"]),
-    (["teleop=keyboard", "vehicle=real"], ["vehicle=sim", "teleop=rc"]),
-    (["teleop=rc"], ["vehicle=real", "teleop=script"]),
-    (["teleop=joystick"], ["teleop='joystick'", "gamepad"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["teleop=script", "vehicle=real"], ["teleop=rc", "teleop=gamepad"]),
+        (["teleop=keyboard", "vehicle=real"], ["vehicle=sim", "teleop=rc"]),
+        (["teleop=rc"], ["vehicle=real", "teleop=script"]),
+        (["teleop=joystick"], ["teleop='joystick'", "gamepad"]),
+    ],
+)
 def test_teleop_that_cannot_drive_this_vehicle_is_one_line(tmp_path, capsys, args, words):
     assert main(["record-demo", *args, f"run_dir={tmp_path}"]) == 1
     err = capsys.readouterr().err.strip().splitlines()

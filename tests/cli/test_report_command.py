@@ -1,12 +1,20 @@
 """`fastrlap report`: figures and report.md from a practised run; clear errors otherwise."""
+
 import shutil
 
 from fastrlap.cli import main
 
 TINY = [
-    "agent.encoder=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16",
-    "agent.utd_ratio=2", "agent.replay_flush_every=50", "practice.start_training=1000000",  # a report needs no learning
-    "practice.checkpoint_every=50", "wandb.mode=disabled", "practice.dashboard=false",
+    "agent.encoder=random",
+    "agent.hidden_dim=32",
+    "agent.num_qs=2",
+    "agent.batch_size=16",
+    "agent.utd_ratio=2",
+    "agent.replay_flush_every=50",
+    "practice.start_training=1000000",  # a report needs no learning
+    "practice.checkpoint_every=50",
+    "wandb.mode=disabled",
+    "practice.dashboard=false",
 ]
 
 

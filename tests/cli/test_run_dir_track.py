@@ -1,4 +1,5 @@
 """A run directory carries its track and vehicle: later commands on it drive and draw that track."""
+
 import numpy as np
 
 from fastrlap.cli import compose, main
@@ -6,9 +7,15 @@ from fastrlap.report.load import load_run
 from fastrlap.sim.track import load_track, resolve_track_path
 
 TINY = [
-    "agent.encoder=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16",
-    "agent.utd_ratio=2", "practice.start_training=1000000", "practice.checkpoint_every=50",
-    "wandb.mode=disabled", "practice.dashboard=false",
+    "agent.encoder=random",
+    "agent.hidden_dim=32",
+    "agent.num_qs=2",
+    "agent.batch_size=16",
+    "agent.utd_ratio=2",
+    "practice.start_training=1000000",
+    "practice.checkpoint_every=50",
+    "wandb.mode=disabled",
+    "practice.dashboard=false",
 ]
 
 
@@ -60,7 +67,9 @@ def test_practice_on_a_track_file_names_its_new_run_by_the_track_not_its_path(tm
     own.parent.mkdir(parents=True)
     own.write_text(resolve_track_path("technical").read_text().replace("name: technical", "name: twisty"))
     monkeypatch.chdir(tmp_path)
-    assert main(["practice", "track=tracks/mine/my_track.yaml", *TINY, "course.demo_speed=3.0",
-                 "practice.max_ticks=10"]) == 0
+    assert (
+        main(["practice", "track=tracks/mine/my_track.yaml", *TINY, "course.demo_speed=3.0", "practice.max_ticks=10"])
+        == 0
+    )
     (run,) = (tmp_path / "runs").iterdir()  # runs/<date>-<time>-twisty: one level, the file's name
     assert run.name.endswith("-twisty") and (run / "summary.json").is_file()

@@ -1,4 +1,5 @@
 """`fastrlap <command> --help` lists the settings, `--cfg` prints them, bad ones stop before anything."""
+
 from importlib.metadata import version
 
 import pytest
@@ -46,21 +47,24 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"fastrlap {fastrlap.__version__}" == f"fastrlap {version('fastrlap')}"
 
 
-@pytest.mark.parametrize("args, says", [
-    (["practice", "practice.minuts=2"], "did you mean practice.minutes?"),
-    (["pretrain", "collect", "stepz=3"], "did you mean pretrain.steps?"),
-    (["practice", "practice.minutes=abc"], "practice.minutes takes a number"),
-    (["practice", "practice.minutes=-1"], "practice.minutes=-1.0: use a value at least 0"),
-    (["practice", "agent.num_qs=0"], "agent.num_qs=0: use a value at least 1"),
-    (["practice", "agent.batch_size=0"], "agent.batch_size=0: use a value at least 1"),
-    (["practice", "+foo=1"], "+foo=1: '+' adds a key"),
-    (["practice", "seed=1,2"], "sweeps over several values run with -m"),
-    (["sim", "view", "-m", "seed=1,2"], "-m sweeps practice only"),
-    (["practice", "-m", "seed=1,x"], "seed takes a whole number, not x"),
-    (["practice", "-m", "seed=interval(0,1)"], "sweep a list of values"),
-    (["practice", "-m", "track=oval,hairpin", "run_dir=runs/x"], "run_dir= cannot be swept or shared"),
-    (["practice", "--bogus"], "unknown option '--bogus'"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["practice", "practice.minuts=2"], "did you mean practice.minutes?"),
+        (["pretrain", "collect", "stepz=3"], "did you mean pretrain.steps?"),
+        (["practice", "practice.minutes=abc"], "practice.minutes takes a number"),
+        (["practice", "practice.minutes=-1"], "practice.minutes=-1.0: use a value at least 0"),
+        (["practice", "agent.num_qs=0"], "agent.num_qs=0: use a value at least 1"),
+        (["practice", "agent.batch_size=0"], "agent.batch_size=0: use a value at least 1"),
+        (["practice", "+foo=1"], "+foo=1: '+' adds a key"),
+        (["practice", "seed=1,2"], "sweeps over several values run with -m"),
+        (["sim", "view", "-m", "seed=1,2"], "-m sweeps practice only"),
+        (["practice", "-m", "seed=1,x"], "seed takes a whole number, not x"),
+        (["practice", "-m", "seed=interval(0,1)"], "sweep a list of values"),
+        (["practice", "-m", "track=oval,hairpin", "run_dir=runs/x"], "run_dir= cannot be swept or shared"),
+        (["practice", "--bogus"], "unknown option '--bogus'"),
+    ],
+)
 def test_bad_settings_are_one_line_and_nothing_starts(args, says, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(args) == 2

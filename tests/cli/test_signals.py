@@ -1,5 +1,6 @@
 """Ctrl-C exits 130 and SIGTERM 143, after practice has saved (the run stays resumable), so that
 `fastrlap practice ... && fastrlap report ...` in a script stops instead of carrying on."""
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,20 @@ from fastrlap.cli import main
 from fastrlap.practice.run import agent_dir, open_run_dir
 from fastrlap.practice.session import LEARNER_FILE, STATE_FILE
 
-TINY = ["agent.encoder=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16", "agent.utd_ratio=2",
-        "agent.replay_flush_every=50", "practice.start_training=50", "practice.checkpoint_every=50",
-        "practice.summary_every=10", "wandb.mode=disabled", "practice.dashboard=false", "practice.torch_threads=1"]
+TINY = [
+    "agent.encoder=random",
+    "agent.hidden_dim=32",
+    "agent.num_qs=2",
+    "agent.batch_size=16",
+    "agent.utd_ratio=2",
+    "agent.replay_flush_every=50",
+    "practice.start_training=50",
+    "practice.checkpoint_every=50",
+    "practice.summary_every=10",
+    "wandb.mode=disabled",
+    "practice.dashboard=false",
+    "practice.torch_threads=1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +43,12 @@ def demo_dir(tmp_path_factory):
 def test_a_stop_signal_saves_then_exits_128_plus_its_number(demo_dir, tmp_path, sig, code):
     run_dir = tmp_path / "run"
     shutil.copytree(demo_dir, run_dir)
-    proc = subprocess.Popen([sys.executable, "-m", "fastrlap.cli", "practice", f"run_dir={run_dir}",
-                             "practice.minutes=60", *TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastrlap.cli", "practice", f"run_dir={run_dir}", "practice.minutes=60", *TINY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 180.0  # generous: the machine may be loaded
         while not (run_dir / "summary.json").exists():  # written from inside the practice loop

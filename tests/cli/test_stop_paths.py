@@ -1,6 +1,7 @@
 """Whatever ends record-demo or practice — the end, Ctrl-C, an error — the car is closed (neutral,
 then the port). The car here is the simulator behind a recorder of stop/close calls; the same
 paths on the real serial link are checked against the firmware in tests/hil/test_hil_cli.py."""
+
 from __future__ import annotations
 
 import pytest

@@ -6,6 +6,7 @@ measured on D9/D10 and the RC receiver / wheel-encoder signals driven into the M
 wrapper itself lives in the product (`fastrlap.vehicle.hil.FirmwareBoard`), which `vehicle=hil`
 uses too.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

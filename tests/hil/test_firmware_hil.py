@@ -3,6 +3,7 @@
 Pulse widths are measured on the MCU's output pins by the harness, so every assertion here is
 about what a servo and an ESC would see. Run just these with `pytest -m hil`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -149,15 +150,20 @@ def test_watchdog_bound_holds_over_100_silences(link, fw_sim):
         assert reply.mode == p.Mode.AUTO
         drive, neutral = _drive_then_neutral(fw_sim, start, drive_us)
         after = link.stats()
-        clean = (after.lost_frames, after.crc_errors, after.framing_errors) == \
-            (before.lost_frames, before.crc_errors, before.framing_errors)
+        clean = (after.lost_frames, after.crc_errors, after.framing_errors) == (
+            before.lost_frames,
+            before.crc_errors,
+            before.framing_errors,
+        )
         if clean and 1.0 <= (drive.t_us - drive.width_us) / 1000.0 - reply.uptime_ms <= 21.0:
             delays.append(neutral.t_us / 1000.0 - reply.uptime_ms)
         time.sleep(0.001 * (i % 20))  # move the next command across the frame
     assert len(delays) == 100, f"only {len(delays)} of 150 silences could be timed"
     delays.sort()
-    print(f"watchdog over {len(delays)} silences: min {delays[0]:.1f} ms, median {delays[50]:.1f} ms, "
-          f"max {delays[-1]:.1f} ms")
+    print(
+        f"watchdog over {len(delays)} silences: min {delays[0]:.1f} ms, median {delays[50]:.1f} ms, "
+        f"max {delays[-1]:.1f} ms"
+    )
     assert delays[-1] <= 250.0, delays[-5:]
     assert delays[0] >= 230.0, delays[:5]  # and never cuts a host that keeps its 10-50 Hz off early
 
@@ -290,9 +296,16 @@ def test_imu_is_detected_at_boot_and_read_each_tick(fw_sim_imu):
 
 
 def test_calibration_applies_and_invalid_is_rejected(link, fw_sim):
-    cal = p.Calibration(steer_min_us=1200, steer_center_us=1480, steer_max_us=1750, esc_min_us=1300,
-                        esc_neutral_us=1510, esc_max_us=1700, throttle_limit=500,
-                        flags=p.CalFlag.REVERSE_STEER)
+    cal = p.Calibration(
+        steer_min_us=1200,
+        steer_center_us=1480,
+        steer_max_us=1750,
+        esc_min_us=1300,
+        esc_neutral_us=1510,
+        esc_max_us=1700,
+        throttle_limit=500,
+        flags=p.CalFlag.REVERSE_STEER,
+    )
     reply = link.set_config(cal, persist=True)
     assert reply.status == p.ConfigStatus.STORED and reply.calibration == cal
     tel = link.command_and_wait(1000, 1000)
@@ -354,8 +367,15 @@ def test_hung_firmware_is_reset_by_the_watchdog_into_neutral(link, fw_sim):
 
 # ---- the calibration lock: what "neutral" means may change only in the open, and stays safe ----
 
-TRIM = p.Calibration(steer_min_us=1100, steer_center_us=1480, steer_max_us=1900, esc_min_us=1100,
-                     esc_neutral_us=1540, esc_max_us=1900, throttle_limit=500)  # in band: 1540 us at rest
+TRIM = p.Calibration(
+    steer_min_us=1100,
+    steer_center_us=1480,
+    steer_max_us=1900,
+    esc_min_us=1100,
+    esc_neutral_us=1540,
+    esc_max_us=1900,
+    throttle_limit=500,
+)  # in band: 1540 us at rest
 
 
 def _config_reply_without_session(port: str, msg: p.Message) -> p.Config:
@@ -403,12 +423,15 @@ def test_set_config_in_failsafe_is_refused(link, fw_sim):
     assert abs(fw_sim.settled("esc", 3) - 1500) <= TOL_US
 
 
-@pytest.mark.parametrize("bad,reason", [
-    (p.Calibration(esc_neutral_us=1700), "1450-1550"),  # ~40 % throttle whenever the car "stops"
-    (p.Calibration(steer_center_us=1400, steer_min_us=1000), "1450-1550"),
-    (p.Calibration(esc_max_us=2300), "1000 <= min <= centre <= max <= 2000"),
-    (p.Calibration(esc_min_us=700), "1000 <= min <= centre <= max <= 2000"),
-])
+@pytest.mark.parametrize(
+    "bad,reason",
+    [
+        (p.Calibration(esc_neutral_us=1700), "1450-1550"),  # ~40 % throttle whenever the car "stops"
+        (p.Calibration(steer_center_us=1400, steer_min_us=1000), "1450-1550"),
+        (p.Calibration(esc_max_us=2300), "1000 <= min <= centre <= max <= 2000"),
+        (p.Calibration(esc_min_us=700), "1000 <= min <= centre <= max <= 2000"),
+    ],
+)
 def test_calibration_outside_the_safe_band_is_refused(link, fw_sim, bad, reason):
     with pytest.raises(ConfigRefused, match=reason):
         link.set_config(bad, persist=True)

@@ -1,5 +1,6 @@
 """`fastrlap record-demo vehicle=hil` and `fastrlap practice vehicle=hil`: the product's commands
 driving the simulated car through the real firmware, on a small track so the demo lap is short."""
+
 from __future__ import annotations
 
 import json
@@ -18,6 +19,7 @@ from fastrlap.sim.track import load_track
 from fastrlap.vehicle.hil import HilRig, RigServer
 
 pytestmark = pytest.mark.hil
+
 
 def test_record_demo_and_practice_through_the_real_serial_path(firmware_build, small_track, tmp_path, capsys):
     track = small_track
@@ -64,7 +66,8 @@ def _wait(predicate, timeout: float, what: str, host=None) -> None:
 
 
 def test_rc_demo_then_practice_killed_mid_run_leaves_the_car_stopped_by_the_firmware(
-        firmware_build, small_track, tmp_path, capsys):
+    firmware_build, small_track, tmp_path, capsys
+):
     """The car-without-the-car acceptance run on the real serial path, with the rig in this process so the
     simulated car outlives the host: the demo driven through the firmware's RC passthrough, then
     `fastrlap practice` as its own process, SIGKILLed while driving (only the firmware's watchdog
@@ -90,9 +93,22 @@ def test_rc_demo_then_practice_killed_mid_run_leaves_the_car_stopped_by_the_firm
         assert np.hypot(*(demo.pose[:, :2] - demo.true_pose[:, :2]).T).max() < 0.3
 
         def practice_host(*resume):
-            return subprocess.Popen([sys.executable, "-m", "fastrlap.cli", "practice", *common, *resume,
-                                     "practice.minutes=1", "practice.dashboard=false", "wandb.mode=disabled"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            return subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "fastrlap.cli",
+                    "practice",
+                    *common,
+                    *resume,
+                    "practice.minutes=1",
+                    "practice.dashboard=false",
+                    "wandb.mode=disabled",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
 
         def driving() -> bool:
             esc = rig.board.latest("esc")

@@ -3,6 +3,7 @@
 The speed loop closes over measured encoder ticks, the camera shows rendered frames, poses come
 over UDP; and a host that dies mid-run leaves the car stopped by the firmware's watchdog.
 """
+
 from __future__ import annotations
 
 import os
@@ -82,8 +83,9 @@ HOST = textwrap.dedent("""
 def test_killing_the_host_mid_run_leaves_the_car_stopped_by_the_firmware_watchdog(firmware_build, hil_cfg, tmp_path):
     board = FirmwareBoard(firmware_build, tmp_path, imu=True)
     car = SimulatedCar(board, load_track("oval"), hil_cfg).start()
-    host = subprocess.Popen([sys.executable, "-c", HOST, board.link], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    host = subprocess.Popen(
+        [sys.executable, "-c", HOST, board.link], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 15.0
         while car.wheel_speed < 1.2:
@@ -136,8 +138,12 @@ HOST_WITH_STOP_PATH = textwrap.dedent("""
 def test_sigterm_takes_the_stop_path_before_the_watchdog(firmware_build, hil_cfg, tmp_path):
     board = FirmwareBoard(firmware_build, tmp_path, imu=True)
     car = SimulatedCar(board, load_track("oval"), hil_cfg).start()
-    host = subprocess.Popen([sys.executable, "-c", HOST_WITH_STOP_PATH, board.link], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    host = subprocess.Popen(
+        [sys.executable, "-c", HOST_WITH_STOP_PATH, board.link],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 15.0
         while car.wheel_speed < 1.2:
@@ -162,9 +168,21 @@ def test_a_served_rig_outlives_its_clients_and_stops_on_sigterm(firmware_build, 
     from fastrlap.vehicle.hil import HilUnavailable, RemoteRig
 
     sock = tmp_path / "rig.sock"
-    server = subprocess.Popen([sys.executable, "-m", "fastrlap.cli", "hil", "serve", "vehicle=hil",
-                               f"vehicle.hil.attach={sock}", "track=oval"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fastrlap.cli",
+            "hil",
+            "serve",
+            "vehicle=hil",
+            f"vehicle.hil.attach={sock}",
+            "track=oval",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = server.stdout.readline()
         assert "hil rig: oval" in line and f"vehicle.hil.attach={sock}" in line, server.stderr.read()

@@ -1,5 +1,6 @@
 """The serial port unplugged mid-practice on the real firmware under simavr: the car waits for the
 operator after the port is back, and the firmware's outputs stay neutral until then."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,16 @@ from fastrlap.vehicle.hil import open_hil_vehicle
 
 pytestmark = pytest.mark.hil
 
-TINY = ["agent.encoder=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16", "agent.utd_ratio=1",
-        "practice.start_training=50", "wandb.mode=disabled", "practice.dashboard=false"]
+TINY = [
+    "agent.encoder=random",
+    "agent.hidden_dim=32",
+    "agent.num_qs=2",
+    "agent.batch_size=16",
+    "agent.utd_ratio=1",
+    "practice.start_training=50",
+    "wandb.mode=disabled",
+    "practice.dashboard=false",
+]
 
 
 class Unplugged:
@@ -63,8 +72,7 @@ class Unplugged:
         return self.car.pose_rejections()
 
 
-def test_unplugged_port_pauses_practice_until_the_operator_confirms(firmware_build, small_track, tmp_path,
-                                                                    monkeypatch):
+def test_unplugged_port_pauses_practice_until_the_operator_confirms(firmware_build, small_track, tmp_path, monkeypatch):
     track = small_track
     run = tmp_path / "run"
     assert main(["record-demo", f"track={track}", f"run_dir={run}", "course.demo_speed=2.0"]) == 0  # simulator
@@ -91,6 +99,6 @@ def test_unplugged_port_pauses_practice_until_the_operator_confirms(firmware_bui
     assert links[0]["t"] == links[1]["t"] == confirms[0]["t"]  # the practice clock stood still
     assert 10 <= car.lost_at < car.back_at < car.pressed_at, (car.lost_at, car.back_at, car.pressed_at)
     # nothing but neutral from the loss until `c`, though the port was back 5 ticks before it
-    assert all(c == Command(0.0, 0.0) for c in car.commands[car.lost_at:car.pressed_at])
-    assert any(c.speed > 0.0 for c in car.commands[car.pressed_at:])
+    assert all(c == Command(0.0, 0.0) for c in car.commands[car.lost_at : car.pressed_at])
+    assert any(c.speed > 0.0 for c in car.commands[car.pressed_at :])
     assert all(abs(p.width_us - 1500) <= 10 for p in esc if car.back_t <= p.arrived <= car.pressed_t)

@@ -1,4 +1,5 @@
 """RealVehicle over the real firmware under simavr: what the car's pins do for the loop's commands."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,8 +17,16 @@ from fastrlap.vehicle.serial_link import SerialLink
 
 pytestmark = pytest.mark.hil
 
-CFG = RealConfig(send_calibration=True, steer_min_us=1100, steer_center_us=1500, steer_max_us=1900,
-                 throttle_limit=500, steer_full_lock=0.5, wheel_diameter=0.1, ticks_per_rev=2.0)
+CFG = RealConfig(
+    send_calibration=True,
+    steer_min_us=1100,
+    steer_center_us=1500,
+    steer_max_us=1900,
+    throttle_limit=500,
+    steer_full_lock=0.5,
+    wheel_diameter=0.1,
+    ticks_per_rev=2.0,
+)
 
 
 def _drive(car: RealVehicle, command: Command, seconds: float) -> None:
@@ -52,7 +61,9 @@ def test_real_vehicle_drives_the_firmware_outputs_and_reads_its_sensors(fw_sim):
         fw_sim.rc(1700, 1500, 2000)  # the human flips the mode switch and steers left
         car.link.wait_telemetry(lambda t: t.mode == p.Mode.TELEOP and t.rc_steer_us > 1650, timeout=2.0)
         obs = car.observe()
-        assert obs.teleop is not None and obs.teleop.steer == pytest.approx(0.2, abs=0.01)  # 1700 us as the MCU measures it and not obs.estop
+        assert obs.teleop is not None and obs.teleop.steer == pytest.approx(
+            0.2, abs=0.01
+        )  # 1700 us as the MCU measures it and not obs.estop
         fw_sim.rc(0, 0, 0)  # the receiver loses the transmitter while the human drives
         car.link.wait_telemetry(lambda t: t.mode == p.Mode.FAILSAFE, timeout=2.0)
         obs = car.observe()

@@ -1,4 +1,5 @@
 """Shared pieces for loop tests: a recorded demo run directory and tiny learner settings."""
+
 import os
 import pty
 
@@ -11,9 +12,17 @@ from fastrlap.practice.run import open_run_dir, save_config
 from fastrlap.sim.track import load_track
 
 TINY = [
-    "agent.encoder=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16",
-    "agent.utd_ratio=2", "agent.replay_flush_every=50", "practice.start_training=50",
-    "practice.checkpoint_every=50", "practice.summary_every=25", "wandb.mode=disabled", "practice.dashboard=false",
+    "agent.encoder=random",
+    "agent.hidden_dim=32",
+    "agent.num_qs=2",
+    "agent.batch_size=16",
+    "agent.utd_ratio=2",
+    "agent.replay_flush_every=50",
+    "practice.start_training=50",
+    "practice.checkpoint_every=50",
+    "practice.summary_every=25",
+    "wandb.mode=disabled",
+    "practice.dashboard=false",
 ]
 
 

@@ -2,6 +2,7 @@
 simulated practice: the page loads, a lap shows, a phone-size screen has no horizontal scroll,
 the E-STOP click stops the car, and control without the token or from another origin is refused.
 Skipped where the system chromium or its driver is missing (`make browser-deps` installs them)."""
+
 import importlib.util
 import json
 import re
@@ -24,8 +25,9 @@ from fastrlap.types import NEUTRAL
 
 BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench_console.py"
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
-                                reason="system chromium/chromedriver missing (make browser-deps)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or DRIVER is None, reason="system chromium/chromedriver missing (make browser-deps)"
+)
 PHONE = (390, 844)
 
 
@@ -44,8 +46,13 @@ def browser():
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                f"--window-size={PHONE[0]},{PHONE[1]}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        f"--window-size={PHONE[0]},{PHONE[1]}",
+    ):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=opts)
     driver.set_window_size(*PHONE)
@@ -88,8 +95,9 @@ def test_live_console_in_a_browser(tmp_path, demo_run, tiny, browser):
     cfg = tiny("oval", f"console.port={free_port()}", "practice.minutes=600")
     car = human_driven(cfg)
     messages: list[str] = []
-    worker = threading.Thread(target=practice, args=(open_run_dir(path), car, cfg),
-                              kwargs={"status": messages.append}, daemon=True)
+    worker = threading.Thread(
+        target=practice, args=(open_run_dir(path), car, cfg), kwargs={"status": messages.append}, daemon=True
+    )
     worker.start()
     try:
         line = wait(lambda: next((m for m in messages if m.startswith("console:")), None), 60)
@@ -110,7 +118,8 @@ def test_live_console_in_a_browser(tmp_path, demo_run, tiny, browser):
         wait(lambda: int(browser.find_element("id", "laps").text or 0) >= 1, 120, every=0.5)
         assert browser.find_element("id", "last").text.endswith(" s")
         assert browser.execute_script(
-            "return document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+            "return document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+        )
         assert browser.execute_script("return document.getElementById('camera').naturalWidth") > 0
         browser.save_screenshot(str(tmp_path / "console.png"))
         assert (tmp_path / "console.png").stat().st_size > 10_000

@@ -1,5 +1,6 @@
 """The field console inside a practice session, without a browser: a failed setup leaves no
 server behind, and a stop from the page is logged as the console's."""
+
 import json
 import re
 import shutil
@@ -41,8 +42,7 @@ def test_a_setup_that_fails_after_the_console_opened_closes_it(tmp_path, demo_ru
     monkeypatch.setattr(session_mod, "build_encoder", broken_encoder)  # runs after the console opened
     messages: list[str] = []
     with pytest.raises(FastrlapError, match="encoder weights unreadable"):
-        practice(open_run_dir(path), SimVehicle(load_track("oval"), cfg.vehicle, seed=0), cfg,
-                 status=messages.append)
+        practice(open_run_dir(path), SimVehicle(load_track("oval"), cfg.vehicle, seed=0), cfg, status=messages.append)
     assert any(m.startswith(f"console: http://127.0.0.1:{port}/") for m in messages)  # it had opened
     assert console_threads() == []
     with socket.socket() as s:  # and its port is free again

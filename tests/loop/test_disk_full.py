@@ -3,6 +3,7 @@
 Both are injected where the writes reach the operating system (fsync of a temporary file, and
 opening a file for writing), so the product's own write path is what is tested.
 """
+
 import builtins
 import errno
 import json
@@ -17,7 +18,8 @@ def _files(run):
 
 
 def test_a_full_disk_ends_practice_in_one_line_leaves_no_partial_files_and_counts_the_loss(
-        tmp_path, demo_run, tiny_overrides, monkeypatch, capsys):
+    tmp_path, demo_run, tiny_overrides, monkeypatch, capsys
+):
     run = tmp_path / "run"
     shutil.copytree(demo_run.path, run)
     real_fsync = os.fsync
@@ -48,7 +50,8 @@ def test_a_full_disk_ends_practice_in_one_line_leaves_no_partial_files_and_count
 
 
 def test_a_read_only_run_directory_on_resume_is_one_line_and_changes_nothing(
-        tmp_path, demo_run, tiny_overrides, monkeypatch, capsys):
+    tmp_path, demo_run, tiny_overrides, monkeypatch, capsys
+):
     run = tmp_path / "run"
     shutil.copytree(demo_run.path, run)
     assert main(["practice", "track=oval", f"run_dir={run}", *tiny_overrides, "practice.max_ticks=5"]) == 0

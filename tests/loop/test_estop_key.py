@@ -1,4 +1,5 @@
 """The space-key e-stop end to end: practice() on the simulator with a pseudo-terminal as stdin."""
+
 import json
 import os
 import shutil
@@ -58,7 +59,7 @@ def test_space_stops_the_car_until_c_and_the_terminal_is_restored(tmp_path, demo
     modes = [(e["new"], e["reason"]) for e in events if e["event"] == "mode"]
     assert ("STOPPED", "e-stop (space key)") in modes
     i = modes.index(("STOPPED", "e-stop (space key)"))
-    assert [m for m, _ in modes[i:i + 3]] == ["STOPPED", "STARTING", "LEARNING"]
+    assert [m for m, _ in modes[i : i + 3]] == ["STOPPED", "STARTING", "LEARNING"]
     assert all(c.speed == 0.0 for c in car.commands[15:30])  # neutral for the whole stop
     assert any(c.speed != 0.0 for c in car.commands[30:])  # and driving again after c
     assert STOPPED_HELP in messages and any("space = e-stop" in m for m in messages)

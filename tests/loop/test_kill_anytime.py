@@ -6,6 +6,7 @@ later, and much later all resume. Here the count-based flush and the tick-based 
 turned off, so only the wall-clock flush can save the driving; the kill times (0.5, 3 and 8 s,
 with a 1 s flush interval) stand for 5, 30 and 120 s at the default 10 s interval.
 """
+
 import json
 import os
 import signal
@@ -51,8 +52,14 @@ def test_kill_9_shortly_after_start_later_and_much_later_always_resumes(tmp_path
     run = tmp_path / "run"
     shutil.copytree(demo_run.path, run)
     (run / "config.yaml").unlink()  # practice saves these settings; every resume continues with them
-    settings = [*tiny_overrides, f"agent.replay_flush_seconds={FLUSH_S}", "agent.replay_flush_every=1000000",
-                "practice.checkpoint_every=1000000", "practice.checkpoint_seconds=1000", "practice.minutes=600"]
+    settings = [
+        *tiny_overrides,
+        f"agent.replay_flush_seconds={FLUSH_S}",
+        "agent.replay_flush_every=1000000",
+        "practice.checkpoint_every=1000000",
+        "practice.checkpoint_seconds=1000",
+        "practice.minutes=600",
+    ]
     cli = [sys.executable, "-m", "fastrlap.cli", "practice"]
     flushed = []
     for stage, kill_at in enumerate((0.5, 3.0, 8.0)):

@@ -1,4 +1,5 @@
 """The car's threaded learner keeps the disk off the control thread, and what a kill -9 loses."""
+
 import os
 import signal
 import subprocess
@@ -21,9 +22,19 @@ from fastrlap.types import Transition
 def transition(rng, e=8, p=4):
     f = lambda n: rng.standard_normal(n).astype(np.float32)  # noqa: E731
     lo, hi = -np.ones(2, np.float32), np.ones(2, np.float32)
-    return Transition(embedding=f(e), proprio=f(p), action=rng.uniform(-1, 1, 2).astype(np.float32), action_lo=lo,
-                      action_hi=hi, reward=float(rng.standard_normal()), next_embedding=f(e), next_proprio=f(p),
-                      next_action_lo=lo, next_action_hi=hi, done=False)
+    return Transition(
+        embedding=f(e),
+        proprio=f(p),
+        action=rng.uniform(-1, 1, 2).astype(np.float32),
+        action_lo=lo,
+        action_hi=hi,
+        reward=float(rng.standard_normal()),
+        next_embedding=f(e),
+        next_proprio=f(p),
+        next_action_lo=lo,
+        next_action_hi=hi,
+        done=False,
+    )
 
 
 def tiny_agent():
@@ -74,6 +85,7 @@ def test_insert_returns_at_once_while_a_flush_is_slow(tmp_path, monkeypatch):
 
 def _on_a_failing_disk(tmp_path, monkeypatch, error: BaseException, inserts: int):
     """A threaded learner whose every replay write raises `error`, after `inserts` inserts."""
+
     def full(path, write):
         raise error
 
@@ -89,8 +101,12 @@ def _on_a_failing_disk(tmp_path, monkeypatch, error: BaseException, inserts: int
 def _obs():
     from fastrlap.agent.sac import PolicyInput
 
-    return PolicyInput(embedding=np.zeros(8, np.float32), proprio=np.zeros(4, np.float32),
-                       action_lo=-np.ones(2, np.float32), action_hi=np.ones(2, np.float32))
+    return PolicyInput(
+        embedding=np.zeros(8, np.float32),
+        proprio=np.zeros(4, np.float32),
+        action_lo=-np.ones(2, np.float32),
+        action_hi=np.ones(2, np.float32),
+    )
 
 
 def test_a_failing_disk_reaches_the_control_loop_and_close_does_not_raise(tmp_path, monkeypatch):
@@ -152,8 +168,13 @@ def test_kill_9_loses_at_most_one_flush_interval_plus_one_write(tmp_path):
     """50 transitions/s, a chunk every 20 taking 0.1 s to write: a kill -9 at any moment loses at
     most the 19 pending plus the ~5 that arrive during one write (slack for a busy machine)."""
     directory = tmp_path / "replay"
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(directory)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(directory)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     last = 0
     try:
         for line in proc.stdout:

@@ -1,6 +1,7 @@
 """A serial link lost mid-practice and restored: practice() on the simulator, whose observations
 report the link down for a stretch of ticks as a real car's do, with a pseudo-terminal as stdin
 for the operator's confirmation."""
+
 import dataclasses
 import json
 import os
@@ -46,8 +47,9 @@ def test_lost_link_pauses_practice_says_so_and_waits_for_the_operator(tmp_path, 
     shutil.copytree(demo_run.path, path)
     cfg = tiny("oval", "practice.max_ticks=45")
     # link down for ticks 10-19; a `c` during the loss answers nothing, the one at tick 28 confirms
-    car = CutLink(load_track("oval"), cfg.vehicle, seed=0, master=terminal[0], keys={15: b"c", 28: b"c"},
-                  lost=range(10, 20))
+    car = CutLink(
+        load_track("oval"), cfg.vehicle, seed=0, master=terminal[0], keys={15: b"c", 28: b"c"}, lost=range(10, 20)
+    )
     messages = []
     summary = practice(open_run_dir(path), car, cfg, status=messages.append)
     events = [json.loads(line) for line in (path / "events.jsonl").read_text().splitlines()]
@@ -58,7 +60,7 @@ def test_lost_link_pauses_practice_says_so_and_waits_for_the_operator(tmp_path, 
     modes = [(e["new"], e["reason"]) for e in events if e["event"] == "mode"]
     assert ("LINK_LOST", f"serial link lost: {PORT}") in modes
     i = modes.index(("LINK_LOST", f"serial link lost: {PORT}"))
-    assert [m for m, _ in modes[i:i + 4]] == ["LINK_LOST", "AWAITING_CONFIRM", "STARTING", "LEARNING"]
+    assert [m for m, _ in modes[i : i + 4]] == ["LINK_LOST", "AWAITING_CONFIRM", "STARTING", "LEARNING"]
     confirms = [e for e in events if e["event"] == "confirm"]
     assert len(confirms) == 1 and confirms[0]["source"] == "c key" and confirms[0]["port"] == PORT
     assert f"serial link lost: {PORT}" in messages and links[1]["detail"] in messages

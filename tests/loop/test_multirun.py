@@ -1,6 +1,7 @@
 """`fastrlap practice -m`: a sweep runs one practice per combination through Hydra's joblib
 launcher, each in its own run directory named from the track's name, with a summary line per job;
 a failing job leaves the others running."""
+
 import json
 import subprocess
 import sys
@@ -28,8 +29,15 @@ def sweep(tmp_path_factory, tiny_overrides):
     """2 tracks (a built-in and a path) x 2 seeds, two jobs at a time."""
     root = tmp_path_factory.mktemp("sweep")
     folder = root / "multirun"
-    argv = ["practice", "-m", f"track=oval,{own_track(root)}", "seed=0,1", *tiny_overrides, *QUICK,
-            f"hydra.sweep.dir={folder}"]
+    argv = [
+        "practice",
+        "-m",
+        f"track=oval,{own_track(root)}",
+        "seed=0,1",
+        *tiny_overrides,
+        *QUICK,
+        f"hydra.sweep.dir={folder}",
+    ]
     assert main(argv) == 0
     return folder
 
@@ -50,8 +58,9 @@ def test_two_tracks_by_two_seeds_make_four_runs_and_a_summary(sweep):
 
 
 def test_the_results_table_reads_a_sweep_folder_and_names_tracks_given_as_paths(sweep):
-    out = subprocess.run([sys.executable, str(SCRIPTS / "results_table.py"), str(sweep)], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(SCRIPTS / "results_table.py"), str(sweep)], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     rows = [line.split(" | ")[:2] for line in out.stdout.splitlines() if line.startswith("| ") and "---" not in line]
     assert rows[1:] == [["| oval", "0"], ["| oval", "1"], ["| twisty", "0"], ["| twisty", "1"]]

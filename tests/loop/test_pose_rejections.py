@@ -1,4 +1,5 @@
 """Refused external poses during practice: counted in events.jsonl and said on the status line."""
+
 import json
 import shutil
 
@@ -32,6 +33,9 @@ def test_refused_poses_are_logged_with_their_counts_at_most_once_a_second(tmp_pa
     rejected = [e for e in events if e["event"] == "pose_rejected"]
     # 25 ticks of 0.1 s: one event a second, not one per tick
     assert [(e["unauthenticated"], e["replayed"], e["stale"], e["malformed"]) for e in rejected] == [
-        (3, 1, 0, 0), (33, 1, 0, 0), (63, 1, 0, 0)]
+        (3, 1, 0, 0),
+        (33, 1, 0, 0),
+        (63, 1, 0, 0),
+    ]
     assert rejected[0]["detail"] == "external poses rejected: 3 unauthenticated, 1 replayed"
     assert rejected[0]["detail"] in messages

@@ -1,4 +1,5 @@
 """The practice loop against the simulator: state machine, episodes, safety, learner wiring."""
+
 import math
 import shutil
 
@@ -18,7 +19,6 @@ from fastrlap.sim.drivers import OracleDriver
 from fastrlap.sim.track import load_track
 from fastrlap.types import Pose
 from fastrlap.vehicle.sim import SimVehicle
-
 
 
 class ScriptedLearner:
@@ -48,8 +48,15 @@ def make_loop(demo_run, action_fn, cfg, s=None, heading=0.0, track="oval"):
     demo = load_demo(demo_run.demo)
     learner = ScriptedLearner(action_fn)
     events = []
-    loop = PracticeLoop(car, Course(spec), Encoder(EncoderSpec()).freeze(), learner, cfg,
-                        distance_to_polyline(demo.lap_path()), on_event=lambda t, k, d: events.append((t, k, d)))
+    loop = PracticeLoop(
+        car,
+        Course(spec),
+        Encoder(EncoderSpec()).freeze(),
+        learner,
+        cfg,
+        distance_to_polyline(demo.lap_path()),
+        on_event=lambda t, k, d: events.append((t, k, d)),
+    )
     return loop, learner, events, car
 
 
@@ -59,8 +66,9 @@ def modes(events):
 
 def test_driving_into_a_wall_triggers_recovery_and_the_car_backs_out(demo_run, tiny):
     def crash_run(*extra):
-        loop, learner, events, car = make_loop(demo_run, lambda obs: [1.0, 0.0], tiny("oval", *extra), s=5.0,
-                                               heading=math.pi / 2)
+        loop, learner, events, car = make_loop(
+            demo_run, lambda obs: [1.0, 0.0], tiny("oval", *extra), s=5.0, heading=math.pi / 2
+        )
         for _ in range(12):
             if loop.tick() == Mode.RECOVERY:
                 break
@@ -84,8 +92,12 @@ def test_driving_into_a_wall_triggers_recovery_and_the_car_backs_out(demo_run, t
 
 
 def test_the_loop_never_sends_an_action_outside_the_widening_speed_box(demo_run, tiny):
-    cfg = tiny("oval", "agent.action_limit_schedule=40", "agent.action_limit_start_min_speed=1",
-               "agent.action_limit_start_max_speed=3")
+    cfg = tiny(
+        "oval",
+        "agent.action_limit_schedule=40",
+        "agent.action_limit_start_min_speed=1",
+        "agent.action_limit_start_max_speed=3",
+    )
     rng = np.random.default_rng(0)
     # A policy that ignores its range: the loop must still keep every action inside the window.
     loop, learner, _, _ = make_loop(demo_run, lambda obs: rng.uniform(-1.5, 1.5, 2), cfg)
@@ -180,8 +192,12 @@ def test_nan_action_sends_neutral_and_errors(demo_run, tiny):
 def test_each_operator_stop_is_logged_and_reasoned_by_its_own_source(demo_run, tiny):
     """The space key stops the car, the console stops it too, the key is released: the car stays
     stopped, and from then on the console is named as what holds it."""
-    script = {3: Hold("space key", "E-STOP (space)"), 6: Hold("space key", "E-STOP (space)"),
-              9: Hold("console", "E-STOP (console)"), 12: None}
+    script = {
+        3: Hold("space key", "E-STOP (space)"),
+        6: Hold("space key", "E-STOP (space)"),
+        9: Hold("console", "E-STOP (console)"),
+        12: None,
+    }
     held = [None]
     loop, _, events, _ = make_loop(demo_run, lambda obs: [0.5, 0.0], tiny("oval"))
     loop.operator_stop = lambda: held[0]
@@ -191,7 +207,11 @@ def test_each_operator_stop_is_logged_and_reasoned_by_its_own_source(demo_run, t
         loop.tick()
         reasons.append(loop.supervisor.stop_reason)
     assert [(d["source"], d["active"]) for _, k, d in events if k == "estop"] == [
-        ("space key", True), ("space key", False), ("console", True), ("console", False)]
+        ("space key", True),
+        ("space key", False),
+        ("console", True),
+        ("console", False),
+    ]
     assert [d["reason"] for _, k, d in events if k == "mode" and d["new"] == "STOPPED"] == ["e-stop (space key)"]
     assert reasons[3] == "e-stop (space key)" and reasons[9] == "e-stop (console)"
     assert modes(events)[-2:] == ["STARTING", "LEARNING"]

@@ -2,6 +2,7 @@
 (`learner=tcp://...`) or by the car-side link directly: cars get new weights, a learner killed
 with kill -9 and started again loses nothing and stores nothing twice, the car notices a dead
 link within a second and reconnects by itself, and a car with another key is refused."""
+
 import json
 import re
 import shutil
@@ -10,7 +11,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 from fastrlap.cli import compose
 from fastrlap.remote.client import RemoteLearner
@@ -19,12 +19,25 @@ from fastrlap.types import Transition
 
 DIMS = (1568, 10, 2)  # the default encoder's embedding, the loop's proprio, the action
 
+
 def _transition(i: int) -> Transition:
     e, p, a = DIMS
     rng = np.random.default_rng(i)
-    return Transition(embedding=rng.random(e), proprio=rng.random(p), action=np.zeros(a), action_lo=-np.ones(a),
-                      action_hi=np.ones(a), reward=1.0, next_embedding=rng.random(e), next_proprio=rng.random(p),
-                      next_action_lo=-np.ones(a), next_action_hi=np.ones(a), done=False, mask=1.0, source="practice")
+    return Transition(
+        embedding=rng.random(e),
+        proprio=rng.random(p),
+        action=np.zeros(a),
+        action_lo=-np.ones(a),
+        action_hi=np.ones(a),
+        reward=1.0,
+        next_embedding=rng.random(e),
+        next_proprio=rng.random(p),
+        next_action_lo=-np.ones(a),
+        next_action_hi=np.ones(a),
+        done=False,
+        mask=1.0,
+        source="practice",
+    )
 
 
 def _wait(condition, timeout, what):
@@ -87,10 +100,26 @@ def _events(run, kind):
 
 def test_two_practising_cars_feed_one_learner_and_receive_new_weights(tmp_path, demo_run, tiny_overrides, learner):
     cars = [_copy_demo(demo_run, tmp_path / name) for name in ("car_a", "car_b")]
-    procs = [subprocess.Popen([sys.executable, "-m", "fastrlap.cli", "practice", "track=oval", f"run_dir={run}",
-                               *tiny_overrides, f"learner={learner.address}", f"learner_link.key_file={learner.key}",
-                               "practice.max_ticks=120"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for run in cars]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "fastrlap.cli",
+                "practice",
+                "track=oval",
+                f"run_dir={run}",
+                *tiny_overrides,
+                f"learner={learner.address}",
+                f"learner_link.key_file={learner.key}",
+                "practice.max_ticks=120",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for run in cars
+    ]
     outs = [p.communicate(timeout=240) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err
@@ -112,14 +141,29 @@ def test_two_practising_cars_feed_one_learner_and_receive_new_weights(tmp_path, 
     assert "car_a" in learner.log.read_text() and "car_b" in learner.log.read_text()
 
 
-def test_a_car_with_another_key_is_refused_in_one_line_and_nothing_is_stored(tmp_path, demo_run, tiny_overrides,
-                                                                            learner):
+def test_a_car_with_another_key_is_refused_in_one_line_and_nothing_is_stored(
+    tmp_path, demo_run, tiny_overrides, learner
+):
     run = _copy_demo(demo_run, tmp_path / "intruder")
     wrong = tmp_path / "other.key"
     wrong.write_text("ab" * 32 + "\n")
-    out = subprocess.run([sys.executable, "-m", "fastrlap.cli", "practice", "track=oval", f"run_dir={run}",
-                          *tiny_overrides, f"learner={learner.address}", f"learner_link.key_file={wrong}",
-                          "practice.max_ticks=50"], capture_output=True, text=True, timeout=180)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fastrlap.cli",
+            "practice",
+            "track=oval",
+            f"run_dir={run}",
+            *tiny_overrides,
+            f"learner={learner.address}",
+            f"learner_link.key_file={wrong}",
+            "practice.max_ticks=50",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert out.returncode == 1
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "refused this car's key" in lines[0], out.stderr

@@ -1,4 +1,5 @@
 """kill -9 mid-practice then resume; the car's threaded learner."""
+
 import json
 import os
 import signal
@@ -16,9 +17,16 @@ from fastrlap.practice.run import read_laps
 from fastrlap.types import Transition
 
 TINY_CLI = [
-    "agent.encoder=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16",
-    "agent.utd_ratio=2", "agent.replay_flush_every=50", "practice.start_training=50",
-    "practice.checkpoint_every=50", "wandb.mode=disabled", "practice.dashboard=false",
+    "agent.encoder=random",
+    "agent.hidden_dim=32",
+    "agent.num_qs=2",
+    "agent.batch_size=16",
+    "agent.utd_ratio=2",
+    "agent.replay_flush_every=50",
+    "practice.start_training=50",
+    "practice.checkpoint_every=50",
+    "wandb.mode=disabled",
+    "practice.dashboard=false",
 ]
 
 
@@ -58,8 +66,20 @@ def test_kill_9_then_resume_keeps_laps_replay_and_clock(tmp_path, demo_run):
     laps_before = read_laps(type("R", (), {"path": run})())
     state = json.loads((run / "agent" / "loop_state.json").read_text())
 
-    out = subprocess.run([sys.executable, "-m", "fastrlap.cli", "practice", f"resume={run}", "practice.max_ticks=20",
-                          "practice.dashboard=false"], capture_output=True, text=True, timeout=240)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fastrlap.cli",
+            "practice",
+            f"resume={run}",
+            "practice.max_ticks=20",
+            "practice.dashboard=false",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert out.returncode == 0, out.stderr
     assert "resumed" in out.stdout
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
@@ -77,9 +97,19 @@ def test_kill_9_then_resume_keeps_laps_replay_and_clock(tmp_path, demo_run):
 def _transition(rng, e, p):
     f = lambda n: rng.standard_normal(n).astype(np.float32)  # noqa: E731
     lo, hi = -np.ones(2, np.float32), np.ones(2, np.float32)
-    return Transition(embedding=f(e), proprio=f(p), action=rng.uniform(-1, 1, 2).astype(np.float32), action_lo=lo,
-                      action_hi=hi, reward=float(rng.standard_normal()), next_embedding=f(e), next_proprio=f(p),
-                      next_action_lo=lo, next_action_hi=hi, done=False)
+    return Transition(
+        embedding=f(e),
+        proprio=f(p),
+        action=rng.uniform(-1, 1, 2).astype(np.float32),
+        action_lo=lo,
+        action_hi=hi,
+        reward=float(rng.standard_normal()),
+        next_embedding=f(e),
+        next_proprio=f(p),
+        next_action_lo=lo,
+        next_action_hi=hi,
+        done=False,
+    )
 
 
 def test_threaded_learner_updates_in_the_background_and_acts_without_waiting():
@@ -92,8 +122,12 @@ def test_threaded_learner_updates_in_the_background_and_acts_without_waiting():
         for _ in range(40):
             learner.insert(_transition(rng, 8, 4))
             learner.on_transition()
-        obs = PolicyInput(embedding=np.zeros(8, np.float32), proprio=np.zeros(4, np.float32),
-                          action_lo=np.full(2, -0.2, np.float32), action_hi=np.full(2, 0.2, np.float32))
+        obs = PolicyInput(
+            embedding=np.zeros(8, np.float32),
+            proprio=np.zeros(4, np.float32),
+            action_lo=np.full(2, -0.2, np.float32),
+            action_hi=np.full(2, 0.2, np.float32),
+        )
         first = learner.act(obs, deterministic=True)
         deadline = time.monotonic() + 30
         while learner.updates < 2 * 21 and time.monotonic() < deadline:

@@ -5,6 +5,7 @@ command in-process and checks the guarantee: the command either recovers (and sa
 dropped or rebuilt, where something was) or refuses with one line naming the damaged file —
 never a traceback, and no stored transition is deleted along the way.
 """
+
 import io
 import json
 import shutil
@@ -57,8 +58,17 @@ def practised(demo_run, tmp_path_factory, tiny_overrides):
     shutil.copytree(demo_run.path, run)
     assert main(["practice", "track=oval", f"run_dir={run}", *tiny_overrides, "practice.max_ticks=60"]) == 0
     log = RunLog(open_run_dir(run))  # a lap row, so laps.csv damage has a record to hit
-    log.lap(LapRow(lap=1, practice_time_s=5.5, lap_time_s=5.25, collisions=0, recoveries=0, mean_speed_mps=1.0412,
-                   max_speed_mps=2.5))
+    log.lap(
+        LapRow(
+            lap=1,
+            practice_time_s=5.5,
+            lap_time_s=5.25,
+            collisions=0,
+            recoveries=0,
+            mean_speed_mps=1.0412,
+            max_speed_mps=2.5,
+        )
+    )
     log.close()
     for name in FILES:
         assert (run / name).is_file(), name
@@ -113,8 +123,9 @@ def _command(command, run, overrides):
 
 
 @pytest.mark.parametrize("name, command, kind", CASES, ids=[f"{c}-{f}-{k}" for f, c, k in CASES])
-def test_damaged_file_is_recovered_with_a_report_or_refused_in_one_line(practised, tiny_overrides, tmp_path, capsys,
-                                                                        monkeypatch, name, command, kind):
+def test_damaged_file_is_recovered_with_a_report_or_refused_in_one_line(
+    practised, tiny_overrides, tmp_path, capsys, monkeypatch, name, command, kind
+):
     if command == "report":  # reading the run is under test here, not drawing: skip the slow PNG encoding
         from matplotlib.figure import Figure
 

@@ -1,4 +1,5 @@
 """One process at a time in a run directory; a killed holder leaves no lock behind."""
+
 import os
 import shutil
 import signal
@@ -16,9 +17,13 @@ from fastrlap.practice.runlock import RunLock, RunLocked
 def test_a_second_practice_is_refused_with_the_holders_pid_and_kill_9_frees_the_run(tmp_path, demo_run, capsys):
     run = tmp_path / "run"
     shutil.copytree(demo_run.path, run)
-    first = subprocess.Popen([sys.executable, "-m", "fastrlap.cli", "practice", f"run_dir={run}",
-                              "practice.minutes=60"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    first = subprocess.Popen(
+        [sys.executable, "-m", "fastrlap.cli", "practice", f"run_dir={run}", "practice.minutes=60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     try:
         assert "practising" in first.stdout.readline()  # printed once the run is locked
         deadline = time.monotonic() + 120

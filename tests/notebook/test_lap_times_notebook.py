@@ -1,4 +1,5 @@
 """notebooks/lap_times.ipynb executed headless (nbclient) against a short simulated practice."""
+
 import shutil
 from pathlib import Path
 
@@ -21,9 +22,16 @@ from fastrlap.vehicle.sim import SimVehicle
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "lap_times.ipynb"
 TINY = [
-    "agent.encoder=random", "agent.hidden_dim=32", "agent.num_qs=2", "agent.batch_size=16",
-    "agent.utd_ratio=2", "agent.replay_flush_every=50", "practice.checkpoint_every=50",
-    "practice.summary_every=25", "wandb.mode=disabled", "practice.dashboard=false",
+    "agent.encoder=random",
+    "agent.hidden_dim=32",
+    "agent.num_qs=2",
+    "agent.batch_size=16",
+    "agent.utd_ratio=2",
+    "agent.replay_flush_every=50",
+    "practice.checkpoint_every=50",
+    "practice.summary_every=25",
+    "wandb.mode=disabled",
+    "practice.dashboard=false",
 ]
 TICKS = 240  # two laps of the oval at the oracle's pace (the first from a standing start)
 
@@ -73,8 +81,9 @@ def execute(monkeypatch, runs: str) -> nbformat.NotebookNode:
     monkeypatch.setenv("FASTRLAP_RUNS", runs)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    ).execute()
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.execution_count for c in code)  # every cell ran
     assert not [o for c in code for o in c.outputs if o.output_type == "error"]

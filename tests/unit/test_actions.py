@@ -1,4 +1,5 @@
 """The action/units contract (fastrlap/actions.py): both directions agree, clamp, and keep NaN visible."""
+
 import math
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Encoder: preprocessing, frame stacking, shapes, frozen weights, weights file checks."""
+
 import numpy as np
 import pytest
 import torch

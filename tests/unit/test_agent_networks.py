@@ -1,4 +1,5 @@
 """Actor squashing and density, vectorised critic ensemble, ensemble subsampling."""
+
 import math
 
 import numpy as np
@@ -18,8 +19,9 @@ from fastrlap.agent.networks import (
 def random_ranges(b, a, gen):
     """Per-sample boxes like the car's: [prev - 0.2, prev + 0.2] clipped to [-1, 1], plus odd widths."""
     prev = torch.rand(b, a, generator=gen) * 2 - 1
-    width = torch.where(torch.rand(b, a, generator=gen) < 0.5, torch.full((b, a), 0.2),
-                        torch.rand(b, a, generator=gen) * 0.9 + 0.01)
+    width = torch.where(
+        torch.rand(b, a, generator=gen) < 0.5, torch.full((b, a), 0.2), torch.rand(b, a, generator=gen) * 0.9 + 0.01
+    )
     lo = (prev - width).clamp(-1, 1)
     hi = (prev + width).clamp(-1, 1)
     hi = torch.maximum(hi, lo + 0.01)

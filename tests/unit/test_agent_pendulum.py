@@ -4,6 +4,7 @@ Pass mark (a solved Pendulum): mean return > -250 over 10 evaluation episodes, f
 are chosen for test time (< 3 minutes for both seeds on 2 CPU cores); the learner is the one the
 car uses, with its 10-critic ensemble. Training stops at the first evaluation that passes.
 """
+
 import time
 
 import gymnasium as gym
@@ -23,9 +24,17 @@ SOLVED = -250.0
 NO_EMBEDDING = np.zeros(0, np.float32)
 FULL_LO, FULL_HI = -np.ones(1, np.float32), np.ones(1, np.float32)  # Pendulum needs no rate limit
 
-PENDULUM_CFG = AgentConfig(num_qs=10, num_min_qs=2, hidden_dim=256, utd_ratio=2, batch_size=64,
-                           init_temperature=0.1, target_entropy=-1.0, target_entropy_start=-1.0,
-                           target_entropy_anneal_updates=0)
+PENDULUM_CFG = AgentConfig(
+    num_qs=10,
+    num_min_qs=2,
+    hidden_dim=256,
+    utd_ratio=2,
+    batch_size=64,
+    init_temperature=0.1,
+    target_entropy=-1.0,
+    target_entropy_start=-1.0,
+    target_entropy_anneal_updates=0,
+)
 
 
 def policy_input(obs: np.ndarray) -> PolicyInput:
@@ -61,10 +70,22 @@ def train_pendulum(seed: int, cfg: AgentConfig = PENDULUM_CFG, log=None) -> tupl
         else:
             action = agent.act(policy_input(obs))
         nxt, reward, term, trunc, _ = env.step(2.0 * action)  # action [-1, 1] -> torque [-2, 2] N·m
-        buf.insert(Transition(embedding=NO_EMBEDDING, proprio=obs.astype(np.float32), action=action,
-                              action_lo=FULL_LO, action_hi=FULL_HI, reward=float(reward),
-                              next_embedding=NO_EMBEDDING, next_proprio=nxt.astype(np.float32),
-                              next_action_lo=FULL_LO, next_action_hi=FULL_HI, done=term, mask=0.0 if term else 1.0))
+        buf.insert(
+            Transition(
+                embedding=NO_EMBEDDING,
+                proprio=obs.astype(np.float32),
+                action=action,
+                action_lo=FULL_LO,
+                action_hi=FULL_HI,
+                reward=float(reward),
+                next_embedding=NO_EMBEDDING,
+                next_proprio=nxt.astype(np.float32),
+                next_action_lo=FULL_LO,
+                next_action_hi=FULL_HI,
+                done=term,
+                mask=0.0 if term else 1.0,
+            )
+        )
         obs = nxt
         if term or trunc:
             obs, _ = env.reset()
@@ -94,9 +115,16 @@ def test_solves_pendulum_within_6k_steps(seed):
 if __name__ == "__main__":  # tuning aid: python tests/unit/test_agent_pendulum.py SEED [UTD BATCH]
     import sys
     from dataclasses import replace
+
     torch.set_num_threads(1)
     kw = {}
     if len(sys.argv) > 3:
         kw = dict(utd_ratio=int(sys.argv[2]), batch_size=int(sys.argv[3]))
     t0 = time.time()
-    print(train_pendulum(int(sys.argv[1]), replace(PENDULUM_CFG, **kw), log=lambda s: print(f"{time.time() - t0:6.1f}s {s}", flush=True)))
+    print(
+        train_pendulum(
+            int(sys.argv[1]),
+            replace(PENDULUM_CFG, **kw),
+            log=lambda s: print(f"{time.time() - t0:6.1f}s {s}", flush=True),
+        )
+    )

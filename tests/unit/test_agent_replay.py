@@ -1,4 +1,5 @@
 """Replay buffer: storage layout, sampling, capacity, memory bound, crash-safe persistence."""
+
 import dataclasses
 import json
 import os
@@ -27,16 +28,36 @@ def make_episode_stream(n: int, episode_len: int = 5, seed: int = 0):
     obs = None
     for t in range(n):
         if obs is None:
-            obs = (rng.normal(size=E).astype(np.float32), rng.normal(size=P).astype(np.float32),
-                   np.full(A, -1.0, np.float32), np.full(A, 1.0, np.float32))
-        nxt = (rng.normal(size=E).astype(np.float32), rng.normal(size=P).astype(np.float32),
-               np.full(A, -0.5, np.float32) + t % 3 * 0.1, np.full(A, 0.5, np.float32))
+            obs = (
+                rng.normal(size=E).astype(np.float32),
+                rng.normal(size=P).astype(np.float32),
+                np.full(A, -1.0, np.float32),
+                np.full(A, 1.0, np.float32),
+            )
+        nxt = (
+            rng.normal(size=E).astype(np.float32),
+            rng.normal(size=P).astype(np.float32),
+            np.full(A, -0.5, np.float32) + t % 3 * 0.1,
+            np.full(A, 0.5, np.float32),
+        )
         end = (t + 1) % episode_len == 0
-        out.append(Transition(embedding=obs[0], proprio=obs[1], action_lo=obs[2], action_hi=obs[3],
-                              action=rng.uniform(-0.5, 0.5, A).astype(np.float32), reward=float(t),
-                              next_embedding=nxt[0], next_proprio=nxt[1], next_action_lo=nxt[2],
-                              next_action_hi=nxt[3], done=end and t % 2 == 0, mask=0.0 if end and t % 2 == 0 else 1.0,
-                              source="demo" if t < 3 else "practice"))
+        out.append(
+            Transition(
+                embedding=obs[0],
+                proprio=obs[1],
+                action_lo=obs[2],
+                action_hi=obs[3],
+                action=rng.uniform(-0.5, 0.5, A).astype(np.float32),
+                reward=float(t),
+                next_embedding=nxt[0],
+                next_proprio=nxt[1],
+                next_action_lo=nxt[2],
+                next_action_hi=nxt[3],
+                done=end and t % 2 == 0,
+                mask=0.0 if end and t % 2 == 0 else 1.0,
+                source="demo" if t < 3 else "practice",
+            )
+        )
         obs = None if end else nxt
     return out
 
@@ -347,8 +368,9 @@ def test_demo_share_zero_draws_exactly_the_uniform_sampler_rows():
         buf.insert(tr)
     expected = torch.randint(0, 40, (256,), generator=torch.Generator().manual_seed(7)).numpy()
     np.testing.assert_array_equal(_rows(buf.sample(256, demo_share=0.0)), expected)
-    np.testing.assert_array_equal(_rows(buf.sample(256)),
-                                  torch.randint(0, 40, (512,), generator=torch.Generator().manual_seed(7))[256:])
+    np.testing.assert_array_equal(
+        _rows(buf.sample(256)), torch.randint(0, 40, (512,), generator=torch.Generator().manual_seed(7))[256:]
+    )
 
 
 @pytest.mark.parametrize("source", ["demo", "practice"])

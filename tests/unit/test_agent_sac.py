@@ -1,4 +1,5 @@
 """SAC learner: target computation, UTD blocks, temperature, checkpoints, NaN handling."""
+
 import platform
 import sys
 
@@ -34,19 +35,24 @@ def random_batch(n: int, seed: int = 0) -> Batch:
     lo = torch.rand(n, A, generator=g) * 0.8 - 1.0
     nlo = torch.rand(n, A, generator=g) * 0.8 - 1.0
     return Batch(
-        embedding=torch.randn(n, E, generator=g), proprio=torch.randn(n, P, generator=g),
-        action=lo + 0.1, action_lo=lo, action_hi=lo + 0.4,
-        reward=torch.randn(n, generator=g), mask=(torch.rand(n, generator=g) > 0.1).float(),
-        next_embedding=torch.randn(n, E, generator=g), next_proprio=torch.randn(n, P, generator=g),
-        next_action_lo=nlo, next_action_hi=nlo + 0.4,
+        embedding=torch.randn(n, E, generator=g),
+        proprio=torch.randn(n, P, generator=g),
+        action=lo + 0.1,
+        action_lo=lo,
+        action_hi=lo + 0.4,
+        reward=torch.randn(n, generator=g),
+        mask=(torch.rand(n, generator=g) > 0.1).float(),
+        next_embedding=torch.randn(n, E, generator=g),
+        next_proprio=torch.randn(n, P, generator=g),
+        next_action_lo=nlo,
+        next_action_hi=nlo + 0.4,
     )
 
 
 def test_critic_target_hand_computed():
     reward = torch.tensor([1.0, 2.0, -0.5])
     mask = torch.tensor([1.0, 0.0, 1.0])
-    next_qs = torch.tensor([[3.0, 5.0, -1.0],
-                            [4.0, 1.0, -2.0]])  # two sampled critics
+    next_qs = torch.tensor([[3.0, 5.0, -1.0], [4.0, 1.0, -2.0]])  # two sampled critics
     y = critic_target(reward, mask, next_qs, gamma=0.9)
     # min over critics: [3, 1, -2]; the second transition is terminal and does not bootstrap.
     assert torch.allclose(y, torch.tensor([1.0 + 0.9 * 3.0, 2.0, -0.5 + 0.9 * -2.0]))
@@ -74,23 +80,29 @@ def test_critic_loss_uses_the_min_of_the_sampled_target_members_only():
 def test_mean_minus_std_target_hand_computed():
     reward = torch.tensor([1.0, 0.0])
     mask = torch.tensor([1.0, 1.0])
-    next_qs = torch.tensor([[2.0, 10.0],
-                            [4.0, 10.0],
-                            [6.0, 10.0]])  # three critics: the first state divides them, the second not
+    next_qs = torch.tensor(
+        [[2.0, 10.0], [4.0, 10.0], [6.0, 10.0]]
+    )  # three critics: the first state divides them, the second not
     # mean [4, 10]; population std [sqrt(8/3), 0].
     y = critic_target(reward, mask, next_qs, gamma=0.5, std_coef=1.5)
     expected = torch.tensor([1.0 + 0.5 * (4.0 - 1.5 * (8.0 / 3.0) ** 0.5), 0.5 * 10.0])
     assert torch.allclose(y, expected)
-    assert torch.allclose(critic_target(reward, mask, next_qs, gamma=0.5, std_coef=0.0),
-                          torch.tensor([1.0 + 0.5 * 4.0, 5.0]))
+    assert torch.allclose(
+        critic_target(reward, mask, next_qs, gamma=0.5, std_coef=0.0), torch.tensor([1.0 + 0.5 * 4.0, 5.0])
+    )
 
 
 @pytest.mark.parametrize("k", [0.0, 2.0])
 def test_the_risk_aware_agent_targets_every_critic_and_the_default_stays_redq(k):
     batch = random_batch(2 * 16)
-    default, same, risky = (SAC(E, P, A, small_cfg(**extra), seed=0) for extra in
-                            ({"utd_ratio": 2}, {"utd_ratio": 2, "critic_target": "min2", "critic_target_std": 5.0},
-                             {"utd_ratio": 2, "critic_target": "mean_minus_std", "critic_target_std": k}))
+    default, same, risky = (
+        SAC(E, P, A, small_cfg(**extra), seed=0)
+        for extra in (
+            {"utd_ratio": 2},
+            {"utd_ratio": 2, "critic_target": "min2", "critic_target_std": 5.0},
+            {"utd_ratio": 2, "critic_target": "mean_minus_std", "critic_target_std": k},
+        )
+    )
     with torch.no_grad():
         for agent in (default, same, risky):
             for i, p in enumerate(agent.target_critic.out.bias):
@@ -102,8 +114,9 @@ def test_the_risk_aware_agent_targets_every_critic_and_the_default_stays_redq(k)
     with torch.no_grad():
         for i, p in enumerate(check.target_critic.out.bias):
             p.fill_(10.0 * i)
-    a_next = next_actions(check.actor, batch, torch.randn(batch.action.shape,
-                                                          generator=check.update_generator)).chunk(2)
+    a_next = next_actions(check.actor, batch, torch.randn(batch.action.shape, generator=check.update_generator)).chunk(
+        2
+    )
     check._critic_step(batch.split(2)[0], a_next[0])
     last = batch.split(2)[1]
     with torch.no_grad():

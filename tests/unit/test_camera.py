@@ -1,4 +1,5 @@
 """Camera: newest-frame capture thread, resize, stale detection (a video file and the fake)."""
+
 from __future__ import annotations
 
 import time
@@ -7,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fastrlap.vehicle.camera import (Camera, CameraStalled, CameraUnavailable, FakeCamera, parse_source)
+from fastrlap.vehicle.camera import Camera, CameraStalled, CameraUnavailable, FakeCamera, parse_source
 
 
 def _write_video(path, frames: int = 30, fps: float = 30.0, size=(160, 120)) -> None:

@@ -1,4 +1,5 @@
 """scripts/compare_encoders.py: pretrained vs random at equal practice time, per track."""
+
 import json
 import subprocess
 import sys
@@ -11,8 +12,14 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "compare_encoders.py"
 
 def result(track, seed, encoder, laps, minutes=3.0):
     """A bench_matrix result line; `laps` are (practice_time_s, lap_time_s) pairs."""
-    return {"track": track, "seed": seed, "encoder": encoder, "practice_min": minutes, "oracle_lap_s": 10.0,
-            "laps_list": [list(lap) for lap in laps]}
+    return {
+        "track": track,
+        "seed": seed,
+        "encoder": encoder,
+        "practice_min": minutes,
+        "oracle_lap_s": 10.0,
+        "laps_list": [list(lap) for lap in laps],
+    }
 
 
 def run_script(tmp_path, rows) -> str:
@@ -30,10 +37,15 @@ def compare(tmp_path, rows, **json_options):
 
 
 def test_means_decide_when_every_run_lapped(tmp_path):
-    out = compare(tmp_path, [
-        result("oval", 0, "pretrained", [(60, 20.0), (80, 12.0)]), result("oval", 0, "random", [(50, 25.0), (120, 13.0)]),
-        result("oval", 1, "pretrained", [(100, 20.0), (130, 11.0)]), result("oval", 1, "random", [(70, 25.0), (95, 14.0)]),
-    ])
+    out = compare(
+        tmp_path,
+        [
+            result("oval", 0, "pretrained", [(60, 20.0), (80, 12.0)]),
+            result("oval", 0, "random", [(50, 25.0), (120, 13.0)]),
+            result("oval", 1, "pretrained", [(100, 20.0), (130, 11.0)]),
+            result("oval", 1, "random", [(70, 25.0), (95, 14.0)]),
+        ],
+    )
     (oval,) = out["tracks"]
     assert oval["statistic"] == "mean"
     assert oval["t2f_pretrained"] == pytest.approx((60 + 100) / 2 / 60)
@@ -44,11 +56,17 @@ def test_means_decide_when_every_run_lapped(tmp_path):
 
 
 def test_a_run_without_a_lap_counts_as_slowest_in_medians_and_wins(tmp_path):
-    out = compare(tmp_path, [
-        result("hairpin", 0, "pretrained", []), result("hairpin", 0, "random", [(70, 20.0)]),
-        result("hairpin", 1, "pretrained", [(60, 15.0)]), result("hairpin", 1, "random", [(80, 16.0)]),
-        result("hairpin", 2, "pretrained", [(66, 14.0)]), result("hairpin", 2, "random", [(90, 19.0)]),
-    ])
+    out = compare(
+        tmp_path,
+        [
+            result("hairpin", 0, "pretrained", []),
+            result("hairpin", 0, "random", [(70, 20.0)]),
+            result("hairpin", 1, "pretrained", [(60, 15.0)]),
+            result("hairpin", 1, "random", [(80, 16.0)]),
+            result("hairpin", 2, "pretrained", [(66, 14.0)]),
+            result("hairpin", 2, "random", [(90, 19.0)]),
+        ],
+    )
     (hairpin,) = out["tracks"]  # kept, although one run drove no lap
     assert hairpin["statistic"] == "median" and hairpin["t2f_pretrained"] is None
     assert hairpin["median_t2f_pretrained"] == pytest.approx(66 / 60)
@@ -73,12 +91,14 @@ def test_a_track_without_any_pretrained_lap_prints_no_lap_and_valid_json(tmp_pat
 def test_sign_test_over_all_tracks(tmp_path):
     rows = []
     for seed in range(12):  # random quicker to the first lap in 11 of 12 pairs, pretrained best lap in all
-        rows += [result("hairpin", seed, "pretrained", [(90 if seed else 50, 12.0)]),
-                 result("hairpin", seed, "random", [(60, 13.0)])]
+        rows += [
+            result("hairpin", seed, "pretrained", [(90 if seed else 50, 12.0)]),
+            result("hairpin", seed, "random", [(60, 13.0)]),
+        ]
     out = compare(tmp_path, rows)
     assert out["wins"]["t2f"] == {"pretrained": 1, "random": 11}
-    assert out["sign_test_p"]["t2f"] == pytest.approx(2 * (1 + 12) / 2 ** 12)
-    assert out["sign_test_p"]["best"] == pytest.approx(2 / 2 ** 12)
+    assert out["sign_test_p"]["t2f"] == pytest.approx(2 * (1 + 12) / 2**12)
+    assert out["sign_test_p"]["best"] == pytest.approx(2 / 2**12)
 
 
 def test_sign_test_is_one_without_decided_pairs(tmp_path):

@@ -1,5 +1,6 @@
 """The field console's server: read-only without the token, no control from another origin,
 the e-stop latch, the port that cannot be opened, and where the console is on by default."""
+
 import json
 import socket
 import urllib.error
@@ -115,12 +116,15 @@ def test_the_first_stop_that_holds_the_car_speaks_and_names_itself():
     assert console.release() is True and console.release() is False and hold() is None
 
 
-@pytest.mark.parametrize(("overrides", "port"), [
-    ([], 0),  # the simulator: off unless asked
-    (["vehicle=real"], DEFAULT_PORT),
-    (["vehicle=hil"], DEFAULT_PORT),
-    (["vehicle=real", "console.port=0"], 0),
-    (["console.port=9000"], 9000),
-])
+@pytest.mark.parametrize(
+    ("overrides", "port"),
+    [
+        ([], 0),  # the simulator: off unless asked
+        (["vehicle=real"], DEFAULT_PORT),
+        (["vehicle=hil"], DEFAULT_PORT),
+        (["vehicle=real", "console.port=0"], 0),
+        (["console.port=9000"], 9000),
+    ],
+)
 def test_the_console_is_on_for_a_car_and_off_in_the_simulator(overrides, port):
     assert console_port(compose(overrides)) == port

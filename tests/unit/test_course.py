@@ -1,11 +1,17 @@
 """Checkpoint extraction, the Course (advancing, laps) and the one LapTimer, on hand-made paths."""
+
 import math
 
 import numpy as np
 import pytest
 
-from fastrlap.course.checkpoints import (CheckpointsFileError, Course, extract_checkpoints, load_checkpoints,
-                                         save_checkpoints)
+from fastrlap.course.checkpoints import (
+    CheckpointsFileError,
+    Course,
+    extract_checkpoints,
+    load_checkpoints,
+    save_checkpoints,
+)
 from fastrlap.types import Pose
 
 
@@ -51,8 +57,9 @@ def test_lap_time_on_a_constant_speed_circle(radius, speed, hz):
 
 def test_checkpoints_are_in_order_and_evenly_spaced():
     radius = 5.0
-    spec = extract_checkpoints(one_lap(radius, 1.5, 10.0, noise=0.02), spacing=3.0, goal_radius=1.0,
-                               gate_half_width=2.0)
+    spec = extract_checkpoints(
+        one_lap(radius, 1.5, 10.0, noise=0.02), spacing=3.0, goal_radius=1.0, gate_half_width=2.0
+    )
     length = 2 * math.pi * radius
     assert spec.course_length == pytest.approx(length, rel=0.02)
     assert len(spec.checkpoints) == round(length / 3.0)
@@ -80,8 +87,15 @@ def test_standing_still_at_the_start_adds_no_length():
 def straight_course():
     """A 12 m square course with checkpoints every 3 m, driven counter-clockwise."""
     side = np.linspace(0, 12, 121)[:-1]
-    xy = np.concatenate([np.stack([side, 0 * side], 1), np.stack([12 + 0 * side, side], 1),
-                         np.stack([12 - side, 12 + 0 * side], 1), np.stack([0 * side, 12 - side], 1), [[0, 0]]])
+    xy = np.concatenate(
+        [
+            np.stack([side, 0 * side], 1),
+            np.stack([12 + 0 * side, side], 1),
+            np.stack([12 - side, 12 + 0 * side], 1),
+            np.stack([0 * side, 12 - side], 1),
+            [[0, 0]],
+        ]
+    )
     return extract_checkpoints(xy, spacing=3.0, goal_radius=1.0, gate_half_width=2.0)
 
 
@@ -124,8 +138,12 @@ def test_goal_features_are_in_the_body_frame():
 def lap_of_square(t0=0.0, speed=3.0, hz=10.0):
     path = straight_course()
     pts = np.array([[c.x, c.y] for c in path.checkpoints] + [[0.0, 0.0]])
-    seg = np.concatenate([np.linspace(a, b, int(np.linalg.norm(b - a) / (speed / hz)), endpoint=False)
-                          for a, b in zip(pts[:-1], pts[1:])])
+    seg = np.concatenate(
+        [
+            np.linspace(a, b, int(np.linalg.norm(b - a) / (speed / hz)), endpoint=False)
+            for a, b in zip(pts[:-1], pts[1:])
+        ]
+    )
     return seg
 
 

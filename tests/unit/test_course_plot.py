@@ -1,4 +1,5 @@
 """Course maps: every map draws the track's walls and obstacles, and is sized to the track."""
+
 import numpy as np
 import pytest
 from matplotlib.collections import LineCollection
@@ -31,10 +32,13 @@ def assert_map_shows(ax, track_name):
         centres = np.array([ob.center for ob in track.obstacles])
         np.testing.assert_allclose(np.c_[markers[0].get_xdata(), markers[0].get_ydata()], centres, atol=1e-9)
     walls = wall_segments(ax)
-    assert len(walls) == int((track.wall_left & np.roll(track.wall_left, -1)).sum()
-                             + (track.wall_right & np.roll(track.wall_right, -1)).sum())
-    assert all(c.get_colors()[0].tolist() == list(to_rgba(WALL_COLOR)) for c in ax.collections
-               if c.get_label() == "wall")
+    assert len(walls) == int(
+        (track.wall_left & np.roll(track.wall_left, -1)).sum()
+        + (track.wall_right & np.roll(track.wall_right, -1)).sum()
+    )
+    assert all(
+        c.get_colors()[0].tolist() == list(to_rgba(WALL_COLOR)) for c in ax.collections if c.get_label() == "wall"
+    )
 
 
 def course_of(track_name):

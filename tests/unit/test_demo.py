@@ -1,5 +1,6 @@
 """The demo lap: recording against a fake car, Ctrl-C and rejection keep the partial demo,
 demo.npz round trip, and one-line errors for corrupt, truncated and wrong-version files."""
+
 import dataclasses
 import math
 import zipfile
@@ -8,8 +9,15 @@ import numpy as np
 import pytest
 
 from fastrlap.config import CourseConfig, VehicleConfig
-from fastrlap.course.demo import (DEMO_FORMAT_VERSION, DemoFileError, DemoInterrupted, DemoRejected, load_demo,
-                                  record_demo, save_demo)
+from fastrlap.course.demo import (
+    DEMO_FORMAT_VERSION,
+    DemoFileError,
+    DemoInterrupted,
+    DemoRejected,
+    load_demo,
+    record_demo,
+    save_demo,
+)
 from fastrlap.types import NEUTRAL, Command, ImuReading, Observation, Pose
 from fastrlap.vehicle.base import SimClock
 
@@ -29,9 +37,17 @@ class CircleCar:
     def observe(self):
         th = self.angle - math.pi / 2
         pose = Pose(self.radius * math.cos(th), self.radius * math.sin(th) + self.radius, self.angle)
-        return Observation(t=self.clock.now(), frame=np.full((8, 8, 3), self.ticks % 256, np.uint8),
-                           imu=ImuReading(accel=np.array([0.0, 0.0, 9.81]), gyro=np.zeros(3)), wheel_speed=0.0,
-                           pose=pose, velocity=np.zeros(2), yaw_rate=0.0, true_pose=pose, estop=self.estop)
+        return Observation(
+            t=self.clock.now(),
+            frame=np.full((8, 8, 3), self.ticks % 256, np.uint8),
+            imu=ImuReading(accel=np.array([0.0, 0.0, 9.81]), gyro=np.zeros(3)),
+            wheel_speed=0.0,
+            pose=pose,
+            velocity=np.zeros(2),
+            yaw_rate=0.0,
+            true_pose=pose,
+            estop=self.estop,
+        )
 
     def act(self, command):
         self.ticks += 1
@@ -111,8 +127,7 @@ def test_unclosed_demo_is_rejected_and_kept(tmp_path):
 
 def test_a_loop_shorter_than_the_minimum_never_closes(tmp_path):
     # A 6.3 m circle against a 10 m minimum: it must not close after the first round, but the second.
-    demo = record_demo(CircleCar(radius=1.0), steady(1.0), VCFG, CourseConfig(lap_close_radius=0.5),
-                       tmp_path / "p.npz")
+    demo = record_demo(CircleCar(radius=1.0), steady(1.0), VCFG, CourseConfig(lap_close_radius=0.5), tmp_path / "p.npz")
     assert demo.lap_time == pytest.approx(2 * 2 * math.pi, rel=0.01)
 
 
@@ -147,7 +162,7 @@ def test_truncated_demo_is_one_line(demo_file):
 def test_corrupt_demo_is_one_line(demo_file):
     data = bytearray(demo_file.read_bytes())
     mid = len(data) // 2
-    data[mid:mid + 64] = bytes(64)  # zeroed bytes inside the compressed frames
+    data[mid : mid + 64] = bytes(64)  # zeroed bytes inside the compressed frames
     demo_file.write_bytes(bytes(data))
     with pytest.raises(DemoFileError) as err:
         load_demo(demo_file)
@@ -219,12 +234,15 @@ class BumpingCar(CircleCar):
         return dataclasses.replace(obs, collision=self.ticks % 10 == 1)
 
 
-@pytest.mark.parametrize("car, speed, cause", [
-    (CircleCar(), 0.0, "the car barely moved"),
-    (BumpingCar(), 0.0, "the car barely moved and hit something"),
-    (CircleCar(radius=1000.0), 1.0, "never came back across the start line (closest"),
-    (CircleCar(radius=0.5), 1.0, "never got more than 1.0 m from the start"),
-])
+@pytest.mark.parametrize(
+    "car, speed, cause",
+    [
+        (CircleCar(), 0.0, "the car barely moved"),
+        (BumpingCar(), 0.0, "the car barely moved and hit something"),
+        (CircleCar(radius=1000.0), 1.0, "never came back across the start line (closest"),
+        (CircleCar(radius=0.5), 1.0, "never got more than 1.0 m from the start"),
+    ],
+)
 def test_a_demo_that_never_closes_says_why(tmp_path, car, speed, cause):
     cfg = CourseConfig(max_demo_seconds=30.0)
     with pytest.raises(DemoRejected) as err:

@@ -1,4 +1,5 @@
 """The oracle's speed profile and the scripted drivers against the dynamics."""
+
 import math
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 from fastrlap.config import SimConfig
 from fastrlap.course.checkpoints import Gate, LapTimer
 from fastrlap.sim.drivers import DemoDriver, OracleDriver, speed_profile
-from fastrlap.sim.dynamics import G, CarParams
+from fastrlap.sim.dynamics import CarParams, G
 from fastrlap.sim.track import builtin_tracks, load_track
 from fastrlap.sim.world import World
 from fastrlap.types import Pose

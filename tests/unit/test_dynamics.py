@@ -1,11 +1,12 @@
 """Physics invariants of the car model: no golden numbers from a run, which any model change would break."""
+
 import math
 
 import numpy as np
 import pytest
 
 from fastrlap.config import SimConfig
-from fastrlap.sim.dynamics import G, CarParams, CarState, Surface, footprint, step
+from fastrlap.sim.dynamics import CarParams, CarState, G, Surface, footprint, step
 from fastrlap.sim.track import load_track
 from fastrlap.sim.world import World
 from fastrlap.types import Command
@@ -90,8 +91,12 @@ def test_world_is_deterministic_for_a_seed():
     for _ in range(2):
         world = World(track, P, SimConfig(), control_hz=10.0, seed=7)
         rng = np.random.default_rng(1)
-        out = [world.step(Command(speed=float(rng.uniform(0, 5)), steer=float(rng.uniform(-0.4, 0.4)))) for _ in range(100)]
-        runs.append(np.array([[r.state.x, r.state.y, r.state.yaw, *r.accel, r.wheel_speed, r.pose_estimate.x] for r in out]))
+        out = [
+            world.step(Command(speed=float(rng.uniform(0, 5)), steer=float(rng.uniform(-0.4, 0.4)))) for _ in range(100)
+        ]
+        runs.append(
+            np.array([[r.state.x, r.state.y, r.state.yaw, *r.accel, r.wheel_speed, r.pose_estimate.x] for r in out])
+        )
     np.testing.assert_array_equal(runs[0], runs[1])
 
 

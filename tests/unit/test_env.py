@@ -1,4 +1,5 @@
 """The gymnasium environment: registration, env checker, track by path."""
+
 import subprocess
 import sys
 import warnings
@@ -35,12 +36,14 @@ def test_env_by_path_steps_and_rewards_progress(tmp_path):
 
 
 def test_import_fastrlap_registers_the_env_without_importing_the_simulator_or_torch():
-    code = ("import sys, fastrlap, gymnasium\n"
-            "heavy = [m for m in ('torch', 'fastrlap.sim.env', 'fastrlap.sim.render', 'cv2') if m in sys.modules]\n"
-            "assert not heavy, heavy\n"
-            "env = gymnasium.make('fastrlap/Track-v0', track='oval')\n"
-            "obs, _ = env.reset(seed=0)\n"
-            "print(obs['image'].shape)\n")
+    code = (
+        "import sys, fastrlap, gymnasium\n"
+        "heavy = [m for m in ('torch', 'fastrlap.sim.env', 'fastrlap.sim.render', 'cv2') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "env = gymnasium.make('fastrlap/Track-v0', track='oval')\n"
+        "obs, _ = env.reset(seed=0)\n"
+        "print(obs['image'].shape)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "(128, 128, 3)"

@@ -1,4 +1,5 @@
 """Estimator: EKF on a simulated circle drive, NMEA parsing, GPS fusion, UDP external poses."""
+
 from __future__ import annotations
 
 import math
@@ -32,7 +33,9 @@ def _drive(est, seconds, rng, wheel_scale=1.0, gyro_bias=0.0, on_tick=None, stan
         est.update_odometry(k / HZ - standstill, 0.0, gyro_bias + rng.normal(0, 0.02))
     errors = []
     for t, x, y, yaw in _circle(seconds):
-        est.update_odometry(t, SPEED * wheel_scale + rng.normal(0, 0.05), SPEED / RADIUS + gyro_bias + rng.normal(0, 0.02))
+        est.update_odometry(
+            t, SPEED * wheel_scale + rng.normal(0, 0.05), SPEED / RADIUS + gyro_bias + rng.normal(0, 0.02)
+        )
         if on_tick is not None:
             on_tick(t, x, y, yaw)
         e = est.estimate()
@@ -53,8 +56,10 @@ def _gga(lat: float, lon: float, hdop: float = 0.2, quality: int = 1) -> str:
         d = int(a)
         return f"{d:0{deg_digits}d}{(a - d) * 60:07.4f}"
 
-    return _nmea(f"GPGGA,120000.00,{dm(lat, 2)},{'N' if lat >= 0 else 'S'},{dm(lon, 3)},"
-                 f"{'E' if lon >= 0 else 'W'},{quality},09,{hdop:.1f},50.0,M,47.0,M,,")
+    return _nmea(
+        f"GPGGA,120000.00,{dm(lat, 2)},{'N' if lat >= 0 else 'S'},{dm(lon, 3)},"
+        f"{'E' if lon >= 0 else 'W'},{quality},09,{hdop:.1f},50.0,M,47.0,M,,"
+    )
 
 
 def test_circle_drive_odometry_and_gyro_stay_within_tolerance():
@@ -149,8 +154,10 @@ def test_udp_pose_message_updates_the_estimate():
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
             tx.sendto(sign_pose(key, {"seq": 1, "t": time.time(), "x": "garbage"}), ("127.0.0.1", rx.port))
-            tx.sendto(sign_pose(key, {"seq": 2, "t": time.time(), "x": 2.0, "y": -1.0, "yaw": 0.5, "pos_std": 0.01}),
-                      ("127.0.0.1", rx.port))
+            tx.sendto(
+                sign_pose(key, {"seq": 2, "t": time.time(), "x": 2.0, "y": -1.0, "yaw": 0.5, "pos_std": 0.01}),
+                ("127.0.0.1", rx.port),
+            )
             deadline = time.monotonic() + 2.0
             while rx.messages < 1 and time.monotonic() < deadline:
                 time.sleep(0.01)

@@ -1,4 +1,5 @@
 """The keyboard e-stop reader on a pseudo-terminal: cbreak mode, latch, release, restore."""
+
 import os
 import pty
 import termios

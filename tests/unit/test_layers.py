@@ -4,6 +4,7 @@ The second test runs the same contracts on a copy of the package with one upward
 (the car's code importing the command line), so a contract that silently checks nothing — a
 misspelt layer, a container that matches no module — fails here instead of passing forever.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,14 +18,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
-pytestmark = pytest.mark.skipif(not LINT_IMPORTS.exists(), reason="import-linter is not installed (pip install -e .[test])")
+pytestmark = pytest.mark.skipif(
+    not LINT_IMPORTS.exists(), reason="import-linter is not installed (pip install -e .[test])"
+)
 
 
 def _lint_imports(cwd: Path) -> subprocess.CompletedProcess:
     """`lint-imports` on the package found first on the path from `cwd` (its pyproject.toml's contracts)."""
     env = {**os.environ, "PYTHONPATH": str(cwd)}
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def _copy_package(dest: Path) -> Path:

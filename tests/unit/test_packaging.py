@@ -1,8 +1,10 @@
 """The package list in pyproject.toml is written by hand (the config tree ships from the repository
 root), so a new subpackage left off it would be missing from an installed, non-editable fastrlap
 while every test run from the checkout still passes."""
-import tomllib
+
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 

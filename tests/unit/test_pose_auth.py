@@ -1,4 +1,5 @@
 """External pose authentication: the shared key, the MAC, the clock and the sequence number."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,14 @@ import pytest
 
 from fastrlap.config import PoseSourceConfig
 from fastrlap.vehicle.estimator import Estimator
-from fastrlap.vehicle.pose_auth import (PoseAuthenticator, PoseKeyError, PoseRejected, PoseRejections,
-                                        load_pose_key, sign_pose)
+from fastrlap.vehicle.pose_auth import (
+    PoseAuthenticator,
+    PoseKeyError,
+    PoseRejected,
+    PoseRejections,
+    load_pose_key,
+    sign_pose,
+)
 from fastrlap.vehicle.real import external_pose_receiver
 
 KEY = "0123456789abcdef" * 4
@@ -25,9 +32,11 @@ def test_good_poses_pass_and_every_kind_of_bad_one_is_refused_and_counted():
     now = 1_700_000_000.0
     assert json.loads(auth.open(sign_pose(KEY.encode(), pose(10, now)), now))["x"] == 1.0
     bad = {
-        "unauthenticated": [json.dumps(pose(11, now)).encode(),  # no MAC
-                            sign_pose(b"another key, long enough to be a key", pose(12, now)),
-                            sign_pose(KEY.encode(), pose(13, now, x=1.0)).replace(b'"x":1.0', b'"x":9.0')],
+        "unauthenticated": [
+            json.dumps(pose(11, now)).encode(),  # no MAC
+            sign_pose(b"another key, long enough to be a key", pose(12, now)),
+            sign_pose(KEY.encode(), pose(13, now, x=1.0)).replace(b'"x":1.0', b'"x":9.0'),
+        ],
         "stale": [sign_pose(KEY.encode(), pose(14, now - 2.0)), sign_pose(KEY.encode(), pose(15, now + 2.0))],
         "replayed": [sign_pose(KEY.encode(), pose(10, now)), sign_pose(KEY.encode(), pose(3, now))],
         "malformed": [sign_pose(KEY.encode(), {"x": 1.0, "y": 2.0, "yaw": 0.0})],
@@ -66,15 +75,19 @@ def test_the_receiver_listens_on_loopback_by_default_and_feeds_only_authentic_po
         rx.close()
 
 
-@pytest.mark.parametrize("key, key_file, match", [
-    ("", "", "needs a shared key to authenticate poses: create one with `openssl rand -hex 32"),
-    ("", "missing.key", "pose key file .*missing.key not found: create one"),
-    ("short", "", "udp_key holds a key of 5 characters, fewer than 32"),
-    (KEY, "pose.key", "both set"),
-])
+@pytest.mark.parametrize(
+    "key, key_file, match",
+    [
+        ("", "", "needs a shared key to authenticate poses: create one with `openssl rand -hex 32"),
+        ("", "missing.key", "pose key file .*missing.key not found: create one"),
+        ("short", "", "udp_key holds a key of 5 characters, fewer than 32"),
+        (KEY, "pose.key", "both set"),
+    ],
+)
 def test_external_pose_refuses_to_start_without_a_usable_key(tmp_path, key, key_file, match):
-    cfg = PoseSourceConfig(source="external", udp_port=0, udp_key=key,
-                           udp_key_file=str(tmp_path / key_file) if key_file else "")
+    cfg = PoseSourceConfig(
+        source="external", udp_port=0, udp_key=key, udp_key_file=str(tmp_path / key_file) if key_file else ""
+    )
     with pytest.raises(PoseKeyError, match=match) as exc:
         external_pose_receiver(Estimator(source="external"), cfg)
     assert "\n" not in str(exc.value)
@@ -98,8 +111,12 @@ def test_the_car_does_not_open_its_link_without_a_pose_key():
             raise AssertionError("the link was opened")
 
     link = Link()
-    car = RealVehicle(link, FakeCamera(), Estimator(source="external"),
-                      RealConfig(pose=PoseSourceConfig(source="external", udp_port=0)))
+    car = RealVehicle(
+        link,
+        FakeCamera(),
+        Estimator(source="external"),
+        RealConfig(pose=PoseSourceConfig(source="external", udp_port=0)),
+    )
     with pytest.raises(PoseKeyError, match="openssl rand"):
         car.open()
     assert not link.opened

@@ -8,13 +8,17 @@ from fastrlap.practice.limits import ActionLimits
 
 
 def limits(*extra):
-    return ActionLimits.of(compose(["vehicle.speed_bias=3", "vehicle.speed_scale=3", "agent.action_rate_per_tick=0.2",
-                                    *extra]))
+    return ActionLimits.of(
+        compose(["vehicle.speed_bias=3", "vehicle.speed_scale=3", "agent.action_rate_per_tick=0.2", *extra])
+    )
 
 
 def test_the_speed_box_widens_linearly_from_the_start_speeds_to_the_full_range():
-    lim = limits("agent.action_limit_schedule=100", "agent.action_limit_start_min_speed=1",
-                 "agent.action_limit_start_max_speed=3")
+    lim = limits(
+        "agent.action_limit_schedule=100",
+        "agent.action_limit_start_min_speed=1",
+        "agent.action_limit_start_max_speed=3",
+    )
     lo, hi = lim.box(0)  # 1 m/s and 3 m/s: a[0] = (v - 3) / 3
     np.testing.assert_allclose([lo[0], hi[0]], [-2 / 3, 0.0], atol=1e-6)
     lo, hi = lim.box(50)
@@ -27,8 +31,11 @@ def test_the_speed_box_widens_linearly_from_the_start_speeds_to_the_full_range()
 
 
 def test_the_window_is_the_rate_limit_pulled_inside_the_box_and_never_empty():
-    lim = limits("agent.action_limit_schedule=100", "agent.action_limit_start_min_speed=1",
-                 "agent.action_limit_start_max_speed=3")
+    lim = limits(
+        "agent.action_limit_schedule=100",
+        "agent.action_limit_start_min_speed=1",
+        "agent.action_limit_start_max_speed=3",
+    )
     lo, hi = lim.window(np.array([-0.5, 0.9], np.float32), 0)
     np.testing.assert_allclose(lo, [-2 / 3, 0.7], atol=1e-6)  # floor of the box; steering as before
     np.testing.assert_allclose(hi, [-0.3, 1.0], atol=1e-6)
@@ -53,5 +60,8 @@ def test_without_a_schedule_the_window_is_the_plain_rate_limit():
 
 def test_a_start_box_without_width_is_refused_in_one_line():
     with pytest.raises(ConfigError, match="action_limit_start_min_speed"):
-        limits("agent.action_limit_schedule=10", "agent.action_limit_start_min_speed=2",
-               "agent.action_limit_start_max_speed=2")
+        limits(
+            "agent.action_limit_schedule=10",
+            "agent.action_limit_start_min_speed=2",
+            "agent.action_limit_start_max_speed=2",
+        )

@@ -1,4 +1,5 @@
 """The exploration collector: prior environments only, deterministic for a seed, plausible driving."""
+
 import json
 
 import numpy as np
@@ -48,8 +49,12 @@ def test_race_tracks_are_refused_naming_the_prior_environments(tmp_path):
 
 def test_the_driver_explores_slowly_and_the_records_are_consistent(tmp_path):
     vehicle = VehicleConfig()
-    stats = collect(small(envs=["warehouse", "campus"], steps=400, episode_seconds=20.0, bump_prob=0.5),
-                    vehicle, seed=2, out=tmp_path)
+    stats = collect(
+        small(envs=["warehouse", "campus"], steps=400, episode_seconds=20.0, bump_prob=0.5),
+        vehicle,
+        seed=2,
+        out=tmp_path,
+    )
     assert stats.frames == 400 and stats.frames_per_second > 0
     manifest = read_manifest(tmp_path)
     assert manifest["total_frames"] == 400 and manifest["seed"] == 2 and manifest["source"] == "sim"
@@ -81,15 +86,19 @@ def test_bump_goals_end_in_contacts_and_back_outs(tmp_path):
     assert tr.collision.any()
     first = int(np.argmax(tr.collision))
     # After the first bump the car reverses (negative speed command) within a couple of ticks.
-    assert (tr.command[first: first + 3, 0] < 0).any()
+    assert (tr.command[first : first + 3, 0] < 0).any()
     assert stats.bumps >= 1
 
 
 def test_off_course_goals_take_the_car_off_the_path_where_no_wall_stands(tmp_path):
     from fastrlap.sim.track import load_track
 
-    collect(small(envs=["campus"], steps=300, episode_seconds=30.0, offtrack_prob=1.0), VehicleConfig(), seed=3,
-            out=tmp_path)
+    collect(
+        small(envs=["campus"], steps=300, episode_seconds=30.0, offtrack_prob=1.0),
+        VehicleConfig(),
+        seed=3,
+        out=tmp_path,
+    )
     (tr,) = list(iter_trajectories(tmp_path))
     track = load_track("campus")
     offset = np.array([abs(track.project(x, y).n) for x, y in tr.pose[:, :2]])

@@ -1,4 +1,5 @@
 """Offline goal-conditioned IQL: relabelling, the reward, stacks, augmentation, learning, export."""
+
 import numpy as np
 import pytest
 import torch
@@ -29,10 +30,20 @@ def synthetic(lengths=(40, 25, 35), crash_at=(), vx=1.0, noise=0.0, rays=None) -
     collision = np.zeros(n, bool)
     collision[list(crash_at)] = True
     f = lambda a, dt=torch.float32: torch.as_tensor(np.ascontiguousarray(a), dtype=dt)  # noqa: E731
-    return PriorData(frames=f(frames, torch.uint8), pose=f(pose), velocity=f(np.tile([vx, 0.0], (n, 1))),
-                     yaw_rate=f(np.zeros(n)), action=f(np.tile([0.2, 0.0], (n, 1))), collision=f(collision, torch.bool),
-                     noise_std=f(np.full(n, noise)), start=f(start, torch.int64), end=f(end, torch.int64), spec=SPEC,
-                     sources=["synthetic"], rays=None if rays is None else f(rays))
+    return PriorData(
+        frames=f(frames, torch.uint8),
+        pose=f(pose),
+        velocity=f(np.tile([vx, 0.0], (n, 1))),
+        yaw_rate=f(np.zeros(n)),
+        action=f(np.tile([0.2, 0.0], (n, 1))),
+        collision=f(collision, torch.bool),
+        noise_std=f(np.full(n, noise)),
+        start=f(start, torch.int64),
+        end=f(end, torch.int64),
+        spec=SPEC,
+        sources=["synthetic"],
+        rays=None if rays is None else f(rays),
+    )
 
 
 def test_trajectory_bounds_split_on_episode_change_and_start_flag():
@@ -71,8 +82,7 @@ def test_reward_is_speed_toward_the_goal_minus_a_penalty_when_a_crash_begins():
     # Done only where the goal was clipped to the trajectory's last tick and the next pose is it.
     assert torch.all(b.next_state[b.done == 1, 2] == 0)
     assert torch.all(b.next_state[b.done == 0, 2] * DISTANCE_SCALE >= STEP - 1e-5)
-    near = data.sample(256, goal_min_ticks=1, goal_max_ticks=1, goal_radius=STEP * 1.5, crash_penalty=0.0,
-                       generator=g)
+    near = data.sample(256, goal_min_ticks=1, goal_max_ticks=1, goal_radius=STEP * 1.5, crash_penalty=0.0, generator=g)
     assert torch.all(near.done == 1)  # one tick ahead is within the radius: the next pose reaches it
 
 
@@ -98,8 +108,18 @@ def test_random_shift_moves_content_and_keeps_shape():
 
 
 def small_cfg(**kw) -> IQLConfig:
-    base = dict(batch_size=32, hidden_dim=64, projection_dim=16, goal_min_ticks=2, goal_max_ticks=15, goal_radius=0.08,
-                shift=2, lr=1e-3, log_every=10, save_every=50)
+    base = dict(
+        batch_size=32,
+        hidden_dim=64,
+        projection_dim=16,
+        goal_min_ticks=2,
+        goal_max_ticks=15,
+        goal_radius=0.08,
+        shift=2,
+        lr=1e-3,
+        log_every=10,
+        save_every=50,
+    )
     base.update(kw)
     return IQLConfig(**base)
 
@@ -167,8 +187,12 @@ def test_geometry_loss_decreases_when_weighted_in():
     cfg = small_cfg(geometry_weight=1.0, gamma=0.5)
     learner = IQL(SPEC, cfg, seed=0)
     g = torch.Generator().manual_seed(0)
-    hist = [learner.update(data.sample(cfg.batch_size, cfg.goal_min_ticks, cfg.goal_max_ticks, cfg.goal_radius, 1.0,
-                                       g))["geometry_loss"] for _ in range(150)]
+    hist = [
+        learner.update(data.sample(cfg.batch_size, cfg.goal_min_ticks, cfg.goal_max_ticks, cfg.goal_radius, 1.0, g))[
+            "geometry_loss"
+        ]
+        for _ in range(150)
+    ]
     assert np.mean(hist[-20:]) < 0.3 * np.mean(hist[:10]), (hist[:10], hist[-20:])
 
 
@@ -178,8 +202,9 @@ def test_loaded_simulated_data_has_ray_labels_from_the_prior_environment(tmp_pat
     from fastrlap.pretrain.geometry import ray_labels
     from fastrlap.sim.track import load_track
 
-    collect(PretrainConfig(envs=["campus"], steps=30, frames_per_shard=20), Config().vehicle, seed=0,
-            out=tmp_path / "d")
+    collect(
+        PretrainConfig(envs=["campus"], steps=30, frames_per_shard=20), Config().vehicle, seed=0, out=tmp_path / "d"
+    )
     data = PriorData.load(tmp_path / "d", SPEC)
     assert data.rays.shape == (30, len(RAY_ANGLES)) and not bool(torch.isnan(data.rays).any())
     expected = ray_labels(load_track("campus"), data.pose.numpy())
@@ -217,8 +242,12 @@ def collect_tiny(tmp_path):
     from fastrlap.pretrain.explore import collect
 
     for k, env in enumerate(("trail", "warehouse")):
-        collect(PretrainConfig(envs=[env], steps=60, frames_per_shard=25, episode_seconds=4.0, camera_variants=1),
-                VehicleConfig(), seed=k, out=tmp_path / "prior" / f"s{k}")
+        collect(
+            PretrainConfig(envs=[env], steps=60, frames_per_shard=25, episode_seconds=4.0, camera_variants=1),
+            VehicleConfig(),
+            seed=k,
+            out=tmp_path / "prior" / f"s{k}",
+        )
     return tmp_path / "prior"
 
 
@@ -282,8 +311,9 @@ def test_training_with_recycling_exports_an_encoder_without_dormant_last_layer_c
     from fastrlap.pretrain.recycle import channel_scores
 
     root = collect_tiny(tmp_path)
-    cfg = small_cfg(data=str(root), out=str(tmp_path / "out"), steps=30, log_every=10, recycle_every=10,
-                    recycle_tau=0.1)
+    cfg = small_cfg(
+        data=str(root), out=str(tmp_path / "out"), steps=30, log_every=10, recycle_every=10, recycle_tau=0.1
+    )
     result = train(cfg, SPEC, torch.device("cpu"), seed=0, progress=lambda s: None)
     meta = read_encoder_meta(result.encoder_path)["training"]
     assert len(meta["recycled_during_training"]) == SPEC.num_layers and meta["config"]["recycle_every"] == 10
@@ -300,7 +330,9 @@ def test_pretraining_imports_nothing_from_practice():
     import sys
 
     modules = ["fastrlap.pretrain." + m for m in ("dataset", "explore", "iql", "probe", "recon", "recycle", "train")]
-    code = (f"import sys; import {', '.join(modules)}; "
-            "print(sorted(m for m in sys.modules if m.startswith('fastrlap.practice')))")
+    code = (
+        f"import sys; import {', '.join(modules)}; "
+        "print(sorted(m for m in sys.modules if m.startswith('fastrlap.practice')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"

@@ -1,4 +1,5 @@
 """Linear probes: the labels are right, and a probe finds what an embedding linearly holds."""
+
 import math
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The RECON reader on a small synthetic file with the RECON release's HDF5 schema."""
+
 import cv2
 import h5py
 import numpy as np

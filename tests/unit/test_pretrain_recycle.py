@@ -1,4 +1,5 @@
 """Recycling dormant last-layer channels of the encoder (pretrain/recycle.py)."""
+
 import pytest
 import torch
 
@@ -108,7 +109,7 @@ def test_redo_in_training_zeroes_outgoing_weights_resets_adam_and_leaves_the_out
     scores = layer_scores(learner.encoder, x)
     assert scores[1][2] > 0 and scores[3][1] + scores[3][5] > 0  # fresh filters fire
     assert torch.all(convs[2].weight[:, 2] == 0)  # layer 1's channel 2 feeds nothing yet
-    positions = SPEC.out_size ** 2
+    positions = SPEC.out_size**2
     cols = [c * positions + p for c in (1, 5) for p in range(positions)]
     for reader in learner.readers():
         assert torch.all(reader.weight[:, cols] == 0)

@@ -1,4 +1,5 @@
 """Prior-data shards and manifest: round trip, stitching across shards, damage, crash safety."""
+
 import json
 import os
 
@@ -6,8 +7,14 @@ import numpy as np
 import pytest
 
 from fastrlap.pretrain import shards
-from fastrlap.pretrain.shards import (PriorDataError, ShardWriter, iter_shards, iter_trajectories, read_manifest,
-                                      sensor_noise)
+from fastrlap.pretrain.shards import (
+    PriorDataError,
+    ShardWriter,
+    iter_shards,
+    iter_trajectories,
+    read_manifest,
+    sensor_noise,
+)
 
 
 def write(folder, lengths=(7, 5, 9), per_shard=6, envs=("campus", "trail")):
@@ -17,12 +24,28 @@ def write(folder, lengths=(7, 5, 9), per_shard=6, envs=("campus", "trail")):
     written = []
     for ep, n in enumerate(lengths):
         env = envs[ep % len(envs)]
-        rec = {"frames": rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8), "pose": rng.normal(size=(n, 3)),
-               "collision": rng.random(n) < 0.3, "action": rng.uniform(-1, 1, (n, 2))}
+        rec = {
+            "frames": rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8),
+            "pose": rng.normal(size=(n, 3)),
+            "collision": rng.random(n) < 0.3,
+            "action": rng.uniform(-1, 1, (n, 2)),
+        }
         for k in range(n):
-            writer.add(rec["frames"][k], t=0.1 * k, pose=rec["pose"][k], velocity=(1.0, 0.0), yaw_rate=0.1,
-                       accel=(0.0, 0.0, 9.81), command=(1.0, 0.1), action=rec["action"][k],
-                       collision=bool(rec["collision"][k]), episode=ep, episode_start=k == 0, env=env, camera=ep % 2)
+            writer.add(
+                rec["frames"][k],
+                t=0.1 * k,
+                pose=rec["pose"][k],
+                velocity=(1.0, 0.0),
+                yaw_rate=0.1,
+                accel=(0.0, 0.0, 9.81),
+                command=(1.0, 0.1),
+                action=rec["action"][k],
+                collision=bool(rec["collision"][k]),
+                episode=ep,
+                episode_start=k == 0,
+                env=env,
+                camera=ep % 2,
+            )
         written.append((env, rec))
     writer.close()
     return written
@@ -99,9 +122,20 @@ def test_crash_while_writing_a_shard_or_the_manifest_keeps_the_previous_dataset(
     writer = ShardWriter(tmp_path, ["campus"], 4)
 
     def tick(k):
-        writer.add(np.full((4, 4, 3), k, np.uint8), t=0.1 * k, pose=(k, 0, 0), velocity=(0, 0), yaw_rate=0.0,
-                   accel=(0, 0, 9.81), command=(1.0, 0.0), action=(-0.6, 0.0), collision=False, episode=0,
-                   episode_start=k == 0, env="campus")
+        writer.add(
+            np.full((4, 4, 3), k, np.uint8),
+            t=0.1 * k,
+            pose=(k, 0, 0),
+            velocity=(0, 0),
+            yaw_rate=0.0,
+            accel=(0, 0, 9.81),
+            command=(1.0, 0.0),
+            action=(-0.6, 0.0),
+            collision=False,
+            episode=0,
+            episode_start=k == 0,
+            env="campus",
+        )
 
     for k in range(8):
         tick(k)

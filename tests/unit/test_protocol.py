@@ -1,5 +1,6 @@
 """The Python codec (fastrlap/vehicle/protocol.py) against the shared firmware test vectors and
 against its own invariants. firmware/tests/test_core.c checks the same vector file in C."""
+
 from __future__ import annotations
 
 import random
@@ -14,9 +15,17 @@ VECTORS = Path(__file__).resolve().parents[2] / "firmware" / "test_vectors.txt"
 HEADER = Path(__file__).resolve().parents[2] / "firmware" / "src" / "protocol.h"
 
 CLASSES = {
-    "hello": p.Hello, "command": p.CommandMessage, "heartbeat": p.Heartbeat, "set_config": p.SetConfig,
-    "get_config": p.GetConfig, "confirm_config": p.ConfirmConfig, "hello_ack": p.HelloAck, "telemetry": p.Telemetry,
-    "heartbeat_ack": p.HeartbeatAck, "config": p.Config, "fault": p.FaultReport,
+    "hello": p.Hello,
+    "command": p.CommandMessage,
+    "heartbeat": p.Heartbeat,
+    "set_config": p.SetConfig,
+    "get_config": p.GetConfig,
+    "confirm_config": p.ConfirmConfig,
+    "hello_ack": p.HelloAck,
+    "telemetry": p.Telemetry,
+    "heartbeat_ack": p.HeartbeatAck,
+    "config": p.Config,
+    "fault": p.FaultReport,
 }
 CAL_FIELDS = set(p.Calibration.__dataclass_fields__) - {"FORMAT"}
 
@@ -104,7 +113,9 @@ def test_random_messages_round_trip_and_survive_noise():
     sent = []
     stream = bytearray()
     for seq in range(300):
-        msg = p.CommandMessage(throttle=rng.randint(-1000, 1000), steer=rng.randint(-1000, 1000), mode=rng.randint(0, 1))
+        msg = p.CommandMessage(
+            throttle=rng.randint(-1000, 1000), steer=rng.randint(-1000, 1000), mode=rng.randint(0, 1)
+        )
         sent.append(msg)
         stream += p.encode_frame(seq, msg)
         if seq % 10 == 5:  # line noise between frames, closed by a delimiter
@@ -158,9 +169,16 @@ def test_a_frame_error_that_escapes_is_printed_as_one_line():
 
 
 def test_pulse_mapping_matches_the_firmware_rules():
-    cal = p.Calibration(steer_min_us=1100, steer_center_us=1450, steer_max_us=1900, esc_min_us=1200,
-                        esc_neutral_us=1520, esc_max_us=1800, throttle_limit=500,
-                        flags=p.CalFlag.REVERSE_STEER)
+    cal = p.Calibration(
+        steer_min_us=1100,
+        steer_center_us=1450,
+        steer_max_us=1900,
+        esc_min_us=1200,
+        esc_neutral_us=1520,
+        esc_max_us=1800,
+        throttle_limit=500,
+        flags=p.CalFlag.REVERSE_STEER,
+    )
     # the same numbers firmware/tests/test_core.c asserts for calib_mix / MODE_AUTO
     assert cal.auto_pulses(throttle=1000, steer=1000) == (1100, 1660)
     assert cal.auto_pulses(throttle=-1000, steer=0) == (1450, 1360)

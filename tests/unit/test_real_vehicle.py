@@ -3,6 +3,7 @@
 The whole car over the real firmware is tested in tests/hil/test_real_vehicle_hil.py; these run
 without the AVR toolchain.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,20 @@ from fastrlap.vehicle.speed_control import SpeedController
 
 
 def _telemetry(**kw) -> p.Telemetry:
-    base = dict(uptime_ms=0, ack_seq=0, mode=p.Mode.AUTO, faults=0, flags=p.TelemetryFlag.SESSION, steer_us=1500,
-                esc_us=1500, rc_steer_us=0, rc_throttle_us=0, rc_mode_us=0, wheel_ticks=0, wheel_period_us=0)
+    base = dict(
+        uptime_ms=0,
+        ack_seq=0,
+        mode=p.Mode.AUTO,
+        faults=0,
+        flags=p.TelemetryFlag.SESSION,
+        steer_us=1500,
+        esc_us=1500,
+        rc_steer_us=0,
+        rc_throttle_us=0,
+        rc_mode_us=0,
+        wheel_ticks=0,
+        wheel_period_us=0,
+    )
     base.update(kw)
     return p.Telemetry(**base)
 
@@ -63,7 +76,9 @@ def test_wheel_odometry_speed_sign_and_decay():
     for reverse, sign in ((True, 1.0), (False, -1.0)):  # a motor wired backwards drives forward below neutral
         odo = WheelOdometry(metres_per_tick=0.1, neutral_us=1500, reverse_throttle=reverse)
         odo.update(_telemetry(esc_us=1300, wheel_ticks=0), 0.0)
-        assert odo.update(_telemetry(esc_us=1300, wheel_ticks=3, wheel_period_us=100_000), 1.0).speed == pytest.approx(sign)
+        assert odo.update(_telemetry(esc_us=1300, wheel_ticks=3, wheel_period_us=100_000), 1.0).speed == pytest.approx(
+            sign
+        )
 
 
 def test_imu_axes_and_calibration_mapping():
@@ -107,7 +122,9 @@ def test_commands_map_to_permille_and_nan_sends_neutral_then_fails():
     assert link.sent[-1] == p.CommandMessage(throttle=0, steer=0, mode=p.CommandMode.NEUTRAL)
     assert car.rc_steer_angle(1750) == pytest.approx(0.25) and car.rc_steer_angle(0) == 0.0
     car.close()
-    assert link.sent[-2] == p.CommandMessage(throttle=0, steer=0, mode=p.CommandMode.NEUTRAL) and link.sent[-1] == "closed"
+    assert (
+        link.sent[-2] == p.CommandMessage(throttle=0, steer=0, mode=p.CommandMode.NEUTRAL) and link.sent[-1] == "closed"
+    )
 
 
 def test_telemetry_feeds_the_estimator_with_imu_in_si_units():
@@ -116,8 +133,17 @@ def test_telemetry_feeds_the_estimator_with_imu_in_si_units():
     flags = p.TelemetryFlag.SESSION | p.TelemetryFlag.IMU_PRESENT
     yaw_rate_counts = int(round(math.degrees(0.5) * 65.5))
     for k in range(51):  # 1 s at 50 Hz: 1 m/s (10 ticks of 0.1 m per second), turning at 0.5 rad/s
-        car.process_telemetry(_telemetry(esc_us=1600, flags=flags, wheel_ticks=k // 5, wheel_period_us=100_000,
-                                         accel=(0, 0, 8192), gyro=(0, 0, yaw_rate_counts)), k / 50)
+        car.process_telemetry(
+            _telemetry(
+                esc_us=1600,
+                flags=flags,
+                wheel_ticks=k // 5,
+                wheel_period_us=100_000,
+                accel=(0, 0, 8192),
+                gyro=(0, 0, yaw_rate_counts),
+            ),
+            k / 50,
+        )
     e = est.estimate()
     assert e.velocity[0] == pytest.approx(1.0, abs=0.05)
     assert e.pose.yaw == pytest.approx(0.5, abs=0.05)

@@ -1,4 +1,5 @@
 """`fastrlap doctor vehicle=real` without a car: each problem is one line with its fix."""
+
 from __future__ import annotations
 
 import socket
@@ -20,11 +21,14 @@ def test_doctor_reports_a_missing_port_and_checks_the_camera(tmp_path, capsys):
     for i in range(60):
         out.write(np.full((48, 64, 3), 4 * i, np.uint8))
     out.release()
-    code = main(["doctor", "vehicle=real", f"vehicle.real.port={tmp_path / 'ttyNONE'}",
-                 f"vehicle.real.camera.source={video}"])
+    code = main(
+        ["doctor", "vehicle=real", f"vehicle.real.port={tmp_path / 'ttyNONE'}", f"vehicle.real.camera.source={video}"]
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert code == 1
-    assert lines[0].startswith("FAIL  port: serial port") and "does not exist -> plug in the car's USB cable" in lines[0]
+    assert (
+        lines[0].startswith("FAIL  port: serial port") and "does not exist -> plug in the car's USB cable" in lines[0]
+    )
     camera = next(line for line in lines if line.startswith(("OK    camera", "FAIL  camera")))
     assert camera.startswith("OK    camera") and "fps" in camera, camera
     assert any(line.startswith("WARN  pose: odometry + IMU only") for line in lines)
@@ -52,8 +56,10 @@ def test_pose_check_waits_for_external_messages():
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
             while not stop.is_set():
                 seq[0] += 1
-                tx.sendto(sign_pose(key.encode(), {"seq": seq[0], "t": time.time(), "x": 1.0, "y": 2.0, "yaw": 0.1}),
-                          ("127.0.0.1", port))
+                tx.sendto(
+                    sign_pose(key.encode(), {"seq": seq[0], "t": time.time(), "x": 1.0, "y": 2.0, "yaw": 0.1}),
+                    ("127.0.0.1", port),
+                )
                 time.sleep(0.02)
 
     thread = threading.Thread(target=tracker, daemon=True)

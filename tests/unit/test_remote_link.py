@@ -1,4 +1,5 @@
 """What practice does with the learner link's state: events, status lines, on_loss=stop."""
+
 from collections import deque
 
 import pytest
@@ -31,7 +32,10 @@ def test_link_changes_and_new_weights_become_events():
     link.link_up = True
     watch(4.0)
     assert [(t, k, d.get("state", d.get("version"))) for t, k, d in events] == [
-        (2.0, "weights", 200), (3.0, "learner_link", "lost"), (4.0, "learner_link", "up")]
+        (2.0, "weights", 200),
+        (3.0, "learner_link", "lost"),
+        (4.0, "learner_link", "up"),
+    ]
     assert events[0][2]["latency_ms"] == 90.0
 
 

@@ -1,5 +1,6 @@
 """The car's spool and the learner's ledger: what makes a learner link lose nothing and store
 nothing twice across kills of either side."""
+
 import json
 
 import numpy as np
@@ -17,9 +18,21 @@ DIMS = (6, 3, 2)
 def _transition(i: int) -> Transition:
     e, p, a = DIMS
     v = float(i)
-    return Transition(embedding=np.full(e, v), proprio=np.full(p, v), action=np.full(a, 0.1), action_lo=-np.ones(a),
-                      action_hi=np.ones(a), reward=v, next_embedding=np.full(e, v + 1), next_proprio=np.full(p, v + 1),
-                      next_action_lo=-np.ones(a), next_action_hi=np.ones(a), done=False, mask=1.0, source="practice")
+    return Transition(
+        embedding=np.full(e, v),
+        proprio=np.full(p, v),
+        action=np.full(a, 0.1),
+        action_lo=-np.ones(a),
+        action_hi=np.ones(a),
+        reward=v,
+        next_embedding=np.full(e, v + 1),
+        next_proprio=np.full(p, v + 1),
+        next_action_lo=-np.ones(a),
+        next_action_hi=np.ones(a),
+        done=False,
+        mask=1.0,
+        source="practice",
+    )
 
 
 def _rows(n, start=0):

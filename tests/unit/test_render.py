@@ -1,5 +1,6 @@
 """First-person camera: geometry (walls left/right, sky on top, ground ahead), shapes, determinism,
 noise and brightness, the top-down map."""
+
 import dataclasses
 
 import numpy as np
@@ -62,8 +63,11 @@ def test_walls_are_drawn_between_ground_and_their_top(oval, bare):
     # Beside a wall at 1 m the barrier (0.25 m) rises above the horizon: the camera is at 0.16 m.
     pose = straight_pose(oval.track, s=-2.0)
     wall = wall_pixels(oval, bare, pose)
-    horizon = int(np.ceil(CAM.height / 2 - (CAM.width / 2) / np.tan(np.radians(CAM.fov_deg / 2))
-                          * np.tan(np.radians(-CAM.pitch_deg))))
+    horizon = int(
+        np.ceil(
+            CAM.height / 2 - (CAM.width / 2) / np.tan(np.radians(CAM.fov_deg / 2)) * np.tan(np.radians(-CAM.pitch_deg))
+        )
+    )
     rows = np.flatnonzero(wall.any(axis=1))
     assert rows.min() < horizon - 1 < horizon + 1 < rows.max()
     assert not wall[: horizon - 20].any()  # nothing in the upper sky
@@ -98,7 +102,7 @@ def test_ground_straight_ahead_shows_the_surface_under_it(lateral, expect):
     r = Renderer(track, CAM)
     p = track.point_at(2.0, lateral)
     frame = r.render(float(p[0]), float(p[1]), track.heading_at(2.0))
-    patch = frame[-30:, CAM.width // 2 - 15: CAM.width // 2 + 15].reshape(-1, 3).mean(axis=0)
+    patch = frame[-30:, CAM.width // 2 - 15 : CAM.width // 2 + 15].reshape(-1, 3).mean(axis=0)
     want = mean_colour(track, track.surface[expect])
     other = mean_colour(track, track.surface["offtrack" if expect == "track" else "track"])
     assert np.linalg.norm(patch - want) < 0.5 * np.linalg.norm(patch - other)
@@ -142,7 +146,7 @@ def test_turning_moves_the_distant_scenery_sideways():
     b = r.render(x, y, yaw + np.radians(8.0))[band].astype(int)
     np.testing.assert_array_equal(r.render(x, y, yaw + 2 * np.pi)[band], a)
     # Turning left moves what lies ahead to the right: b shifted left by ~10 columns matches a.
-    err = {d: np.abs(b[:, 30 + d: 98 + d] - a[:, 30:98]).mean() for d in range(-16, 17)}
+    err = {d: np.abs(b[:, 30 + d : 98 + d] - a[:, 30:98]).mean() for d in range(-16, 17)}
     best = min(err, key=err.get)
     assert 6 <= best <= 14 and err[best] < 0.5 * err[0]
 
@@ -246,11 +250,12 @@ def test_surfaces_keep_their_average_colour_at_every_level_of_detail(name):
 
 
 def test_environments_have_distinct_ground_colours():
-    means = {n: paint_surface(Painter("x"), n, Grid(0.0, 0.0, 0.1, (64, 64)), 0.1).reshape(-1, 3).mean(0)
-             for n in SURFACES}
+    means = {
+        n: paint_surface(Painter("x"), n, Grid(0.0, 0.0, 0.1, (64, 64)), 0.1).reshape(-1, 3).mean(0) for n in SURFACES
+    }
     names = list(means)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             assert np.linalg.norm(means[a] - means[b]) > 12, (a, b)
 
 

@@ -1,6 +1,7 @@
 """Camera looks of the simulator: the clean look stays byte-identical, the realistic look is
 reproducible per seed, casts shadows away from the light, keeps its walker off the track and
 exposes with a first-order lag."""
+
 import hashlib
 from dataclasses import replace
 
@@ -37,8 +38,11 @@ def test_clean_look_is_byte_identical_to_the_renderer_it_replaced():
         r = Renderer(track, cam)
         for s in (1.0, 7.5, 20.0):
             p = track.point_at(s, 0.3)
-            h.update(r.render(float(p[0]), float(p[1]), track.heading_at(s) + 0.2, rng=np.random.default_rng(3),
-                              brightness=0.9).tobytes())
+            h.update(
+                r.render(
+                    float(p[0]), float(p[1]), track.heading_at(s) + 0.2, rng=np.random.default_rng(3), brightness=0.9
+                ).tobytes()
+            )
     assert h.hexdigest() == CLEAN_DIGEST
 
 

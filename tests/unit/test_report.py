@@ -1,4 +1,5 @@
 """The lap-time report on a synthetic run directory: reading, figures, Markdown, errors."""
+
 import json
 import math
 import os
@@ -19,7 +20,10 @@ from fastrlap.report.write import write_report
 from fastrlap.types import LapRow
 
 LAPS = [  # (lap time s, collisions): lap 3 is the best
-    (20.0, 3), (15.0, 1), (11.0, 0), (12.5, 2),
+    (20.0, 3),
+    (15.0, 1),
+    (11.0, 0),
+    (12.5, 2),
 ]
 
 
@@ -36,12 +40,29 @@ def make_run(path, oracle=8.0, laps=LAPS, demo_lap=40.0):
             mode = Mode.RECOVERY if i < collisions else Mode.LEARNING
             rec.add(t, 5 * math.cos(a), 5 * math.sin(a), 2 * math.pi * 5 / lap_time + 0.01 * i, mode, k)
             t += 0.1
-        log.lap(LapRow(lap=k, practice_time_s=t, lap_time_s=lap_time, collisions=collisions, recoveries=collisions,
-                       mean_speed_mps=31.4 / lap_time, max_speed_mps=40.0 / lap_time))
+        log.lap(
+            LapRow(
+                lap=k,
+                practice_time_s=t,
+                lap_time_s=lap_time,
+                collisions=collisions,
+                recoveries=collisions,
+                mean_speed_mps=31.4 / lap_time,
+                max_speed_mps=40.0 / lap_time,
+            )
+        )
     rec.flush()
-    log.summary(RunSummary(demo_lap_s=demo_lap, first_lap_practice_min=laps[0][0] / 60 if laps else None,
-                           best_lap_s=min(lt for lt, _ in laps) if laps else None, laps=len(laps),
-                           collisions=sum(c for _, c in laps), practice_min=t / 60, oracle_lap_s=oracle))
+    log.summary(
+        RunSummary(
+            demo_lap_s=demo_lap,
+            first_lap_practice_min=laps[0][0] / 60 if laps else None,
+            best_lap_s=min(lt for lt, _ in laps) if laps else None,
+            laps=len(laps),
+            collisions=sum(c for _, c in laps),
+            practice_min=t / 60,
+            oracle_lap_s=oracle,
+        )
+    )
     log.close()
     return run
 
@@ -87,8 +108,11 @@ def test_summary_and_lap_table_mark_the_best_lap(tmp_path):
 def test_lap_time_figure_draws_demo_and_oracle_lines_only_when_known(tmp_path):
     def hlines(data):
         ax = figures.lap_time_figure(data).axes[0]
-        return sorted(float(line.get_ydata()[0]) for line in ax.lines
-                      if len(set(np.asarray(line.get_ydata(), float))) == 1 and len(line.get_ydata()) == 2)
+        return sorted(
+            float(line.get_ydata()[0])
+            for line in ax.lines
+            if len(set(np.asarray(line.get_ydata(), float))) == 1 and len(line.get_ydata()) == 2
+        )
 
     with_oracle = load_run(make_run(tmp_path / "a").path)
     assert hlines(with_oracle) == [8.0, 40.0]
@@ -127,7 +151,9 @@ def test_laps_are_read_as_typed_rows_with_the_columns_of_laps_csv(tmp_path):
     assert all(isinstance(r, LapRow) for r in data.laps) and isinstance(data.best, LapRow)
     second = data.laps[1]
     assert (second.lap, second.lap_time_s, second.collisions, second.recoveries) == (2, 15.0, 1, 1)
-    assert second.practice_time_s == pytest.approx(35.0) and second.max_speed_mps == pytest.approx(40.0 / 15.0, abs=1e-4)  # 4 decimals in the file
+    assert second.practice_time_s == pytest.approx(35.0) and second.max_speed_mps == pytest.approx(
+        40.0 / 15.0, abs=1e-4
+    )  # 4 decimals in the file
 
 
 def test_write_report_writes_pngs_and_markdown_and_compares_runs(tmp_path):
@@ -135,8 +161,13 @@ def test_write_report_writes_pngs_and_markdown_and_compares_runs(tmp_path):
     b = make_run(tmp_path / "b", laps=[(30.0, 4), (25.0, 0)])
     written = write_report(a.path)
     names = sorted(p.name for p in written)
-    assert names == ["report.md", "report_collisions.png", "report_lap_table.png", "report_lap_times.png",
-                     "report_trajectories.png"]
+    assert names == [
+        "report.md",
+        "report_collisions.png",
+        "report_lap_table.png",
+        "report_lap_times.png",
+        "report_trajectories.png",
+    ]
     for p in written:
         assert p.parent == a.path and p.stat().st_size > 0
     assert (a.path / "report_lap_times.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -158,12 +189,20 @@ def test_comparison_names_the_encoder_each_run_used(tmp_path):
         runs.append(load_run(run.path))
     runs.append(load_run(make_run(tmp_path / "noconfig").path))
     md = markdown.comparison_markdown(runs)
-    for label in ("| pre (pretrained encoder) |", "| rand (random encoder) |", "| own (encoder mine.pt) |",
-                  "| noconfig |"):
+    for label in (
+        "| pre (pretrained encoder) |",
+        "| rand (random encoder) |",
+        "| own (encoder mine.pt) |",
+        "| noconfig |",
+    ):
         assert label in md
     ax = figures.comparison_figure(runs).axes[0]
     assert [t.get_text() for t in ax.get_legend().get_texts()][:4] == [
-        "pre (pretrained encoder)", "rand (random encoder)", "own (encoder mine.pt)", "noconfig"]
+        "pre (pretrained encoder)",
+        "rand (random encoder)",
+        "own (encoder mine.pt)",
+        "noconfig",
+    ]
     assert "| encoder | random encoder |" in markdown.summary_markdown(runs[1])
 
 
@@ -185,14 +224,16 @@ def test_every_map_of_the_report_draws_the_walls_and_obstacles(tmp_path):
 
     track = load_track("chicane")
     run = make_run(tmp_path / "run")
-    save_checkpoints(extract_checkpoints(np.vstack([track.xy, track.xy[:1]]), 3.0, 1.0, 1.0, track="chicane"),
-                     run.checkpoints)
+    save_checkpoints(
+        extract_checkpoints(np.vstack([track.xy, track.xy[:1]]), 3.0, 1.0, 1.0, track="chicane"), run.checkpoints
+    )
     data = load_run(run.path)
     maps = figures.trajectory_figure(data).axes[:4]
     for ax in maps:
         boxes = [p for p in ax.patches if isinstance(p, Polygon) and p.get_facecolor() == to_rgba(OBSTACLE_COLOR)]
         assert sorted(map(tuple, (b.get_xy()[:4].mean(axis=0).round(6) for b in boxes))) == sorted(
-            tuple(np.round(ob.center, 6)) for ob in track.obstacles)
+            tuple(np.round(ob.center, 6)) for ob in track.obstacles
+        )
         assert any(c.get_label() == "wall" and len(c.get_segments()) > 100 for c in ax.collections)
     legend = [t.get_text() for t in maps[0].figure.legends[0].get_texts()]
     assert legend[:3] == ["track edge", "wall", "obstacle"] and "recovery began" in legend
@@ -219,7 +260,7 @@ def test_comparison_draws_each_runs_demo_and_oracle_lines_in_the_runs_colour(tmp
     img = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
     x0, y = ax.transData.transform((0.0, 8.0))
     x1 = ax.transData.transform((ax.get_xlim()[1], 8.0))[0]
-    row = img[img.shape[0] - int(round(y)) - 1: img.shape[0] - int(round(y)) + 2, int(x0) + 5: int(x1) - 5]
+    row = img[img.shape[0] - int(round(y)) - 1 : img.shape[0] - int(round(y)) + 2, int(x0) + 5 : int(x1) - 5]
     row = row.reshape(-1, 3)
     for colour in run_colour.values():
         want = np.array(to_rgba(colour)[:3]) * 255
@@ -248,9 +289,20 @@ def test_lap_table_figure_is_as_tall_as_its_rows(tmp_path):
 
 
 def test_the_summary_is_typed_and_reads_old_or_damaged_files_field_by_field():
-    written = RunSummary(demo_lap_s=40.0, first_lap_practice_min=None, best_lap_s=9.0, laps=3, collisions=2,
-                         recoveries=1, practice_min=5.0, ticks=3000, critic_updates=100, replay_size=3500,
-                         wall_s_this_session=61.5, oracle_lap_s=8.0)
+    written = RunSummary(
+        demo_lap_s=40.0,
+        first_lap_practice_min=None,
+        best_lap_s=9.0,
+        laps=3,
+        collisions=2,
+        recoveries=1,
+        practice_min=5.0,
+        ticks=3000,
+        critic_updates=100,
+        replay_size=3500,
+        wall_s_this_session=61.5,
+        oracle_lap_s=8.0,
+    )
     data = json.loads(written.to_json())
     assert list(data)[-2:] == ["oracle_lap_s", "best_over_oracle"] and data["best_over_oracle"] == 9.0 / 8.0
     assert RunSummary.from_json(data) == written

@@ -1,4 +1,5 @@
 """The reward on hand-worked examples: sign, magnitude, penalty growth and cap."""
+
 import math
 
 import numpy as np

@@ -5,6 +5,7 @@ machines that exist only where the project was developed; such a pointer reads a
 but leads nowhere once the repository is copied. The README is the product's front page, so it
 stays short enough to read in one sitting, with the long write-ups under docs/.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,9 +22,20 @@ ROOT = Path(__file__).resolve().parents[2]
 UNFOLLOWABLE = re.compile(
     r"shared[/]|\bissues? [0-9]|(?-i:DESIGN\.md|STYLE\.md)|machine class|the GPU machine|these machines|"
     r"development machine|workplace|\blent\b",
-    re.IGNORECASE)
-SCOPE = ("fastrlap", "docs", "README.md", "tests", "scripts", "firmware", "notebooks", "configs", "Makefile",
-         "pyproject.toml")
+    re.IGNORECASE,
+)
+SCOPE = (
+    "fastrlap",
+    "docs",
+    "README.md",
+    "tests",
+    "scripts",
+    "firmware",
+    "notebooks",
+    "configs",
+    "Makefile",
+    "pyproject.toml",
+)
 README_MAX_LINES = 250
 
 
@@ -51,4 +63,5 @@ def test_no_file_points_outside_the_repository():
 def test_the_readme_is_a_front_page():
     lines = (ROOT / "README.md").read_text().splitlines()
     assert len(lines) <= README_MAX_LINES, (
-        f"README.md has {len(lines)} lines (at most {README_MAX_LINES}): move write-ups to docs/")
+        f"README.md has {len(lines)} lines (at most {README_MAX_LINES}): move write-ups to docs/"
+    )

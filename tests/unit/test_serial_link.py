@@ -1,6 +1,7 @@
 """SerialLink failure paths that need no firmware: one-line errors that name the port and the
 fix, timeouts, and refusing a firmware with another protocol version. Everything the link does
 against the real firmware is in tests/hil/."""
+
 from __future__ import annotations
 
 import os
@@ -9,10 +10,16 @@ import tty
 
 import pytest
 
-from fastrlap.vehicle import protocol as p
 from fastrlap.errors import FastrlapError
-from fastrlap.vehicle.serial_link import (ConfigRefused, PortUnavailable, ProtocolVersionError, SerialLink,
-                                          SerialTimeout, describe_open_error)
+from fastrlap.vehicle import protocol as p
+from fastrlap.vehicle.serial_link import (
+    ConfigRefused,
+    PortUnavailable,
+    ProtocolVersionError,
+    SerialLink,
+    SerialTimeout,
+    describe_open_error,
+)
 
 
 def test_missing_port_is_one_line_naming_port_and_fix(tmp_path):
@@ -63,8 +70,9 @@ def _stand_in_firmware(master: int, stop: threading.Event, answer) -> None:
 def _hello_ack(version: int, msg: p.Message) -> p.HelloAck | None:
     if not isinstance(msg, p.Hello):
         return None
-    return p.HelloAck(version=version, fw_major=9, fw_minor=1, caps=0, cmd_timeout_ms=250, telemetry_hz=50,
-                      reset_flags=1)
+    return p.HelloAck(
+        version=version, fw_major=9, fw_minor=1, caps=0, cmd_timeout_ms=250, telemetry_hz=50, reset_flags=1
+    )
 
 
 def _answer_hello(master: int, version: int, stop: threading.Event) -> None:

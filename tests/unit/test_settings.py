@@ -1,4 +1,5 @@
 """Settings are described by their dataclass comments and checked once, at conversion time."""
+
 import re
 from dataclasses import dataclass, field
 
@@ -30,8 +31,9 @@ class Sample:
 def test_field_docs_read_the_line_comment_else_the_block_above():
     docs = field_docs(Sample)
     assert docs["plain"] == "px, the trailing comment"
-    assert docs["above"] == ("A block above a field without a comment of its own explains it when nothing is on "
-                             "its line.")
+    assert docs["above"] == (
+        "A block above a field without a comment of its own explains it when nothing is on its line."
+    )
     assert docs["both"] == "the line's own comment wins over the block above"
     assert docs["inner"] == "a list"
     assert "bare" not in docs and "local" not in docs
@@ -50,16 +52,19 @@ def test_the_table_shows_key_value_and_meaning_for_the_chosen_groups():
     assert not any("agent." in line for line in lines)
 
 
-@pytest.mark.parametrize("key, value, says", [
-    ("practice.minutes", -1.0, "at least 0"),
-    ("agent.num_qs", 0, "at least 1"),
-    ("agent.batch_size", 0, "at least 1"),
-    ("agent.gamma", 1.0, "below 1"),
-    ("laps", 0, "at least 1"),
-    ("seed", -3, "at least 0"),
-    ("practice.minutes", float("nan"), "finite"),
-    ("wandb.mode", "onlin", "offline, online, disabled"),
-])
+@pytest.mark.parametrize(
+    "key, value, says",
+    [
+        ("practice.minutes", -1.0, "at least 0"),
+        ("agent.num_qs", 0, "at least 1"),
+        ("agent.batch_size", 0, "at least 1"),
+        ("agent.gamma", 1.0, "below 1"),
+        ("laps", 0, "at least 1"),
+        ("seed", -3, "at least 0"),
+        ("practice.minutes", float("nan"), "finite"),
+        ("wandb.mode", "onlin", "offline, online, disabled"),
+    ],
+)
 def test_out_of_range_values_are_one_line_naming_the_setting(key, value, says):
     cfg = Config()
     section, _, name = key.rpartition(".")
@@ -92,30 +97,44 @@ def test_the_defaults_pass():
     check_config(Config())
 
 
-@pytest.mark.parametrize("override, says", [
-    ("practice.minuts=2", "did you mean practice.minutes?"),
-    ("agent.numqs=2", "did you mean agent.num_qs?"),
-    ("practice.minutes=abc", "practice.minutes takes a number, not abc"),
-    ("agent.num_qs=2.5", "agent.num_qs takes a whole number, not 2.5"),
-    ("practice.dashboard=3", "takes a true/false value"),
-    ("compare=runs/A", "compare takes a list like [a,b] of strings, not runs/A"),
-    ("track=null", "track takes a string, not null"),
-    ("+foo=1", "no setting is called foo"),
-    ("+seed=1", "drop the '+': seed=1"),
-    ("~seed", "cannot be deleted"),
-    ("seed=1,2", "one value per setting"),
-    ("vehicle=rael", "choose one of hil, real, sim"),
-    ("practice=3", "practice is a group of settings"),
-])
+@pytest.mark.parametrize(
+    "override, says",
+    [
+        ("practice.minuts=2", "did you mean practice.minutes?"),
+        ("agent.numqs=2", "did you mean agent.num_qs?"),
+        ("practice.minutes=abc", "practice.minutes takes a number, not abc"),
+        ("agent.num_qs=2.5", "agent.num_qs takes a whole number, not 2.5"),
+        ("practice.dashboard=3", "takes a true/false value"),
+        ("compare=runs/A", "compare takes a list like [a,b] of strings, not runs/A"),
+        ("track=null", "track takes a string, not null"),
+        ("+foo=1", "no setting is called foo"),
+        ("+seed=1", "drop the '+': seed=1"),
+        ("~seed", "cannot be deleted"),
+        ("seed=1,2", "one value per setting"),
+        ("vehicle=rael", "choose one of hil, real, sim"),
+        ("practice=3", "practice is a group of settings"),
+    ],
+)
 def test_bad_overrides_are_refused_with_the_fix(override, says):
     with pytest.raises(ConfigError, match=re.escape(says)):
         check_overrides([override], Config, {"vehicle": ["hil", "real", "sim"]})
 
 
 def test_good_overrides_pass():
-    check_overrides(["practice.minutes=2", "track=hairpin", "run_dir=null", "compare=[a,b]", "vehicle=real",
-                     "vehicle.real.imu_axes=[x,-y,z]", "agent.lr=1e-3", "practice.minutes=3"],
-                    Config, {"vehicle": ["hil", "real", "sim"]})
+    check_overrides(
+        [
+            "practice.minutes=2",
+            "track=hairpin",
+            "run_dir=null",
+            "compare=[a,b]",
+            "vehicle=real",
+            "vehicle.real.imu_axes=[x,-y,z]",
+            "agent.lr=1e-3",
+            "practice.minutes=3",
+        ],
+        Config,
+        {"vehicle": ["hil", "real", "sim"]},
+    )
 
 
 def test_a_run_config_written_before_the_rate_limits_were_renamed_still_loads(tmp_path):
@@ -125,7 +144,10 @@ def test_a_run_config_written_before_the_rate_limits_were_renamed_still_loads(tm
     save_config(run, Config())
     text = run.config.read_text()
     assert "action_rate_per_tick: 0.2" in text and "steer_rate_rad_s: 4.0" in text
-    run.config.write_text(text.replace("action_rate_per_tick: 0.2", "action_rate_limit: 0.15")
-                          .replace("steer_rate_rad_s: 4.0", "steer_rate: 3.0"))
+    run.config.write_text(
+        text.replace("action_rate_per_tick: 0.2", "action_rate_limit: 0.15").replace(
+            "steer_rate_rad_s: 4.0", "steer_rate: 3.0"
+        )
+    )
     cfg = load_run_config(run)
     assert cfg.agent.action_rate_per_tick == 0.15 and cfg.practice.safety.steer_rate_rad_s == 3.0

@@ -1,4 +1,5 @@
 """SimVehicle behind the Vehicle protocol: shapes, clock, determinism, sensors."""
+
 import numpy as np
 import pytest
 

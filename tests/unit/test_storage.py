@@ -1,4 +1,5 @@
 """Whole-or-nothing writes and torn-line repair of append-only logs."""
+
 import errno
 import os
 
@@ -97,8 +98,15 @@ def test_after_a_torn_lap_the_next_lap_is_kept_and_the_torn_one_is_not_read(tmp_
 
     run = open_run_dir(tmp_path)
     log = RunLog(run)
-    row = LapRow(lap=1, practice_time_s=30.0, lap_time_s=30.0, collisions=0, recoveries=0, mean_speed_mps=1.0412,
-                 max_speed_mps=2.0)
+    row = LapRow(
+        lap=1,
+        practice_time_s=30.0,
+        lap_time_s=30.0,
+        collisions=0,
+        recoveries=0,
+        mean_speed_mps=1.0412,
+        max_speed_mps=2.0,
+    )
     log.lap(row)
     log.close()
     laps = tmp_path / "laps.csv"
@@ -118,8 +126,10 @@ def test_lap_rows_are_typed_and_an_older_laps_csv_still_reads(tmp_path):
 
     run = open_run_dir(tmp_path)
     # as practice wrote it before rows were typed (counts written as floats by hand-edited files too)
-    (tmp_path / "laps.csv").write_text("lap,practice_time_s,lap_time_s,collisions,recoveries,mean_speed_mps,"
-                                       "max_speed_mps\n1,60.5000,12.2500,2,1,3.1000,4.2000\n2,71.0,10.5,0.0,0,3.5,4.5\n")
+    (tmp_path / "laps.csv").write_text(
+        "lap,practice_time_s,lap_time_s,collisions,recoveries,mean_speed_mps,"
+        "max_speed_mps\n1,60.5000,12.2500,2,1,3.1000,4.2000\n2,71.0,10.5,0.0,0,3.5,4.5\n"
+    )
     rows = read_laps(run)
     assert rows == [LapRow(1, 60.5, 12.25, 2, 1, 3.1, 4.2), LapRow(2, 71.0, 10.5, 0, 0, 3.5, 4.5)]
     assert all(isinstance(r.collisions, int) for r in rows)

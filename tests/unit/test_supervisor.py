@@ -1,4 +1,5 @@
 """The practice state machine on synthetic observations: teleop, stops, illegal transitions."""
+
 import numpy as np
 import pytest
 
@@ -9,15 +10,28 @@ from fastrlap.types import Command, ImuReading, Observation, Pose
 
 
 def obs(t, x=0.0, teleop=None, estop=False, frame_age=0.0, accel=(0.0, 0.0), link_lost=""):
-    return Observation(t=t, frame=np.zeros((4, 4, 3), np.uint8),
-                       imu=ImuReading(accel=np.array([accel[0], accel[1], 9.81]), gyro=np.zeros(3)),
-                       wheel_speed=0.0, pose=Pose(x, 0.0, 0.0), velocity=np.zeros(2), yaw_rate=0.0,
-                       teleop=teleop, estop=estop, link_lost=link_lost, frame_t=t - frame_age)
+    return Observation(
+        t=t,
+        frame=np.zeros((4, 4, 3), np.uint8),
+        imu=ImuReading(accel=np.array([accel[0], accel[1], 9.81]), gyro=np.zeros(3)),
+        wheel_speed=0.0,
+        pose=Pose(x, 0.0, 0.0),
+        velocity=np.zeros(2),
+        yaw_rate=0.0,
+        teleop=teleop,
+        estop=estop,
+        link_lost=link_lost,
+        frame_t=t - frame_age,
+    )
 
 
 def make(events=None, **kw):
-    return Supervisor(SupervisorConfig(**kw), distance_to_path=lambda x, y: abs(x), control_hz=10.0,
-                      on_event=(events.append if events is not None else None))
+    return Supervisor(
+        SupervisorConfig(**kw),
+        distance_to_path=lambda x, y: abs(x),
+        control_hz=10.0,
+        on_event=(events.append if events is not None else None),
+    )
 
 
 def test_teleop_takes_over_and_hands_back_after_release():
@@ -47,9 +61,11 @@ def test_each_stop_has_a_typed_reason_and_the_text_runs_have_always_logged():
     events = []
     sup = make(events, geofence=2.0, stale_after=0.5)
     sup.tick(obs(0.0))
-    stops = [(obs(0.1, estop=True), StopReason.ESTOP, "e-stop"),
-             (obs(0.1, frame_age=0.8), StopReason.STALE_CAMERA, "stale camera (0.80 s old)"),
-             (obs(0.1, x=3.0), StopReason.GEOFENCE, "geofence (3.0 m from the demo path)")]
+    stops = [
+        (obs(0.1, estop=True), StopReason.ESTOP, "e-stop"),
+        (obs(0.1, frame_age=0.8), StopReason.STALE_CAMERA, "stale camera (0.80 s old)"),
+        (obs(0.1, x=3.0), StopReason.GEOFENCE, "geofence (3.0 m from the demo path)"),
+    ]
     for stop, reason, text in stops:
         sup.tick(stop)
         assert sup.stopped_for is reason and sup.stop_reason == text
@@ -128,8 +144,12 @@ def test_a_lost_link_stops_and_only_a_human_confirmation_lets_the_car_drive_agai
     go = sup.tick(obs(60.2), confirm="c key")
     assert go.mode == Mode.LEARNING and go.override is None
     assert [(e.old, e.new) for e in events] == [
-        (Mode.STARTING, Mode.LEARNING), (Mode.LEARNING, Mode.LINK_LOST), (Mode.LINK_LOST, Mode.AWAITING_CONFIRM),
-        (Mode.AWAITING_CONFIRM, Mode.STARTING), (Mode.STARTING, Mode.LEARNING)]
+        (Mode.STARTING, Mode.LEARNING),
+        (Mode.LEARNING, Mode.LINK_LOST),
+        (Mode.LINK_LOST, Mode.AWAITING_CONFIRM),
+        (Mode.AWAITING_CONFIRM, Mode.STARTING),
+        (Mode.STARTING, Mode.LEARNING),
+    ]
     assert events[1].reason == "serial link lost: /dev/ttyUSB0"
     assert "/dev/ttyUSB0" in events[2].reason and events[3].reason == "confirmed by the operator (c key)"
 

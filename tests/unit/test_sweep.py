@@ -1,5 +1,6 @@
 """Sweep jobs: their folder names (a track given as a path is named by its file, never its
 folders) and the deadline that stops them."""
+
 import threading
 import time
 

@@ -1,5 +1,6 @@
 """Human input for the demo lap: the gamepad over a fake joystick device (a FIFO carrying js_event
 records), the RC transmitter's command in host units, and waiting for the transmitter to take over."""
+
 from __future__ import annotations
 
 import math
@@ -20,16 +21,34 @@ from fastrlap.vehicle.camera import FakeCamera
 from fastrlap.vehicle.estimator import Estimator
 from fastrlap.vehicle.real import RcInput, RealVehicle
 from fastrlap.vehicle.serial_link import SerialLink
-from fastrlap.vehicle.teleop import (JS_EVENT_AXIS, JS_EVENT_BUTTON, JS_EVENT_INIT, Gamepad, GamepadDriver, JsEvent,
-                                     RcDriver, TeleopError, decode_js_events, gamepad_command, wait_for_rc_override)
+from fastrlap.vehicle.teleop import (
+    JS_EVENT_AXIS,
+    JS_EVENT_BUTTON,
+    JS_EVENT_INIT,
+    Gamepad,
+    GamepadDriver,
+    JsEvent,
+    RcDriver,
+    TeleopError,
+    decode_js_events,
+    gamepad_command,
+    wait_for_rc_override,
+)
 
 PAD = GamepadConfig()  # throttle axis 1, steering axis 3, stop button 1
 
 
 def _obs(t=0.0, teleop_cmd=None, pose=Pose(0.0, 0.0, 0.0)) -> Observation:
-    return Observation(t=t, frame=np.zeros((8, 8, 3), np.uint8),
-                       imu=ImuReading(accel=np.array([0.0, 0.0, 9.81]), gyro=np.zeros(3)), wheel_speed=0.0, pose=pose,
-                       velocity=np.zeros(2), yaw_rate=0.0, teleop=teleop_cmd)
+    return Observation(
+        t=t,
+        frame=np.zeros((8, 8, 3), np.uint8),
+        imu=ImuReading(accel=np.array([0.0, 0.0, 9.81]), gyro=np.zeros(3)),
+        wheel_speed=0.0,
+        pose=pose,
+        velocity=np.zeros(2),
+        yaw_rate=0.0,
+        teleop=teleop_cmd,
+    )
 
 
 class FakeJoystick:
@@ -40,8 +59,10 @@ class FakeJoystick:
         self.path = str(path)
         self.fd = os.open(path, os.O_RDWR)  # a writer exists before the reader opens (no EOF)
         # what the kernel sends at open: one INIT event per axis and button, all centred / released
-        self.send(*[JsEvent(0, 0, JS_EVENT_AXIS | JS_EVENT_INIT, n) for n in range(axes)],
-                  *[JsEvent(0, 0, JS_EVENT_BUTTON | JS_EVENT_INIT, n) for n in range(buttons)])
+        self.send(
+            *[JsEvent(0, 0, JS_EVENT_AXIS | JS_EVENT_INIT, n) for n in range(axes)],
+            *[JsEvent(0, 0, JS_EVENT_BUTTON | JS_EVENT_INIT, n) for n in range(buttons)],
+        )
 
     def send(self, *events: JsEvent) -> None:
         os.write(self.fd, b"".join(e.encode() for e in events))
@@ -149,8 +170,14 @@ def test_a_demo_driven_by_the_gamepad_records_the_stick_commands_and_keeps_the_p
     vcfg = VehicleConfig()
     with Gamepad(js.path) as pad:
         _until(lambda: pad.state().axes.get(1) == -1.0)
-        demo = record_demo(StraightCar(), GamepadDriver(pad, PAD, vcfg.max_steer), vcfg, CourseConfig(),
-                           tmp_path / "p.npz", driver_name="gamepad")
+        demo = record_demo(
+            StraightCar(),
+            GamepadDriver(pad, PAD, vcfg.max_steer),
+            vcfg,
+            CourseConfig(),
+            tmp_path / "p.npz",
+            driver_name="gamepad",
+        )
         assert demo.closed and demo.driver == "gamepad"
         assert np.allclose(demo.command[:-1, 0], PAD.max_speed)  # the last sample is the stop
         assert np.allclose(demo.action[:-1, 0], (PAD.max_speed - vcfg.speed_bias) / vcfg.speed_scale)
@@ -161,8 +188,13 @@ def test_a_demo_driven_by_the_gamepad_records_the_stick_commands_and_keeps_the_p
                 time.sleep(0.3)  # the reader thread notices the end of file
 
         with pytest.raises(DemoRejected) as err:
-            record_demo(StraightCar(on_act=unplug_at_20), GamepadDriver(pad, PAD, vcfg.max_steer), vcfg,
-                        CourseConfig(), tmp_path / "p.npz")
+            record_demo(
+                StraightCar(on_act=unplug_at_20),
+                GamepadDriver(pad, PAD, vcfg.max_steer),
+                vcfg,
+                CourseConfig(),
+                tmp_path / "p.npz",
+            )
     msg = str(err.value)
     assert "went away" in msg and "p.npz" in msg and "\n" not in msg
     assert (tmp_path / "p.npz").is_file()
@@ -181,8 +213,20 @@ def _car(**cfg) -> RealVehicle:
 
 
 def _tm(**kw) -> p.Telemetry:
-    base = dict(uptime_ms=0, ack_seq=0, mode=p.Mode.TELEOP, faults=0, flags=p.TelemetryFlag.RC_VALID, steer_us=1500,
-                esc_us=1500, rc_steer_us=1500, rc_throttle_us=1500, rc_mode_us=2000, wheel_ticks=0, wheel_period_us=0)
+    base = dict(
+        uptime_ms=0,
+        ack_seq=0,
+        mode=p.Mode.TELEOP,
+        faults=0,
+        flags=p.TelemetryFlag.RC_VALID,
+        steer_us=1500,
+        esc_us=1500,
+        rc_steer_us=1500,
+        rc_throttle_us=1500,
+        rc_mode_us=2000,
+        wheel_ticks=0,
+        wheel_period_us=0,
+    )
     base.update(kw)
     return p.Telemetry(**base)
 
@@ -212,8 +256,13 @@ class ListeningCar:
         return _obs(self.clock.now(), teleop_cmd=human)
 
     def rc_input(self):
-        return RcInput(valid=self.rc_valid, mode="NEUTRAL" if self.rc_valid else "FAILSAFE", steer_us=1500,
-                       throttle_us=1500, switch_us=1000)
+        return RcInput(
+            valid=self.rc_valid,
+            mode="NEUTRAL" if self.rc_valid else "FAILSAFE",
+            steer_us=1500,
+            throttle_us=1500,
+            switch_us=1000,
+        )
 
     def act(self, command):
         self.sent.append(command)

@@ -1,4 +1,5 @@
 """How many intra-op threads practice gives torch, and that the setting does not leak."""
+
 import pytest
 import torch
 

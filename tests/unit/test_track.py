@@ -1,4 +1,5 @@
 """Track loading, validation errors, and projection geometry."""
+
 import math
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Per-tick trajectory chunks: round trip, resume numbering, crash safety, lap selection."""
+
 import os
 import signal
 import subprocess

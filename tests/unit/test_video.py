@@ -1,4 +1,5 @@
 """The MP4 writer: H.264 in yuv420p that a browser plays, written whole or not at all."""
+
 import av
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ def frames(n, h, w):
     """A bright bar sweeping across a dark frame, so every frame differs."""
     for i in range(n):
         img = np.full((h, w, 3), 30, np.uint8)
-        img[:, (3 * i) % w: (3 * i) % w + 4] = (250, 200, 20)
+        img[:, (3 * i) % w : (3 * i) % w + 4] = (250, 200, 20)
         yield img
 
 

@@ -33,6 +33,18 @@ from fastrlap.vehicle.hil.rig import HilRig
 from fastrlap.vehicle.hil.transmitter import ScriptedTransmitter
 from fastrlap.vehicle.hil.vehicle import HilVehicle, open_hil_vehicle
 
-__all__ = ["INSTALL_HINT", "FirmwareBoard", "HilRig", "HilUnavailable", "HilVehicle", "Pulse", "RemoteRig",
-           "RigServer", "ScriptedTransmitter", "SimulatedCar", "build_firmware", "open_hil_vehicle",
-           "toolchain_missing"]
+__all__ = [
+    "INSTALL_HINT",
+    "FirmwareBoard",
+    "HilRig",
+    "HilUnavailable",
+    "HilVehicle",
+    "Pulse",
+    "RemoteRig",
+    "RigServer",
+    "ScriptedTransmitter",
+    "SimulatedCar",
+    "build_firmware",
+    "open_hil_vehicle",
+    "toolchain_missing",
+]

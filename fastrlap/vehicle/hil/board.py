@@ -4,6 +4,7 @@ The board is the firmware process with its "oscilloscope" (measured output pulse
 generator" (RC receiver, wheel encoder, IMU inputs); the HIL tests use it directly, and the rig
 puts a simulated car on it.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -32,8 +33,14 @@ class FirmwareBoard:
     def __init__(self, elf: Path, workdir: Path, imu: bool = False) -> None:
         self.link = str(Path(workdir) / "ttyFW")
         extra = ["--imu"] if imu else []
-        self.proc = subprocess.Popen([str(HARNESS), str(elf), "--link", self.link, *extra], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            [str(HARNESS), str(elf), "--link", self.link, *extra],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
         self.pulses: dict[str, list[Pulse]] = {"steer": [], "esc": []}
         self.ready_count = 0
         self.resets: list[int] = []  # sim time (us) of each MCU restart
@@ -46,8 +53,9 @@ class FirmwareBoard:
             if not self._cond.wait_for(lambda: self.ready_count > 0, timeout=10):
                 err = self.proc.stderr.read() if self.proc.poll() is not None else "no `ready` within 10 s"
                 self.close()
-                raise HilUnavailable(f"the firmware simulator did not start ({err.strip()[:200]}); run "
-                                     f"`{HARNESS} {elf}` by hand")
+                raise HilUnavailable(
+                    f"the firmware simulator did not start ({err.strip()[:200]}); run `{HARNESS} {elf}` by hand"
+                )
 
     def _read(self) -> None:
         assert self.proc.stdout is not None

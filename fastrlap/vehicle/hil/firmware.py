@@ -4,6 +4,7 @@
 harness that hosts it are built here with the AVR toolchain, so a missing toolchain is one line
 naming the packages to install rather than a failed subprocess.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -15,8 +16,10 @@ from fastrlap.errors import FastrlapError
 FIRMWARE = Path(__file__).resolve().parents[3] / "firmware"
 ELF = FIRMWARE / "build" / "fastrlap.elf"
 HARNESS = FIRMWARE / "build" / "fastrlap-fwsim"
-INSTALL_HINT = ("needs the AVR toolchain and simavr: `make firmware-deps` (as root: apt-get update && "
-                "apt-get install -y gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1 libelf-dev)")
+INSTALL_HINT = (
+    "needs the AVR toolchain and simavr: `make firmware-deps` (as root: apt-get update && "
+    "apt-get install -y gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1 libelf-dev)"
+)
 
 
 class HilUnavailable(FastrlapError):

@@ -3,6 +3,7 @@
 The simulated ESC tracks a wheel speed proportional to its pulse (`top_speed` at full throttle),
 so the host's speed loop has a plant with lag, limits and tyre slip to control.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,9 +35,18 @@ class SimulatedCar:
     (an indoor tracking system), at `pose_hz`, signed with `pose_key` as a tracker's sender must.
     """
 
-    def __init__(self, board: FirmwareBoard, track: Track, vcfg: VehicleConfig, rate_hz: float = 50.0,
-                 top_speed: float = 8.0, seed: int = 0, pose_port: int | None = None, pose_hz: float = 20.0,
-                 pose_key: bytes = b"") -> None:
+    def __init__(
+        self,
+        board: FirmwareBoard,
+        track: Track,
+        vcfg: VehicleConfig,
+        rate_hz: float = 50.0,
+        top_speed: float = 8.0,
+        seed: int = 0,
+        pose_port: int | None = None,
+        pose_hz: float = 20.0,
+        pose_key: bytes = b"",
+    ) -> None:
         self.board = board
         self.track = track
         self.vcfg = vcfg
@@ -63,7 +73,7 @@ class SimulatedCar:
         self._thread: threading.Thread | None = None
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if pose_port else None
 
-    def start(self) -> "SimulatedCar":
+    def start(self) -> SimulatedCar:
         self._thread = threading.Thread(target=self._run, name="hil simulated car", daemon=True)
         self._thread.start()
         return self
@@ -121,8 +131,10 @@ class SimulatedCar:
                 if hz != last_hz:
                     self.board.wheel(hz)
                     last_hz = hz
-                self.board.imu(_counts(reading.accel / G * ACCEL_COUNTS_PER_G),
-                               _counts(np.degrees(reading.gyro) * GYRO_COUNTS_PER_DPS))
+                self.board.imu(
+                    _counts(reading.accel / G * ACCEL_COUNTS_PER_G),
+                    _counts(np.degrees(reading.gyro) * GYRO_COUNTS_PER_DPS),
+                )
             except (BrokenPipeError, ValueError, OSError):
                 return  # the harness is gone
             now = time.monotonic()
@@ -130,8 +142,15 @@ class SimulatedCar:
                 next_pose += self.pose_period
                 pe = reading.pose_estimate
                 self._pose_seq += 1
-                msg = {"seq": self._pose_seq, "t": time.time(), "x": pe.x, "y": pe.y, "yaw": pe.yaw,
-                       "pos_std": max(self.vcfg.sim.pose_noise, 1e-3), "yaw_std": max(self.vcfg.sim.yaw_noise, 1e-3)}
+                msg = {
+                    "seq": self._pose_seq,
+                    "t": time.time(),
+                    "x": pe.x,
+                    "y": pe.y,
+                    "yaw": pe.yaw,
+                    "pos_std": max(self.vcfg.sim.pose_noise, 1e-3),
+                    "yaw_std": max(self.vcfg.sim.yaw_noise, 1e-3),
+                }
                 try:
                     self._sock.sendto(sign_pose(self.pose_key, msg), ("127.0.0.1", self.pose_port))
                 except OSError:

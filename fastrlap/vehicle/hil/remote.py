@@ -4,6 +4,7 @@ A rig normally lives inside the command that drives it. Served on its own (`fast
 the simulated car outlives a host that crashes or is killed — as a real car outlives its laptop,
 which is what the firmware's watchdog is for.
 """
+
 from __future__ import annotations
 
 import socket
@@ -41,7 +42,7 @@ class RigServer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._accept, name="hil rig server", daemon=True)
 
-    def start(self) -> "RigServer":
+    def start(self) -> RigServer:
         self._thread.start()
         return self
 
@@ -49,19 +50,24 @@ class RigServer:
         while not self._stop.is_set():
             try:
                 client, _ = self._sock.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
             client.settimeout(None)
-            threading.Thread(target=self._serve, args=(Connection(client.detach()),), name="hil rig client",
-                             daemon=True).start()
+            threading.Thread(
+                target=self._serve, args=(Connection(client.detach()),), name="hil rig client", daemon=True
+            ).start()
 
     def _handle(self, request: tuple, held: list[bool]):
         rig, name = self.rig, request[0]
         if name == "config":
-            return {"link": rig.board.link, "pose_port": rig.pose_port, "pose_key": rig.pose_key,
-                    "track": rig.track.name}
+            return {
+                "link": rig.board.link,
+                "pose_port": rig.pose_port,
+                "pose_key": rig.pose_key,
+                "track": rig.track.name,
+            }
         if name == "params":
             return rig.params
         if name == "render":
@@ -118,10 +124,11 @@ class RemoteRig:
             sock.connect(address)
         except OSError as exc:
             sock.close()
-            raise HilUnavailable(f"no hil rig at vehicle.hil.attach={address} ({exc.strerror}): start one with "
-                                 f"`fastrlap hil serve vehicle=hil vehicle.hil.attach={address}`, or leave "
-                                 f"vehicle.hil.attach empty") \
-                from None
+            raise HilUnavailable(
+                f"no hil rig at vehicle.hil.attach={address} ({exc.strerror}): start one with "
+                f"`fastrlap hil serve vehicle=hil vehicle.hil.attach={address}`, or leave "
+                f"vehicle.hil.attach empty"
+            ) from None
         self._conn = Connection(sock.detach())
         self._lock = threading.Lock()
         info = self._call("config")

@@ -1,4 +1,5 @@
 """`HilRig`: board, simulated car and transmitter together, without the host side."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,15 +24,20 @@ from fastrlap.vehicle.hil.transmitter import ScriptedTransmitter
 
 
 def rig_host_config(rc: RealConfig, link: str, pose_port: int | None, pose_key: str) -> RealConfig:
-    pose = dataclasses.replace(rc.pose, udp_port=pose_port or rc.pose.udp_port, udp_host="127.0.0.1",
-                               udp_key=pose_key, udp_key_file="")
+    pose = dataclasses.replace(
+        rc.pose, udp_port=pose_port or rc.pose.udp_port, udp_host="127.0.0.1", udp_key=pose_key, udp_key_file=""
+    )
     return dataclasses.replace(rc, port=link, pose=pose)
 
 
 def rig_camera(vcfg: VehicleConfig, render: Callable[[], np.ndarray]) -> Camera:
     rc, cam = vcfg.real, vcfg.sim.camera
-    return Camera(CallbackSource(render, fps=rc.camera.fps or 15.0, description="hil camera (renderer)"),
-                  width=cam.width, height=cam.height, stale_after=rc.camera.stale_after)
+    return Camera(
+        CallbackSource(render, fps=rc.camera.fps or 15.0, description="hil camera (renderer)"),
+        width=cam.width,
+        height=cam.height,
+        stale_after=rc.camera.stale_after,
+    )
 
 
 class HilRig:
@@ -53,8 +59,15 @@ class HilRig:
             self.board = FirmwareBoard(elf, Path(self.workdir.name), imu=True)
             self.pose_port = _free_udp_port() if vcfg.real.pose.source == "external" else None
             self.pose_key = secrets.token_hex(32)
-            self.car = SimulatedCar(self.board, track, vcfg, top_speed=top_speed, seed=seed,
-                                    pose_port=self.pose_port, pose_key=self.pose_key.encode()).start()
+            self.car = SimulatedCar(
+                self.board,
+                track,
+                vcfg,
+                top_speed=top_speed,
+                seed=seed,
+                pose_port=self.pose_port,
+                pose_key=self.pose_key.encode(),
+            ).start()
         except BaseException:
             self.close()
             raise
@@ -92,7 +105,7 @@ class HilRig:
             self.board.close()
         self.workdir.cleanup()
 
-    def __enter__(self) -> "HilRig":
+    def __enter__(self) -> HilRig:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -2,6 +2,7 @@
 
 It drives the receiver pins, so the firmware really is in RC passthrough and reports TELEOP.
 """
+
 from __future__ import annotations
 
 import threading
@@ -26,8 +27,9 @@ class ScriptedTransmitter:
     centres the sticks and puts the switch back on auto, with the transmitter still on.
     """
 
-    def __init__(self, board: FirmwareBoard, car: SimulatedCar, driver: Callable[[Pose, float], Command],
-                 rate_hz: float = 20.0) -> None:
+    def __init__(
+        self, board: FirmwareBoard, car: SimulatedCar, driver: Callable[[Pose, float], Command], rate_hz: float = 20.0
+    ) -> None:
         self.board, self.car, self.driver = board, car, driver
         self.period = 1.0 / rate_hz
         self._stop = threading.Event()
@@ -37,7 +39,7 @@ class ScriptedTransmitter:
         """(steer_us, throttle_us) for a command in m/s and rad."""
         return pulse_width(cmd.steer / self.car.steer_full_lock), pulse_width(cmd.speed / self.car.top_speed)
 
-    def start(self) -> "ScriptedTransmitter":
+    def start(self) -> ScriptedTransmitter:
         self._thread.start()
         return self
 

@@ -1,4 +1,5 @@
 """`HilVehicle`: the real car's host code (RealVehicle) connected to a rig, and opening one."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,17 +53,26 @@ def open_hil_vehicle(vcfg: VehicleConfig, track: Track, seed: int = 0, top_speed
         rig: HilRig | RemoteRig = RemoteRig(vcfg, vcfg.hil.attach)
         if rig.track_name != track.name:
             rig.close()
-            raise HilUnavailable(f"the hil rig at {vcfg.hil.attach} simulates track {rig.track_name!r}, this command "
-                                 f"drives {track.name!r}: pass track={rig.track_name} or serve the rig with "
-                                 f"track={track.name}")
+            raise HilUnavailable(
+                f"the hil rig at {vcfg.hil.attach} simulates track {rig.track_name!r}, this command "
+                f"drives {track.name!r}: pass track={rig.track_name} or serve the rig with "
+                f"track={track.name}"
+            )
     else:
         rig = HilRig(vcfg, track, seed=seed, top_speed=top_speed)
     try:
         rc = rig.host_config()
         estimator = Estimator(source=rc.pose.source, fix_timeout=rc.pose.fix_timeout)
         estimator.reset(rig.true_pose())
-        vehicle = HilVehicle(rig, link=SerialLink(rc.port, rc.baud), camera=rig.camera(), estimator=estimator,
-                             cfg=rc, control_hz=vcfg.control_hz, camera_dead_after=rc.camera.dead_after)
+        vehicle = HilVehicle(
+            rig,
+            link=SerialLink(rc.port, rc.baud),
+            camera=rig.camera(),
+            estimator=estimator,
+            cfg=rc,
+            control_hz=vcfg.control_hz,
+            camera_dead_after=rc.camera.dead_after,
+        )
     except BaseException:
         rig.close()
         raise
