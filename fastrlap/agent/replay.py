@@ -469,14 +469,14 @@ class ReplayBuffer:
         fix = f"move {path.name} out of {path.parent} to resume without its transitions, or start a new run directory"
         try:
             with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in (*_ARRAY_FIELDS, "reward", "mask", "done", "source")}
+                data = {k: z[k] for k in (*ARRAY_FIELDS, "reward", "mask", "done", "source")}
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
             raise ReplayFormatError(f"replay chunk {path} is damaged ({type(e).__name__}); {fix}") from None
         n = len(data["reward"])
         e, p, a = self.dims
         widths = {"embedding": e, "next_embedding": e, "proprio": p, "next_proprio": p}
         shapes_ok = all(x.shape[:1] == (n,) for x in data.values()) and all(
-            data[k].ndim == 2 and data[k].shape[1] == widths.get(k, a) for k in _ARRAY_FIELDS
+            data[k].ndim == 2 and data[k].shape[1] == widths.get(k, a) for k in ARRAY_FIELDS
         )
         if not shapes_ok or (count is not None and n != count):
             raise ReplayFormatError(
@@ -523,7 +523,8 @@ def _chunk_number(name: str) -> int:
     return int(name[len("chunk_") : -len(".npz")])
 
 
-_ARRAY_FIELDS = (
+# The Transition fields that are float arrays: what a chunk file and the learner link carry per row.
+ARRAY_FIELDS = (
     "embedding",
     "proprio",
     "action",
@@ -538,7 +539,7 @@ _ARRAY_FIELDS = (
 
 def _stack(transitions: list[Transition], dims: tuple[int, int, int]) -> dict[str, np.ndarray]:
     arrays = {}
-    for name in _ARRAY_FIELDS:
+    for name in ARRAY_FIELDS:
         dtype = np.float16 if "embedding" in name else np.float32
         arrays[name] = np.stack([np.asarray(getattr(t, name)).reshape(-1) for t in transitions]).astype(dtype)
     arrays["reward"] = np.array([t.reward for t in transitions], dtype=np.float32)
@@ -549,7 +550,7 @@ def _stack(transitions: list[Transition], dims: tuple[int, int, int]) -> dict[st
 
 
 def _unstack(data: dict[str, np.ndarray], j: int) -> Transition:
-    fields = {name: data[name][j].astype(np.float32) for name in _ARRAY_FIELDS}
+    fields = {name: data[name][j].astype(np.float32) for name in ARRAY_FIELDS}
     return Transition(
         **fields,
         reward=float(data["reward"][j]),

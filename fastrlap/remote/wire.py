@@ -23,20 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fastrlap.agent.replay import SOURCES
+from fastrlap.agent.replay import ARRAY_FIELDS, SOURCES
 from fastrlap.types import Transition
-
-_FLOAT_FIELDS = (
-    "embedding",
-    "proprio",
-    "action",
-    "action_lo",
-    "action_hi",
-    "next_embedding",
-    "next_proprio",
-    "next_action_lo",
-    "next_action_hi",
-)
 
 
 def row_type(embedding_dim: int, proprio_dim: int, action_dim: int) -> np.dtype:
@@ -49,7 +37,7 @@ def row_type(embedding_dim: int, proprio_dim: int, action_dim: int) -> np.dtype:
     }
     fields = [
         (name, np.float16 if "embedding" in name else np.float32, (width.get(name, action_dim),))
-        for name in _FLOAT_FIELDS
+        for name in ARRAY_FIELDS
     ]
     return np.dtype([*fields, ("reward", np.float32), ("mask", np.float32), ("done", np.bool_), ("source", np.uint8)])
 
@@ -57,7 +45,7 @@ def row_type(embedding_dim: int, proprio_dim: int, action_dim: int) -> np.dtype:
 def to_rows(transitions: list[Transition], dtype: np.dtype) -> np.ndarray:
     rows = np.zeros(len(transitions), dtype=dtype)
     for i, t in enumerate(transitions):
-        for name in _FLOAT_FIELDS:
+        for name in ARRAY_FIELDS:
             rows[name][i] = np.asarray(getattr(t, name)).reshape(-1)
         rows["reward"][i], rows["mask"][i], rows["done"][i] = t.reward, t.mask, t.done
         rows["source"][i] = SOURCES.index(t.source)
@@ -67,7 +55,7 @@ def to_rows(transitions: list[Transition], dtype: np.dtype) -> np.ndarray:
 def from_rows(rows: np.ndarray) -> list[Transition]:
     return [
         Transition(
-            **{name: r[name].astype(np.float32) for name in _FLOAT_FIELDS},
+            **{name: r[name].astype(np.float32) for name in ARRAY_FIELDS},
             reward=float(r["reward"]),
             mask=float(r["mask"]),
             done=bool(r["done"]),
@@ -103,7 +91,7 @@ def decode_rows(data: bytes, dtype: np.dtype) -> np.ndarray:
         raise ValueError(f"{len(data)} bytes are not whole transitions of {dtype.itemsize} bytes")
     rows = np.frombuffer(data, dtype=dtype)
     if len(rows) and (
-        not all(np.isfinite(rows[n]).all() for n in _FLOAT_FIELDS) or bool((rows["source"] >= len(SOURCES)).any())
+        not all(np.isfinite(rows[n]).all() for n in ARRAY_FIELDS) or bool((rows["source"] >= len(SOURCES)).any())
     ):
         raise ValueError("transitions with non-finite values or an unknown source")
     return rows
