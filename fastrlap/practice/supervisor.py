@@ -35,7 +35,7 @@ import numpy as np
 
 from fastrlap.config import SupervisorConfig
 from fastrlap.errors import FastrlapError
-from fastrlap.types import Command, Observation
+from fastrlap.types import NEUTRAL, Command, Observation
 
 
 class Mode(Enum):
@@ -100,10 +100,10 @@ class Tick:
     """The supervisor's decision for one control tick."""
 
     mode: Mode
-    crash_started: bool  # a crash began this tick (the collision penalty lands here)
-    stuck_started: bool  # being stuck was detected this tick
-    impact: float  # m/s, velocity change of a crash (tick-average acceleration × tick), 0 otherwise
-    override: Command | None  # the command to send instead of the policy's (recovery, teleop, neutral)
+    override: Command | None = None  # the command to send instead of the policy's (recovery, teleop, neutral)
+    crash_started: bool = False  # a crash began this tick (the collision penalty lands here)
+    stuck_started: bool = False  # being stuck was detected this tick
+    impact: float = 0.0  # m/s, velocity change of a crash (tick-average acceleration × tick), 0 otherwise
 
 
 class Supervisor:
@@ -178,7 +178,7 @@ class Supervisor:
         accel = float(math.hypot(obs.imu.accel[0], obs.imu.accel[1]))
         crash = accel > cfg.crash_accel
         if self.mode == Mode.ERRORED:
-            return Tick(Mode.ERRORED, False, False, 0.0, Command(0.0, 0.0))
+            return Tick(Mode.ERRORED, override=NEUTRAL)
 
         estop = obs.estop or bool(operator_stop)
         held = self._link_hold(obs, estop, confirm)
@@ -193,33 +193,33 @@ class Supervisor:
             elif self.mode != Mode.STOPPED:
                 self._stopped_for, self._stop_reason = stop
                 self.transition(t, Mode.STOPPED, self._stop_reason)
-                return Tick(Mode.STOPPED, False, False, 0.0, Command(0.0, 0.0))
+                return Tick(Mode.STOPPED, override=NEUTRAL)
             elif estop:
                 # who holds the car now (one stop released, another still holding)
                 self._stopped_for, self._stop_reason = stop
-                return Tick(Mode.STOPPED, False, False, 0.0, Command(0.0, 0.0))
+                return Tick(Mode.STOPPED, override=NEUTRAL)
 
         if obs.teleop is not None:
             self._last_human = t
             if self.mode != Mode.TELEOP:
                 self.transition(t, Mode.TELEOP, "human input")
-            return Tick(Mode.TELEOP, False, False, 0.0, obs.teleop)
+            return Tick(Mode.TELEOP, override=obs.teleop)
 
         if self.mode == Mode.STOPPED:
             if stop is not None:
-                return Tick(Mode.STOPPED, False, False, 0.0, Command(0.0, 0.0))
+                return Tick(Mode.STOPPED, override=NEUTRAL)
             self.transition(t, Mode.STARTING, f"cleared: {self._stop_reason}")
 
         if self.mode == Mode.TELEOP:
             if t - self._last_human < cfg.teleop_release:
-                return Tick(Mode.TELEOP, False, False, 0.0, Command(0.0, 0.0))
+                return Tick(Mode.TELEOP, override=NEUTRAL)
             self.transition(t, Mode.LEARNING, "human input released")
         if self.mode == Mode.STARTING:
             self.transition(t, Mode.LEARNING, "sensors fresh, inside the geofence")
 
         if self.mode == Mode.RECOVERY:
             if t - self._mode_since < cfg.recovery_seconds - 1e-9:
-                return Tick(Mode.RECOVERY, False, False, 0.0, Command(-cfg.recovery_speed, self._recovery_steer))
+                return Tick(Mode.RECOVERY, override=Command(-cfg.recovery_speed, self._recovery_steer))
             self.transition(t, Mode.LEARNING, "recovery done")
 
         # LEARNING: watch for crashes and for being stuck.
@@ -243,12 +243,12 @@ class Supervisor:
             )
             return Tick(
                 Mode.RECOVERY,
-                crash,
-                stuck and not crash,
-                accel / self.control_hz if crash else 0.0,
-                Command(-cfg.recovery_speed, self._recovery_steer),
+                override=Command(-cfg.recovery_speed, self._recovery_steer),
+                crash_started=crash,
+                stuck_started=stuck and not crash,
+                impact=accel / self.control_hz if crash else 0.0,
             )
-        return Tick(Mode.LEARNING, False, False, 0.0, None)
+        return Tick(Mode.LEARNING)
 
     def _link_hold(self, obs: Observation, estop: bool, confirm: str) -> Tick | None:
         """LINK_LOST and AWAITING_CONFIRM: the tick to return, or None to decide as usual.
@@ -257,24 +257,24 @@ class Supervisor:
         tick on which the link returns never confirms (a key pressed while the link was down was
         not an answer to "the link is back"). A held e-stop keeps the car waiting whatever else.
         """
-        t, neutral = obs.t, Command(0.0, 0.0)
+        t = obs.t
         if obs.link_lost:
             self._lost_port = obs.link_lost
             self.transition(t, Mode.LINK_LOST, f"serial link lost: {obs.link_lost}")
-            return Tick(Mode.LINK_LOST, False, False, 0.0, neutral)
+            return Tick(Mode.LINK_LOST, override=NEUTRAL)
         if self.mode == Mode.LINK_LOST:
             self.transition(
                 t, Mode.AWAITING_CONFIRM, f"serial link back: {self._lost_port}; waiting for a human to confirm"
             )
-            return Tick(Mode.AWAITING_CONFIRM, False, False, 0.0, neutral)
+            return Tick(Mode.AWAITING_CONFIRM, override=NEUTRAL)
         if self.mode != Mode.AWAITING_CONFIRM:
             return None
         if not estop and obs.teleop is not None:
             self._last_human = t
             self.transition(t, Mode.TELEOP, "confirmed by the transmitter (human input)")
-            return Tick(Mode.TELEOP, False, False, 0.0, obs.teleop)
+            return Tick(Mode.TELEOP, override=obs.teleop)
         if estop or not confirm:
-            return Tick(Mode.AWAITING_CONFIRM, False, False, 0.0, neutral)
+            return Tick(Mode.AWAITING_CONFIRM, override=NEUTRAL)
         self.transition(t, Mode.STARTING, f"confirmed by the operator ({confirm})")
         return None
 
