@@ -232,7 +232,9 @@ def link_and_faults(cfg_overrides: list[str], work: Path, flood_s: float, car_s:
     return out
 
 
-def learning(tracks: list[str], seeds: list[int], minutes: float, overrides: list[str], work: Path) -> list[dict]:
+def learning(
+    tracks: list[str], seeds: list[int], minutes: float, overrides: list[str], work: Path, sides: list[str]
+) -> list[dict]:
     rows = []
     for track_name in tracks:
         demo_dir = work / f"demo-{track_name}"
@@ -245,7 +247,7 @@ def learning(tracks: list[str], seeds: list[int], minutes: float, overrides: lis
         track = load_track(track_name)
         for seed in seeds:
             row = {"track": track_name, "seed": seed}
-            for where in ("local", "remote"):
+            for where in sides:
                 run_path = work / f"{track_name}-s{seed}-{where}"
                 shutil.rmtree(run_path, ignore_errors=True)
                 shutil.copytree(demo_dir, run_path)
@@ -273,7 +275,7 @@ def learning(tracks: list[str], seeds: list[int], minutes: float, overrides: lis
                     "replay": summary.replay_size,
                     "wall_s": round(time.monotonic() - t0, 1),
                 }
-            print(f"{track_name} seed {seed}: local {row['local']} | remote {row['remote']}", flush=True)
+            print(f"{track_name} seed {seed}: " + " | ".join(f"{w} {row[w]}" for w in sides), flush=True)
             rows.append(row)
     return rows
 
@@ -287,6 +289,9 @@ def main() -> None:
     ap.add_argument("--car-s", type=float, default=20.0, help="s of a 10 Hz car for the weights latency")
     ap.add_argument("--out", default="runs/bench_remote")
     ap.add_argument("--skip-learning", action="store_true")
+    ap.add_argument(
+        "--sides", nargs="+", default=["local", "remote"], choices=["local", "remote"], help="which learners practise"
+    )
     ap.add_argument("overrides", nargs="*", help="config overrides for both learners, e.g. agent.hidden_dim=64")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -294,7 +299,9 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     result: dict = {}
     cfg = compose([f"track={args.tracks[0]}", *BASE, *args.overrides])
-    curves = [] if args.skip_learning else learning(args.tracks, args.seeds, args.minutes, args.overrides, work)
+    curves = (
+        [] if args.skip_learning else learning(args.tracks, args.seeds, args.minutes, args.overrides, work, args.sides)
+    )
     demo_dir = work / f"demo-{args.tracks[0]}"
     if not (demo_dir / "demo.npz").exists():
         run = open_run_dir(demo_dir, create=True)
