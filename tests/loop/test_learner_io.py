@@ -13,7 +13,7 @@ import pytest
 
 from fastrlap.agent import replay as replay_mod
 from fastrlap.agent.replay import ReplayBuffer
-from fastrlap.agent.sac import SAC
+from fastrlap.agent.sac import SAC, PolicyInput
 from fastrlap.config import AgentConfig
 from fastrlap.practice.learner import ThreadedLearner
 from fastrlap.types import Transition
@@ -39,6 +39,35 @@ def transition(rng, e=8, p=4):
 
 def tiny_agent():
     return SAC(8, 4, 2, AgentConfig(hidden_dim=16, num_qs=2, batch_size=4, utd_ratio=1), seed=0)
+
+
+def test_threaded_learner_updates_in_the_background_and_acts_without_waiting():
+    cfg = AgentConfig(hidden_dim=32, num_qs=2, batch_size=16, utd_ratio=2)
+    agent = SAC(8, 4, 2, cfg, seed=0)
+    replay = ReplayBuffer(8, 4, 2, 1000)
+    learner = ThreadedLearner(agent, replay, start_training=20, sync_seconds=0.05)
+    rng = np.random.default_rng(0)
+    try:
+        for _ in range(40):
+            learner.insert(transition(rng))
+            learner.on_transition()
+        obs = PolicyInput(
+            embedding=np.zeros(8, np.float32),
+            proprio=np.zeros(4, np.float32),
+            action_lo=np.full(2, -0.2, np.float32),
+            action_hi=np.full(2, 0.2, np.float32),
+        )
+        first = learner.act(obs, deterministic=True)
+        deadline = time.monotonic() + 30
+        while learner.updates < 2 * 21 and time.monotonic() < deadline:
+            assert np.all(np.abs(learner.act(obs, deterministic=True)) <= 0.2 + 1e-6)
+            time.sleep(0.01)
+        assert learner.updates == 2 * 21  # one UTD block per transition once 20 were stored: no more
+        time.sleep(0.2)
+        assert not np.array_equal(first, learner.act(obs, deterministic=True))  # the actor copy was refreshed
+    finally:
+        learner.close()
+    assert not learner._thread.is_alive()
 
 
 def test_insert_returns_at_once_while_a_flush_is_slow(tmp_path, monkeypatch):
@@ -99,8 +128,6 @@ def _on_a_failing_disk(tmp_path, monkeypatch, error: BaseException, inserts: int
 
 
 def _obs():
-    from fastrlap.agent.sac import PolicyInput
-
     return PolicyInput(
         embedding=np.zeros(8, np.float32),
         proprio=np.zeros(4, np.float32),
@@ -137,7 +164,7 @@ CHILD = textwrap.dedent("""
     import numpy as np
     from fastrlap.agent import replay as rp
     from fastrlap.agent.replay import ReplayBuffer
-    from fastrlap.agent.sac import SAC
+    from fastrlap.agent.sac import SAC, PolicyInput
     from fastrlap.config import AgentConfig
     from fastrlap.practice.learner import ThreadedLearner
     from fastrlap.types import Transition
