@@ -8,8 +8,8 @@ laps.csv, events.jsonl, practice.log and a learning-curve PNG. The run is a one-
 (`fastrlap practice -m`) in `<out>/<date>-<time>-<track name>-s<seed>/`; the track may be a
 built-in name or a path to a track file. Final output line: JSON with track, seed, encoder,
 demo_lap_s, t2f_min, best_lap_s, oracle_lap_s, best_over_oracle, collisions_last5, collisions,
-stuck_first_min, laps,
-practice_min, wall_s and run_dir.
+stuck_first_min, worst_cell_recoveries (the most pseudo-resets begun in one 2 m cell after minute 5),
+laps, practice_min, wall_s, wall_s_per_min (wall time per simulated minute) and run_dir.
 
     python scripts/bench_practice.py --track oval --minutes 20 --seed 0 [key=value ...]
 

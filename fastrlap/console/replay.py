@@ -15,7 +15,6 @@ import numpy as np
 
 from fastrlap.console.feed import EVENT_LINES, TRAIL_POINTS, Figures, TrackMap, event_text
 from fastrlap.practice.run import RunDir, events_path
-from fastrlap.practice.supervisor import Mode
 from fastrlap.report.load import RunData, load_run
 
 
@@ -63,9 +62,7 @@ class ReplaySource:
         if traj is not None and len(traj):
             step = max(1, len(traj) // TRAIL_POINTS)
             fig.trail = _points(traj.xy()[::step])
-            recovering = traj.mode_is(Mode.RECOVERY)
-            began = recovering & ~np.concatenate([[False], recovering[:-1]])
-            fig.recoveries = _points(traj.xy()[began])
+            fig.recoveries = _points(traj.recovery_starts().xy())
         self._figures = asdict(fig)
 
     @staticmethod

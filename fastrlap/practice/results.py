@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from omegaconf import OmegaConf
 
-from fastrlap.practice.run import RunDir, RunSummary, events_path, read_laps, summary_path
+from fastrlap.practice.run import RunDir, RunSummary, events_path, read_laps, summary_path, trajectories_path
+from fastrlap.practice.trajectory import Trajectory, read_trajectory
 from fastrlap.sim.track import track_name
 from fastrlap.types import LapRow
 
@@ -48,10 +50,27 @@ def stuck_resets(run: RunDir, within_s: float) -> int:
     return count
 
 
+CELL_M = 2.0  # m, side of the square cells recoveries are counted in
+SETTLED_S = 300.0  # s of practice after which a corner crashed again and again is a failure to learn it
+
+
+def worst_cell_recoveries(traj: Trajectory, after_s: float = SETTLED_S, cell_m: float = CELL_M) -> int:
+    """The most pseudo-resets that began in one `cell_m` square after `after_s` s of practice:
+    a car that hits the same corner every lap shows here even when its lap count looks fine."""
+    starts = traj.recovery_starts()
+    late = starts.select(starts.t >= after_s)
+    if not len(late):
+        return 0
+    cells = np.floor(late.xy() / cell_m).astype(np.int64)
+    _, counts = np.unique(cells, axis=0, return_counts=True)
+    return int(counts.max())
+
+
 def run_figures(path: str | Path) -> dict:
     """track, seed, encoder, demo_lap_s, t2f_min, best_lap_s, oracle_lap_s, best_over_oracle,
-    collisions_last5, collisions, stuck_first_min, laps, practice_min, wall_s, run_dir and laps_list
-    of one practised run.
+    collisions_last5, collisions, stuck_first_min, worst_cell_recoveries, laps, practice_min, wall_s,
+    wall_s_per_min (this session's wall time per simulated practice minute, demo lap included),
+    run_dir and laps_list of one practised run.
 
     `track` is the track's name (a file's `name:` field, from the run's own copy when it has one),
     never the path it was given as, so runs on the same track file group together in tables."""
@@ -72,9 +91,13 @@ def run_figures(path: str | Path) -> dict:
         "collisions_last5": int(sum(r.collisions for r in laps[-5:])),
         "collisions": summary.collisions or 0,
         "stuck_first_min": stuck_resets(run, within_s=60.0),
+        "worst_cell_recoveries": worst_cell_recoveries(read_trajectory(trajectories_path(run))),
         "laps": len(laps),
         "practice_min": round(summary.practice_min, 2),
         "wall_s": round(summary.wall_s_this_session, 1),
+        "wall_s_per_min": _rounded(summary.wall_s_this_session / summary.practice_min, 1)
+        if summary.practice_min > 0
+        else None,
         "run_dir": str(run.path),
         "laps_list": laps_list(laps),
     }

@@ -64,6 +64,12 @@ class Trajectory:
     def mode_is(self, mode: Mode) -> np.ndarray:
         return self.mode == MODE_NAMES.index(mode.value)
 
+    def recovery_starts(self) -> Trajectory:
+        """The ticks on which a pseudo-reset began (RECOVERY after any other mode): where the car
+        crashed or got stuck."""
+        recovering = self.mode_is(Mode.RECOVERY)
+        return self.select(recovering & ~np.concatenate([[False], recovering[:-1]]))
+
     def lap_ticks(self, lap: int, end_time: float | None = None, lap_time: float | None = None) -> Trajectory:
         """The ticks of lap `lap`. With its end (laps.csv practice_time_s) and duration
         (lap_time_s), ticks of an earlier, interrupted attempt at the same lap number (a session

@@ -76,7 +76,9 @@ def test_targets_are_checked_per_run_and_later_entries_win(tmp_path):
         ("chicane", "0"): "NOT met",
         ("figure", "0"): "NOT met",
     }
-    assert json.loads(lines[-1]) == {"runs": 4, "targets_met": 2}
+    summary = json.loads(lines[-1])
+    assert (summary["runs"], summary["targets_met"]) == (4, 2)
+    assert summary["limit"]["pretrained"]["runs"] == 4
     assert (tmp_path / "fig.png").stat().st_size > 10_000
     assert len((tmp_path / "all.jsonl").read_text().splitlines()) == 4
 
@@ -89,6 +91,27 @@ def test_run_directories_give_the_same_figures_as_the_benchmark(tmp_path):
     assert r["collisions_last5"] == 2 and r["best_over_oracle"] == round(12.0 / 10.79, 3) and r["t2f_min"] == 1.5
     assert r["laps_list"][0] == [103.0, 13.0] and r["wall_s"] == 321.0
     assert (
-        "| hairpin | 1 | random | 38.00 s | 1.50 min | 12.00 s | 10.79 s | 1.112 | 6 in 10.0 min | 2 | 321 s | met |"
+        "| hairpin | 1 | random | 38.00 s | 1.50 min | 12.00 s | 10.79 s | 1.112 | 6 in 10.0 min | 2 | 0 | 32 s | met |"
         in lines
     )
+
+
+def test_near_the_limit_targets_take_medians_and_the_worst_run_per_encoder(tmp_path):
+    runs = [result("oval", k, best, t2f=t2f) for k, (best, t2f) in enumerate([(10.2, 0.5), (10.4, 0.8), (10.5, 1.5)])]
+    for r, cell in zip(runs, (3, 12, 21)):
+        r["worst_cell_recoveries"] = cell
+        r["wall_s_per_min"] = 50.0
+    runs[1]["collisions_last5"] = 3
+    lapless = result("oval", 3, None, t2f=None, encoder="random")  # no lap at all: infinitely slow
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [*runs, lapless]))
+    lines = run(tmp_path / "r.jsonl")
+    limit = json.loads(lines[-1])["limit"]
+    mine = limit["pretrained"]
+    assert (mine["median_t2f_min"], mine["median_t2f_min_met"]) == (0.8, True)
+    assert (mine["median_best_over_oracle"], mine["median_best_over_oracle_met"]) == (1.04, True)
+    assert (mine["median_collisions_last5"], mine["median_collisions_last5_met"]) == (0.0, True)
+    assert (mine["max_best_over_oracle"], mine["max_best_over_oracle_met"]) == (1.05, True)
+    assert (mine["max_worst_cell_recoveries"], mine["max_worst_cell_recoveries_met"]) == (21, False)
+    assert mine["median_wall_s_per_min"] == 50.0
+    assert limit["random"]["median_t2f_min"] is None and not limit["random"]["median_t2f_min_met"]
+    assert any(line.startswith("pretrained (3 runs): median t2f_min 0.8 (<= 1.0: met)") for line in lines)
