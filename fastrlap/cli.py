@@ -8,7 +8,7 @@ settings, `--cfg` prints the composed configuration; overrides are checked befor
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,15 +181,18 @@ def _print_summary(summary: RunSummary, run: RunDir) -> None:
     print(f"run directory: {run.path} (laps.csv, events.jsonl, summary.json)")
 
 
-def practice_multirun(overrides: list[str], deadline: float | None = None) -> Sweep:
+def practice_multirun(
+    overrides: list[str], deadline: float | None = None, done: Collection[tuple[str, int, str]] = ()
+) -> Sweep:
     """One practice run per combination of the values swept in `overrides` (`seed=0,1`), launched
-    by Hydra (fastrlap.practice.sweep); returns the `Sweep` (its folder and each job's record)."""
+    by Hydra (fastrlap.practice.sweep); returns the `Sweep` (its folder and each job's record).
+    `deadline` and `done` (the (track, seed, encoder) combinations to skip) as in `multirun`."""
     from hydra.errors import HydraException
 
     from fastrlap.practice.sweep import multirun
 
     try:
-        return multirun(_practice, overrides, deadline=deadline)
+        return multirun(_practice, overrides, deadline=deadline, done=done)
     except HydraException as e:  # an unknown launcher, a bad hydra.* override
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(f"cannot launch the sweep ({first})") from None

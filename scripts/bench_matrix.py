@@ -27,10 +27,11 @@ from pathlib import Path
 from results_table import table  # scripts/ is on the path when this script runs
 
 from fastrlap.cli import practice_multirun
+from fastrlap.practice.sweep import ALREADY_DONE
 
 
-def parse_args() -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_matrix_options(ap: argparse.ArgumentParser) -> None:
+    """The options of a matrix of practice runs (shared with bench_encoders.py)."""
     ap.add_argument("--tracks", default="oval,hairpin,chicane,technical,sweeper,figure")
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--encoders", default="pretrained", help="comma list: pretrained, random or weight paths")
@@ -41,7 +42,16 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--deadline-at", type=float, default=0.0, help="the same as a Unix time (wins over --deadline)")
     ap.add_argument("--out", default="runs/matrix")
     ap.add_argument("overrides", nargs="*", help="config overrides for every run, e.g. device=cpu")
-    return ap.parse_args()
+
+
+def deadline_of(args: argparse.Namespace, t0: float) -> float | None:
+    """The Unix time at which runs are stopped, or None."""
+    return args.deadline_at or (t0 + args.deadline if args.deadline else None)
+
+
+def finished(r: dict, minutes: float) -> bool:
+    """Whether a run practised all its minutes (not stopped by the deadline or an error first)."""
+    return (r.get("practice_min") or 0.0) >= minutes - 1e-6
 
 
 def result(job: dict) -> dict:
@@ -50,12 +60,15 @@ def result(job: dict) -> dict:
     return {"laps_list": [], **job, "name": Path(job["run_dir"]).name, "interrupted": job["status"] == "stopped"}
 
 
-def main() -> None:
-    args = parse_args()
-    out = Path(args.out)
+def practise(
+    args: argparse.Namespace,
+    sweep_dir: Path,
+    deadline: float | None,
+    done: frozenset[tuple[str, int, str]] = frozenset(),
+) -> list[dict]:
+    """Run the matrix as one sweep in `sweep_dir`, skipping the (track, seed, encoder) runs in
+    `done`; prints a line per job that did not end well. Returns the result of every job that ran."""
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))  # the launcher's workers inherit it
-    t0 = time.time()
-    deadline = args.deadline_at or (t0 + args.deadline if args.deadline else None)
     # Encoders innermost (the last swept key varies fastest): a stopped matrix still has matched pairs.
     sweep = practice_multirun(
         [
@@ -66,18 +79,29 @@ def main() -> None:
             f"practice.torch_threads={args.threads}",
             "wandb.mode=disabled",
             f"hydra.launcher.n_jobs={args.jobs}",
-            f"hydra.sweep.dir={out / 'sweep'}",
+            f"hydra.sweep.dir={sweep_dir}",
             *args.overrides,
         ],
         deadline=deadline,
+        done=done,
     )
-    results = [result(job) for job in sweep.jobs if job["status"] != "skipped"]
     for job in sweep.failed:
-        print(f"{Path(job['run_dir']).name}: {job['status']}" + (f": {job['error']}" if job["error"] else ""))
+        if job["error"] != ALREADY_DONE:
+            print(f"{Path(job['run_dir']).name}: {job['status']}" + (f": {job['error']}" if job["error"] else ""))
+    return [result(job) for job in sweep.jobs if job["status"] != "skipped"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_matrix_options(ap)
+    args = ap.parse_args()
+    out = Path(args.out)
+    t0 = time.time()
+    results = practise(args, out / "sweep", deadline_of(args, t0))
     (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
-    finished = sum((r.get("practice_min") or 0.0) >= args.minutes - 1e-6 for r in results)
     print(table([r for r in results if r.get("practice_min") is not None]))
-    print(json.dumps({"runs": len(results), "finished": finished, "wall_s": round(time.time() - t0, 1)}))
+    done = sum(finished(r, args.minutes) for r in results)
+    print(json.dumps({"runs": len(results), "finished": done, "wall_s": round(time.time() - t0, 1)}))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -42,6 +42,7 @@ SUMMARY_FILE = "summary.jsonl"
 JOB_FILE = "job.json"
 LOG_FILE = "practice.log"
 _RESOLVER = "fastrlap_job_dir"
+ALREADY_DONE = "this track, seed and encoder were practised already"
 
 # What every job gets unless the command line says otherwise: jobs side by side share the cores
 # (one torch thread each) and one terminal (no live view, no keyboard e-stop reading it).
@@ -117,12 +118,20 @@ def _sweep_folder(hydra_overrides: list[str]) -> Path:
     return folder
 
 
-def multirun(command: Callable[[Config], object], overrides: list[str], deadline: float | None = None) -> Sweep:
+def multirun(
+    command: Callable[[Config], object],
+    overrides: list[str],
+    deadline: float | None = None,
+    done: Collection[tuple[str, int, str]] = (),
+) -> Sweep:
     """Run `command` (practice) once per combination of the swept values in `overrides`, through
     Hydra's sweeper and launcher; returns the sweep once every job has ended.
 
     `deadline` (a Unix time) stops jobs still practising then as Ctrl-C would (they save and
-    report how far they got) and starts none after it: for benchmarks with a wall-clock budget."""
+    report how far they got) and starts none after it: for benchmarks with a wall-clock budget.
+    `done` holds (track name, seed, encoder) combinations that are skipped without practising
+    (finished earlier): a benchmark continued after an interruption runs only what it lacks,
+    although a sweep can only ask for whole products of values."""
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
@@ -148,7 +157,7 @@ def multirun(command: Callable[[Config], object], overrides: list[str], deadline
     )
     register_configs()
     GlobalHydra.instance().clear()
-    job = partial(_job, command, deadline, cwd)
+    job = partial(_job, command, deadline, frozenset(done), cwd)
     with initialize_config_dir(config_dir=str(config_dir()), job_name="practice", version_base=None):
         batches = GlobalHydra.instance().hydra.multirun(
             config_name="config", task_function=job, overrides=[*settings, *own]
@@ -158,18 +167,29 @@ def multirun(command: Callable[[Config], object], overrides: list[str], deadline
     return Sweep(folder, jobs)
 
 
-def _job(command: Callable[[Config], object], deadline: float | None, cwd: str, cfg: DictConfig) -> dict:
+def _job(
+    command: Callable[[Config], object],
+    deadline: float | None,
+    done: frozenset[tuple[str, int, str]],
+    cwd: str,
+    cfg: DictConfig,
+) -> dict:
     """One job, in the launcher's worker: practise in the job's folder, never raise (Hydra's
     sweeper would stop the whole sweep at a failed job), and leave job.json behind."""
     before = os.getcwd()
     os.chdir(cwd)
     try:
-        return _record_job(command, deadline, cfg)
+        return _record_job(command, deadline, done, cfg)
     finally:
         os.chdir(before)
 
 
-def _record_job(command: Callable[[Config], object], deadline: float | None, cfg: DictConfig) -> dict:
+def _record_job(
+    command: Callable[[Config], object],
+    deadline: float | None,
+    done: frozenset[tuple[str, int, str]],
+    cfg: DictConfig,
+) -> dict:
     from hydra.core.hydra_config import HydraConfig
 
     hydra = HydraConfig.get()
@@ -182,8 +202,11 @@ def _record_job(command: Callable[[Config], object], deadline: float | None, cfg
         "seed": int(cfg.seed),
         "encoder": str(cfg.agent.encoder),
     }
-    with open(run_dir / LOG_FILE, "a") as log, redirect_stdout(log), redirect_stderr(log):
-        record.update(_practise(command, cfg, run_dir, deadline))
+    if (record["track"], record["seed"], record["encoder"]) in done:
+        record.update(status="skipped", error=ALREADY_DONE)
+    else:
+        with open(run_dir / LOG_FILE, "a") as log, redirect_stdout(log), redirect_stderr(log):
+            record.update(_practise(command, cfg, run_dir, deadline))
     if summary_path(RunDir(run_dir)).is_file():  # practice got as far as driving
         record.update(run_figures(run_dir))
     atomic_write_text(run_dir / JOB_FILE, json.dumps(record) + "\n")

@@ -77,3 +77,28 @@ def test_bench_matrix_sweeps_tracks_given_as_paths_and_writes_its_results(tmp_pa
     ]
     assert all(r["encoder"] == "random" and r["oracle_lap_s"] > 0 for r in results)
     assert any(line.startswith("| twisty | 0 | random |") for line in lines)  # results_table's row
+
+
+def test_bench_encoders_practises_evaluates_under_two_lights_and_continues_where_it_stopped(tmp_path):
+    out = tmp_path / "encbench"
+    args = ["--tracks", "oval", "--seeds", 3, "--minutes", 0.03, "--jobs", 2, "--laps", 2, "--out", out]
+    tiny = [o for o in TINY if not o.startswith("agent.encoder=")]  # the benchmark sweeps both encoders
+    lines = script("bench_encoders.py", *args, *tiny, cwd=tmp_path)
+    assert "practising 2 of 2 runs (0 finished before)" in lines
+    report = json.loads(lines[-1])
+    assert report["runs"]["finished"] == 2 and [(p["track"], p["seed"]) for p in report["pairs"]] == [("oval", 3)]
+    assert set(report["light"]) == {"pretrained", "random"} and report["pass"]["all"] is False
+    evaluations = [json.loads(line) for line in (out / "evaluations.jsonl").read_text().splitlines()]
+    assert sorted((e["encoder"], e["light"]) for e in evaluations) == [
+        ("pretrained", "own"),
+        ("pretrained", "shifted"),
+        ("random", "own"),
+        ("random", "shifted"),
+    ]
+    for e in evaluations:
+        light = (0.0, 1.0) if e["light"] == "own" else (120.0, 0.6)
+        assert (e["light_shift_deg"], e["light_level"], e["seed"], e["laps_asked"]) == (*light, 3, 2)
+        assert (Path(e["run_dir"]) / f"evaluation_{e['light']}.csv").is_file()
+    again = script("bench_encoders.py", *args, *tiny, cwd=tmp_path)
+    assert not any(line.startswith(("practising", "evaluating")) for line in again)
+    assert json.loads(again[-1])["pairs"] == report["pairs"] and len(list(out.glob("practice-*"))) == 1

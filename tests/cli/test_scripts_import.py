@@ -5,6 +5,7 @@ refactor moved or renamed would otherwise break the others unnoticed until someo
 Importing each one (as a module, so its `main()` does not run) catches that in seconds."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,5 +19,6 @@ def test_script_imports(script, monkeypatch):
     monkeypatch.syspath_prepend(str(SCRIPT_DIR))  # as when the script runs: its folder is on the path
     spec = importlib.util.spec_from_file_location(f"script_{script.stem}", script)
     module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # as a running script is (`__main__`): dataclasses look it up
     spec.loader.exec_module(module)
     assert callable(getattr(module, "main", None)), f"{script.name} has no main()"

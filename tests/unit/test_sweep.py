@@ -7,7 +7,7 @@ import time
 import pytest
 from omegaconf import OmegaConf
 
-from fastrlap.practice.sweep import _practise, _stop_at, job_dir_name
+from fastrlap.practice.sweep import ALREADY_DONE, _practise, _stop_at, job_dir_name, multirun
 from fastrlap.sim.track import resolve_track_path, track_name
 
 
@@ -49,3 +49,11 @@ def test_a_job_after_the_deadline_is_skipped_without_starting(tmp_path):
     ran = []
     outcome = _practise(ran.append, OmegaConf.create({}), tmp_path, deadline=time.time() - 1)
     assert outcome["status"] == "skipped" and "deadline" in outcome["error"] and ran == []
+
+
+def test_a_sweep_skips_the_combinations_finished_already(tmp_path):
+    practised = []
+    settings = ["track=oval", "seed=0,1", "agent.encoder=random", "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path}"]
+    sweep = multirun(lambda cfg: practised.append(cfg.seed), settings, done={("oval", 0, "random")})
+    assert practised == [1]
+    assert [(j["seed"], j["status"], j["error"]) for j in sweep.jobs] == [(0, "skipped", ALREADY_DONE), (1, "ok", None)]
