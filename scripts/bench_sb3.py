@@ -123,17 +123,17 @@ def train(run: RunDir, args: argparse.Namespace, seed: int, deadline: float | No
         verbose=0,
     )
     stopped = False
-    shown = [0]
-    learning_from: list[float] = []  # (wall time, env steps) when gradient steps began
+    shown = 0  # the last whole practice minute a progress line was printed for
+    learning_from: tuple[float, int] | None = None  # (wall time, env steps) when gradient steps began
 
     def keep_going(_locals: dict, _globals: dict) -> bool:
-        nonlocal stopped
+        nonlocal stopped, shown, learning_from
         st = practice.state
-        if not learning_from and model.num_timesteps >= args.learning_starts:
-            learning_from.extend((time.monotonic(), model.num_timesteps))
+        if learning_from is None and model.num_timesteps >= args.learning_starts:
+            learning_from = (time.monotonic(), model.num_timesteps)
         minute = int(st.practice_time // 60)
-        if minute > shown[0]:
-            shown[0] = minute
+        if minute > shown:
+            shown = minute
             best = f"{st.best_lap:.2f} s" if st.best_lap is not None else "-"
             print(f"  {minute} min: {st.laps} laps, best {best}, {st.collisions} collisions", flush=True)
         if deadline is not None and time.time() >= deadline:
@@ -147,7 +147,7 @@ def train(run: RunDir, args: argparse.Namespace, seed: int, deadline: float | No
         log.close()
         env.close()
     rate = None
-    if learning_from and model.num_timesteps > learning_from[1]:
+    if learning_from is not None and model.num_timesteps > learning_from[1]:
         rate = (model.num_timesteps - learning_from[1]) / (time.monotonic() - learning_from[0])
     return practice, model, stopped, rate
 

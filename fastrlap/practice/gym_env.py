@@ -52,6 +52,7 @@ from fastrlap.practice.sim_operator import SimOperator
 from fastrlap.practice.supervisor import Event, Mode, StopReason, Supervisor
 from fastrlap.practice.vehicles import course_track, make_vehicle
 from fastrlap.sim.env import STATE_LIMIT
+from fastrlap.sim.track import Track
 from fastrlap.types import NEUTRAL, Command, LapRow, Observation
 
 EventSink = Callable[[float, str, dict], None]  # practice time (s), kind, data: events.jsonl's lines
@@ -63,7 +64,7 @@ class PracticeEnv(gym.Env):
     def __init__(
         self,
         cfg: Config,
-        track,
+        track: Track,
         demo_path: np.ndarray,
         spec: CourseSpec,
         render_mode: str | None = None,
