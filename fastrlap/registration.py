@@ -1,7 +1,10 @@
 """fastrlap's gymnasium environment, registered by name so that `gymnasium.make` finds it.
 
-Registration names the class by its import path ("module:Class"), so registering costs nothing:
-the simulator, its renderer and the rest load only when an environment is made. `import fastrlap`
+Registration names the constructor by its import path ("module:function"), so registering costs
+nothing: the simulator, its renderer and the rest load only when an environment is made. The
+constructor (practice/track_env.py) builds the simulator's `TrackEnv`, or with `run_dir=`
+fastrlap's practice task on that run directory; practice has no episode length, so on the latter
+the time limit's truncation only makes the next `reset()` carry on where the car is. `import fastrlap`
 calls `register_envs`; gymnasium releases before 1.0 also call it on `import gymnasium` through
 the "gymnasium.envs" entry point in pyproject.toml.
 """
@@ -17,4 +20,6 @@ def register_envs() -> None:
     from gymnasium.envs.registration import register, registry
 
     if ENV_ID not in registry:
-        register(id=ENV_ID, entry_point="fastrlap.sim.env:TrackEnv", max_episode_steps=MAX_EPISODE_STEPS)
+        register(
+            id=ENV_ID, entry_point="fastrlap.practice.track_env:make_track_env", max_episode_steps=MAX_EPISODE_STEPS
+        )

@@ -29,7 +29,7 @@ from fastrlap.agent.encoder import Encoder, FrameStack
 from fastrlap.agent.features import proprio
 from fastrlap.agent.sac import PolicyInput
 from fastrlap.config import Config
-from fastrlap.course.checkpoints import Course, goal_features
+from fastrlap.course.checkpoints import Course, LapRecord, goal_features
 from fastrlap.course.reward import reward as course_reward
 from fastrlap.practice.limits import ActionLimits
 from fastrlap.practice.safety import SafetyFilter
@@ -87,6 +87,27 @@ class LoopState:
     first_lap_time: float | None = None  # practice time at which the first lap completed (T2F)
     best_lap: float | None = None
     lap_times: list[float] = field(default_factory=list)
+
+
+def record_lap(state: LoopState, lap: LapRecord, speeds: LapSpeeds) -> LapRow:
+    """Count a lap the course finished in `state` (laps, T2F, best lap), and its laps.csv row.
+
+    Shared by the practice loop and the gym environment that runs practice's task
+    (practice/gym_env.py), so both count laps and time to the first lap alike."""
+    state.laps += 1
+    state.lap_times.append(lap.time)
+    if state.first_lap_time is None:
+        state.first_lap_time = state.practice_time
+    state.best_lap = lap.time if state.best_lap is None else min(state.best_lap, lap.time)
+    return LapRow(
+        lap=state.laps,
+        practice_time_s=float(state.practice_time),
+        lap_time_s=float(lap.time),
+        collisions=int(lap.collisions),
+        recoveries=int(lap.recoveries),
+        mean_speed_mps=float(speeds.mean),
+        max_speed_mps=float(speeds.peak),
+    )
 
 
 class Learner(Protocol):
@@ -342,22 +363,8 @@ class PracticeLoop:
         if hold is not None:
             self._emit(t, "estop", source=hold.source, active=True, detail=hold.line)
 
-    def _record_lap(self, lap) -> None:
-        st = self.state
-        st.laps += 1
-        st.lap_times.append(lap.time)
-        if st.first_lap_time is None:
-            st.first_lap_time = st.practice_time
-        st.best_lap = lap.time if st.best_lap is None else min(st.best_lap, lap.time)
-        row = LapRow(
-            lap=st.laps,
-            practice_time_s=float(st.practice_time),
-            lap_time_s=float(lap.time),
-            collisions=int(lap.collisions),
-            recoveries=int(lap.recoveries),
-            mean_speed_mps=float(self.lap_speeds.mean),
-            max_speed_mps=float(self.lap_speeds.peak),
-        )
+    def _record_lap(self, lap: LapRecord) -> None:
+        row = record_lap(self.state, lap, self.lap_speeds)
         self.lap_speeds = LapSpeeds()
         if self.on_lap is not None:
             self.on_lap(row)

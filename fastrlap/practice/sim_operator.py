@@ -19,9 +19,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from fastrlap.practice.loop import PracticeLoop
-from fastrlap.practice.supervisor import Mode, StopReason
-from fastrlap.types import Pose
+from fastrlap.practice.loop import LoopState
+from fastrlap.practice.supervisor import Mode, StopReason, Supervisor
+from fastrlap.types import Observation, Pose
 
 
 @runtime_checkable
@@ -32,6 +32,15 @@ class Carriable(Protocol):
     """
 
     def place(self, x: float, y: float) -> Pose: ...
+
+
+class Attended(Protocol):
+    """What the operator watches: the practice loop (`PracticeLoop`), or the gym environment that
+    runs practice's task (practice/gym_env.py)."""
+
+    supervisor: Supervisor
+    last_obs: Observation | None
+    state: LoopState
 
 
 class SimOperator:
@@ -53,7 +62,7 @@ class SimOperator:
         self.carries = 0
         self._stopped_since: float | None = None
 
-    def __call__(self, loop: PracticeLoop) -> None:
+    def __call__(self, loop: Attended) -> None:
         sup, obs = loop.supervisor, loop.last_obs
         if obs is None or sup.mode != Mode.STOPPED or sup.stopped_for is not StopReason.GEOFENCE:
             self._stopped_since = None

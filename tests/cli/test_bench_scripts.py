@@ -102,3 +102,71 @@ def test_bench_encoders_practises_evaluates_under_two_lights_and_continues_where
     again = script("bench_encoders.py", *args, *tiny, cwd=tmp_path)
     assert not any(line.startswith(("practising", "evaluating")) for line in again)
     assert json.loads(again[-1])["pairs"] == report["pairs"] and len(list(out.glob("practice-*"))) == 1
+
+
+SB3_TINY = ["--minutes", 0.05, "--learning-starts", 10, "--batch-size", 8, "course.demo_speed=3.0"]
+BENCH_KEYS = {
+    "track",
+    "seed",
+    "encoder",
+    "demo_lap_s",
+    "t2f_min",
+    "best_lap_s",
+    "oracle_lap_s",
+    "best_over_oracle",
+    "collisions_last5",
+    "collisions",
+    "stuck_first_min",
+    "laps",
+    "practice_min",
+    "wall_s",
+    "run_dir",
+}
+
+
+def test_bench_sb3_prints_the_practice_figures_and_results_table_shows_them_beside_fastrlaps(tmp_path):
+    out = tmp_path / "sb3"
+    lines = script("bench_sb3.py", "--track", "oval", "--seed", 0, "--out", out, *SB3_TINY, cwd=tmp_path)
+    result = json.loads(lines[-1])
+    assert BENCH_KEYS <= result.keys() and result["encoder"] == "sb3_sac_pixels"
+    assert (result["track"], result["seed"], result["status"], result["laps_list"]) == ("oval", 0, "ok", [])
+    assert 0.05 <= result["practice_min"] < 0.15 and 0 < result["env_steps"] <= 30 and result["oracle_lap_s"] > 0
+    assert [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()] == [result]
+    run = Path(result["run_dir"])  # practice's demo and checkpoints, and its logs
+    assert {"demo.npz", "checkpoints.json", "laps.csv", "events.jsonl"} <= {p.name for p in run.iterdir()}
+    ours = dict(result, encoder="pretrained", best_lap_s=12.0, t2f_min=1.0, laps_list=[[60.0, 12.0]])
+    (tmp_path / "fastrlap.jsonl").write_text(json.dumps(ours) + "\n")
+    rows = script("results_table.py", tmp_path / "fastrlap.jsonl", out / "results.jsonl", cwd=tmp_path)
+    assert [r.split(" | ")[2] for r in rows if r.startswith("| oval | 0 |")] == ["pretrained", "sb3_sac_pixels"]
+
+
+def test_bench_sb3_deadline_stops_a_run_and_still_records_how_far_it_got(tmp_path):
+    """A deadline reached during training ends the run after its current env step, as finished."""
+    code = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(SCRIPTS)!r})\n"
+        "import bench_sb3 as b\n"
+        f"sys.argv = ['bench_sb3.py', '--out', 'out', *{[str(a) for a in SB3_TINY]!r}]\n"
+        "args = b.parse_args()\n"
+        "(cfg,) = b.configs(args)\n"
+        "run = b.record_run(cfg, b.Path(args.out))\n"
+        "practice, model, stopped, rate = b.train(run, args, cfg.seed, deadline=0.0)\n"
+        "print(json.dumps(b.figures(run, practice, model, stopped, rate, 1.0)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.splitlines()[-1])
+    assert (result["status"], result["interrupted"], result["env_steps"]) == ("stopped", True, 1)
+    assert result["practice_min"] < 0.05 and BENCH_KEYS <= result.keys()
+
+
+def test_bench_sb3_names_a_bad_track_in_one_line_before_running(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench_sb3.py"), "--tracks", "oval,nowhere", "--out", tmp_path / "o"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert out.returncode == 1 and out.stderr.startswith("bench_sb3: ") and "nowhere" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
