@@ -55,7 +55,7 @@ from fastrlap.config import CAMERA_LOOKS, CameraConfig
 from fastrlap.errors import FastrlapError
 from fastrlap.sim import shadows
 from fastrlap.sim.lens import add_noise, noise_bank
-from fastrlap.sim.materials import Finish
+from fastrlap.sim.materials import Finish, shadow_loss
 from fastrlap.sim.props import WALKER_SIZE, Prop, Walker, hang_posters, place_props, place_walker
 from fastrlap.sim.textures import Grid, Look, Painter, fog, look_for, paint_ground, scenery, sky
 from fastrlap.sim.track import Obstacle, Track
@@ -299,20 +299,25 @@ class Renderer:
         self._finish: Finish | None = None
         self._props: list[Prop] = []
         self._walker: Walker | None = None
+        self._walker_shadow: shadows.MovingShadow | None = None
         self.scene = track.scene.shifted(camera.light_shift_deg)
         if camera.look == "realistic":
             self._props = place_props(track, self.scene)
             self._walker = place_walker(track, self._props)
-            self._finish = Finish(self.scene, self._shadow_sampler())
+            baked = self._shadow_map()
+            self._finish = Finish(self.scene, shadows.sampler(*baked))
         self._build_ground(rays, h)
         self._build_sky(rays)
         self._build_rays(rays, h)
         self._build_glare(rays)
+        if self._walker is not None and self._g0 < H:
+            self._walker_shadow = self._moving_shadow(rays, baked)
         del self._painter  # its noise tiles are only needed while painting
         self._finish = None  # likewise the shadow map
 
-    def _shadow_sampler(self):
-        """Shadows of barriers, boxes and props on the ground for the venue's light (realistic look)."""
+    def _shadow_map(self) -> tuple[np.ndarray, tuple[float, float], float]:
+        """Shadows of barriers, boxes and props on the ground for the venue's light (realistic
+        look): the raster (0..1), the world x, y of its corner and its cell (m)."""
         fld, tr = self._field, self.track
         res = fld.res  # the shadow map shares the field raster's cells
         lateral, _ = fld.track_coords(Grid(float(fld.origin[0]), float(fld.origin[1]), res, (fld.rows, fld.cols)))
@@ -327,7 +332,24 @@ class Renderer:
             cv2.fillPoly(heights, [poly], float(height), cv2.LINE_8, shift=2)
         sc = self.scene
         shadow = shadows.cast(heights, res, sc.light_direction(), sc.light_elevation_deg, diffuse=sc.indoor)
-        return shadows.sampler(shadow, (float(fld.origin[0]), float(fld.origin[1])), res)
+        return shadow, (float(fld.origin[0]), float(fld.origin[1])), res
+
+    def _moving_shadow(self, rays: _Rays, baked) -> shadows.MovingShadow:
+        """The walker's shadow, drawn per frame over the ground below row g0 (realistic look)."""
+        H, W = self._shape
+        px = slice(self._g0 * W, H * W)
+        scale = self.camera.mount_height / -rays.up[px]  # every ray from row g0 on meets the ground
+        ground = tuple((scale * a[px]).astype(np.float32).reshape(H - self._g0, W) for a in (rays.forward, rays.left))
+        raster, origin, res = baked
+        return shadows.MovingShadow(
+            self.camera,
+            ground,
+            self._g0,
+            WALKER_SIZE[2],
+            self.scene,
+            shadow_loss(self.scene),
+            (np.rint(raster * 255).astype(np.uint8), origin, res),
+        )
 
     # ------------------------------------------------------------------ precomputation
     def _build_ground(self, rays: _Rays, h: float) -> None:
@@ -617,15 +639,20 @@ class Renderer:
             idx &= PANORAMA_COLUMNS - 1
             idx += self._pano_row
             np.take(self._panorama, idx, out=flat[sc])
+        walker = self._walker.at(t) if self._walker is not None else None
         if g0 < H:
             self._ground(flat[g0 * W :], x, y, c, s, inside)
             if self._glare is not None:
                 self._add_glare(out[g0:], yaw)
+            if self._walker_shadow is not None:
+                depth, width, _ = WALKER_SIZE
+                footprint = Prop(walker[:2], (depth, width), walker[2]).corners
+                self._walker_shadow.draw(out[g0:], x, y, c, s, footprint)
         hits = None
         if self._walls or len(self._obstacles):
             hits = self._walls_and_boxes(flat, x, y, c, s, inside)
         if len(self._prop_set):
-            self._draw_props(flat, x, y, c, s, t, hits)
+            self._draw_props(flat, x, y, c, s, walker, hits)
         if brightness != 1.0:
             lut = np.clip(self._lut * brightness + 0.5, 0, 255).astype(np.uint8)
             out = cv2.LUT(out, lut)  # 7x faster than numpy's fancy indexing here
@@ -644,13 +671,14 @@ class Renderer:
         np.take(self._glare, idx, out=buf.view("V3").reshape(-1))
         cv2.add(ground, buf, dst=ground)
 
-    def _draw_props(self, flat: np.ndarray, x: float, y: float, c: float, s: float, t: float, hits) -> None:
-        """Draw the clutter beside the track and the walker at time t over everything drawn so
-        far, except where a barrier or obstacle (`hits`: per-ray distance and top) is nearer."""
+    def _draw_props(self, flat: np.ndarray, x: float, y: float, c: float, s: float, walker, hits) -> None:
+        """Draw the clutter beside the track and the walker (at `walker`: x, y, heading, or None)
+        over everything drawn so far, except where a barrier or obstacle (`hits`: per-ray
+        distance and top) is nearer."""
         cam, rot = complex(x, y), complex(c, s)
         boxes = self._prop_set
-        if self._walker is not None:
-            wx, wy, heading = self._walker.at(t)
+        if walker is not None:
+            wx, wy, heading = walker
             centre, turn = boxes.centre.copy(), boxes.rot.copy()
             centre[-1], turn[-1] = complex(wx, wy), complex(math.cos(heading), math.sin(heading))
             boxes = _BoxSet(centre, turn, boxes.hx, boxes.hy, boxes.radius, boxes.height, boxes.base)

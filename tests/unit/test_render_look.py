@@ -1,6 +1,6 @@
 """Camera looks of the simulator: the clean look stays byte-identical, the realistic look is
-reproducible per seed, casts shadows away from the light, keeps its walker off the track and
-exposes with a first-order lag."""
+reproducible per seed, casts shadows (the walker's too) away from the light, keeps its walker off
+the track and exposes with a first-order lag."""
 
 import hashlib
 from dataclasses import replace
@@ -88,6 +88,26 @@ def test_barriers_cast_their_shadows_away_from_the_light():
     # right barrier's falls outside the track. Light from the right: the other way round.
     assert _left_right_ground(90.0) < 0.8
     assert _left_right_ground(270.0) > 1.25
+
+
+def _walker_seen_against(azimuth_deg: float) -> np.ndarray:
+    """Grey frame of campus (no walls, no props, so no baked shadows) under a sun at 20 degrees
+    from `azimuth_deg`, from 3 m south of the walker, looking north at it (+y)."""
+    data = yaml.safe_load(resolve_track_path("campus").read_text())
+    data["scene"] = {"lighting": "sun", "light_azimuth_deg": azimuth_deg, "light_elevation_deg": 20, "clutter": 0}
+    track = parse_track(data, source=f"campus-sun-{azimuth_deg}")
+    x, y, _ = place_walker(track, []).at(0.0)
+    return Renderer(track, REALISTIC).render(x, y - 3.0, np.pi / 2).astype(float).mean(axis=2)
+
+
+def test_the_walker_casts_its_shadow_away_from_the_light():
+    # The walker's feet are at row ~49; below them lies the ground between it and the camera.
+    # A sun ahead (north, 90 degrees) throws the 4.7 m shadow at the camera; a sun behind it
+    # (south) throws it away, hidden behind the walker; a sun from the east throws it sideways.
+    near = (slice(52, 128), slice(43, 86))
+    ahead, behind, east = (_walker_seen_against(a)[near].mean() for a in (90.0, 270.0, 0.0))
+    assert ahead < 0.6 * behind
+    assert behind == pytest.approx(east, rel=0.01)
 
 
 @pytest.mark.parametrize("name", ["oval", "hairpin", "technical", "prior/warehouse", "prior/campus"])
