@@ -13,9 +13,11 @@ from fastrlap.config import CameraConfig, SimConfig, VehicleConfig
 from fastrlap.errors import FastrlapError
 from fastrlap.sim.camera import SimCamera
 from fastrlap.sim.lighting import EXPOSURE_TAU, Lighting
-from fastrlap.sim.props import place_props, place_walker
+from fastrlap.sim.materials import shadow_loss
+from fastrlap.sim.props import WALKER_SIZE, Prop, place_props, place_walker
 from fastrlap.sim.render import Renderer
-from fastrlap.sim.scene import SceneError
+from fastrlap.sim.scene import SceneError, SceneSpec
+from fastrlap.sim.shadows import MovingShadow
 from fastrlap.sim.track import load_track, parse_track, resolve_track_path
 from fastrlap.types import Command
 from fastrlap.vehicle.sim import SimVehicle
@@ -108,6 +110,25 @@ def test_the_walker_casts_its_shadow_away_from_the_light():
     ahead, behind, east = (_walker_seen_against(a)[near].mean() for a in (90.0, 270.0, 0.0))
     assert ahead < 0.6 * behind
     assert behind == pytest.approx(east, rel=0.01)
+
+
+def test_the_walker_shadow_does_not_deepen_a_baked_one():
+    scene = SceneSpec("sun", 90.0, 20.0, "none", False, 0.0)
+    cam, first_row = CameraConfig(look="realistic"), 40
+    ahead = np.full((cam.height - first_row, cam.width), 2.0, np.float32)  # where each pixel meets the ground
+    ground = (ahead, np.zeros_like(ahead))
+    footprint = Prop((3.0, 0.0), WALKER_SIZE[:2]).corners  # 3 m ahead of a car at the origin facing +x
+
+    def drawn(baked: int) -> np.ndarray:
+        frame = np.full((cam.height - first_row, cam.width, 3), 100, np.uint8)
+        raster = (np.full((100, 100), baked, np.uint8), (-50.0, -50.0), 1.0)
+        MovingShadow(cam, ground, first_row, WALKER_SIZE[2], scene, shadow_loss(scene), raster).draw(
+            frame, 0.0, 0.0, 1.0, 0.0, footprint
+        )
+        return frame
+
+    assert (drawn(0) < 100).any()  # lit ground darkens under the walker's shadow
+    assert (drawn(255) == 100).all()  # ground already in a baked shadow keeps its shade
 
 
 @pytest.mark.parametrize("name", ["oval", "hairpin", "technical", "prior/warehouse", "prior/campus"])
