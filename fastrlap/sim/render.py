@@ -57,6 +57,7 @@ from fastrlap.sim import shadows
 from fastrlap.sim.lens import add_noise, noise_bank
 from fastrlap.sim.materials import Finish, shadow_loss
 from fastrlap.sim.props import WALKER_SIZE, Prop, Walker, hang_posters, place_props, place_walker
+from fastrlap.sim.scene import SceneSpec
 from fastrlap.sim.textures import Grid, Look, Painter, fog, look_for, paint_ground, scenery, sky
 from fastrlap.sim.track import Obstacle, Track
 
@@ -245,12 +246,15 @@ class Renderer:
     128x128 (see the module docstring for how).
     """
 
-    def __init__(self, track: Track, camera: CameraConfig) -> None:
+    def __init__(self, track: Track, camera: CameraConfig, scene: SceneSpec | None = None) -> None:
+        """`scene` replaces the track's own venue (its light, markings, clutter) for the realistic look."""
         if camera.look not in CAMERA_LOOKS:
             raise FastrlapError(f"vehicle.sim.camera.look={camera.look!r}: use one of {', '.join(CAMERA_LOOKS)}")
         self.track, self.camera = track, camera
+        venue = track.scene if scene is None else scene
         key = (
             _track_key(track),
+            venue,
             camera.width,
             camera.height,
             camera.fov_deg,
@@ -261,7 +265,7 @@ class Renderer:
         )
         tables = _TABLES.get(key)
         if tables is None:
-            self._precompute(track, camera)
+            self._precompute(track, camera, venue)
             tables = {k: v for k, v in self.__dict__.items() if k not in ("track", "camera")}
             _TABLES[key] = tables
             while len(_TABLES) > TABLE_CACHE_SIZE:
@@ -283,7 +287,7 @@ class Renderer:
         if camera.noise_std > 0:
             self._noise_bank = noise_bank(camera.noise_std, camera.height * camera.width * 3)
 
-    def _precompute(self, track: Track, camera: CameraConfig) -> None:
+    def _precompute(self, track: Track, camera: CameraConfig, venue: SceneSpec) -> None:
         self.look: Look = look_for(track.surface)
         self._painter = Painter(track.name)
         H, W = camera.height, camera.width
@@ -300,7 +304,7 @@ class Renderer:
         self._props: list[Prop] = []
         self._walker: Walker | None = None
         self._walker_shadow: shadows.MovingShadow | None = None
-        self.scene = track.scene.shifted(camera.light_shift_deg)
+        self.scene = venue.shifted(camera.light_shift_deg)
         if camera.look == "realistic":
             self._props = place_props(track, self.scene)
             self._walker = place_walker(track, self._props)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from fastrlap.config import CAMERA_LOOKS, CameraConfig
+from fastrlap.config import CAMERA_LOOKS, CameraConfig, PretrainConfig
 from fastrlap.sim.camera import SimCamera
 from fastrlap.sim.props import place_props, place_walker
 from fastrlap.sim.scene import LIGHTINGS, MARKINGS
@@ -76,6 +76,7 @@ def test_the_prior_environments_show_more_than_the_race_tracks():
     for field in ("light_elevation_deg", "clutter"):
         ours, theirs = [getattr(s, field) for s in prior], [getattr(s, field) for s in race]
         assert min(ours) < min(theirs) and max(ours) > max(theirs), field
+    assert sorted(PretrainConfig().envs) == PRIOR  # collect uses them all by default
 
 
 def test_the_files_are_what_the_script_writes():
