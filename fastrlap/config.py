@@ -316,7 +316,7 @@ class PretrainConfig:
     out: str = "prior_data"  # dataset folder (shards + manifest.json); must not hold a dataset yet
     src: str = ""  # import-recon: folder of RECON's jackal_*.hdf5 trajectory files
     frames_per_shard: int = 2000  # control ticks per shard file, count
-    episode_seconds: float = 60.0  # s of simulated driving per episode (a new place, direction and look each)
+    episode_seconds: float = 60.0  # s of simulated driving per episode (a new place, direction, mount and light each)
     min_speed: float = 0.5  # m/s, slowest speed drawn for a goal
     max_speed: float = 2.0  # m/s, fastest speed drawn for a goal
     steer_noise: float = 0.04  # rad, std of the steering noise's innovation per tick (OU process)
