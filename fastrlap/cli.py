@@ -318,7 +318,10 @@ def _pretrain_collect(cfg: Config) -> int:
     _check_sim(cfg)
     p = cfg.pretrain
     envs = check_prior_envs(list(p.envs))
-    print(f"collecting {p.steps} frames of low-speed exploration in {', '.join(envs)} into {p.out} (seed {cfg.seed})")
+    print(
+        f"collecting {p.steps} frames of low-speed exploration in {', '.join(envs)} into {p.out} "
+        f"({p.look} camera look, seed {cfg.seed})"
+    )
 
     def progress(stats) -> None:
         rate = stats.frames_per_second

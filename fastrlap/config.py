@@ -309,13 +309,14 @@ class PretrainConfig:
     """`fastrlap pretrain collect`: the prior dataset from the simulator's prior environments."""
 
     envs: list[str] = field(
-        default_factory=lambda: ["campus", "warehouse", "trail"]
+        default_factory=lambda: ["campus", "gym", "office", "parking", "trail", "warehouse", "yard"]
     )  # prior environments (never race tracks)
+    look: str = "realistic"  # camera look of the frames: realistic | clean (the shipped encoder's data)
     steps: int = 100_000  # frames (control ticks) to collect, count
     out: str = "prior_data"  # dataset folder (shards + manifest.json); must not hold a dataset yet
     src: str = ""  # import-recon: folder of RECON's jackal_*.hdf5 trajectory files
     frames_per_shard: int = 2000  # control ticks per shard file, count
-    episode_seconds: float = 60.0  # s of simulated driving per episode (a new place, direction and look each)
+    episode_seconds: float = 60.0  # s of simulated driving per episode (a new place, direction, mount and light each)
     min_speed: float = 0.5  # m/s, slowest speed drawn for a goal
     max_speed: float = 2.0  # m/s, fastest speed drawn for a goal
     steer_noise: float = 0.04  # rad, std of the steering noise's innovation per tick (OU process)
@@ -324,6 +325,8 @@ class PretrainConfig:
     offtrack_prob: float = 0.25  # probability that a goal lies off the course where no barrier stands
     offtrack_reach: float = 2.5  # m, farthest an off-course goal lies beyond the edge
     brightness_jitter: float = 0.3  # max relative brightness change per episode
+    light_azimuth_jitter_deg: float = 90.0  # realistic look: max turn of each episode's light from the venue's, degrees
+    light_elevation_jitter_deg: float = 15.0  # realistic look: max raise or drop of each episode's light, degrees
     camera_variants: int = 4  # camera mounts (height, pitch, noise) episodes draw from, count
     height_jitter: float = 0.04  # m, max change of the camera height from the vehicle's camera
     pitch_jitter_deg: float = 4.0  # degrees, max change of the camera pitch
@@ -523,6 +526,8 @@ LIMITS: tuple[Limit, ...] = (
     Limit("pretrain.bump_prob", 0, 1),
     Limit("pretrain.offtrack_prob", 0, 1),
     _at_least("pretrain.camera_variants", 1),
+    Limit("pretrain.light_azimuth_jitter_deg", 0, 180),
+    Limit("pretrain.light_elevation_jitter_deg", 0, 85),
     _at_least("iql.steps", 1),
     _at_least("iql.batch_size", 1),
     _above("iql.lr", 0),
@@ -545,6 +550,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "wandb.mode": ("offline", "online", "disabled"),
     "view.driver": ("oracle", "demo"),
     "vehicle.sim.camera.look": CAMERA_LOOKS,
+    "pretrain.look": CAMERA_LOOKS,
     "vehicle.real.pose.source": ("odometry", "gps", "external"),
     "learner_link.on_loss": ("continue", "stop"),
     "agent.critic_target": ("min2", "mean_minus_std"),

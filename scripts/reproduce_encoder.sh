@@ -6,6 +6,8 @@
 #
 # The shipped file was made with the defaults below on one GPU (docs/experiments/encoder.md);
 # the same commands run on a CPU, only slower. Copy OUT_DIR/encoder.pt to fastrlap/assets/ to ship it.
+# Its prior data predates today's collect defaults, so the collectors pin what it saw: the three
+# first prior environments on the clean camera look.
 set -euo pipefail
 DATA=${1:?usage: reproduce_encoder.sh DATA_DIR OUT_DIR [overrides]}
 OUT=${2:?usage: reproduce_encoder.sh DATA_DIR OUT_DIR [overrides]}
@@ -20,6 +22,7 @@ if [ ! -f "$DATA/COMPLETE" ]; then
     for s in $(seq 0 $((JOBS - 1))); do
         rm -rf "$DATA/s$s"
         OMP_NUM_THREADS=1 $FASTRLAP pretrain collect seed="$s" steps="$per" out="$DATA/s$s" \
+            "envs=[campus,warehouse,trail]" look=clean \
             > "$DATA/collect-s$s.log" 2>&1 &
         pids+=($!)
     done

@@ -2,7 +2,8 @@
 
 RECON (the paper's prior data) is a Jackal driving slowly toward random goals in places the race
 car never sees, bumping into things now and then. `ExplorationDriver` does the same on the
-simulator's prior environments (`builtin_tracks("prior")`: campus, warehouse, trail):
+simulator's prior environments (`builtin_tracks("prior")`: campus, gym, office, parking, trail,
+warehouse, yard):
 
 * a goal is a random arc length 2-8 m ahead along the course (in the episode's driving
   direction) at a random lateral offset; on a side without a barrier it may lie up to
@@ -13,13 +14,16 @@ simulator's prior environments (`builtin_tracks("prior")`: campus, warehouse, tr
   own arc length and offset to the goal's, at a speed drawn per goal in [min_speed, max_speed],
   with Ornstein-Uhlenbeck noise on steering and speed;
 * each episode draws a camera mount (height, pitch, sensor noise level; `camera_variants`) and a
-  brightness factor;
+  brightness factor; in the realistic camera look (`PretrainConfig.look`, the default) also its
+  light: the venue's sun or lamps turned and raised or lowered at random (`episode_scene`), and
+  the light's level, colour and clouds or flicker (`SimCamera.new_episode`), so the prior data
+  sees more kinds of light than any one venue shows;
 * after a bump (a contact that changes its velocity by more than BUMP_IMPACT; scraping along a
   wall is not one), or when it has not moved for 2 s, it backs out for 1-2 s with a random
   steering angle, then picks a new goal.
 
-`collect` drives episodes (a random environment, start, direction and camera look each) and hands
-every tick to a `ShardWriter`. Everything random comes from one seed.
+`collect` drives episodes (a random environment, start, direction, camera mount and light each)
+and hands every tick to a `ShardWriter`. Everything random comes from one seed.
 """
 
 from __future__ import annotations
@@ -33,10 +37,11 @@ from pathlib import Path
 import numpy as np
 
 from fastrlap.actions import to_action
-from fastrlap.config import CameraConfig, PretrainConfig, SimConfig, VehicleConfig
+from fastrlap.config import CAMERA_LOOKS, CameraConfig, PretrainConfig, SimConfig, VehicleConfig
 from fastrlap.pretrain.shards import PriorDataError, ShardWriter
+from fastrlap.sim.camera import SimCamera
 from fastrlap.sim.dynamics import CarParams, car_params
-from fastrlap.sim.render import Renderer
+from fastrlap.sim.scene import ELEVATION_RANGE, SceneSpec
 from fastrlap.sim.track import Track, builtin_tracks, load_track
 from fastrlap.sim.world import World
 from fastrlap.types import Command
@@ -207,6 +212,57 @@ def camera_variants(base: CameraConfig, cfg: PretrainConfig) -> list[CameraConfi
     return out
 
 
+def episode_scene(venue: SceneSpec, cfg: PretrainConfig, rng: np.random.Generator) -> SceneSpec:
+    """The venue under an episode's light: turned by up to `light_azimuth_jitter_deg` and raised
+    or lowered by up to `light_elevation_jitter_deg` (kept within the elevations a venue allows),
+    each uniformly. The realistic look bakes the light's shadows into the ground, so each episode
+    builds its own renderer tables (about a second)."""
+    azimuth = venue.light_azimuth_deg + float(rng.uniform(-1, 1)) * cfg.light_azimuth_jitter_deg
+    elevation = venue.light_elevation_deg + float(rng.uniform(-1, 1)) * cfg.light_elevation_jitter_deg
+    return replace(
+        venue,
+        light_azimuth_deg=azimuth % 360.0,
+        light_elevation_deg=min(max(elevation, ELEVATION_RANGE[0]), ELEVATION_RANGE[1]),
+    )
+
+
+class _EpisodeCameras:
+    """The camera of each episode. The realistic look bakes the light's shadows into the
+    renderer's tables, so each episode gets a fresh camera under its own light; the clean look
+    ignores the light, so one camera per (environment, mount) serves every episode.
+
+    Frames are stored without sensor noise (noisy frames compress 5x worse): each mount's
+    noise_std is in the manifest and the training loader adds fresh noise (shards.sensor_noise).
+    """
+
+    def __init__(self, cfg: PretrainConfig, mounts: list[CameraConfig]) -> None:
+        self.cfg = cfg
+        self.mounts = [replace(m, noise_std=0.0, look=cfg.look) for m in mounts]
+        self._clean: dict[tuple[str, int], SimCamera] = {}
+
+    def get(self, track: Track, mount: int, rng: np.random.Generator) -> SimCamera:
+        """The camera for an episode on `track` through mount number `mount`, its light drawn from rng."""
+        if self.cfg.look == "realistic":
+            camera = SimCamera(track, self.mounts[mount], episode_scene(track.scene, self.cfg, rng))
+        else:
+            camera = self._clean.get((track.name, mount))
+            if camera is None:
+                camera = self._clean[(track.name, mount)] = SimCamera(track, self.mounts[mount])
+        camera.new_episode(rng)
+        return camera
+
+    def note(self, episode: int, camera: SimCamera, brightness: float) -> dict:
+        """What the manifest records of an episode's light: its mean level and, in the realistic
+        look, where it stands."""
+        note = {"episode": episode, "level": round(brightness * camera.lighting.base, 4)}
+        if self.cfg.look == "realistic":
+            scene = camera.renderer.scene
+            note.update(
+                azimuth_deg=round(scene.light_azimuth_deg, 2), elevation_deg=round(scene.light_elevation_deg, 2)
+            )
+        return note
+
+
 def collect(
     cfg: PretrainConfig,
     vehicle: VehicleConfig,
@@ -229,6 +285,8 @@ def collect(
             f"pretrain.episode_seconds={cfg.episode_seconds}, pretrain.camera_variants="
             f"{cfg.camera_variants}: both must be positive"
         )
+    if cfg.look not in CAMERA_LOOKS:
+        raise PriorDataError(f"pretrain.look={cfg.look!r}: use one of {', '.join(CAMERA_LOOKS)}")
     root = np.random.SeedSequence(seed)
     episode_seq, world_seq = root.spawn(2)
     rng = np.random.default_rng(episode_seq)
@@ -237,7 +295,7 @@ def collect(
     sim: SimConfig = vehicle.sim
     tracks = {name: load_track(name) for name in envs}
     cameras = camera_variants(sim.camera, cfg)
-    renderers: dict[tuple[str, int], Renderer] = {}
+    episode_cameras = _EpisodeCameras(cfg, cameras)
     writer = ShardWriter(
         Path(out),
         envs,
@@ -245,6 +303,7 @@ def collect(
         meta={
             "source": "sim",
             "seed": seed,
+            "look": cfg.look,
             "control_hz": vehicle.control_hz,
             "vehicle": {
                 "speed_bias": vehicle.speed_bias,
@@ -264,12 +323,9 @@ def collect(
         env = envs[int(rng.integers(len(envs)))]
         track = tracks[env]
         cam_i = int(rng.integers(len(cameras)))
-        renderer = renderers.get((env, cam_i))
-        if renderer is None:
-            # Frames are stored clean (noisy frames compress 5x worse); the mount's noise_std is in the
-            # manifest and the training loader adds fresh sensor noise (shards.sensor_noise).
-            renderer = renderers[(env, cam_i)] = Renderer(track, replace(cameras[cam_i], noise_std=0.0))
         brightness = 1.0 + float(rng.uniform(-1, 1)) * cfg.brightness_jitter
+        camera = episode_cameras.get(track, cam_i, rng)
+        writer.note_episode(episode_cameras.note(episodes, camera, brightness))
         direction = 1 if rng.random() < 0.5 else -1
         world = World(track, params, sim, vehicle.control_hz, seed=int(world_rng.integers(2**31)))
         s0 = float(rng.uniform(0.0, track.length))
@@ -279,7 +335,9 @@ def collect(
         driver = ExplorationDriver(track, params, cfg, rng, direction=direction)
         impact, t = 0.0, 0.0
         for k in range(min(ticks_per_episode, cfg.steps - frames)):
-            frame = renderer.render(state.x, state.y, state.yaw, brightness=brightness)
+            frame = camera.frame(
+                state.x, state.y, state.yaw, t=t, speed=state.vx, yaw_rate=state.yaw_rate, brightness=brightness
+            )
             cmd = driver(t, state.x, state.y, state.yaw, impact)
             reading = world.step(cmd)
             writer.add(

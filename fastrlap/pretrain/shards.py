@@ -37,8 +37,10 @@ An episode may continue in the next shard; `iter_trajectories` stitches it back 
 
 `manifest.json`: `format_version`, `fastrlap_version`, `created`, `seed`, `environments`,
 `frames_per_shard`, `frame_shape`, `control_hz`, `cameras` (`[{mount_height, pitch_deg, noise_std}]`), `vehicle` (speed_bias, speed_scale, max_steer:
-the action mapping), `total_frames`, `total_episodes`, `source` ("sim" or "recon") and `shards`:
-`[{file, frames, episodes}]` in order. A shard that is not listed (a crash while writing it) is
+the action mapping), `total_frames`, `total_episodes`, `source` ("sim" or "recon"), for simulated
+data `look` (the camera look, "realistic" or "clean"), `episode_notes` (`[{episode, ...}]`, what
+the collector recorded about each episode: its light's mean `level`, and in the realistic look its
+`azimuth_deg` and `elevation_deg`) and `shards`: `[{file, frames, episodes}]` in order. A shard that is not listed (a crash while writing it) is
 ignored, so a kill -9 loses at most the shard being written.
 """
 
@@ -129,6 +131,7 @@ class ShardWriter:
             raise PriorDataError(f"frames_per_shard={self.frames_per_shard}: must be at least 1")
         self.out.mkdir(parents=True, exist_ok=True)
         self.shards: list[dict] = []
+        self.episode_notes: list[dict] = []
         self.total_frames = 0
         self._episodes: set[int] = set()
         self._rows: dict[str, list] = {k: [] for k in ("frames", *PER_TICK)}
@@ -170,6 +173,10 @@ class ShardWriter:
         if len(rows["frames"]) >= self.frames_per_shard:
             self.flush()
 
+    def note_episode(self, note: dict) -> None:
+        """Record facts about an episode (JSON values, with its `episode` id) for the manifest."""
+        self.episode_notes.append(note)
+
     def flush(self) -> None:
         """Write the buffered ticks as the next shard (nothing if empty), then the manifest."""
         rows = self._rows
@@ -203,6 +210,7 @@ class ShardWriter:
             "total_frames": self.total_frames,
             "total_episodes": len(self._episodes),
             **self.meta,
+            "episode_notes": self.episode_notes,
             "shards": self.shards,
         }
         text = json.dumps(manifest, indent=2).encode()

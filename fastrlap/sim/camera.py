@@ -22,6 +22,7 @@ from fastrlap.config import CameraConfig
 from fastrlap.sim.lens import Lens
 from fastrlap.sim.lighting import AutoExposure, Lighting
 from fastrlap.sim.render import Renderer
+from fastrlap.sim.scene import SceneSpec
 from fastrlap.sim.track import Track
 
 NOMINAL_LIGHT = Lighting(base=1.0, kelvin=5500.0, cloud_depth=0.0, flicker=0.0, phases=(0.0, 0.0, 0.0, 0.0))
@@ -30,9 +31,10 @@ NOMINAL_LIGHT = Lighting(base=1.0, kelvin=5500.0, cloud_depth=0.0, flicker=0.0, 
 class SimCamera:
     """Frames of `track` through `camera` (see the module docstring)."""
 
-    def __init__(self, track: Track, camera: CameraConfig) -> None:
+    def __init__(self, track: Track, camera: CameraConfig, scene: SceneSpec | None = None) -> None:
+        """`scene` replaces the track's own venue (e.g. another light; see `Renderer`)."""
         self.config = camera
-        self.renderer = Renderer(track, camera)
+        self.renderer = Renderer(track, camera, scene)
         self.realistic = camera.look == "realistic"
         self.lighting = NOMINAL_LIGHT.shifted(camera.light_level)  # until an episode draws its own
         if self.realistic:

@@ -104,6 +104,10 @@ class Finish:
     def shade(self, grid: Grid, rgb: np.ndarray) -> np.ndarray:
         """Darken rgb (in place) where the ground lies in shadow."""
         shadow = self._shadow_at(grid)
-        loss = SUN_SHADOW if self.scene.lighting == "sun" else LAMP_SHADOW
-        rgb *= 1.0 - shadow[..., None] * loss
+        rgb *= 1.0 - shadow[..., None] * shadow_loss(self.scene)
         return rgb
+
+
+def shadow_loss(scene: SceneSpec) -> np.ndarray:
+    """Fraction of the light lost in a full shadow, per RGB channel, under the venue's light."""
+    return SUN_SHADOW if scene.lighting == "sun" else LAMP_SHADOW

@@ -32,8 +32,9 @@ The realistic camera look (`camera.look`, see `camera.py`) reuses all of this: i
 are painted with weathering, worn markings and the track's shadow map (`materials.py`,
 `shadows.py`), boxes of clutter and a walker (`props.py`) are hit by the same vectorised ray-box
 test as obstacles and drawn in a second layer (a tall prop shows above a nearer low barrier),
-and a shiny floor gets the light's reflection from a panorama indexed by heading, like the
-scenery. The clean look's frames are unchanged byte for byte.
+a shiny floor gets the light's reflection from a panorama indexed by heading, like the
+scenery, and the walker's shadow, which moves, is laid over each frame's ground
+(`shadows.MovingShadow`). The clean look's frames are unchanged byte for byte.
 
 Measured on a 2-core computer (median over 1000 poses, 128x128): ~0.08 ms on tracks
 without walls, ~0.25-0.3 ms with walls and boxes.
@@ -55,8 +56,9 @@ from fastrlap.config import CAMERA_LOOKS, CameraConfig
 from fastrlap.errors import FastrlapError
 from fastrlap.sim import shadows
 from fastrlap.sim.lens import add_noise, noise_bank
-from fastrlap.sim.materials import Finish
+from fastrlap.sim.materials import Finish, shadow_loss
 from fastrlap.sim.props import WALKER_SIZE, Prop, Walker, hang_posters, place_props, place_walker
+from fastrlap.sim.scene import SceneSpec
 from fastrlap.sim.textures import Grid, Look, Painter, fog, look_for, paint_ground, scenery, sky
 from fastrlap.sim.track import Obstacle, Track
 
@@ -245,12 +247,15 @@ class Renderer:
     128x128 (see the module docstring for how).
     """
 
-    def __init__(self, track: Track, camera: CameraConfig) -> None:
+    def __init__(self, track: Track, camera: CameraConfig, scene: SceneSpec | None = None) -> None:
+        """`scene` replaces the track's own venue (its light, markings, clutter) for the realistic look."""
         if camera.look not in CAMERA_LOOKS:
             raise FastrlapError(f"vehicle.sim.camera.look={camera.look!r}: use one of {', '.join(CAMERA_LOOKS)}")
         self.track, self.camera = track, camera
+        venue = track.scene if scene is None else scene
         key = (
             _track_key(track),
+            venue,
             camera.width,
             camera.height,
             camera.fov_deg,
@@ -261,7 +266,7 @@ class Renderer:
         )
         tables = _TABLES.get(key)
         if tables is None:
-            self._precompute(track, camera)
+            self._precompute(track, camera, venue)
             tables = {k: v for k, v in self.__dict__.items() if k not in ("track", "camera")}
             _TABLES[key] = tables
             while len(_TABLES) > TABLE_CACHE_SIZE:
@@ -283,7 +288,7 @@ class Renderer:
         if camera.noise_std > 0:
             self._noise_bank = noise_bank(camera.noise_std, camera.height * camera.width * 3)
 
-    def _precompute(self, track: Track, camera: CameraConfig) -> None:
+    def _precompute(self, track: Track, camera: CameraConfig, venue: SceneSpec) -> None:
         self.look: Look = look_for(track.surface)
         self._painter = Painter(track.name)
         H, W = camera.height, camera.width
@@ -299,20 +304,25 @@ class Renderer:
         self._finish: Finish | None = None
         self._props: list[Prop] = []
         self._walker: Walker | None = None
-        self.scene = track.scene.shifted(camera.light_shift_deg)
+        self._walker_shadow: shadows.MovingShadow | None = None
+        self.scene = venue.shifted(camera.light_shift_deg)
         if camera.look == "realistic":
             self._props = place_props(track, self.scene)
             self._walker = place_walker(track, self._props)
-            self._finish = Finish(self.scene, self._shadow_sampler())
+            baked = self._shadow_map()
+            self._finish = Finish(self.scene, shadows.sampler(*baked))
         self._build_ground(rays, h)
         self._build_sky(rays)
         self._build_rays(rays, h)
         self._build_glare(rays)
+        if self._walker is not None and self._g0 < H:
+            self._walker_shadow = self._moving_shadow(rays, baked)
         del self._painter  # its noise tiles are only needed while painting
         self._finish = None  # likewise the shadow map
 
-    def _shadow_sampler(self):
-        """Shadows of barriers, boxes and props on the ground for the venue's light (realistic look)."""
+    def _shadow_map(self) -> tuple[np.ndarray, tuple[float, float], float]:
+        """Shadows of barriers, boxes and props on the ground for the venue's light (realistic
+        look): the raster (0..1), the world x, y of its corner and its cell (m)."""
         fld, tr = self._field, self.track
         res = fld.res  # the shadow map shares the field raster's cells
         lateral, _ = fld.track_coords(Grid(float(fld.origin[0]), float(fld.origin[1]), res, (fld.rows, fld.cols)))
@@ -327,7 +337,24 @@ class Renderer:
             cv2.fillPoly(heights, [poly], float(height), cv2.LINE_8, shift=2)
         sc = self.scene
         shadow = shadows.cast(heights, res, sc.light_direction(), sc.light_elevation_deg, diffuse=sc.indoor)
-        return shadows.sampler(shadow, (float(fld.origin[0]), float(fld.origin[1])), res)
+        return shadow, (float(fld.origin[0]), float(fld.origin[1])), res
+
+    def _moving_shadow(self, rays: _Rays, baked) -> shadows.MovingShadow:
+        """The walker's shadow, drawn per frame over the ground below row g0 (realistic look)."""
+        H, W = self._shape
+        px = slice(self._g0 * W, H * W)
+        scale = self.camera.mount_height / -rays.up[px]  # every ray from row g0 on meets the ground
+        ground = tuple((scale * a[px]).astype(np.float32).reshape(H - self._g0, W) for a in (rays.forward, rays.left))
+        raster, origin, res = baked
+        return shadows.MovingShadow(
+            self.camera,
+            ground,
+            self._g0,
+            WALKER_SIZE[2],
+            self.scene,
+            shadow_loss(self.scene),
+            (np.rint(raster * 255).astype(np.uint8), origin, res),
+        )
 
     # ------------------------------------------------------------------ precomputation
     def _build_ground(self, rays: _Rays, h: float) -> None:
@@ -617,15 +644,20 @@ class Renderer:
             idx &= PANORAMA_COLUMNS - 1
             idx += self._pano_row
             np.take(self._panorama, idx, out=flat[sc])
+        walker = self._walker.at(t) if self._walker is not None else None
         if g0 < H:
             self._ground(flat[g0 * W :], x, y, c, s, inside)
             if self._glare is not None:
                 self._add_glare(out[g0:], yaw)
+            if self._walker_shadow is not None:
+                depth, width, _ = WALKER_SIZE
+                footprint = Prop(walker[:2], (depth, width), walker[2]).corners
+                self._walker_shadow.draw(out[g0:], x, y, c, s, footprint)
         hits = None
         if self._walls or len(self._obstacles):
             hits = self._walls_and_boxes(flat, x, y, c, s, inside)
         if len(self._prop_set):
-            self._draw_props(flat, x, y, c, s, t, hits)
+            self._draw_props(flat, x, y, c, s, walker, hits)
         if brightness != 1.0:
             lut = np.clip(self._lut * brightness + 0.5, 0, 255).astype(np.uint8)
             out = cv2.LUT(out, lut)  # 7x faster than numpy's fancy indexing here
@@ -644,13 +676,14 @@ class Renderer:
         np.take(self._glare, idx, out=buf.view("V3").reshape(-1))
         cv2.add(ground, buf, dst=ground)
 
-    def _draw_props(self, flat: np.ndarray, x: float, y: float, c: float, s: float, t: float, hits) -> None:
-        """Draw the clutter beside the track and the walker at time t over everything drawn so
-        far, except where a barrier or obstacle (`hits`: per-ray distance and top) is nearer."""
+    def _draw_props(self, flat: np.ndarray, x: float, y: float, c: float, s: float, walker, hits) -> None:
+        """Draw the clutter beside the track and the walker (at `walker`: x, y, heading, or None)
+        over everything drawn so far, except where a barrier or obstacle (`hits`: per-ray
+        distance and top) is nearer."""
         cam, rot = complex(x, y), complex(c, s)
         boxes = self._prop_set
-        if self._walker is not None:
-            wx, wy, heading = self._walker.at(t)
+        if walker is not None:
+            wx, wy, heading = walker
             centre, turn = boxes.centre.copy(), boxes.rot.copy()
             centre[-1], turn[-1] = complex(wx, wy), complex(math.cos(heading), math.sin(heading))
             boxes = _BoxSet(centre, turn, boxes.hx, boxes.hy, boxes.radius, boxes.height, boxes.base)

@@ -23,6 +23,7 @@ from fastrlap.errors import FastrlapError
 from fastrlap.sim.textures import INDOOR_SURFACES
 
 LIGHTINGS = ("sun", "ceiling")
+ELEVATION_RANGE = (5.0, 90.0)  # degrees above the horizon a venue's light may stand
 MARKINGS = ("paint", "tape", "worn", "none")
 SHINY_SURFACES = frozenset({"tile", "wood"})
 
@@ -95,8 +96,11 @@ def parse_scene(src: str, data, surface: dict[str, str]) -> SceneSpec:
             value = float(value)
         out[key] = value
     spec = replace(base, **out)
-    if not 5.0 <= spec.light_elevation_deg <= 90.0:
-        raise SceneError(f"{src}: scene.light_elevation_deg: {spec.light_elevation_deg} is outside 5..90 degrees")
+    if not ELEVATION_RANGE[0] <= spec.light_elevation_deg <= ELEVATION_RANGE[1]:
+        raise SceneError(
+            f"{src}: scene.light_elevation_deg: {spec.light_elevation_deg} is outside "
+            f"{ELEVATION_RANGE[0]:g}..{ELEVATION_RANGE[1]:g} degrees"
+        )
     if spec.clutter < 0:
         raise SceneError(f"{src}: scene.clutter: must be >= 0, got {spec.clutter}")
     return spec

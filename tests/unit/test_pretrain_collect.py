@@ -1,14 +1,22 @@
-"""The exploration collector: prior environments only, deterministic for a seed, plausible driving."""
+"""The exploration collector: prior environments only, deterministic for a seed, plausible driving,
+a light of its own for each episode in the realistic look."""
 
+import hashlib
 import json
 
 import numpy as np
 import pytest
 
 from fastrlap.config import PretrainConfig, VehicleConfig
-from fastrlap.pretrain.explore import check_prior_envs, collect
+from fastrlap.pretrain.explore import check_prior_envs, collect, episode_scene
 from fastrlap.pretrain.shards import PriorDataError, iter_shards, iter_trajectories, read_manifest
-from fastrlap.sim.track import builtin_tracks
+from fastrlap.sim.scene import ELEVATION_RANGE
+from fastrlap.sim.track import builtin_tracks, load_track
+
+# Frames, poses, commands, environments and mounts of `small(envs=["warehouse", "campus"],
+# look="clean")` at seed 5 as collected before the realistic look could be chosen: the clean
+# look's data (what the shipped encoder was trained on) must not change.
+CLEAN_DIGEST = "6af22596ebd7497ee9e331e9fe00f0794bc993534a0b560c5b9aaa36101727e6"
 
 
 def small(**kw) -> PretrainConfig:
@@ -30,6 +38,54 @@ def test_same_seed_same_data_other_seed_other_data(tmp_path):
     assert not np.array_equal(a[0]["pose"], c[0]["pose"])
     ma, mb = read_manifest(tmp_path / "a"), read_manifest(tmp_path / "b")
     assert {k: v for k, v in ma.items() if k != "created"} == {k: v for k, v in mb.items() if k != "created"}
+    assert ma["look"] == "realistic"  # the default
+
+
+def test_the_clean_look_collects_the_data_it_always_did(tmp_path):
+    collect(small(envs=["warehouse", "campus"], look="clean"), VehicleConfig(), seed=5, out=tmp_path)
+    h = hashlib.sha256()
+    for shard in iter_shards(tmp_path):
+        for key in ("frames", "pose", "command", "env", "camera"):
+            h.update(shard[key].tobytes())
+    assert h.hexdigest() == CLEAN_DIGEST
+    assert read_manifest(tmp_path)["look"] == "clean"
+    with pytest.raises(PriorDataError, match="pretrain.look='fancy'"):
+        collect(small(look="fancy"), VehicleConfig(), seed=5, out=tmp_path / "fancy")
+
+
+def test_each_realistic_episode_draws_its_own_light(tmp_path):
+    cfg = small(steps=150, episode_seconds=3.0)  # five episodes of 30 ticks
+    collect(cfg, VehicleConfig(), seed=4, out=tmp_path / "varied")
+    lights = read_manifest(tmp_path / "varied")["episode_notes"]
+    assert [n["episode"] for n in lights] == [0, 1, 2, 3, 4]
+    venue = load_track("warehouse").scene
+    for key, centre, spread in (
+        ("azimuth_deg", venue.light_azimuth_deg, cfg.light_azimuth_jitter_deg),
+        ("elevation_deg", venue.light_elevation_deg, cfg.light_elevation_jitter_deg),
+        ("level", 1.0, 0.5),
+    ):
+        values = [n[key] for n in lights]
+        assert len(set(values)) == len(values), key
+        assert all(abs((v - centre + 180.0) % 360.0 - 180.0) <= spread + 1e-6 for v in values), (key, values)
+    frames = [t.frames.astype(float).mean() for t in iter_trajectories(tmp_path / "varied")]
+    assert len({round(f, 1) for f in frames}) == len(frames)
+    collect(
+        small(steps=60, episode_seconds=3.0, light_azimuth_jitter_deg=0.0, light_elevation_jitter_deg=0.0),
+        VehicleConfig(),
+        seed=4,
+        out=tmp_path / "fixed",
+    )
+    fixed = read_manifest(tmp_path / "fixed")["episode_notes"]
+    assert {(n["azimuth_deg"], n["elevation_deg"]) for n in fixed} == {
+        (venue.light_azimuth_deg, venue.light_elevation_deg)
+    }
+
+
+def test_an_episode_light_stays_above_the_horizon():
+    low = load_track("yard").scene  # a 12 degree sun
+    rng = np.random.default_rng(0)
+    elevations = [episode_scene(low, small(), rng).light_elevation_deg for _ in range(200)]
+    assert min(elevations) == ELEVATION_RANGE[0] and max(elevations) <= low.light_elevation_deg + 15.0
 
 
 def test_race_tracks_are_refused_naming_the_prior_environments(tmp_path):

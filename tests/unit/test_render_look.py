@@ -1,6 +1,6 @@
 """Camera looks of the simulator: the clean look stays byte-identical, the realistic look is
-reproducible per seed, casts shadows away from the light, keeps its walker off the track and
-exposes with a first-order lag."""
+reproducible per seed, casts shadows (the walker's too) away from the light, keeps its walker off
+the track and exposes with a first-order lag."""
 
 import hashlib
 from dataclasses import replace
@@ -13,9 +13,11 @@ from fastrlap.config import CameraConfig, SimConfig, VehicleConfig
 from fastrlap.errors import FastrlapError
 from fastrlap.sim.camera import SimCamera
 from fastrlap.sim.lighting import EXPOSURE_TAU, Lighting
-from fastrlap.sim.props import place_props, place_walker
+from fastrlap.sim.materials import shadow_loss
+from fastrlap.sim.props import WALKER_SIZE, Prop, place_props, place_walker
 from fastrlap.sim.render import Renderer
-from fastrlap.sim.scene import SceneError
+from fastrlap.sim.scene import SceneError, SceneSpec
+from fastrlap.sim.shadows import MovingShadow
 from fastrlap.sim.track import load_track, parse_track, resolve_track_path
 from fastrlap.types import Command
 from fastrlap.vehicle.sim import SimVehicle
@@ -88,6 +90,45 @@ def test_barriers_cast_their_shadows_away_from_the_light():
     # right barrier's falls outside the track. Light from the right: the other way round.
     assert _left_right_ground(90.0) < 0.8
     assert _left_right_ground(270.0) > 1.25
+
+
+def _walker_seen_against(azimuth_deg: float) -> np.ndarray:
+    """Grey frame of campus (no walls, no props, so no baked shadows) under a sun at 20 degrees
+    from `azimuth_deg`, from 3 m south of the walker, looking north at it (+y)."""
+    data = yaml.safe_load(resolve_track_path("campus").read_text())
+    data["scene"] = {"lighting": "sun", "light_azimuth_deg": azimuth_deg, "light_elevation_deg": 20, "clutter": 0}
+    track = parse_track(data, source=f"campus-sun-{azimuth_deg}")
+    x, y, _ = place_walker(track, []).at(0.0)
+    return Renderer(track, REALISTIC).render(x, y - 3.0, np.pi / 2).astype(float).mean(axis=2)
+
+
+def test_the_walker_casts_its_shadow_away_from_the_light():
+    # The walker's feet are at row ~49; below them lies the ground between it and the camera.
+    # A sun ahead (north, 90 degrees) throws the 4.7 m shadow at the camera; a sun behind it
+    # (south) throws it away, hidden behind the walker; a sun from the east throws it sideways.
+    near = (slice(52, 128), slice(43, 86))
+    ahead, behind, east = (_walker_seen_against(a)[near].mean() for a in (90.0, 270.0, 0.0))
+    assert ahead < 0.6 * behind
+    assert behind == pytest.approx(east, rel=0.01)
+
+
+def test_the_walker_shadow_does_not_deepen_a_baked_one():
+    scene = SceneSpec("sun", 90.0, 20.0, "none", False, 0.0)
+    cam, first_row = CameraConfig(look="realistic"), 40
+    ahead = np.full((cam.height - first_row, cam.width), 2.0, np.float32)  # where each pixel meets the ground
+    ground = (ahead, np.zeros_like(ahead))
+    footprint = Prop((3.0, 0.0), WALKER_SIZE[:2]).corners  # 3 m ahead of a car at the origin facing +x
+
+    def drawn(baked: int) -> np.ndarray:
+        frame = np.full((cam.height - first_row, cam.width, 3), 100, np.uint8)
+        raster = (np.full((100, 100), baked, np.uint8), (-50.0, -50.0), 1.0)
+        MovingShadow(cam, ground, first_row, WALKER_SIZE[2], scene, shadow_loss(scene), raster).draw(
+            frame, 0.0, 0.0, 1.0, 0.0, footprint
+        )
+        return frame
+
+    assert (drawn(0) < 100).any()  # lit ground darkens under the walker's shadow
+    assert (drawn(255) == 100).all()  # ground already in a baked shadow keeps its shade
 
 
 @pytest.mark.parametrize("name", ["oval", "hairpin", "technical", "prior/warehouse", "prior/campus"])
