@@ -361,6 +361,9 @@ class IQLConfig:
     goal_radius: float = 0.5  # m: the next pose this close to the goal reaches it (episode ends)
     crash_penalty: float = 1.0  # reward units subtracted when a contact begins
     shift: int = 4  # px of random-shift augmentation (0 = none)
+    photometric: float = (
+        0.0  # ± relative brightness, contrast (and half of it white balance) jitter per sample (0 = none)
+    )
     geometry_weight: float = 0.0  # weight of the auxiliary free-distance loss on the encoder (0 = IQL alone)
     max_frames: int = 0  # use at most this many ticks of the data (0 = all)
     log_every: int = 250  # steps between progress lines / metrics.csv rows
@@ -538,6 +541,7 @@ LIMITS: tuple[Limit, ...] = (
     _at_least("iql.hidden_dim", 1),
     _at_least("iql.goal_min_ticks", 1),
     _at_least("iql.shift", 0),
+    Limit("iql.photometric", 0, 1),
     _at_least("iql.max_frames", 0),
     _at_least("iql.log_every", 1),
     _at_least("iql.save_every", 1),

@@ -56,6 +56,33 @@ def random_shift(x: torch.Tensor, pad: int, generator: torch.Generator | None = 
     return shifted.gather(3, cols).to(torch.uint8)
 
 
+def photometric_jitter(x: torch.Tensor, strength: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(B, 3K, S, S) uint8 stacks of K RGB frames -> the same, each sample seen in another light.
+
+    Per sample, one brightness gain, one contrast change about the stack's mean and one white
+    balance (a gain per colour channel), all drawn within ±`strength` (the colour gains within half
+    that) and applied alike to every frame of the stack: a sunnier or dimmer day, a warmer lamp, an
+    exposure that settled elsewhere, without making the frames of one moment disagree. An encoder
+    trained through this has to find the track in the geometry of the picture, not in its
+    brightness, which is what practice under another light needs.
+    """
+    if strength <= 0:
+        return x
+    b, c, h, w = x.shape
+    dev = x.device
+
+    def draw(*shape: int, scale: float) -> torch.Tensor:
+        return 1.0 + scale * (2.0 * torch.rand(shape, generator=generator, device=dev) - 1.0)
+
+    gain = draw(b, 1, 1, 1, 1, scale=strength)
+    contrast = draw(b, 1, 1, 1, 1, scale=strength)
+    colour = draw(b, 1, 3, 1, 1, scale=0.5 * strength)
+    f = x.view(b, c // 3, 3, h, w).to(torch.float32)
+    mean = f.mean(dim=(1, 2, 3, 4), keepdim=True)
+    out = ((f - mean) * contrast + mean) * gain * colour
+    return out.clamp_(0, 255).round_().to(torch.uint8).view(b, c, h, w)
+
+
 def expectile_loss(diff: torch.Tensor, expectile: float) -> torch.Tensor:
     """mean |τ - 1(diff < 0)| · diff²: τ > 0.5 makes V an upper expectile of Q (the best actions seen)."""
     weight = torch.where(diff < 0, 1.0 - expectile, expectile)
@@ -95,12 +122,17 @@ class IQL(nn.Module):
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.updates = 0
 
+    def augment(self, stack: torch.Tensor) -> torch.Tensor:
+        """The training-time views of a batch of frame stacks: another light, then a small shift."""
+        lit = photometric_jitter(stack, self.cfg.photometric, self.generator)
+        return random_shift(lit, self.cfg.shift, self.generator)
+
     def losses(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Q, V, actor and geometry losses of a batch, and the statistics (`METRICS` order after the losses)."""
         cfg = self.cfg
-        z = self.encoder(random_shift(batch.stack, cfg.shift, self.generator))
+        z = self.encoder(self.augment(batch.stack))
         with torch.no_grad():
-            z_next = self.encoder(random_shift(batch.next_stack, cfg.shift, self.generator))
+            z_next = self.encoder(self.augment(batch.next_stack))
             v_next = self.value(z_next, batch.next_state, z_next[:, :0])[0]
             target = batch.reward + cfg.gamma * (1.0 - batch.done) * v_next
             q_target = self.target_critic(z, batch.state, batch.action).min(dim=0).values

@@ -10,7 +10,7 @@ from fastrlap.config import IQLConfig
 from fastrlap.errors import FastrlapError
 from fastrlap.pretrain.dataset import STATE_DIM, PriorData, trajectory_bounds
 from fastrlap.pretrain.geometry import MAX_FREE, RAY_ANGLES
-from fastrlap.pretrain.iql import IQL, random_shift
+from fastrlap.pretrain.iql import IQL, photometric_jitter, random_shift
 from fastrlap.pretrain.shards import PriorDataError
 from fastrlap.pretrain.train import train
 
@@ -105,6 +105,25 @@ def test_random_shift_moves_content_and_keeps_shape():
     peaks = [divmod(int(img[0].argmax()), 16) for img in y]
     assert all(abs(r - 8) <= 4 and abs(c - 8) <= 4 for r, c in peaks)
     assert len(set(peaks)) > 1  # shifted by different amounts per image
+
+
+def test_photometric_jitter_relights_each_sample_alike_across_its_stacked_frames():
+    g = torch.Generator().manual_seed(0)
+    frame = torch.randint(40, 200, (1, 3, 16, 16), generator=g, dtype=torch.uint8)
+    x = torch.cat([frame, frame, frame], dim=1).repeat(16, 1, 1, 1)  # 16 samples, 3 equal frames each
+    assert torch.equal(photometric_jitter(x, 0.0), x)
+    y = photometric_jitter(x, 0.4, torch.Generator().manual_seed(1))
+    assert y.shape == x.shape and y.dtype == torch.uint8
+    assert torch.equal(y[:, 0:3], y[:, 3:6]) and torch.equal(y[:, 3:6], y[:, 6:9])  # one light per moment
+    means = y[:, :3].float().mean(dim=(1, 2, 3))
+    assert means.std() > 5  # samples are lit differently
+    per_channel = y[:, :3].float().mean(dim=(2, 3)) / x[:, :3].float().mean(dim=(2, 3))
+    assert (per_channel.std(dim=1) > 0.01).any()  # white balance moves the channels apart
+    # shapes survive: the relit frame is still the frame, up to an affine map of its values
+    flat_x, flat_y = x[0, :3].float().flatten(), y[0, :3].float().flatten()
+    assert torch.corrcoef(torch.stack([flat_x, flat_y]))[0, 1] > 0.9
+    again = photometric_jitter(x, 0.4, torch.Generator().manual_seed(1))
+    assert torch.equal(y, again)
 
 
 def small_cfg(**kw) -> IQLConfig:
