@@ -3,7 +3,7 @@
 Top row `vehicle.sim.camera.look=clean`, bottom row `realistic`, one column per track, each
 frame seen from the same pose and seed. Writes docs/figures/camera_looks.png.
 
-    python scripts/camera_looks.py [--tracks oval technical prior/warehouse prior/campus hairpin] [--out PATH]
+    python scripts/camera_looks.py [--tracks oval technical sweeper chicane prior/parking prior/office] [--out PATH]
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ def frame(track_name: str, look: str, seed: int, along: float) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tracks", nargs="+", default=["oval", "technical", "prior/warehouse", "prior/campus", "hairpin"])
+    ap.add_argument(
+        "--tracks", nargs="+", default=["oval", "technical", "sweeper", "chicane", "prior/parking", "prior/office"]
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--along", type=float, default=0.12)
     ap.add_argument(
