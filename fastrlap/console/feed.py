@@ -70,6 +70,7 @@ class Figures:
     buffer: int = 0  # transitions in the replay buffer (demo and practice), as the dashboard shows
     link: str = ""  # the serial link's trouble ("serial link lost: PORT", waiting to confirm), "" while up
     learner_link: str = ""  # a learner on another machine: its link, weights version, backlog; "" for local
+    learner_pace: str = ""  # the learner cannot keep its UTD in real time (and what to do), "" while it keeps up
     camera_age: float | None = None  # s between the newest frame and the newest observation
     frame: int = 0  # counts camera frames taken for the page (the page reloads the image when it changes)
     events: list[dict] = field(default_factory=list)  # newest last: {"t", "event", "text"}
@@ -139,6 +140,7 @@ class ConsoleFeed:
             f.link = s.link
             f.camera_age = None if s.camera_age is None else round(s.camera_age, 3)
             f.learner_link = s.learner_link
+            f.learner_pace = s.learner_pace
             f.events = list(self._events)
             if now >= self._next_frame:
                 self._next_frame = now + self._camera_period

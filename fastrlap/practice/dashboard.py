@@ -57,6 +57,7 @@ class Dashboard:
             **({"poses rejected": s.poses_rejected} if s.poses_rejected else {}),
             # a learner on another machine (learner=tcp://...): its link, weights version and backlog
             **({"learner": s.learner_link} if s.learner_link else {}),
+            **({"learner pace": s.learner_pace} if s.learner_pace else {}),
         }
 
     def update(self, s: LiveState) -> None:

@@ -49,6 +49,11 @@ class SyncLearner:
     def updates(self) -> int:
         return self.agent.critic_updates
 
+    @property
+    def lag(self) -> int:
+        """Never behind: each transition's updates run before the simulated clock moves on."""
+        return 0
+
     def act(self, obs: PolicyInput, deterministic: bool) -> np.ndarray:
         return self.agent.act(obs, deterministic=deterministic)
 

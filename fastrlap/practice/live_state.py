@@ -44,6 +44,7 @@ class LiveState:
     buffer: int  # transitions in the replay buffer (demo and practice), the number resume reports as loaded
     link: str  # the serial link's trouble, "" while it is up and confirmed
     learner_link: str  # a learner on another machine: its link, weights version, backlog; "" for one in this process
+    learner_pace: str  # that the learner cannot keep its UTD in real time and what to do, "" while it keeps up
     poses_rejected: str  # external poses refused so far ("3 unauthenticated, 1 replayed"), "" while none were
     car: Pose | None  # where the car is, None before the first observation
     camera_age: float | None  # s between the newest camera frame and the newest observation
@@ -102,6 +103,7 @@ class LiveTracker:
             buffer=len(loop.learner.replay),
             link=loop.link_message,
             learner_link=getattr(loop.learner, "link_state", ""),
+            learner_pace=loop.pace.message,
             poses_rejected=rejected.describe() if rejected.total else "",
             car=obs.pose if obs is not None else None,
             camera_age=None if obs is None or obs.frame_t is None else obs.t - obs.frame_t,

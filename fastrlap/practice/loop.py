@@ -32,6 +32,7 @@ from fastrlap.config import Config
 from fastrlap.course.checkpoints import Course, LapRecord, goal_features
 from fastrlap.course.reward import reward as course_reward
 from fastrlap.practice.limits import ActionLimits
+from fastrlap.practice.pace import LearnerPace
 from fastrlap.practice.safety import SafetyFilter
 from fastrlap.practice.stops import Hold
 from fastrlap.practice.supervisor import PAUSED, Event, Mode, StopReason, Supervisor
@@ -114,6 +115,7 @@ class Learner(Protocol):
     """What the loop needs from a learner (SyncLearner in the simulator, ThreadedLearner on a car)."""
 
     updates: int
+    lag: int  # UTD blocks owed: transitions stored whose updates have not run yet
     last_metrics: dict[str, float]
     replay: Sized  # the transitions learned from (the dashboard shows how many)
 
@@ -173,6 +175,7 @@ class PracticeLoop:
         self.last_obs: Observation | None = None
         self.last_command: Command = NEUTRAL
         self._t_start: float | None = None
+        self.pace = LearnerPace(vehicle.control_hz, cfg.agent.utd_ratio)
         self._t_last: float | None = None
         self._paused = 0.0  # s of this session spent in the supervisor's PAUSED modes
         self.pose_rejections = PoseRejections()  # external pose datagrams refused, as last reported
@@ -315,6 +318,14 @@ class PracticeLoop:
                 )
                 st.transitions += 1
                 self.learner.on_transition()
+                change = self.pace.check(self.learner.lag)
+                if change is not None:
+                    self._emit(
+                        obs.t,
+                        "learner_behind" if change.behind else "learner_caught_up",
+                        lag_s=round(change.lag_s, 1),
+                        utd_ratio=self.pace.utd_ratio,
+                    )
             self.pending = None
 
         if mode == Mode.LEARNING:

@@ -111,6 +111,11 @@ class RemoteLearner:
         self._thread = threading.Thread(target=self._run, name="fastrlap-link", daemon=True)
         self._thread.start()
 
+    @property
+    def lag(self) -> int:
+        """UTD blocks the workstation's learner owes, as its last reply said."""
+        return self._lag
+
     # ------------------------------------------------------------------ control loop side
     def wait_ready(self) -> None:
         """Block until the first weights arrive; one line saying why when they cannot."""

@@ -29,6 +29,7 @@ class ScriptedLearner:
         self.transitions = []
         self.updates = 0
         self.last_metrics = {}
+        self.lag = 0
 
     def act(self, obs, deterministic):
         return np.asarray(self.action_fn(obs), dtype=np.float32)
@@ -244,6 +245,28 @@ def test_oracle_driven_loop_completes_laps_and_logs_speeds(demo_run, tiny):
     # Policy actions respect the per-step range (rate limit) they were sampled in.
     for tr in learner.transitions:
         assert np.all(tr.action >= tr.action_lo - 1e-6) and np.all(tr.action <= tr.action_hi + 1e-6)
+
+
+def test_a_learner_that_falls_behind_is_reported_once_and_again_when_it_catches_up(demo_run, tiny):
+    cfg = tiny()
+    loop, learner, events, _ = make_loop(demo_run, lambda obs: [0.0, 0.0], cfg)
+    owed = [0] * 20 + list(range(0, 80, 2)) + [45, 52, 48] + [0] * 10  # blocks owed after each transition
+    backlog = iter(owed)
+
+    def on_transition():
+        learner.lag = next(backlog, 0)
+
+    learner.on_transition = on_transition
+    while loop.state.transitions < len(owed):
+        loop.tick()
+    pace = [(k, d) for _, k, d in events if k.startswith("learner_")]
+    hz = loop.vehicle.control_hz
+    assert [k for k, _ in pace] == ["learner_behind", "learner_caught_up"]  # 45-52 owed: still behind, once
+    assert pace[0][1]["lag_s"] >= 5.0 and pace[0][1]["utd_ratio"] == cfg.agent.utd_ratio
+    assert pace[1][1]["lag_s"] < 1.0 and not loop.pace.message
+    learner.lag = int(6 * hz)
+    loop.pace.check(learner.lag)
+    assert loop.pace.message.startswith("learner 6 s behind: this computer cannot run UTD")
 
 
 def test_practice_session_same_seed_same_run_and_resume(tmp_path, demo_run, tiny):

@@ -11,6 +11,7 @@ from fastrlap.console.feed import ConsoleFeed, TrackMap, event_text
 from fastrlap.console.remote import STOPPED_HELP
 from fastrlap.practice.live_state import LiveTracker
 from fastrlap.practice.loop import LoopState
+from fastrlap.practice.pace import LearnerPace
 from fastrlap.practice.stops import Hold
 from fastrlap.practice.supervisor import Mode
 from fastrlap.types import LapRow, Pose
@@ -35,6 +36,7 @@ def fake_loop(x: float, mode: Mode, laps: list[float], updates: int = 0):
         operator_hold=None,
         pose_rejections=PoseRejections(),
         supervisor=SimpleNamespace(stop_reason=""),
+        pace=LearnerPace(control_hz=10.0, utd_ratio=8),
     )
 
 
@@ -106,3 +108,7 @@ def test_a_learner_on_another_machine_puts_its_link_state_on_the_page(monkeypatc
     loop.learner.link_state = "lost 2.0 s, weights v40, 12 unacked"
     feed.update(live.update(loop))
     assert feed.snapshot()["learner_link"] == "lost 2.0 s, weights v40, 12 unacked"
+    assert feed.snapshot()["learner_pace"] == ""
+    loop.pace.check(70)  # 7 s of driving whose updates are still owed
+    feed.update(live.update(loop))
+    assert feed.snapshot()["learner_pace"].startswith("learner 7 s behind")

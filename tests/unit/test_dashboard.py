@@ -27,6 +27,7 @@ STATE = LiveState(
     buffer=130,  # 90 demo transitions and the 40 of practice
     link="",
     learner_link="",
+    learner_pace="",
     poses_rejected="",
     car=None,
     camera_age=None,
@@ -130,4 +131,13 @@ def test_a_remote_learner_shows_its_link_state_in_the_line(capsys):
     dash = Dashboard(live=False, every_s=0.0)
     dash.update(replace(STATE, learner_link="lost 1.2 s, weights v800, 31 unacked"))  # a learner on another machine
     assert "learner lost 1.2 s, weights v800, 31 unacked" in capsys.readouterr().out
+    dash.close()
+
+
+def test_a_learner_that_cannot_keep_up_says_so_in_the_line(capsys):
+    dash = Dashboard(live=False, every_s=0.0)
+    dash.update(STATE)
+    assert "learner pace" not in capsys.readouterr().out
+    dash.update(replace(STATE, learner_pace="learner 7 s behind: this computer cannot run UTD 8 in real time"))
+    assert "learner pace learner 7 s behind: this computer cannot run UTD 8" in capsys.readouterr().out
     dash.close()

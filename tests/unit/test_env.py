@@ -95,6 +95,7 @@ class ScriptedLearner:
 
     def __init__(self, actions):
         self.actions, self.updates, self.last_metrics, self.replay = iter(actions), 0, {}, []
+        self.lag = 0
 
     def act(self, obs, deterministic):
         return next(self.actions)

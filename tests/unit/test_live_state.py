@@ -12,6 +12,7 @@ from fastrlap.console.remote import STOPPED_HELP
 from fastrlap.practice.dashboard import Dashboard
 from fastrlap.practice.live_state import LiveTracker
 from fastrlap.practice.loop import LoopState
+from fastrlap.practice.pace import LearnerPace
 from fastrlap.practice.stops import Hold
 from fastrlap.practice.supervisor import Mode
 from fastrlap.types import Pose
@@ -27,7 +28,7 @@ class Clock:
         return self.t
 
 
-def loop_with(updates: int):
+def loop_with(updates: int, pace: LearnerPace | None = None):
     """A loop stopped from the console after two laps; the wheels spin faster than the car moves
     (7 m/s against 5 m/s over the ground), as on a slippery floor."""
     obs = SimpleNamespace(
@@ -48,6 +49,7 @@ def loop_with(updates: int):
         operator_hold=Hold("console", STOPPED_HELP),
         pose_rejections=PoseRejections(unauthenticated=3, replayed=1),
         supervisor=SimpleNamespace(stop_reason="e-stop (console)"),
+        pace=pace or LearnerPace(control_hz=10.0, utd_ratio=8),
     )
 
 
@@ -56,10 +58,12 @@ def test_the_dashboard_and_the_console_show_the_same_figures(monkeypatch, capsys
     clock = Clock()
     live = LiveTracker(total_time=600.0, clock=clock)
     updates = 0
+    behind = LearnerPace(control_hz=10.0, utd_ratio=8)
+    behind.check(90)  # 9 s of driving owed: the learner cannot keep up
     for rate in [80.0] * 10 + [20.0] * 10:  # the learner slows down: 80, then 20 updates/s
         clock.t += 0.5
         updates += int(rate * 0.5)
-        state = live.update(loop_with(updates))
+        state = live.update(loop_with(updates, behind))
     assert state.updates_per_s == pytest.approx(20.0)  # measured over the last seconds, not since start
     assert state.speed == 5.0 and state.camera_age == pytest.approx(0.2)
     assert state.estop_source == "console" and state.poses_rejected == "3 unauthenticated, 1 replayed"
@@ -83,6 +87,7 @@ def test_the_dashboard_and_the_console_show_the_same_figures(monkeypatch, capsys
         f"practice {page['practice_time'] / 60:.2f} / {page['total_time'] / 60:.1f} min",
         f"e-stop {page['estop']}",
         f"link {page['link']}",
+        f"learner pace {page['learner_pace']}",
     ):
         assert shown in line
     assert (page["speed"], page["updates_per_s"], page["estop_source"]) == (5.0, 20.0, "console")

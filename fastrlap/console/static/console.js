@@ -41,7 +41,7 @@ function render(s) {
   $("buffer").textContent = String(s.buffer);
   $("age").textContent = fmt(s.camera_age, " s");
   $("serial").textContent = s.live ? (s.link || "up") : "-";
-  $("learner").textContent = s.live ? (s.learner_link || "in this process") : "-";
+  $("learner").textContent = s.live ? [s.learner_link || "in this process", s.learner_pace].filter(Boolean).join(" · ") : "-";
   const canControl = s.live && s.control && token() !== "";
   $("estop").disabled = !canControl;
   $("estop").classList.toggle("latched", Boolean(s.estop));
