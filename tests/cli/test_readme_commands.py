@@ -147,3 +147,16 @@ def test_the_readme_commands_work_in_a_fresh_shell_after_activation(tmp_path):
     assert out.returncode == 0, out.stderr
     version, prefix = out.stdout.split()[-3:-1], out.stdout.split()[-1]
     assert version[0] == "fastrlap" and Path(prefix) == Path(sys.prefix)
+
+
+def test_make_demo_runs_a_practice_command_whose_settings_compose():
+    """`make demo` is the first thing a new user runs; a misspelt key in its recipe would fail
+    only after the install. Its practice line is composed here like the README's commands."""
+    from fastrlap.cli import compose
+
+    makefile = (README.parent / "Makefile").read_text()
+    recipe = makefile.split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+    (line,) = [ln.strip() for ln in recipe.splitlines() if "fastrlap practice" in ln]
+    overrides = shlex.split(line)[2:]
+    cfg = compose(overrides)
+    assert (cfg.track, cfg.practice.minutes, cfg.agent.action_limit_schedule) == ("oval", 8.0, 600)
