@@ -24,9 +24,10 @@ CAMERA_LOOKS = ("clean", "realistic")
 
 @dataclass
 class CameraConfig:
-    """The simulated camera. `look` picks what it shows (fastrlap.sim.camera): `clean` (flat
-    shading, the look the shipped encoder was trained on) or `realistic` (texture, sun and
-    shadow, changing light, auto-exposure, motion blur, lens, noise, JPEG, clutter)."""
+    """The simulated camera. `look` picks what it shows (fastrlap.sim.camera): `realistic`
+    (texture, sun and shadow, changing light, auto-exposure, motion blur, lens, noise, JPEG,
+    clutter: the default, because a real USB camera's frames are that hard) or `clean` (flat
+    shading, even light, crisp lines: the look the shipped encoder was pretrained on)."""
 
     width: int = 128  # px
     height: int = 128  # px
@@ -35,7 +36,7 @@ class CameraConfig:
     pitch_deg: float = -20.0  # negative looks down, degrees
     brightness_jitter: float = 0.0  # max relative brightness change per episode (0 = off)
     noise_std: float = 0.0  # per-pixel Gaussian noise, in 0-255 units
-    look: str = "clean"  # clean: flat shading (default) | realistic: texture, sun/shadow, exposure, lens, JPEG, clutter
+    look: str = "realistic"  # realistic: texture, sun/shadow, exposure, lens, JPEG, clutter | clean: flat shading
     light_shift_deg: float = 0.0  # realistic look: the venue's light turned by this many degrees
     light_level: float = 1.0  # realistic look: the light of every episode scaled by this
 

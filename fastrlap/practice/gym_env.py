@@ -39,17 +39,16 @@ from gymnasium import spaces
 from fastrlap.actions import all_finite, rest_action
 from fastrlap.agent.features import PROPRIO_DIM, proprio
 from fastrlap.config import Config
-from fastrlap.course.checkpoints import Course, CourseSpec, goal_features, load_checkpoints
+from fastrlap.course.checkpoints import Course, CourseSpec, load_checkpoints
 from fastrlap.course.demo import load_demo
-from fastrlap.course.reward import reward as course_reward
 from fastrlap.errors import ConfigError, FastrlapError
 from fastrlap.practice.limits import ActionLimits
-from fastrlap.practice.loop import LapSpeeds, LoopState, record_lap
+from fastrlap.practice.loop import LapSpeeds, LoopState, count_incidents, record_lap, transition_outcome
 from fastrlap.practice.run import load_run_config, open_run_dir
 from fastrlap.practice.safety import SafetyFilter
 from fastrlap.practice.session import distance_to_polyline
 from fastrlap.practice.sim_operator import SimOperator
-from fastrlap.practice.supervisor import Event, Mode, StopReason, Supervisor
+from fastrlap.practice.supervisor import Event, Mode, Supervisor
 from fastrlap.practice.vehicles import course_track, make_vehicle
 from fastrlap.sim.env import STATE_LIMIT
 from fastrlap.sim.track import Track
@@ -161,8 +160,7 @@ class PracticeEnv(gym.Env):
         step = self.course.update(obs.t, obs.pose, collision=decision.crash_started, recovering=mode == Mode.RECOVERY)
         st = self.state
         st.practice_time = obs.t - self._t_start
-        st.collisions += int(decision.crash_started)
-        st.recoveries += int(mode == Mode.RECOVERY and (decision.crash_started or decision.stuck_started))
+        count_incidents(st, decision)
         self.lap_speeds.add(float(math.hypot(*obs.velocity)))
         if step.lap is not None:
             row = record_lap(st, step.lap, self.lap_speeds)
@@ -221,17 +219,10 @@ class PracticeEnv(gym.Env):
         obs = self._tick()
         d = self.decision
         self.window = self.limits.window(self.prev_action, self.state.transitions)
-        toward = goal_features(obs.pose, self.course_spec.checkpoints[target])
-        r = course_reward(
-            obs.velocity,
-            toward.direction,
-            self.cfg.course,
-            crash_started=d.crash_started,
-            impact=d.impact,
-            stuck_started=d.stuck_started,
+        r, terminated = transition_outcome(
+            obs, self.course_spec.checkpoints[target], d, self.supervisor, self.cfg.course
         )
         self.state.transitions += 1
-        terminated = d.mode == Mode.STOPPED and self.supervisor.stopped_for is StopReason.GEOFENCE
         truncated = d.mode != Mode.LEARNING and not terminated
         return self._observation(obs), float(r), terminated, truncated, self._info()
 

@@ -28,14 +28,14 @@ from fastrlap.actions import all_finite, rest_action
 from fastrlap.agent.encoder import Encoder, FrameStack
 from fastrlap.agent.features import proprio
 from fastrlap.agent.sac import PolicyInput
-from fastrlap.config import Config
-from fastrlap.course.checkpoints import Course, LapRecord, goal_features
+from fastrlap.config import Config, CourseConfig
+from fastrlap.course.checkpoints import Checkpoint, Course, LapRecord, goal_features
 from fastrlap.course.reward import reward as course_reward
 from fastrlap.practice.limits import ActionLimits
 from fastrlap.practice.pace import LearnerPace
 from fastrlap.practice.safety import SafetyFilter
 from fastrlap.practice.stops import Hold
-from fastrlap.practice.supervisor import PAUSED, Event, Mode, StopReason, Supervisor
+from fastrlap.practice.supervisor import PAUSED, Event, Mode, StopReason, Supervisor, Tick
 from fastrlap.types import NEUTRAL, Command, LapRow, Observation, Transition
 from fastrlap.vehicle.base import RejectsPoses, SimClock, Vehicle
 from fastrlap.vehicle.pose_auth import PoseRejections
@@ -109,6 +109,36 @@ def record_lap(state: LoopState, lap: LapRecord, speeds: LapSpeeds) -> LapRow:
         mean_speed_mps=float(speeds.mean),
         max_speed_mps=float(speeds.peak),
     )
+
+
+def count_incidents(state: LoopState, decision: Tick) -> None:
+    """Count a crash, and a recovery begun by a crash or a stuck car, once each at its start.
+
+    Shared with the gym environment (practice/gym_env.py) so both report the same counts."""
+    state.collisions += int(decision.crash_started)
+    state.recoveries += int(decision.mode == Mode.RECOVERY and (decision.crash_started or decision.stuck_started))
+
+
+def transition_outcome(
+    obs: Observation, target: Checkpoint, decision: Tick, supervisor: Supervisor, cfg: CourseConfig
+) -> tuple[float, bool]:
+    """(reward, terminal) of the transition that ended at `obs`. The reward is measured toward
+    `target`, the checkpoint the action was chosen for (the course may have moved on since);
+    the episode ends only where the car left the geofence, so a crash or a stuck car is not a
+    terminal state (the car backs out and goes on).
+
+    Shared with the gym environment so both give practice's task the same reward."""
+    toward = goal_features(obs.pose, target)
+    r = course_reward(
+        obs.velocity,
+        toward.direction,
+        cfg,
+        crash_started=decision.crash_started,
+        impact=decision.impact,
+        stuck_started=decision.stuck_started,
+    )
+    terminal = decision.mode == Mode.STOPPED and supervisor.stopped_for is StopReason.GEOFENCE
+    return r, terminal
 
 
 class Learner(Protocol):
@@ -271,8 +301,7 @@ class PracticeLoop:
         step = self.course.update(obs.t, obs.pose, collision=decision.crash_started, recovering=mode == Mode.RECOVERY)
         st = self.state
         st.practice_time = self._practice_offset + (obs.t - self._t_start) - self._paused
-        st.collisions += int(decision.crash_started)
-        st.recoveries += int(mode == Mode.RECOVERY and (decision.crash_started or decision.stuck_started))
+        count_incidents(st, decision)
         speed = float(math.hypot(*obs.velocity))
         self.lap_speeds.add(speed)
         if step.lap is not None:
@@ -288,16 +317,8 @@ class PracticeLoop:
             lo, hi = self.limits.window(self.prev_action, self.state.transitions)
         if self.pending is not None:
             pen = self.pending
-            toward = goal_features(obs.pose, self.course.spec.checkpoints[pen.target])
-            r = course_reward(
-                obs.velocity,
-                toward.direction,
-                self.cfg.course,
-                crash_started=decision.crash_started,
-                impact=decision.impact,
-                stuck_started=decision.stuck_started,
-            )
-            terminal = mode == Mode.STOPPED and self.supervisor.stopped_for is StopReason.GEOFENCE
+            target = self.course.spec.checkpoints[pen.target]
+            r, terminal = transition_outcome(obs, target, decision, self.supervisor, self.cfg.course)
             if self.learn:
                 self.learner.insert(
                     Transition(

@@ -4,7 +4,7 @@
 
 * `clean`: the renderer's frame as it is (flat shading, even surfaces, crisp lines), with the
   per-episode brightness jitter and Gaussian noise of the camera config;
-* `realistic`: weathered ground with shadows, clutter and a walker beside the track (all in the
+* `realistic` (the default): weathered ground with shadows, clutter and a walker beside the track (all in the
   renderer's precomputed tables), then per frame the episode's changing light, a lagging
   auto-exposure, motion blur, lens distortion and vignetting, sensor noise and JPEG
   (`lighting.py`, `lens.py`).

@@ -1,8 +1,8 @@
 """`fastrlap sim view`: a still of the first-person camera and a video of a scripted lap.
 
 The video puts the policy's-eye view beside a top-down map so users (and the docs) can see what
-the simulator shows the car and where it is. `vehicle.sim.camera.look=realistic` shows the
-realistic camera (light, shadows, clutter, lens) instead of the clean one.
+the simulator shows the car and where it is, in the camera look practice uses (realistic by
+default; `vehicle.sim.camera.look=clean` shows the flat-shaded one).
 """
 
 from __future__ import annotations

@@ -172,7 +172,7 @@ def test_the_shifted_evaluation_changes_the_light_only(light_shift, realistic_ru
 
 def test_a_run_without_a_light_to_shift_or_under_the_shifted_light_is_refused(light_shift, tmp_path):
     clean = open_run_dir(tmp_path / "clean", create=True)
-    save_config(clean, compose(["track=oval"]))
+    save_config(clean, compose(["track=oval", "vehicle.sim.camera.look=clean"]))
     with pytest.raises(ConfigError, match="look=realistic"):
         light_shift.run_light(clean.path, light_shift.Light(120.0, 0.6))
     lit = open_run_dir(tmp_path / "lit", create=True)

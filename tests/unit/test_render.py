@@ -13,7 +13,7 @@ from fastrlap.sim.render import Renderer, top_down
 from fastrlap.sim.textures import Grid, Painter, paint_surface
 from fastrlap.sim.track import SURFACES, load_track, parse_track, resolve_track_path
 
-CAM = CameraConfig()
+CAM = CameraConfig(look="clean")  # the renderer's geometry is easiest to check on flat shading
 
 
 def oval_with(walls, surface=None):
