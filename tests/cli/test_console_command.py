@@ -11,16 +11,12 @@ import urllib.request
 from pathlib import Path
 
 from fastrlap.cli import main
+from tests.tiny_practice import TINY_AGENT
 
 TINY = [
-    "agent.encoder=random",
-    "agent.hidden_dim=32",
-    "agent.num_qs=2",
-    "agent.batch_size=16",
+    *TINY_AGENT,
     "practice.start_training=1000000",
     "practice.checkpoint_every=50",
-    "wandb.mode=disabled",
-    "practice.dashboard=false",
 ]
 
 

@@ -17,22 +17,18 @@ import pytest
 import yaml
 
 from fastrlap.cli import _split, main
+from tests.tiny_practice import TINY_AGENT
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 # Small learner, no logging service, no live view: a few ticks of practice take seconds.
 TINY = [
-    "agent.encoder=random",
-    "agent.hidden_dim=32",
-    "agent.num_qs=2",
-    "agent.batch_size=16",
+    *TINY_AGENT,
     "agent.utd_ratio=2",
     "agent.replay_flush_every=20",
     "practice.start_training=20",
     "practice.checkpoint_every=20",
     "practice.summary_every=10",
-    "wandb.mode=disabled",
-    "practice.dashboard=false",
     "practice.torch_threads=1",
 ]
 QUICK_DEMO = ["course.demo_speed=3.0"]  # the scripted demo lap at twice the speed: half the ticks

@@ -3,18 +3,14 @@
 import shutil
 
 from fastrlap.cli import main
+from tests.tiny_practice import TINY_AGENT
 
 TINY = [
-    "agent.encoder=random",
-    "agent.hidden_dim=32",
-    "agent.num_qs=2",
-    "agent.batch_size=16",
+    *TINY_AGENT,
     "agent.utd_ratio=2",
     "agent.replay_flush_every=50",
     "practice.start_training=1000000",  # a report needs no learning
     "practice.checkpoint_every=50",
-    "wandb.mode=disabled",
-    "practice.dashboard=false",
 ]
 
 

@@ -5,17 +5,13 @@ import numpy as np
 from fastrlap.cli import compose, main
 from fastrlap.report.load import load_run
 from fastrlap.sim.track import load_track, resolve_track_path
+from tests.tiny_practice import TINY_AGENT
 
 TINY = [
-    "agent.encoder=random",
-    "agent.hidden_dim=32",
-    "agent.num_qs=2",
-    "agent.batch_size=16",
+    *TINY_AGENT,
     "agent.utd_ratio=2",
     "practice.start_training=1000000",
     "practice.checkpoint_every=50",
-    "wandb.mode=disabled",
-    "practice.dashboard=false",
 ]
 
 

@@ -15,19 +15,15 @@ import pytest
 from fastrlap.cli import main
 from fastrlap.practice.run import agent_dir, open_run_dir
 from fastrlap.practice.session import LEARNER_FILE, STATE_FILE
+from tests.tiny_practice import TINY_AGENT
 
 TINY = [
-    "agent.encoder=random",
-    "agent.hidden_dim=32",
-    "agent.num_qs=2",
-    "agent.batch_size=16",
+    *TINY_AGENT,
     "agent.utd_ratio=2",
     "agent.replay_flush_every=50",
     "practice.start_training=50",
     "practice.checkpoint_every=50",
     "practice.summary_every=10",
-    "wandb.mode=disabled",
-    "practice.dashboard=false",
     "practice.torch_threads=1",
 ]
 

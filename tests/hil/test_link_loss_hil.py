@@ -17,18 +17,14 @@ from fastrlap.practice.session import practice
 from fastrlap.sim.track import load_track
 from fastrlap.types import Command
 from fastrlap.vehicle.hil import open_hil_vehicle
+from tests.tiny_practice import TINY_AGENT
 
 pytestmark = pytest.mark.hil
 
 TINY = [
-    "agent.encoder=random",
-    "agent.hidden_dim=32",
-    "agent.num_qs=2",
-    "agent.batch_size=16",
+    *TINY_AGENT,
     "agent.utd_ratio=1",
     "practice.start_training=50",
-    "wandb.mode=disabled",
-    "practice.dashboard=false",
 ]
 
 

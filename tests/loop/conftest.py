@@ -10,19 +10,15 @@ from fastrlap.practice import session as session_mod
 from fastrlap.practice.demo_lap import record_demo_lap
 from fastrlap.practice.run import open_run_dir, save_config
 from fastrlap.sim.track import load_track
+from tests.tiny_practice import TINY_AGENT
 
 TINY = [
-    "agent.encoder=random",
-    "agent.hidden_dim=32",
-    "agent.num_qs=2",
-    "agent.batch_size=16",
+    *TINY_AGENT,
     "agent.utd_ratio=2",
     "agent.replay_flush_every=50",
     "practice.start_training=50",
     "practice.checkpoint_every=50",
     "practice.summary_every=25",
-    "wandb.mode=disabled",
-    "practice.dashboard=false",
 ]
 
 

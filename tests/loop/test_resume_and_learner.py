@@ -8,18 +8,14 @@ import sys
 import time
 
 from fastrlap.practice.run import read_laps
+from tests.tiny_practice import TINY_AGENT
 
 TINY_CLI = [
-    "agent.encoder=random",
-    "agent.hidden_dim=32",
-    "agent.num_qs=2",
-    "agent.batch_size=16",
+    *TINY_AGENT,
     "agent.utd_ratio=2",
     "agent.replay_flush_every=50",
     "practice.start_training=50",
     "practice.checkpoint_every=50",
-    "wandb.mode=disabled",
-    "practice.dashboard=false",
 ]
 
 

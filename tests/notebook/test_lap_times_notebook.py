@@ -19,19 +19,15 @@ from fastrlap.sim.drivers import OracleDriver
 from fastrlap.sim.track import load_track
 from fastrlap.types import Pose
 from fastrlap.vehicle.sim import SimVehicle
+from tests.tiny_practice import TINY_AGENT
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "lap_times.ipynb"
 TINY = [
-    "agent.encoder=random",
-    "agent.hidden_dim=32",
-    "agent.num_qs=2",
-    "agent.batch_size=16",
+    *TINY_AGENT,
     "agent.utd_ratio=2",
     "agent.replay_flush_every=50",
     "practice.checkpoint_every=50",
     "practice.summary_every=25",
-    "wandb.mode=disabled",
-    "practice.dashboard=false",
 ]
 TICKS = 240  # two laps of the oval at the oracle's pace (the first from a standing start)
 
