@@ -50,6 +50,9 @@ class ProtocolVersionError(SerialLinkError):
     """The firmware speaks another protocol version: reflash it (make -C firmware flash)."""
 
 
+RECENT_TELEMETRY = 64  # telemetry frames kept for wait_telemetry (1.3 s at the firmware's 50 Hz)
+
+
 def describe_open_error(port: str, exc: BaseException) -> str:
     """One line: what is wrong with `port` and how to fix it."""
     err = getattr(exc, "errno", None)
@@ -138,6 +141,10 @@ class SerialLink:
         self._session_gen = 0  # bumped on every HELLO_ACK (handshakes, including reconnects)
         self._telemetry: TimedTelemetry | None = None
         self._telemetry_count = 0
+        # Every frame of the last second or so, for waiters: the reader hands over frames in
+        # bursts when the host is busy, and a waiter that saw only each burst's last frame would
+        # miss the one its predicate was waiting for (or see it a burst late).
+        self._recent: deque[p.Telemetry] = deque(maxlen=RECENT_TELEMETRY)
         self._config: p.Config | None = None
         self._config_count = 0
         self._hb_acks: dict[int, float] = {}
@@ -292,17 +299,18 @@ class SerialLink:
         timeout: float | None = None,
         what: str = "telemetry",
     ) -> p.Telemetry:
-        """Block until a telemetry frame newer than the call satisfies `predicate`."""
+        """The first telemetry frame newer than the call that satisfies `predicate` (blocks)."""
         timeout = self.reply_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         with self._cond:
             seen = self._telemetry_count
             while True:
-                if self._telemetry_count > seen:
+                new = self._telemetry_count - seen
+                if new > 0:
                     seen = self._telemetry_count
-                    assert self._telemetry is not None
-                    if predicate is None or predicate(self._telemetry.telemetry):
-                        return self._telemetry.telemetry
+                    for tel in list(self._recent)[-min(new, len(self._recent)) :]:
+                        if predicate is None or predicate(tel):
+                            return tel
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise SerialTimeout(f"no {what} from {self.port} within {timeout:.2f} s")
@@ -437,6 +445,7 @@ class SerialLink:
                         # until a new HELLO, which the reader sends next
                         self._handshaken = False
                     self._telemetry = TimedTelemetry(telemetry=msg, t=now)
+                    self._recent.append(msg)
                     self._telemetry_count += 1
                     sent = self._pending_cmds.pop(msg.ack_seq, None)
                     if sent is not None:

@@ -123,3 +123,43 @@ def test_each_config_refusal_is_one_line_with_the_reason(pty_pair, status):
     msg = str(err.value)
     assert isinstance(err.value, FastrlapError)  # the CLI prints it as one line
     assert "\n" not in msg and port in msg and p.CONFIG_REFUSALS[status] in msg
+
+
+def _telemetry(uptime_ms: int) -> p.Telemetry:
+    return p.Telemetry(
+        uptime_ms=uptime_ms,
+        ack_seq=0,
+        mode=p.Mode.AUTO,
+        faults=0,
+        flags=p.TelemetryFlag.SESSION,
+        steer_us=1500,
+        esc_us=1500,
+        rc_steer_us=0,
+        rc_throttle_us=0,
+        rc_mode_us=0,
+        wheel_ticks=0,
+        wheel_period_us=0,
+    )
+
+
+def test_a_waiter_sees_every_frame_of_a_burst_not_only_its_last(pty_pair):
+    # A busy host reads several telemetry frames at once; the frame a waiter wants may sit in the
+    # middle of such a burst, and it must get that frame (with its own uptime), not the last one.
+    master, port = pty_pair
+    stop = threading.Event()
+    threading.Thread(target=_answer_hello, args=(master, p.PROTOCOL_VERSION, stop), daemon=True).start()
+    link = SerialLink(port, open_timeout=2.0)
+    got: list[p.Telemetry] = []
+    try:
+        link.open()
+        waiter = threading.Thread(
+            target=lambda: got.append(link.wait_telemetry(lambda t: t.uptime_ms >= 1020, timeout=2.0)), daemon=True
+        )
+        waiter.start()
+        threading.Event().wait(0.2)  # the waiter is waiting before the burst arrives
+        os.write(master, b"".join(p.encode_frame(i, _telemetry(1000 + 20 * i)) for i in range(6)))
+        waiter.join(timeout=3.0)
+    finally:
+        stop.set()
+        link.close(send_neutral=True)
+    assert [t.uptime_ms for t in got] == [1020]
